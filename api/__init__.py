@@ -1,0 +1,1 @@
+"""Kansenkaart Flexwonen service: authenticated, municipality-scoped access to the scan result."""

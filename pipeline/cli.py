@@ -1,0 +1,178 @@
+"""The ``kansenkaart`` command line: one subcommand per job.
+
+Thin on purpose: parse options, call one stage function, print a summary. Exit codes:
+0 ok, 2 bad input or usage (message on stderr, no traceback), 1 internal error.
+Heavy modules are imported inside the commands so ``kansenkaart --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pipeline.errors import KansenkaartError
+
+app = typer.Typer(
+    name="kansenkaart",
+    help="Kansenkaart Flexwonen: find where temporary homes can be realised quickly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage the users of the service.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn user errors into a clear message and exit code 2 (never a traceback)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KansenkaartError as exc:
+            console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted; nothing was written[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+SourcesOpt = Annotated[
+    Path,
+    typer.Option("--sources", "-s", help="The sources.yaml that says where each input is."),
+]
+
+
+@app.command()
+@friendly_errors
+def sample(
+    preset: Annotated[str, typer.Option(help="demo (seconds) or province (Zuid-Holland size).")] = "demo",
+    out: Annotated[Path, typer.Option(help="Output folder (created; must be empty or a previous sample).")] = Path("data/raw/demo"),
+    seed: Annotated[int, typer.Option(help="Random seed; same seed = same files.")] = 42,
+) -> None:
+    """Generate a synthetic province in the real published formats, with its sources.yaml."""
+    from pipeline.sample import run_sample_command
+
+    run_sample_command(out, preset=preset, seed=seed, console=console)
+
+
+@app.command()
+@friendly_errors
+def check(sources: SourcesOpt = Path("data/raw/sources.yaml")) -> None:
+    """Validate the inputs only; exit 2 with every problem listed when something is wrong."""
+    from pipeline.catalog import run_check_command
+
+    run_check_command(sources, console=console)
+
+
+@app.command()
+@friendly_errors
+def scan(
+    sources: SourcesOpt = Path("data/raw/sources.yaml"),
+    gemeente: Annotated[
+        list[str] | None, typer.Option("--gemeente", "-g", help="Only these municipality codes (GM0599); repeatable.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Scan configuration YAML (default: the shipped one).")] = None,
+    out: Annotated[Path, typer.Option(help="The result GeoPackage.")] = Path("data/processed/kansenkaart.gpkg"),
+) -> None:
+    """Score plots and buildings for the three opportunity types and write the result GeoPackage."""
+    from pipeline.scan import run_scan_command
+
+    run_scan_command(sources, gemeenten=gemeente or None, config_path=config, out=out, console=console)
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the api and the web map (settings from KANSENKAART_* environment variables)."""
+    from api.cli import run_serve_command
+
+    run_serve_command(host=host, port=port, console=console)
+
+
+@app.command("demo-serve", hidden=False)
+@friendly_errors
+def demo_serve(
+    result: Annotated[Path, typer.Option(help="The result GeoPackage to serve.")] = Path("data/processed/kansenkaart.gpkg"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Development mode: create demo accounts (printed) and serve the map on localhost."""
+    from api.cli import run_demo_serve_command
+
+    run_demo_serve_command(result=result, host=host, port=port, console=console)
+
+
+@users_app.command("add")
+@friendly_errors
+def users_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="beleidsmaker, analist or beheerder.")],
+    gemeente: Annotated[list[str] | None, typer.Option("--gemeente", "-g", help="Municipality code; repeatable.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+) -> None:
+    """Add a user (the password is read from stdin or prompted, never taken from the command line)."""
+    from api.cli import users_add as _add
+
+    _add(email, role=role, gemeenten=gemeente or [], password_stdin=password_stdin, console=console)
+
+
+@users_app.command("list")
+@friendly_errors
+def users_list() -> None:
+    """List the users."""
+    from api.cli import users_list as _list
+
+    _list(console=console)
+
+
+@users_app.command("disable")
+@friendly_errors
+def users_disable(email: str) -> None:
+    """Disable a user; their sessions and tokens stop working at once."""
+    from api.cli import users_disable as _disable
+
+    _disable(email, console=console)
+
+
+@users_app.command("reset-password")
+@friendly_errors
+def users_reset_password(
+    email: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+) -> None:
+    """Set a new password; the user's sessions are revoked."""
+    from api.cli import users_reset_password as _reset
+
+    _reset(email, password_stdin=password_stdin, console=console)
+
+
+def main() -> None:
+    """Console-script entry point; unexpected errors exit with code 1."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - last resort
+        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        console.print("This is a bug; please report it with the command you ran.")
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
