@@ -1,0 +1,156 @@
+"""Sub-scores -> score 0–100 -> tier -> rank within the municipality; and capacity in homes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline.scoring.config import TIER_NAMES, Capacity
+
+TIERS = (*TIER_NAMES, "E")
+
+
+def weighted_sum(subscores: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """``100 × Σ wᵢ sᵢ`` over the criteria (columns of ``subscores``, each in [0, 1]).
+
+    Parameters
+    ----------
+    subscores
+        Array of shape (n_rows, n_criteria) without NaN.
+    weights
+        One weight per criterion, summing to 1.
+    """
+    s = np.clip(np.asarray(subscores, dtype="float64"), 0.0, 1.0)
+    return np.clip(100.0 * (s @ np.asarray(weights, dtype="float64")), 0.0, 100.0)
+
+
+def weighted_geometric_mean(subscores: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """``100 × Π sᵢ^wᵢ``: one zero sub-score gives 0 (a weakness cannot be compensated)."""
+    s = np.clip(np.asarray(subscores, dtype="float64"), 0.0, 1.0)
+    w = np.asarray(weights, dtype="float64")
+    with np.errstate(divide="ignore"):
+        logs = np.log(s) @ w  # -inf where any sᵢ = 0
+    return np.clip(100.0 * np.exp(logs), 0.0, 100.0)
+
+
+def aggregate(subscores: np.ndarray, weights: Sequence[float], *, method: str) -> np.ndarray:
+    """The score 0–100, rounded to one decimal, by ``weighted_sum`` or ``weighted_geometric_mean``."""
+    if method == "weighted_sum":
+        raw = weighted_sum(subscores, weights)
+    elif method == "weighted_geometric_mean":
+        raw = weighted_geometric_mean(subscores, weights)
+    else:  # pragma: no cover - the config model forbids this
+        raise ValueError(f"unknown aggregation {method!r}")
+    # Round half away from zero on a decimal grid, robust to 64.94999… float noise.
+    return np.floor(raw * 10.0 + 0.5 + 1e-9) / 10.0
+
+
+def assign_tiers(scores: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
+    """Tier A–E: the first tier whose lower bound the score reaches, else E."""
+    s = np.asarray(scores, dtype="float64")
+    bounds = [thresholds[t] for t in TIER_NAMES]
+    conditions = [s >= b for b in bounds]
+    return np.select(conditions, list(TIER_NAMES), default="E").astype(object)
+
+
+def rank_within(
+    scores: pd.Series, groups: pd.Series | None, ids: pd.Series | pd.Index
+) -> np.ndarray:
+    """Rank 1 = highest score within each group; equal scores ordered by id (ascending).
+
+    Deterministic and independent of row order: the order is (group, -score, id).
+    """
+    n = len(scores)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    frame = pd.DataFrame(
+        {
+            "g": (
+                groups.astype("string").fillna("").to_numpy()
+                if groups is not None
+                else np.full(n, "")
+            ),
+            "s": -np.asarray(scores, dtype="float64"),
+            "id": pd.Index(ids).astype(str).to_numpy(),
+            "pos": np.arange(n),
+        }
+    )
+    frame = frame.sort_values(["g", "s", "id"], kind="mergesort")
+    ranks = frame.groupby("g", sort=False).cumcount().to_numpy() + 1
+    out = np.empty(n, dtype="int64")
+    out[frame["pos"].to_numpy()] = ranks
+    return out
+
+
+def capacity_units(table: pd.DataFrame, rule: Capacity) -> np.ndarray:
+    """Homes: ``max(min_units, floor(column × efficiency / area_per_unit))``; NaN area -> 0.
+
+    ``area_per_unit`` is ``m2_per_unit``, or ``10 000 / units_per_ha``.
+    """
+    area = pd.to_numeric(table[rule.column], errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    units = np.floor(area * rule.efficiency / rule.area_per_unit + 1e-9)
+    units = np.where(np.isnan(units), 0.0, np.maximum(units, rule.min_units))
+    return np.maximum(units, 0).astype("int64")
+
+
+def summarise_gemeenten(
+    municipalities: pd.DataFrame,
+    candidates: Mapping[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """The ``gemeenten`` summary of contracts §C: counts and capacity per type and tier.
+
+    Parameters
+    ----------
+    municipalities
+        The municipalities (GeoDataFrame with ``gemeentecode``, ``gemeentenaam``, geometry).
+    candidates
+        Scored candidates per opportunity type name (``tijdelijke_locatie`` …), each with
+        ``gemeentecode``, ``tier`` and ``capacity_units``.
+
+    Returns
+    -------
+    DataFrame (GeoDataFrame when the input is one)
+        One row per municipality: ``n_<type>``, ``n_<type>_<tier>``, ``capacity_<type>``,
+        ``capacity_<type>_<tier>`` for every type and tier A–E, and ``capacity_ab`` (all
+        types, tiers A and B). Types absent from ``candidates`` count 0.
+    """
+    from pipeline.scoring.config import TYPE_NAMES
+
+    out = municipalities[["gemeentecode", "gemeentenaam"]].copy()
+    codes = out["gemeentecode"].astype(str)
+    capacity_ab = np.zeros(len(out), dtype="int64")
+    for type_name in TYPE_NAMES:
+        cand = candidates.get(type_name)
+        if cand is None or len(cand) == 0:
+            counts = pd.DataFrame(0, index=pd.Index([], dtype=str), columns=list(TIERS))
+            caps = counts.copy()
+        else:
+            g = cand["gemeentecode"].astype(str)
+            tier = pd.Categorical(cand["tier"], categories=list(TIERS))
+            counts = pd.crosstab(g, tier, dropna=False)
+            caps = pd.crosstab(g, tier, values=cand["capacity_units"], aggfunc="sum", dropna=False)
+            counts = counts.reindex(columns=list(TIERS), fill_value=0)
+            caps = caps.reindex(columns=list(TIERS)).fillna(0)
+        counts = counts.reindex(codes, fill_value=0).fillna(0).astype("int64")
+        caps = caps.reindex(codes).fillna(0).astype("int64")
+        out[f"n_{type_name}"] = counts.sum(axis=1).to_numpy()
+        for t in TIERS:
+            out[f"n_{type_name}_{t}"] = counts[t].to_numpy()
+        out[f"capacity_{type_name}"] = caps.sum(axis=1).to_numpy()
+        for t in TIERS:
+            out[f"capacity_{type_name}_{t}"] = caps[t].to_numpy()
+        capacity_ab += caps["A"].to_numpy() + caps["B"].to_numpy()
+    out["capacity_ab"] = capacity_ab
+    if "geometry" in municipalities.columns:
+        import geopandas as gpd
+
+        return gpd.GeoDataFrame(
+            out,
+            geometry=municipalities.geometry.to_numpy(),
+            crs=getattr(municipalities, "crs", None),
+        )
+    return out

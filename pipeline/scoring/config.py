@@ -1,0 +1,852 @@
+"""The scan configuration: one YAML, validated by pydantic models with clear errors.
+
+A config has global ``tiers``, a ``rent_check`` constant and one block per opportunity type
+(``tijdelijke_locatie``, ``kantoortransformatie``, ``plinttransformatie``) with hard
+``exclusions``, weighted ``criteria`` (each made of one or more ``parts``: a feature column and
+a transfer function), an ``aggregation`` and a ``capacity`` rule. The default ships as
+``pipeline/scoring/default.yaml``; an analyst passes their own with ``kansenkaart scan --config``.
+
+Every validation problem becomes one :class:`pipeline.errors.ConfigError` that names the YAML
+key (``types.tijdelijke_locatie.criteria[2].weight``) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import string
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError
+from pipeline.schemas import ZONE_KINDS
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
+
+TYPE_NAMES = ("tijdelijke_locatie", "kantoortransformatie", "plinttransformatie")
+TRANSFER_TYPES = ("increasing", "decreasing", "ideal_range", "steps", "categorical", "boolean")
+TIER_NAMES = ("A", "B", "C", "D")  # E is everything below D
+
+_COMMON_COLUMNS = (
+    "gemeentecode",
+    "owner_class",
+    "is_provincial",
+    "zoning_hoofdgroep",
+    "dist_trein_m",
+    "dist_metro_m",
+    "dist_tram_m",
+    "dist_bus_m",
+    "dist_rail_m",
+    "dist_station_m",
+    "dist_hov_m",
+    "n_winkel_500m",
+    "n_onderwijs_2km",
+    "n_gezondheidszorg_2km",
+    "dist_winkel_m",
+    "dist_onderwijs_m",
+    "dist_gezondheidszorg_m",
+    "noise_db",
+    "in_kernwinkelgebied",
+    *(f"zone_{kind}_frac" for kind in ZONE_KINDS),
+)
+#: The feature columns of docs/contracts.md §E that a config may refer to, per type.
+KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
+    "tijdelijke_locatie": (
+        *_COMMON_COLUMNS,
+        "area_m2",
+        "built_up_fraction",
+        "n_parcels",
+        "merged",
+        "zoning_wonen_realised",
+        "site_readiness",
+        "capacity_units",
+        "mixed_use_500m",
+    ),
+    "kantoortransformatie": (
+        *_COMMON_COLUMNS,
+        "bouwjaar",
+        "bouwlagen",
+        "floor_area_m2",
+        "office_floor_m2",
+        "office_share",
+        "vacant_share",
+        "vacant_years",
+        "energielabel",
+        "mixed_use_500m",
+        "capacity_units",
+    ),
+    "plinttransformatie": (
+        *_COMMON_COLUMNS,
+        "oppervlakte_m2",
+        "is_ground_floor_shop",
+        "vacant_years",
+        "is_vacant",
+        "street_shop_units",
+        "street_shop_vacancy",
+        "secondary_street",
+        "own_entrance",
+        "capacity_units",
+    ),
+}
+
+#: How a raw value is written in a Dutch sentence: (scale, decimals, suffix, thousands grouping).
+UNITS: dict[str, tuple[float, int, str, bool]] = {
+    "": (1.0, 1, "", True),
+    "getal": (1.0, 1, "", True),
+    "aantal": (1.0, 0, "", True),
+    "m": (1.0, 0, " m", True),
+    "km": (0.001, 1, " km", True),
+    "m2": (1.0, 0, " m²", True),
+    "ha": (0.0001, 1, " ha", True),
+    "dB": (1.0, 0, " dB", True),
+    "jaar": (1.0, 1, " jaar", True),
+    "bouwjaar": (1.0, 0, "", False),
+    "bouwlagen": (1.0, 0, " bouwlagen", True),
+    "woningen": (1.0, 0, " woningen", True),
+    "procent": (100.0, 0, " %", True),  # the data holds a fraction 0–1
+    "euro": (1.0, 2, "", True),
+}
+
+_ID = r"^[a-z][a-z0-9_]*$"
+_ROW_FIELDS = {"raw", "score", "label"}
+
+
+class ConfigProblem(ValueError):
+    """A validation problem with its fix; ``key`` is appended to the pydantic location."""
+
+    def __init__(self, message: str, fix: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.key = key
+
+
+def _did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Model(BaseModel):
+    """Base: unknown keys are an error with a did-you-mean hint."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ConfigProblem(
+                f"expected a mapping (key: value pairs), got {type(data).__name__} {data!r}",
+                "write this entry as an indented block of 'key: value' lines",
+            )
+        allowed = []
+        for name, f in cls.model_fields.items():
+            allowed.append(f.alias or name)
+        for key in data:
+            if key not in allowed:
+                raise ConfigProblem(
+                    f"unknown key '{key}'{_did_you_mean(key, allowed)}",
+                    f"remove it or correct the spelling; allowed keys here: {', '.join(allowed)}",
+                )
+        return data
+
+
+def _check_score(v: float, what: str) -> float:
+    if not (0.0 <= v <= 1.0) or math.isnan(v):
+        raise ConfigProblem(
+            f"{what} is {v}, outside 0–1", "sub-scores are fractions: use a value from 0 to 1"
+        )
+    return v
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+class Increasing(_Model):
+    """0 at or below ``zero_at``, 1 at or above ``full_at``, linear in between."""
+
+    type: Literal["increasing"]
+    zero_at: float
+    full_at: float
+    direction: ClassVar[int] = 1
+
+    @model_validator(mode="after")
+    def _order(self) -> Increasing:
+        if not self.zero_at < self.full_at:
+            raise ConfigProblem(
+                f"increasing transfer needs zero_at < full_at, got zero_at={self.zero_at}, full_at={self.full_at}",
+                "swap the two values, or use type: decreasing when lower is better",
+            )
+        return self
+
+
+class Decreasing(_Model):
+    """1 at or below ``full_at``, 0 at or above ``zero_at``, linear in between."""
+
+    type: Literal["decreasing"]
+    full_at: float
+    zero_at: float
+    direction: ClassVar[int] = -1
+
+    @model_validator(mode="after")
+    def _order(self) -> Decreasing:
+        if not self.full_at < self.zero_at:
+            raise ConfigProblem(
+                f"decreasing transfer needs full_at < zero_at, got full_at={self.full_at}, zero_at={self.zero_at}",
+                "swap the two values, or use type: increasing when higher is better",
+            )
+        return self
+
+
+class IdealRange(_Model):
+    """1 inside [``low``, ``high``], linear ramps to 0 at ``zero_below`` and ``zero_above``."""
+
+    type: Literal["ideal_range"]
+    zero_below: float
+    low: float
+    high: float
+    zero_above: float
+    direction: ClassVar[int] = 0
+
+    @model_validator(mode="after")
+    def _order(self) -> IdealRange:
+        if not (self.zero_below <= self.low <= self.high <= self.zero_above):
+            raise ConfigProblem(
+                "ideal_range needs zero_below <= low <= high <= zero_above, got "
+                f"{self.zero_below}, {self.low}, {self.high}, {self.zero_above}",
+                "order the four values from small to large",
+            )
+        return self
+
+
+class Step(_Model):
+    from_: float = Field(alias="from")
+    score: float
+
+    @field_validator("score")
+    @classmethod
+    def _score(cls, v: float) -> float:
+        return _check_score(v, "score")
+
+
+class Steps(_Model):
+    """Piecewise constant: the score of the last step whose ``from`` is <= the value, else ``below``."""
+
+    type: Literal["steps"]
+    steps: list[Step] = Field(min_length=1)
+    below: float = 0.0
+
+    @field_validator("below")
+    @classmethod
+    def _below(cls, v: float) -> float:
+        return _check_score(v, "below")
+
+    @model_validator(mode="after")
+    def _order(self) -> Steps:
+        froms = [s.from_ for s in self.steps]
+        if froms != sorted(froms) or len(set(froms)) != len(froms):
+            raise ConfigProblem(
+                f"steps must have strictly ascending 'from' values, got {froms}",
+                "list the steps from the smallest 'from' to the largest, each value once",
+            )
+        return self
+
+    @property
+    def direction(self) -> int:  # type: ignore[override]
+        scores = [self.below, *(s.score for s in self.steps)]
+        if scores == sorted(scores):
+            return 1
+        if scores == sorted(scores, reverse=True):
+            return -1
+        return 0
+
+
+class Categorical(_Model):
+    """A score per category; ``missing_values`` count as missing data, others get ``default``."""
+
+    type: Literal["categorical"]
+    scores: dict[str, float] = Field(min_length=1)
+    default: float = 0.0
+    missing_values: list[str] = Field(default_factory=list)
+    direction: ClassVar[int] = 0
+
+    @field_validator("scores")
+    @classmethod
+    def _scores(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, s in v.items():
+            _check_score(s, f"the score of '{k}'")
+        return v
+
+    @field_validator("default")
+    @classmethod
+    def _default(cls, v: float) -> float:
+        return _check_score(v, "default")
+
+
+class Boolean(_Model):
+    """``if_true`` when the column is true, ``if_false`` otherwise."""
+
+    type: Literal["boolean"]
+    if_true: float = 1.0
+    if_false: float = 0.0
+
+    @field_validator("if_true", "if_false")
+    @classmethod
+    def _scores(cls, v: float) -> float:
+        return _check_score(v, "score")
+
+    @property
+    def direction(self) -> int:  # type: ignore[override]
+        return 1 if self.if_true >= self.if_false else -1
+
+
+Transfer = Annotated[
+    Increasing | Decreasing | IdealRange | Steps | Categorical | Boolean,
+    Field(discriminator="type"),
+]
+
+
+def transfer_params(transfer: Any) -> dict[str, float]:
+    """The numeric parameters of a transfer that a reason template may use."""
+    return {
+        k: v
+        for k, v in transfer.model_dump(by_alias=False).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and k != "default"
+    }
+
+
+def _template_fields(template: str) -> list[str]:
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ConfigProblem(
+            f"reason template {template!r} is malformed ({exc})",
+            "write placeholders as {raw}, {score}, {full_at}; double a literal brace: {{ }}",
+        ) from None
+
+
+def _check_template(template: str, allowed: set[str], what: str) -> None:
+    for f in _template_fields(template):
+        if f not in allowed:
+            raise ConfigProblem(
+                f"{what} uses an unknown placeholder {{{f}}}{_did_you_mean(f, sorted(allowed))}",
+                f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}",
+            )
+
+
+# --------------------------------------------------------------------------- criteria
+
+
+class Part(_Model):
+    """One feature column and its transfer function, with the Dutch sentences about it."""
+
+    column: str
+    transfer: Transfer
+    label: str = ""
+    unit: str = ""
+    decimals: int | None = None
+    reason: str = "{label}: {raw}."
+    reason_full: str | None = None
+    reason_zero: str | None = None
+    reason_missing: str | None = None
+
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str) -> str:
+        if v not in UNITS:
+            raise ConfigProblem(
+                f"unknown unit '{v}'{_did_you_mean(v, list(UNITS))}",
+                f"use one of {', '.join(repr(u) for u in UNITS)}",
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _templates(self) -> Part:
+        allowed = _ROW_FIELDS | set(transfer_params(self.transfer))
+        for name in ("reason", "reason_full", "reason_zero", "reason_missing"):
+            t = getattr(self, name)
+            if t is not None:
+                try:
+                    _check_template(t, allowed, name)
+                except ConfigProblem as exc:
+                    exc.key = name
+                    raise
+        return self
+
+
+class Criterion(_Model):
+    """A weighted criterion: one part, or several parts combined with max/mean/min.
+
+    Missing raw values (NaN, or a categorical ``missing_values`` entry) are left out of the
+    combination; when every part is missing the criterion gets ``missing_score`` (default: the
+    type's ``missing_score``, 0.5 = neutral) and a sentence saying the data is missing.
+    """
+
+    id: str = Field(pattern=_ID)
+    label: str
+    weight: float = Field(gt=0, le=1)
+    parts: list[Part] = Field(min_length=1)
+    combine: Literal["max", "mean", "min"] = "mean"
+    missing_score: float | None = None
+
+    _SINGLE_KEYS: ClassVar[tuple[str, ...]] = (
+        "column",
+        "transfer",
+        "unit",
+        "decimals",
+        "reason",
+        "reason_full",
+        "reason_zero",
+        "reason_missing",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_part(cls, data: Any) -> Any:
+        """``column:`` + ``transfer:`` directly on the criterion is shorthand for one part."""
+        if isinstance(data, dict) and any(k in data for k in cls._SINGLE_KEYS):
+            if "parts" in data:
+                raise ConfigProblem(
+                    "a criterion has either 'column'/'transfer' or 'parts', not both",
+                    "move column, transfer and reason into one entry of 'parts', or drop 'parts'",
+                )
+            data = dict(data)
+            part = {k: data.pop(k) for k in cls._SINGLE_KEYS if k in data}
+            part.setdefault("label", data.get("label", ""))
+            data["parts"] = [part]
+        return data
+
+    @field_validator("missing_score")
+    @classmethod
+    def _missing(cls, v: float | None) -> float | None:
+        return None if v is None else _check_score(v, "missing_score")
+
+    @property
+    def direction(self) -> int:
+        """+1 when raising any input never lowers the score, -1 for the reverse, 0 otherwise."""
+        dirs = {p.transfer.direction for p in self.parts}
+        return dirs.pop() if len(dirs) == 1 else 0
+
+
+Op = Literal[">", ">=", "<", "<=", "==", "!=", "in", "not_in", "is_true", "is_false"]
+
+
+class Exclusion(_Model):
+    """A hard exclusion: ``column op value`` excludes the object with ``code`` and ``reason``.
+
+    A missing raw value (NaN) never triggers the rule unless ``when_missing: exclude``.
+    """
+
+    code: str = Field(pattern=_ID)
+    column: str
+    op: Op
+    value: float | str | list[str] | None = None
+    unit: str = ""
+    decimals: int | None = None
+    reason: str
+    when_missing: Literal["keep", "exclude"] = "keep"
+
+    _unit = field_validator("unit")(Part._unit.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _value(self) -> Exclusion:
+        if self.op in ("is_true", "is_false"):
+            if self.value is not None:
+                raise ConfigProblem(f"op '{self.op}' takes no value", "remove 'value'", key="value")
+        elif self.op in ("in", "not_in"):
+            if not isinstance(self.value, list):
+                raise ConfigProblem(
+                    f"op '{self.op}' needs a list of values", "write value: [a, b]", key="value"
+                )
+        elif self.op in (">", ">=", "<", "<="):
+            if not isinstance(self.value, int | float) or isinstance(self.value, bool):
+                raise ConfigProblem(
+                    f"op '{self.op}' needs a number, got {self.value!r}",
+                    "write a number, e.g. value: 0.1",
+                    key="value",
+                )
+        elif self.value is None:
+            raise ConfigProblem(f"op '{self.op}' needs a value", "add value: …", key="value")
+        try:
+            _check_template(self.reason, {"raw", "value"}, "reason")
+        except ConfigProblem as exc:
+            exc.key = "reason"
+            raise
+        return self
+
+
+class Capacity(_Model):
+    """Homes: ``max(min_units, floor(column × efficiency / m2_per_unit))`` (NaN area → 0).
+
+    ``units_per_ha`` may be given instead of ``m2_per_unit`` (m2_per_unit = 10 000 / units_per_ha).
+    """
+
+    column: str
+    m2_per_unit: float | None = Field(default=None, gt=0)
+    units_per_ha: float | None = Field(default=None, gt=0)
+    efficiency: float = Field(default=1.0, gt=0, le=1)
+    min_units: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> Capacity:
+        if (self.m2_per_unit is None) == (self.units_per_ha is None):
+            raise ConfigProblem(
+                "capacity needs exactly one of m2_per_unit and units_per_ha",
+                "write e.g. units_per_ha: 40 (plots) or m2_per_unit: 40 (buildings)",
+            )
+        return self
+
+    @property
+    def area_per_unit(self) -> float:
+        if self.m2_per_unit is not None:
+            return self.m2_per_unit
+        assert self.units_per_ha is not None
+        return 10_000.0 / self.units_per_ha
+
+
+class Tiers(_Model):
+    """Lower bounds of tiers A–D on the 0–100 score; E is everything below D."""
+
+    A: float = 80.0
+    B: float = 65.0
+    C: float = 50.0
+    D: float = 35.0
+
+    @model_validator(mode="after")
+    def _descending(self) -> Tiers:
+        vals = [getattr(self, t) for t in TIER_NAMES]
+        for t, v in zip(TIER_NAMES, vals, strict=True):
+            if not 0 <= v <= 100:
+                raise ConfigProblem(
+                    f"tier {t} threshold {v} is outside 0–100", "use a score from 0 to 100", key=t
+                )
+        if not all(a > b for a, b in itertools.pairwise(vals)):
+            raise ConfigProblem(
+                f"tier thresholds must descend A > B > C > D, got {dict(zip(TIER_NAMES, vals, strict=True))}",
+                "give A the highest lower bound and D the lowest, each different",
+            )
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        return {t: getattr(self, t) for t in TIER_NAMES}
+
+
+class RentCheck(_Model):
+    """The target rent segment, quoted in every explanation's notes."""
+
+    kwaliteitskortingsgrens_eur: float = Field(gt=0)
+    year: int
+    note: str = (
+        "Doelgroep: huur onder de kwaliteitskortingsgrens van de huurtoeslag "
+        "({year}: € {kwaliteitskortingsgrens_eur} per maand)."
+    )
+
+    @model_validator(mode="after")
+    def _tpl(self) -> RentCheck:
+        try:
+            _check_template(self.note, {"year", "kwaliteitskortingsgrens_eur"}, "note")
+        except ConfigProblem as exc:
+            exc.key = "note"
+            raise
+        return self
+
+
+class TypeConfig(_Model):
+    """The scoring of one opportunity type."""
+
+    label: str
+    aggregation: Literal["weighted_sum", "weighted_geometric_mean"] = "weighted_sum"
+    missing_score: float = 0.5
+    tiers: Tiers | None = None
+    capacity: Capacity
+    exclusions: list[Exclusion] = Field(default_factory=list)
+    criteria: list[Criterion] = Field(min_length=1)
+    notes: list[str] = Field(default_factory=list)
+    #: Filled from the top level by :class:`ScanConfig` (the type's tiers win).
+    rent_note: str = ""
+
+    @field_validator("missing_score")
+    @classmethod
+    def _missing(cls, v: float) -> float:
+        return _check_score(v, "missing_score")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TypeConfig:
+        total = sum(c.weight for c in self.criteria)
+        if abs(total - 1.0) > 1e-6:
+            listing = ", ".join(f"{c.id}={c.weight:g}" for c in self.criteria)
+            raise ConfigProblem(
+                f"criterion weights sum to {total:.6g}, not 1 ({listing})",
+                "adjust the weights so that they add up to exactly 1",
+                key="criteria[*].weight",
+            )
+        seen: dict[str, int] = {}
+        for i, c in enumerate(self.criteria):
+            if c.id in seen:
+                raise ConfigProblem(
+                    f"duplicate criterion id '{c.id}' (also criteria[{seen[c.id]}])",
+                    "give every criterion its own id",
+                    key=f"criteria[{i}].id",
+                )
+            seen[c.id] = i
+        codes: dict[str, int] = {}
+        for i, e in enumerate(self.exclusions):
+            if e.code in codes:
+                raise ConfigProblem(
+                    f"duplicate exclusion code '{e.code}' (also exclusions[{codes[e.code]}])",
+                    "give every exclusion rule its own code",
+                    key=f"exclusions[{i}].code",
+                )
+            codes[e.code] = i
+        return self
+
+    def columns_used(self) -> list[tuple[str, str]]:
+        """(YAML key, column) of every column the type refers to."""
+        out = [("capacity.column", self.capacity.column)]
+        out += [(f"exclusions[{i}].column", e.column) for i, e in enumerate(self.exclusions)]
+        for i, c in enumerate(self.criteria):
+            for j, p in enumerate(c.parts):
+                key = (
+                    f"criteria[{i}].column"
+                    if len(c.parts) == 1
+                    else f"criteria[{i}].parts[{j}].column"
+                )
+                out.append((key, p.column))
+        return out
+
+
+class ScanConfig(_Model):
+    """The whole scan configuration (see ``default.yaml`` for a documented example)."""
+
+    version: Literal[1] = 1
+    tiers: Tiers = Field(default_factory=Tiers)
+    rent_check: RentCheck
+    types: dict[str, TypeConfig] = Field(min_length=1)
+    _text: str = PrivateAttr(default="")
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("types", mode="before")
+    @classmethod
+    def _type_names(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for k in v:
+                if k not in TYPE_NAMES:
+                    raise ConfigProblem(
+                        f"unknown opportunity type '{k}'{_did_you_mean(k, TYPE_NAMES)}",
+                        f"use one of {', '.join(TYPE_NAMES)}",
+                        key=str(k),
+                    )
+        return v
+
+    @model_validator(mode="after")
+    def _resolve(self) -> ScanConfig:
+        note = self.rent_check.note.format(
+            year=self.rent_check.year,
+            kwaliteitskortingsgrens_eur=format_nl(self.rent_check.kwaliteitskortingsgrens_eur, 2),
+        )
+        for name, tc in self.types.items():
+            known = KNOWN_COLUMNS[name]
+            for key, col in tc.columns_used():
+                if col not in known:
+                    raise ConfigProblem(
+                        f"unknown feature column '{col}' for {name}{_did_you_mean(col, known)}",
+                        "use a column of the feature table (docs/contracts.md §E): "
+                        + ", ".join(sorted(known)),
+                        key=f"types.{name}.{key}",
+                    )
+            tc.rent_note = note
+            if tc.tiers is None:
+                tc.tiers = self.tiers
+        return self
+
+    @property
+    def text(self) -> str:
+        """The YAML text this config was read from (for ``run_metadata.config_yaml``)."""
+        return self._text
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+_NL_TRANS = str.maketrans(",.", ".,")
+
+
+def format_nl(value: float, decimals: int = 0, *, grouping: bool = True) -> str:
+    """A number the Dutch way: ``1.500``, ``0,6``, ``454,47``.
+
+    >>> format_nl(1500), format_nl(0.6, 1), format_nl(1975, grouping=False)
+    ('1.500', '0,6', '1975')
+    """
+    text = f"{value:,.{decimals}f}" if grouping else f"{value:.{decimals}f}"
+    text = text.translate(_NL_TRANS)
+    if text.startswith("-") and set(text[1:]) <= set("0.,"):
+        text = text[1:]  # no "-0"
+    return text
+
+
+def format_value(value: Any, unit: str = "", decimals: int | None = None) -> str:
+    """One raw value with its unit, the Dutch way (``1.500 m²``, ``12 %``, ``ja``)."""
+    if isinstance(value, bool):
+        return "ja" if value else "nee"
+    if isinstance(value, str):
+        return value
+    scale, dec, suffix, grouping = UNITS[unit]
+    if decimals is not None:
+        dec = decimals
+    return format_nl(float(value) * scale, dec, grouping=grouping) + suffix
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    """('types', 'x', 'criteria', 2, 'weight') -> 'types.x.criteria[2].weight'."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith("function-"):
+            continue
+        elif part in TRANSFER_TYPES and i > 0 and loc[i - 1] == "transfer":
+            continue  # pydantic's discriminator tag
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+_FIXES = {
+    "missing": "add this key",
+    "float_parsing": "write a number, e.g. 0.15 (a dot as decimal separator)",
+    "float_type": "write a number, e.g. 0.15",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "string_type": "write text (quote it if it looks like a number)",
+    "list_type": "write a list (- item lines or [a, b])",
+    "dict_type": "write a mapping of 'key: value' lines",
+    "bool_type": "write true or false",
+    "string_pattern_mismatch": "use lower-case letters, digits and _ only, starting with a letter",
+    "greater_than": "use a larger value",
+    "less_than_equal": "use a smaller value",
+    "greater_than_equal": "use a larger value",
+    "too_short": "add at least one entry",
+}
+
+
+def _problem_lines(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        ctx = err.get("ctx") or {}
+        inner = ctx.get("error")
+        etype = err["type"]
+        if isinstance(inner, ConfigProblem):
+            key = _format_loc(loc)
+            if inner.key:
+                key = (
+                    inner.key
+                    if inner.key.startswith("types.")
+                    else (f"{key}.{inner.key}" if key != "(top level)" else inner.key)
+                )
+            message, fix = inner.message, inner.fix
+        elif etype == "union_tag_invalid":
+            key = _format_loc(loc) + ".type"
+            message = f"unknown transfer type '{ctx.get('tag')}'{_did_you_mean(str(ctx.get('tag')), TRANSFER_TYPES)}"
+            fix = f"use one of {', '.join(TRANSFER_TYPES)}"
+        elif etype == "union_tag_not_found":
+            key = _format_loc(loc)
+            message = "the transfer has no 'type'"
+            fix = f"add type: one of {', '.join(TRANSFER_TYPES)}"
+        elif etype == "literal_error":
+            key = _format_loc(loc)
+            message = f"{err['msg']}, got {err.get('input')!r}"
+            fix = "use one of the listed values"
+        else:
+            key = _format_loc(loc)
+            message = err["msg"]
+            if "input" in err and etype != "missing":
+                message += f" (got {err['input']!r})"
+            fix = _FIXES.get(etype, "see pipeline/scoring/default.yaml for a valid example")
+        lines.append(f"  - {key}: {message}\n      fix: {fix}")
+    return lines
+
+
+def parse_config(text: str, *, source: str = "<config>") -> ScanConfig:
+    """Validate YAML text into a :class:`ScanConfig`; :class:`ConfigError` on any problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"scan config {source}{where}: not valid YAML ({problem})\n"
+            "    fix: check the indentation (spaces, not tabs) and quote text containing ':' or '#'"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"scan config {source}: expected a mapping with 'tiers', 'rent_check' and 'types' at the "
+            f"top level, got {type(data).__name__}\n"
+            "    fix: start from pipeline/scoring/default.yaml"
+        )
+    try:
+        config = ScanConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = _problem_lines(exc)
+        raise ConfigError(
+            f"scan config {source} is not valid ({len(lines)} problem(s)):\n" + "\n".join(lines)
+        ) from None
+    config._text = text
+    return config
+
+
+def load_config(path: Path | None = None) -> ScanConfig:
+    """Read and validate a scan config YAML; ``None`` loads the shipped default.
+
+    Parameters
+    ----------
+    path
+        An analyst's YAML, or ``None`` for ``pipeline/scoring/default.yaml``.
+
+    Returns
+    -------
+    ScanConfig
+        The validated config; ``config.text`` holds the YAML text, ``config.types`` one
+        :class:`TypeConfig` per opportunity type.
+
+    Raises
+    ------
+    ConfigError
+        When the file is missing, is not YAML, or does not validate (every problem listed,
+        each with its YAML key and a fix).
+    """
+    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"scan config {p} does not exist\n"
+            "    fix: pass an existing YAML with --config, or leave --config out for the default"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"scan config {p} cannot be read ({exc})\n    fix: save it as UTF-8 text"
+        ) from None
+    config = parse_config(text, source=str(p))
+    config._path = p
+    return config

@@ -1,0 +1,134 @@
+"""Hard exclusions: every rule evaluated on the whole table at once, every reason kept."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipeline.scoring.config import Exclusion, format_value
+from pipeline.scoring.text import format_values, render
+
+
+def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
+    """True where ``rule`` excludes the row (``column op value``; NaN -> ``when_missing``)."""
+    s = table[rule.column]
+    isna = s.isna().to_numpy()
+    op = rule.op
+    if op in ("is_true", "is_false"):
+        truth = s.fillna(False).astype(bool).to_numpy()
+        hit = truth if op == "is_true" else ~truth
+    elif op in ("in", "not_in"):
+        assert isinstance(rule.value, list)
+        inside = s.astype("string").isin(rule.value).to_numpy(dtype=bool, na_value=False)
+        hit = inside if op == "in" else ~inside
+    elif op in ("==", "!="):
+        if isinstance(rule.value, str):
+            eq = (s.astype("string") == rule.value).to_numpy(dtype=bool, na_value=False)
+        else:
+            eq = (pd.to_numeric(s, errors="coerce") == rule.value).to_numpy(
+                dtype=bool, na_value=False
+            )
+        hit = eq if op == "==" else ~eq
+    else:
+        x = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        isna = isna | np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            hit = {
+                ">": x > rule.value,
+                ">=": x >= rule.value,
+                "<": x < rule.value,
+                "<=": x <= rule.value,
+            }[op]
+    hit = np.asarray(hit, dtype=bool)
+    return np.where(isna, rule.when_missing == "exclude", hit)
+
+
+def rule_reasons(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> np.ndarray:
+    """The Dutch sentence of ``rule`` for the rows in ``mask`` (object array, len = mask.sum())."""
+    sub = table.loc[mask, rule.column]
+    raw = format_values(sub, rule.unit, rule.decimals)
+    if isinstance(rule.value, list):
+        value_text = ", ".join(rule.value)
+    elif rule.value is None:
+        value_text = ""
+    else:
+        value_text = format_value(rule.value, rule.unit, rule.decimals)
+    return render(rule.reason, int(mask.sum()), rows={"raw": raw}, constants={"value": value_text})
+
+
+def evaluate_exclusions(table: pd.DataFrame, rules: Sequence[Exclusion]) -> pd.DataFrame:
+    """Evaluate every rule on every row and keep all reasons of an excluded row.
+
+    Parameters
+    ----------
+    table
+        A feature table (contracts §E) holding the rules' columns.
+    rules
+        The type's exclusion rules, in config order.
+
+    Returns
+    -------
+    DataFrame
+        Aligned to ``table.index``: ``excluded`` (bool), ``reason_codes`` (codes joined with
+        ``,`` in config order, ``""`` when not excluded) and ``reasons`` (the Dutch sentences
+        joined with ``\\n``).
+    """
+    n = len(table)
+    codes = np.full(n, "", dtype=object)
+    reasons = np.full(n, "", dtype=object)
+    excluded = np.zeros(n, dtype=bool)
+    for rule in rules:
+        mask = rule_mask(table, rule)
+        if not mask.any():
+            continue
+        sentences = rule_reasons(table, rule, mask)
+        sep_codes = np.where(excluded[mask], ",", "")
+        sep_reasons = np.where(excluded[mask], "\n", "")
+        codes[mask] = codes[mask] + sep_codes + rule.code
+        reasons[mask] = reasons[mask] + sep_reasons + sentences
+        excluded |= mask
+    return pd.DataFrame(
+        {"excluded": excluded, "reason_codes": codes, "reasons": reasons}, index=table.index
+    )
+
+
+def group_reasons(excluded: pd.DataFrame, *, by: str) -> pd.DataFrame:
+    """Merge the reasons of several rows per ``by`` key (e.g. shop units per ``pand_id``).
+
+    Distinct codes and sentences are kept in first-seen order (rows sorted by index first, so
+    the result does not depend on row order).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``by``: ``reason_codes`` (comma-separated) and ``reasons`` (``\\n``-joined).
+    """
+    if len(excluded) == 0:
+        return pd.DataFrame(
+            {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)},
+            index=pd.Index([], name=by),
+        )
+    frame = pd.DataFrame(
+        {
+            "key": excluded[by].to_numpy(),
+            "code": excluded["reason_codes"].to_numpy(),
+            "reason": excluded["reasons"].to_numpy(),
+        },
+        index=excluded.index,
+    ).sort_index(kind="mergesort")
+    codes = frame[["key", "code"]].assign(code=frame["code"].str.split(",")).explode("code")
+    codes = codes[codes["code"].astype(bool)].drop_duplicates()
+    reasons = (
+        frame[["key", "reason"]].assign(reason=frame["reason"].str.split("\n")).explode("reason")
+    )
+    reasons = reasons[reasons["reason"].astype(bool)].drop_duplicates()
+    out = pd.DataFrame(
+        {
+            "reason_codes": codes.groupby("key", sort=True)["code"].agg(",".join),
+            "reasons": reasons.groupby("key", sort=True)["reason"].agg("\n".join),
+        }
+    )
+    out.index.name = by
+    return out

@@ -1,0 +1,268 @@
+"""Per-criterion raw value, sub-score, weight and Dutch reason, built column-wise from templates.
+
+For every candidate and every criterion this module produces the raw value (``c_<id>_raw``),
+the sub-score (``c_<id>_score``), a Dutch sentence, and from those the ``explanation`` JSON
+and the ``reasons`` text of docs/contracts.md §C.
+
+Missing data: a part whose raw value is missing (NaN, null, or a categorical
+``missing_values`` entry such as ``onbekend``) is left out of its criterion's combination;
+when every part is missing the criterion gets its neutral ``missing_score`` (default 0.5) and
+a sentence saying the data is missing.
+
+The flat ``c_<id>_raw`` of a criterion made of several parts is the raw value of the part that
+decided the sub-score (``combine: max`` / ``min``), or of the first available part
+(``combine: mean``); ``explanation.criteria[].parts`` lists every part.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.scoring.config import Criterion, Part, TypeConfig, format_value, transfer_params
+from pipeline.scoring.text import (
+    format_scores,
+    format_values,
+    json_numbers,
+    json_strings,
+    render,
+)
+from pipeline.scoring.transfer import apply_transfer
+
+DEFAULT_MISSING_REASON = "Geen gegevens over {label}; neutrale deelscore {score}."
+
+
+@dataclass
+class PartResult:
+    part: Part
+    raw: pd.Series
+    raw_text: np.ndarray
+    subscore: np.ndarray  # NaN where missing
+    reason: np.ndarray
+
+
+@dataclass
+class CriterionResult:
+    criterion: Criterion
+    raw: pd.Series
+    raw_text: np.ndarray
+    subscore: np.ndarray  # never NaN
+    missing: np.ndarray
+    reason: np.ndarray
+    parts: list[PartResult]
+
+
+def _constants(part: Part) -> dict[str, str]:
+    consts = {
+        k: format_value(v, part.unit, part.decimals)
+        for k, v in transfer_params(part.transfer).items()
+    }
+    consts["label"] = part.label
+    return consts
+
+
+def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> PartResult:
+    """Sub-score and sentence of one part (column + transfer) for every row of ``table``."""
+    n = len(table)
+    raw = table[part.column].reset_index(drop=True)
+    sub = apply_transfer(raw, part.transfer)
+    missing = np.isnan(sub)
+    raw_text = format_values(raw, part.unit, part.decimals)
+    score_text = format_scores(np.where(missing, missing_score, sub))
+    consts = _constants(part)
+    rows = {"raw": raw_text, "score": score_text}
+
+    choice = np.zeros(n, dtype="int8")  # 0 reason, 1 full, 2 zero, 3 missing
+    if part.reason_full is not None:
+        choice[(sub >= 1.0) & ~missing] = 1
+    if part.reason_zero is not None:
+        choice[(sub <= 0.0) & ~missing] = 2
+    choice[missing] = 3
+    templates = [
+        part.reason,
+        part.reason_full or part.reason,
+        part.reason_zero or part.reason,
+        part.reason_missing or DEFAULT_MISSING_REASON,
+    ]
+    reason = np.empty(n, dtype=object)
+    for k, template in enumerate(templates):
+        mask = choice == k
+        if mask.any():
+            reason[mask] = render(
+                template,
+                int(mask.sum()),
+                rows={key: val[mask] for key, val in rows.items()},
+                constants=consts,
+            )
+    return PartResult(part, raw, raw_text, sub, reason)
+
+
+def evaluate_criterion(
+    table: pd.DataFrame, criterion: Criterion, *, missing_score: float
+) -> CriterionResult:
+    """Combine the parts of a criterion (max / mean / min over the available parts).
+
+    Parameters
+    ----------
+    table
+        The candidates (feature table rows).
+    criterion
+        The criterion config.
+    missing_score
+        The type's neutral score, used unless the criterion sets its own.
+    """
+    neutral = criterion.missing_score if criterion.missing_score is not None else missing_score
+    parts = [evaluate_part(table, p, missing_score=neutral) for p in criterion.parts]
+    n = len(table)
+    if len(parts) == 1:
+        p = parts[0]
+        missing = np.isnan(p.subscore)
+        subscore = np.where(missing, neutral, p.subscore)
+        return CriterionResult(criterion, p.raw, p.raw_text, subscore, missing, p.reason, parts)
+
+    stack = np.column_stack([p.subscore for p in parts]) if n else np.zeros((0, len(parts)))
+    missing = np.all(np.isnan(stack), axis=1)
+    filled = np.where(np.isnan(stack), -np.inf if criterion.combine == "max" else np.inf, stack)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if criterion.combine == "max":
+            pick = np.argmax(filled, axis=1)
+            combined = np.take_along_axis(stack, pick[:, None], axis=1)[:, 0]
+        elif criterion.combine == "min":
+            pick = np.argmin(filled, axis=1)
+            combined = np.take_along_axis(stack, pick[:, None], axis=1)[:, 0]
+        else:
+            combined = np.nanmean(stack, axis=1) if n else np.zeros(0)
+            pick = np.argmax(~np.isnan(stack), axis=1) if n else np.zeros(0, dtype=int)
+    subscore = np.where(missing, neutral, combined)
+
+    raws = [p.raw for p in parts]
+    if all(
+        pd.api.types.is_numeric_dtype(r.dtype) and not pd.api.types.is_bool_dtype(r.dtype)
+        for r in raws
+    ):
+        raw_stack = (
+            np.column_stack([r.astype("float64").to_numpy() for r in raws])
+            if n
+            else np.zeros((0, len(parts)))
+        )
+        raw = pd.Series(
+            np.take_along_axis(raw_stack, pick[:, None], axis=1)[:, 0] if n else np.zeros(0)
+        )
+    else:
+        raw_stack_o = (
+            np.column_stack([r.astype(object).to_numpy() for r in raws])
+            if n
+            else np.zeros((0, len(parts)), dtype=object)
+        )
+        raw = pd.Series(
+            np.take_along_axis(raw_stack_o, pick[:, None], axis=1)[:, 0]
+            if n
+            else np.zeros(0, dtype=object),
+            dtype=object,
+        )
+
+    raw_text = np.full(n, "", dtype=object)
+    reason = np.full(n, "", dtype=object)
+    for i, p in enumerate(parts):
+        sep = "; " if i else ""
+        raw_text = raw_text + (sep + (p.part.label or p.part.column) + ": ") + p.raw_text
+        reason = reason + (" " if i else "") + p.reason
+    return CriterionResult(criterion, raw, raw_text, subscore, missing, reason, parts)
+
+
+def explanation_json(
+    results: list[CriterionResult],
+    *,
+    type_config: TypeConfig,
+    scores: np.ndarray,
+    tiers: np.ndarray,
+    row_notes: np.ndarray | None = None,
+) -> np.ndarray:
+    """The ``explanation`` JSON text of every row, assembled from per-criterion columns.
+
+    ``{"criteria": [{"id", "label", "weight", "raw", "raw_text", "subscore", "reason",
+    "missing", ["parts": [...]]}], "aggregation", "score", "tier", "notes": [...]}``
+    """
+    import json
+
+    n = len(scores)
+    out = np.full(n, '{"criteria": [', dtype=object)
+    for i, r in enumerate(results):
+        c = r.criterion
+        head = (", " if i else "") + (
+            "{"
+            + f'"id": {json.dumps(c.id)}, "label": {json.dumps(c.label, ensure_ascii=False)}, '
+            + f'"weight": {json.dumps(c.weight)}, "raw": '
+        )
+        item = (
+            head
+            + json_numbers(r.raw)
+            + ', "raw_text": '
+            + json_strings(r.raw_text)
+            + ', "subscore": '
+            + json_numbers(r.subscore, decimals=3)
+            + ', "reason": '
+            + json_strings(r.reason)
+            + ', "missing": '
+            + np.where(r.missing, "true", "false").astype(object)
+        )
+        if len(r.parts) > 1:
+            item = item + ', "combine": ' + json.dumps(c.combine) + ', "parts": ['
+            for j, p in enumerate(r.parts):
+                item = (
+                    item
+                    + (", " if j else "")
+                    + "{"
+                    + f'"column": {json.dumps(p.part.column)}, "label": {json.dumps(p.part.label, ensure_ascii=False)}, "raw": '
+                    + json_numbers(p.raw)
+                    + ', "raw_text": '
+                    + json_strings(p.raw_text)
+                    + ', "subscore": '
+                    + json_numbers(p.subscore, decimals=3)
+                    + "}"
+                )
+            item = item + "]"
+        out = out + item + "}"
+    static_notes = [*type_config.notes, *([type_config.rent_note] if type_config.rent_note else [])]
+    notes_head = ", ".join(json.dumps(t, ensure_ascii=False) for t in static_notes)
+    out = (
+        out
+        + f'], "aggregation": {json.dumps(type_config.aggregation)}, "score": '
+        + json_numbers(scores, decimals=1)
+        + ', "tier": '
+        + json_strings(tiers)
+        + ', "notes": ['
+        + notes_head
+    )
+    if row_notes is not None:
+        has = row_notes != ""
+        extra = np.full(n, "", dtype=object)
+        if has.any():
+            extra[has] = (", " if notes_head else "") + json_strings(row_notes[has])
+        out = out + extra
+    return out + "]}"
+
+
+def merged_notes(table: pd.DataFrame) -> np.ndarray | None:
+    """A note for merged sites: "Samengevoegd uit 3 aangrenzende percelen van dezelfde eigenaar."."""
+    if "merged" not in table.columns:
+        return None
+    merged = table["merged"].fillna(False).astype(bool).to_numpy()
+    notes = np.full(len(table), "", dtype=object)
+    if merged.any():
+        n_parcels = (
+            table["n_parcels"].to_numpy()[merged]
+            if "n_parcels" in table.columns
+            else np.full(int(merged.sum()), np.nan)
+        )
+        counts = format_values(pd.Series(n_parcels, dtype="float64"), "aantal")
+        notes[merged] = (
+            "Samengevoegd uit "
+            + counts
+            + " aangrenzende percelen van dezelfde eigenaar tot één locatie."
+        )
+    return notes

@@ -1,0 +1,147 @@
+"""Score one feature table for one opportunity type: exclusions, criteria, score, tier, rank."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ConfigError
+from pipeline.scoring.aggregate import aggregate, assign_tiers, capacity_units, rank_within
+from pipeline.scoring.config import TypeConfig
+from pipeline.scoring.exclusions import evaluate_exclusions
+from pipeline.scoring.explain import evaluate_criterion, explanation_json, merged_notes
+
+SITE_PREFIX = {
+    "tijdelijke_locatie": "TL",
+    "kantoortransformatie": "KT",
+    "plinttransformatie": "PL",
+}
+#: Identifying columns copied to the excluded table when present.
+EXCLUDED_KEEP = ("gemeentecode", "pand_id", "parcel_ids", "n_parcels", "merged")
+
+
+def _check_columns(table: pd.DataFrame, type_config: TypeConfig, type_name: str) -> None:
+    missing = [(key, col) for key, col in type_config.columns_used() if col not in table.columns]
+    if missing:
+        lines = "\n".join(
+            f"  - types.{type_name}.{key}: the {type_name} feature table has no column '{col}'"
+            for key, col in missing
+        )
+        raise ConfigError(
+            f"the scan config refers to columns the feature table does not have:\n{lines}\n"
+            "    fix: use the feature columns of docs/contracts.md §E, or remove these entries"
+        )
+
+
+def site_ids(index: pd.Index, type_name: str) -> np.ndarray:
+    """``TL-<id>``, ``KT-<id>``, ``PL-<id>`` (ids that already carry the prefix are kept)."""
+    prefix = SITE_PREFIX.get(type_name, type_name[:2].upper()) + "-"
+    ids = pd.Series(index.astype(str), dtype=object)
+    has = ids.str.startswith(prefix)
+    return np.where(has, ids, prefix + ids).astype(object)
+
+
+def score_table(
+    table: pd.DataFrame, type_config: TypeConfig, *, type_name: str
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Score a feature table (contracts §E) for one opportunity type.
+
+    Parameters
+    ----------
+    table
+        Feature table indexed by the object id (``parcel_id``/site id, ``pand_id`` or
+        ``vbo_id``), with geometry and the columns the config refers to.
+    type_config
+        The type's block of :class:`pipeline.scoring.config.ScanConfig`.
+    type_name
+        ``tijdelijke_locatie``, ``kantoortransformatie`` or ``plinttransformatie``.
+
+    Returns
+    -------
+    candidates : GeoDataFrame
+        The rows that no exclusion hit, with every input column plus ``site_id``,
+        ``opportunity_type``, ``capacity_units`` (from the config's capacity rule), ``score``
+        (0–100, one decimal), ``tier`` (A–E), ``rank`` (1 = best within ``gemeentecode``; ties
+        by id), ``explanation`` (JSON), ``reasons`` (Dutch sentences joined by ``\\n``) and
+        ``c_<criterion>_raw`` / ``c_<criterion>_score``. Sorted by municipality and rank.
+    excluded : DataFrame
+        The excluded rows (a GeoDataFrame when ``table`` has geometry), sorted by id, with
+        ``reason_codes`` (comma-separated, config order), ``reasons`` (``\\n``-joined Dutch
+        sentences) and the identifying columns ``gemeentecode``/``pand_id``/… when present.
+
+    Raises
+    ------
+    ConfigError
+        When the config refers to a column the table does not have.
+    """
+    _check_columns(table, type_config, type_name)
+    work = table.copy()
+    work["capacity_units"] = capacity_units(work, type_config.capacity)
+    excl = evaluate_exclusions(work, type_config.exclusions)
+    is_excl = excl["excluded"].to_numpy()
+
+    keep = [c for c in EXCLUDED_KEEP if c in work.columns]
+    excluded = work.loc[is_excl, keep].copy()
+    excluded["reason_codes"] = excl.loc[is_excl, "reason_codes"].to_numpy()
+    excluded["reasons"] = excl.loc[is_excl, "reasons"].to_numpy()
+    if isinstance(work, gpd.GeoDataFrame):
+        excluded = gpd.GeoDataFrame(
+            excluded, geometry=work.geometry[is_excl].to_numpy(), crs=work.crs
+        )
+    excluded = excluded.sort_index(kind="mergesort")
+
+    cand = work.loc[~is_excl].copy()
+    missing_score = type_config.missing_score
+    results = [
+        evaluate_criterion(cand, c, missing_score=missing_score) for c in type_config.criteria
+    ]
+    n = len(cand)
+    subscores = np.column_stack([r.subscore for r in results]) if n else np.zeros((0, len(results)))
+    weights = [r.criterion.weight for r in results]
+    scores = aggregate(subscores, weights, method=type_config.aggregation)
+    assert type_config.tiers is not None
+    tiers = assign_tiers(scores, type_config.tiers.as_dict())
+    groups = cand["gemeentecode"] if "gemeentecode" in cand.columns else None
+    ranks = rank_within(pd.Series(scores), groups, cand.index)
+
+    new: dict[str, Any] = {
+        "site_id": site_ids(cand.index, type_name)
+        if "site_id" not in cand.columns
+        else cand["site_id"].to_numpy(),
+        "opportunity_type": np.full(n, type_name, dtype=object),
+        "score": scores,
+        "tier": tiers,
+        "rank": ranks,
+    }
+    reasons = np.full(n, "", dtype=object)
+    for i, r in enumerate(results):
+        reasons = reasons + ("\n" if i else "") + r.reason
+        raw = r.raw
+        if pd.api.types.is_bool_dtype(raw.dtype):
+            raw = raw.astype("float64")
+        new[f"c_{r.criterion.id}_raw"] = raw.to_numpy()
+        new[f"c_{r.criterion.id}_score"] = np.round(r.subscore, 4)
+    new["reasons"] = reasons
+    new["explanation"] = explanation_json(
+        results, type_config=type_config, scores=scores, tiers=tiers, row_notes=merged_notes(cand)
+    )
+    for k, v in new.items():
+        cand[k] = v
+    order = np.lexsort(
+        (
+            cand.index.astype(str).to_numpy(),
+            ranks,
+            (
+                groups.astype("string").fillna("").to_numpy()
+                if groups is not None
+                else np.full(n, "")
+            ),
+        )
+    )
+    cand = cand.iloc[order]
+    if not isinstance(cand, gpd.GeoDataFrame):
+        cand = gpd.GeoDataFrame(cand)
+    return cand, excluded

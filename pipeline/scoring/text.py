@@ -1,0 +1,131 @@
+"""Dutch sentences from templates, vectorised.
+
+Numbers are formatted once per distinct (rounded) value and then taken by index, and
+templates are filled by concatenating whole columns, so the cost grows with the number of
+distinct values, not with a Python loop over the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.scoring.config import UNITS, format_nl, format_value
+
+MISSING_TEXT = "onbekend"
+
+
+def _take_formatted(keys: pd.Series, fmt: Any) -> np.ndarray:
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    texts = np.array([fmt(u) for u in uniques] + [MISSING_TEXT], dtype=object)
+    return texts[codes]  # sentinel -1 takes the last entry: "onbekend"
+
+
+def format_values(values: Any, unit: str = "", decimals: int | None = None) -> np.ndarray:
+    """Raw values as Dutch text with their unit (``1.500 m²``, ``0,6``, ``ja``, ``onbekend``).
+
+    Parameters
+    ----------
+    values
+        A Series or array: numbers, booleans or text; null/NaN becomes ``onbekend``.
+    unit, decimals
+        A key of :data:`pipeline.scoring.config.UNITS` and an optional number of decimals.
+    """
+    s = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return np.where(s.fillna(False).astype(bool).to_numpy(), "ja", "nee").astype(object)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        scale, dec, _suffix, _group = UNITS[unit]
+        if decimals is not None:
+            dec = decimals
+        num = s.astype("float64") * scale
+        rounded = num.round(dec) / scale
+        return _take_formatted(rounded, lambda v: format_value(v, unit, decimals))
+    # object/string columns: text as is, booleans as ja/nee, numbers formatted
+    return _take_formatted(
+        s.astype(object).where(s.notna(), None),
+        lambda v: format_value(v, unit, decimals) if not isinstance(v, str) else v,
+    )
+
+
+def format_scores(scores: np.ndarray) -> np.ndarray:
+    """Sub-scores 0–1 as Dutch text with up to two decimals (``0,6``, ``1``, ``0,85``)."""
+
+    def fmt(v: float) -> str:
+        text = format_nl(v, 2)
+        return text.rstrip("0").rstrip(",") if "," in text else text
+
+    return _take_formatted(pd.Series(np.round(scores, 2)), fmt)
+
+
+def template_fields(template: str) -> list[tuple[str, str | None]]:
+    """``"Op {raw} van"`` -> ``[("Op ", "raw"), (" van", None)]``."""
+    return [(lit, field) for lit, field, _spec, _conv in string.Formatter().parse(template)]
+
+
+def render(
+    template: str,
+    n: int,
+    *,
+    rows: Mapping[str, np.ndarray],
+    constants: Mapping[str, str],
+) -> np.ndarray:
+    """Fill a template for ``n`` rows: ``rows`` are per-row texts, ``constants`` fixed texts."""
+    out = np.full(n, "", dtype=object)
+    const = ""
+    for literal, field in template_fields(template):
+        const += literal
+        if field is None:
+            continue
+        if field in constants:
+            const += constants[field]
+            continue
+        if const:
+            out = out + const
+            const = ""
+        out = out + rows[field]
+    if const:
+        out = out + const
+    return out
+
+
+def json_strings(values: np.ndarray) -> np.ndarray:
+    """Each text as a JSON string literal (escaped once per distinct value)."""
+    return _take_formatted(
+        pd.Series(values, dtype=object), lambda v: json.dumps(v, ensure_ascii=False)
+    )
+
+
+def json_numbers(values: Any, *, decimals: int = 4) -> np.ndarray:
+    """Numbers (or text, or booleans) as JSON literals; NaN/None become ``null``."""
+    s = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return np.where(s.to_numpy(), "true", "false").astype(object)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        num = s.astype("float64").round(decimals)
+        codes, uniques = pd.factorize(num, use_na_sentinel=True)
+        texts = np.array([_num_json(float(u)) for u in uniques] + ["null"], dtype=object)
+        return texts[codes]
+    obj = s.astype(object).where(s.notna(), None)
+    codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+    texts = np.array(
+        [json.dumps(_plain(u), ensure_ascii=False) for u in uniques] + ["null"], dtype=object
+    )
+    return texts[codes]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _num_json(v: float) -> str:
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
