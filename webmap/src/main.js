@@ -1,6 +1,623 @@
+// Kansenkaart Flexwonen — the web map.
+//
+// Leaflet draws the basemap (PDOK BRT-Achtergrondkaart, URL from GET /api/config) and handles
+// panning, zooming and the keyboard; MapLibre GL (through @maplibre/maplibre-gl-leaflet) draws the
+// municipality-scoped vector tiles of the api. Every filter changes the tile URLs, so the server
+// decides what is drawn; nothing is hidden in the browser.
+
 import "leaflet/dist/leaflet.css";
 import "maplibre-gl/dist/maplibre-gl.css";
+import "./styles.css";
+
 import L from "leaflet";
 import maplibregl from "maplibre-gl";
 import "@maplibre/maplibre-gl-leaflet";
-window.__kk = { L, maplibregl };
+
+import { ApiError, absoluteUrl, api, readCookie } from "./modules/api.js";
+import { $, h } from "./modules/dom.js";
+import { renderSite, renderWhy } from "./modules/panel.js";
+import {
+  OVERVIEW_COLORS,
+  OVERVIEW_LEAFLET_ZOOM,
+  SITE_LAYERS,
+  TIER_COLORS,
+  buildStyle,
+  clickableLayerIds,
+  overviewBreaks,
+} from "./modules/style.js";
+import { LAYER_EXPLANATIONS, LAYER_NAMES, MSG, ROLE_NAMES, TIERS, formatDate, formatNumber } from "./modules/text.js";
+
+const DEFAULT_CONFIG = {
+  basemap_url: "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png",
+  basemap_attribution: "Kaartgegevens &copy; Kadaster (BRT-Achtergrondkaart)",
+};
+const FILTER_KEYS = ["min_score", "min_capacity", "owner_class", "gemeente"];
+
+// Test and debugging hook: the MapLibre map, the Leaflet map and what the page has seen.
+const kk = (window.__kk = { map: null, leaflet: null, errors: [], state: null, ready: false, basemap: "none" });
+
+const state = {
+  config: DEFAULT_CONFIG,
+  me: null,
+  layers: [], // TileJSON of the site layers
+  gemeenten: null, // GeoJSON of the municipalities in scope
+  filters: { min_score: 0, min_capacity: 0, owner_class: "", gemeente: "" },
+  visible: {},
+  map: null,
+  glLayer: null,
+  gl: null,
+  basemap: null,
+  whyMarker: null,
+  selected: null,
+  panelRequest: 0,
+};
+kk.state = state;
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  wireLogin();
+  wireStatic();
+  try {
+    state.config = { ...DEFAULT_CONFIG, ...(await api("/api/config")) };
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) console.warn("config", err);
+  }
+  // Without the readable CSRF cookie there is no session: show the login form straight away
+  // (asking /api/me would only produce a 401 in the console).
+  if (!readCookie("kk_csrf")) {
+    showLogin();
+    return;
+  }
+  try {
+    const me = await api("/api/me");
+    await showMap(me);
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      showLogin();
+    } else {
+      showLogin(MSG.serverDown);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- login / logout
+
+function showLogin(message = "") {
+  $("map-view").hidden = true;
+  $("user-box").hidden = true;
+  $("login-view").hidden = false;
+  $("login-error").textContent = message;
+  $("login-password").value = "";
+  $("login-email").focus();
+}
+
+function wireLogin() {
+  const form = $("login-form");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = $("login-email").value.trim();
+    const password = $("login-password").value;
+    const error = $("login-error");
+    if (!email || !password) {
+      error.textContent = MSG.missingLogin;
+      return;
+    }
+    const button = $("login-submit");
+    button.disabled = true;
+    error.textContent = "";
+    try {
+      const result = await api("/api/auth/login", { method: "POST", body: { email, password } });
+      $("login-password").value = "";
+      await showMap(result.user || (await api("/api/me")));
+    } catch (err) {
+      $("login-password").value = "";
+      if (err instanceof ApiError && err.status === 401) error.textContent = MSG.badLogin;
+      else if (err instanceof ApiError && err.status === 429) {
+        const retry = (err.body && err.body.error && err.body.error.retry_after) || 60;
+        error.textContent = MSG.throttled(retry);
+      } else if (err instanceof ApiError && err.status === 0) error.textContent = MSG.serverDown;
+      else error.textContent = MSG.loginFailed(err.status || "?");
+      $("login-password").focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  $("logout-button").addEventListener("click", async () => {
+    try {
+      await api("/api/auth/logout", { method: "POST" });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 401) console.warn("logout", err);
+    }
+    teardownMap();
+    showLogin("U bent uitgelogd.");
+  });
+}
+
+function sessionExpired() {
+  teardownMap();
+  showLogin(MSG.sessionExpired);
+}
+
+// ---------------------------------------------------------------- the map
+
+async function showMap(me) {
+  state.me = me;
+  const [layers, gemeenten] = await Promise.all([api("/api/layers"), api("/api/gemeenten")]);
+  state.layers = (layers.layers || []).filter((l) => SITE_LAYERS.includes(l.id));
+  state.gemeenten = gemeenten && gemeenten.type === "FeatureCollection" ? gemeenten : { type: "FeatureCollection", features: [] };
+  for (const l of state.layers) if (!(l.id in state.visible)) state.visible[l.id] = true;
+
+  $("login-view").hidden = true;
+  $("map-view").hidden = false;
+  $("user-box").hidden = false;
+  $("user-name").textContent = `${me.email} (${ROLE_NAMES[me.role] || me.role})`;
+  $("mark-synthetic").hidden = !me.synthetic;
+  $("run-info").textContent = me.run
+    ? `Berekening ${me.run.run_id || ""} van ${formatDate(me.run.finished_at)}.`
+    : "";
+
+  fillGemeenteSelects();
+  renderLayerList();
+  renderLegends();
+  createMap();
+  kk.ready = true;
+}
+
+function teardownMap() {
+  closePanel();
+  if (state.map) state.map.remove();
+  state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = null;
+  state.me = null;
+  kk.map = kk.leaflet = null;
+  kk.ready = false;
+  $("mark-synthetic").hidden = true;
+}
+
+function createMap() {
+  teardownMapOnly();
+  const map = L.map("map", {
+    zoomControl: true,
+    attributionControl: true,
+    minZoom: 7,
+    maxZoom: 19,
+    keyboard: true,
+    boxZoom: true,
+  });
+  state.map = map;
+  kk.leaflet = map;
+  map.attributionControl.setPrefix(false);
+  addBasemap(map);
+
+  const breaks = overviewBreaks(state.gemeenten.features.map((f) => Number(f.properties.capacity_ab)));
+  state.breaks = breaks;
+  renderOverviewLegend(breaks);
+
+  // Initial view: the user's municipalities (bounds of the scoped summary, else the TileJSON bounds).
+  map.fitBounds(scopeBounds(), { padding: [16, 16] });
+
+  const style = buildStyle(
+    state.layers.map((l) => ({ ...l, tiles: [tileUrl(l)] })),
+    state.gemeenten,
+    breaks,
+  );
+  const glLayer = L.maplibreGL({ style, interactive: false, attributionControl: false, fadeDuration: 0 });
+  glLayer.addTo(map);
+  state.glLayer = glLayer;
+  const gl = glLayer.getMaplibreMap();
+  state.gl = gl;
+  kk.map = gl;
+  gl.on("error", (e) => {
+    const status = e && e.error && e.error.status;
+    kk.errors.push(String((e && e.error && e.error.message) || e));
+    if (status === 401) sessionExpired();
+    else setFilterStatus(MSG.tilesFailed);
+  });
+  gl.on("load", () => {
+    applyVisibility();
+    updateZoomHint();
+  });
+
+  map.on("click", onMapClick);
+  map.on("zoomend", updateZoomHint);
+  map.on("mousemove", onMouseMove);
+  map.on("keypress", (e) => {
+    if (e.originalEvent.key === "Enter") whyAt(map.getCenter());
+  });
+  updateZoomHint();
+}
+
+function teardownMapOnly() {
+  if (state.map) {
+    state.map.remove();
+    state.map = null;
+  }
+}
+
+function addBasemap(map) {
+  const url = state.config.basemap_url;
+  const container = map.getContainer();
+  if (!url) {
+    container.classList.add("plain-basemap");
+    kk.basemap = "plain";
+    return;
+  }
+  container.classList.remove("plain-basemap");
+  const layer = L.tileLayer(url, {
+    attribution: state.config.basemap_attribution || "",
+    maxZoom: 19,
+    maxNativeZoom: 19,
+    crossOrigin: false,
+  });
+  let failed = false;
+  layer.on("tileerror", () => {
+    if (failed) return;
+    failed = true;
+    map.removeLayer(layer);
+    container.classList.add("plain-basemap");
+    kk.basemap = "plain";
+    const notice = $("basemap-notice");
+    notice.textContent = MSG.basemapDown;
+    notice.hidden = false;
+  });
+  layer.on("load", () => {
+    if (!failed) kk.basemap = "tiles";
+  });
+  layer.addTo(map);
+  state.basemap = layer;
+  kk.basemap = "loading";
+}
+
+function scopeBounds() {
+  const features = state.gemeenten.features.filter((f) => f.geometry);
+  if (features.length) return L.geoJSON({ type: "FeatureCollection", features }).getBounds();
+  const b = state.layers.map((l) => l.bounds).find(Boolean) || [3.8, 51.7, 5.0, 52.35];
+  return L.latLngBounds([b[1], b[0]], [b[3], b[2]]);
+}
+
+function gemeenteBounds(code) {
+  const features = state.gemeenten.features.filter((f) => f.properties.gemeentecode === code && f.geometry);
+  return features.length ? L.geoJSON({ type: "FeatureCollection", features }).getBounds() : null;
+}
+
+// ---------------------------------------------------------------- filters → tile URLs
+
+/** The layer's tile URL with the current filters as query (the server applies them). */
+function tileUrl(layer) {
+  const template = layer.tiles[0];
+  const [path, query = ""] = template.split("?");
+  const params = new URLSearchParams(query);
+  for (const key of FILTER_KEYS) params.delete(key);
+  const f = state.filters;
+  if (Number(f.min_score) > 0) params.set("min_score", String(f.min_score));
+  if (Number(f.min_capacity) > 0) params.set("min_capacity", String(f.min_capacity));
+  if (f.owner_class) params.set("owner_class", f.owner_class);
+  if (f.gemeente) params.append("gemeente", f.gemeente);
+  const q = params.toString();
+  return absoluteUrl(path) + (q ? `?${q}` : "");
+}
+
+function applyFilters() {
+  if (!state.gl) return;
+  for (const layer of state.layers) {
+    const source = state.gl.getSource(layer.id);
+    if (source && source.setTiles) source.setTiles([tileUrl(layer)]);
+  }
+  const f = state.filters;
+  const parts = [];
+  if (Number(f.min_score) > 0) parts.push(`score ≥ ${f.min_score}`);
+  if (Number(f.min_capacity) > 0) parts.push(`≥ ${f.min_capacity} woningen`);
+  if (f.owner_class) parts.push(`eigenaar: ${$("filter-owner").selectedOptions[0].textContent.toLowerCase()}`);
+  if (f.gemeente) parts.push(`gemeente: ${gemeenteName(f.gemeente)}`);
+  setFilterStatus(parts.length ? `Filter actief: ${parts.join(", ")}.` : "Geen filter: alle locaties worden getoond.");
+  if (state.gl) state.gl.setFilter("gemeenten-selected", ["==", ["get", "gemeentecode"], f.gemeente || ""]);
+}
+
+function setFilterStatus(text) {
+  $("filter-status").textContent = text;
+}
+
+let filterTimer = null;
+function wireStatic() {
+  const form = $("filter-form");
+  const score = $("filter-min-score");
+  const capacity = $("filter-min-capacity");
+  const owner = $("filter-owner");
+  const update = (delay) => {
+    state.filters.min_score = Number(score.value) || 0;
+    state.filters.min_capacity = Math.max(0, Math.floor(Number(capacity.value) || 0));
+    state.filters.owner_class = owner.value;
+    $("filter-min-score-out").textContent = String(state.filters.min_score);
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(applyFilters, delay);
+  };
+  score.addEventListener("input", () => update(250));
+  capacity.addEventListener("input", () => update(400));
+  owner.addEventListener("change", () => update(0));
+  form.addEventListener("submit", (e) => e.preventDefault());
+  form.addEventListener("reset", () => setTimeout(() => update(0), 0));
+
+  $("gemeente-select").addEventListener("change", (e) => selectGemeente(e.target.value));
+  $("export-select").addEventListener("change", updateExportLink);
+  $("why-center").addEventListener("click", () => state.map && whyAt(state.map.getCenter()));
+  $("panel-close").addEventListener("click", () => {
+    closePanel();
+    $("map").focus();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && $("panel").dataset.state === "open") {
+      closePanel();
+      $("map").focus();
+    }
+  });
+}
+
+function selectGemeente(code) {
+  state.filters.gemeente = code;
+  if (state.map) {
+    const bounds = code ? gemeenteBounds(code) : scopeBounds();
+    if (bounds && bounds.isValid()) {
+      state.map.fitBounds(bounds, { padding: [16, 16], animate: false });
+      // One municipality: show its sites (they appear from the overview zoom level on).
+      if (code && state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM) state.map.setZoom(OVERVIEW_LEAFLET_ZOOM, { animate: false });
+    }
+  }
+  if (code && state.me.can_export) {
+    $("export-select").value = code;
+    updateExportLink();
+  }
+  applyFilters();
+}
+
+function gemeenteName(code) {
+  const g = (state.me.gemeenten || []).find((x) => x.code === code);
+  return g ? g.naam : code;
+}
+
+function fillGemeenteSelects() {
+  const list = [...(state.me.gemeenten || [])].sort((a, b) => a.naam.localeCompare(b.naam, "nl"));
+  const select = $("gemeente-select");
+  select.replaceChildren(
+    h("option", { value: "" }, list.length === 1 ? list[0].naam : `Al mijn gemeenten (${list.length})`),
+    ...(list.length > 1 ? list.map((g) => h("option", { value: g.code }, g.naam)) : []),
+  );
+  select.value = state.filters.gemeente || "";
+  const exportBox = $("export-box");
+  exportBox.hidden = !state.me.can_export;
+  if (state.me.can_export) {
+    $("export-select").replaceChildren(...list.map((g) => h("option", { value: g.code }, `${g.naam} (${g.code})`)));
+    updateExportLink();
+  }
+}
+
+function updateExportLink() {
+  const code = $("export-select").value;
+  const link = $("export-link");
+  link.href = code ? `/api/export/${encodeURIComponent(code)}.gpkg` : "#";
+  link.setAttribute("download", code ? `kansenkaart_${code}.gpkg` : "");
+}
+
+// ---------------------------------------------------------------- layers and legends
+
+function renderLayerList() {
+  const fieldset = $("layer-list");
+  const legend = fieldset.querySelector("legend");
+  fieldset.replaceChildren(
+    legend,
+    ...state.layers.map((l) => {
+      const id = `layer-toggle-${l.id}`;
+      return h(
+        "div",
+        { class: "layer-item" },
+        h("input", {
+          type: "checkbox",
+          id,
+          checked: state.visible[l.id] !== false,
+          onchange: (e) => {
+            state.visible[l.id] = e.target.checked;
+            applyVisibility();
+          },
+        }),
+        h("label", { for: id }, symbol(l.id), " ", LAYER_NAMES[l.id] || l.name || l.id),
+        h("p", { class: "muted small layer-expl" }, LAYER_EXPLANATIONS[l.id] || ""),
+      );
+    }),
+  );
+}
+
+function symbol(layerId) {
+  return h("span", { class: `symbol symbol-${layerId}`, "aria-hidden": "true" });
+}
+
+function applyVisibility() {
+  if (!state.gl || !state.gl.isStyleLoaded()) return;
+  for (const l of state.layers) {
+    const vis = state.visible[l.id] !== false ? "visible" : "none";
+    for (const suffix of ["fill", "line", "circle", "selected"]) {
+      const id = `${l.id}-${suffix}`;
+      if (state.gl.getLayer(id)) state.gl.setLayoutProperty(id, "visibility", vis);
+    }
+  }
+}
+
+function renderLegends() {
+  $("legend-sites").replaceChildren(
+    h("h3", { class: "legend-title" }, "Kansrijkheid van een locatie"),
+    h("p", { class: "muted small" }, "Elke locatie krijgt een score van 0 tot 100 en een klasse:"),
+    h(
+      "ul",
+      { class: "legend-list" },
+      TIERS.map((t) =>
+        h(
+          "li",
+          {},
+          h("span", { class: "swatch", style: { background: TIER_COLORS[t.tier] }, "aria-hidden": "true" }, t.tier),
+          h("span", {}, h("strong", {}, `${t.tier} — ${t.name}`), ` (${t.range}). ${t.text}`),
+        ),
+      ),
+    ),
+  );
+}
+
+function renderOverviewLegend(breaks) {
+  const labels = [
+    `0 – ${formatNumber(breaks[0] - 1, 0)}`,
+    `${formatNumber(breaks[0], 0)} – ${formatNumber(breaks[1] - 1, 0)}`,
+    `${formatNumber(breaks[1], 0)} – ${formatNumber(breaks[2] - 1, 0)}`,
+    `${formatNumber(breaks[2], 0)} – ${formatNumber(breaks[3] - 1, 0)}`,
+    `${formatNumber(breaks[3], 0)} of meer`,
+  ];
+  $("legend-overview").replaceChildren(
+    h("h3", { class: "legend-title" }, "Overzicht per gemeente"),
+    h("p", { class: "muted small" }, "Ingezoomd ziet u locaties; uitgezoomd per gemeente het aantal woningen dat op locaties met klasse A of B kan komen:"),
+    h(
+      "ul",
+      { class: "legend-list" },
+      OVERVIEW_COLORS.map((c, i) =>
+        h("li", {}, h("span", { class: "swatch", style: { background: c }, "aria-hidden": "true" }), h("span", {}, `${labels[i]} woningen`)),
+      ),
+    ),
+  );
+}
+
+function updateZoomHint() {
+  if (!state.map) return;
+  const overview = state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM;
+  $("zoom-hint").hidden = !overview;
+  $("legend-overview").classList.toggle("legend-active", overview);
+  $("legend-sites").classList.toggle("legend-active", !overview);
+}
+
+// ---------------------------------------------------------------- clicks: site panel or "why not"
+
+function featureAt(latlng, pad = 4) {
+  const gl = state.gl;
+  if (!gl || !gl.isStyleLoaded()) return null;
+  const p = gl.project([latlng.lng, latlng.lat]);
+  const layers = clickableLayerIds(state.layers.filter((l) => state.visible[l.id] !== false).map((l) => l.id)).filter((id) =>
+    gl.getLayer(id),
+  );
+  if (!layers.length) return null;
+  const hits = gl.queryRenderedFeatures(
+    [
+      [p.x - pad, p.y - pad],
+      [p.x + pad, p.y + pad],
+    ],
+    { layers },
+  );
+  // Points above polygons; among equals the first (top-most) hit.
+  hits.sort((a, b) => (a.source === "plinten" ? -1 : 0) - (b.source === "plinten" ? -1 : 0));
+  return hits[0] || null;
+}
+
+function onMouseMove(e) {
+  const hit = state.map && state.map.getZoom() >= OVERVIEW_LEAFLET_ZOOM ? featureAt(e.latlng) : null;
+  state.map.getContainer().classList.toggle("over-feature", Boolean(hit));
+}
+
+function onMapClick(e) {
+  const hit = featureAt(e.latlng);
+  if (hit && hit.properties.site_id) openSite(hit.source, hit.properties.site_id);
+  else whyAt(e.latlng);
+}
+
+async function openSite(layerId, siteId) {
+  const request = ++state.panelRequest;
+  removeWhyMarker();
+  openPanel("Locatie", MSG.loading);
+  select(layerId, siteId);
+  try {
+    const feature = await api(`/api/sites/${encodeURIComponent(layerId)}/${encodeURIComponent(siteId)}`);
+    if (request !== state.panelRequest) return;
+    const title = renderSite($("panel-body"), feature, layerId, gemeenteName(feature.properties && feature.properties.gemeentecode));
+    $("panel-title").textContent = title;
+    $("panel").dataset.kind = "site";
+  } catch (err) {
+    if (request !== state.panelRequest) return;
+    panelError(err);
+  }
+}
+
+async function whyAt(latlng) {
+  const request = ++state.panelRequest;
+  select(null, null);
+  removeWhyMarker();
+  if (state.map) {
+    state.whyMarker = L.circleMarker(latlng, {
+      radius: 9,
+      color: "#000",
+      weight: 3,
+      fillColor: "#fff",
+      fillOpacity: 0.6,
+      interactive: false,
+    }).addTo(state.map);
+  }
+  openPanel("Waarom hier niet?", MSG.loading);
+  try {
+    const x = latlng.lng.toFixed(6);
+    const y = latlng.lat.toFixed(6);
+    const answer = await api(`/api/why?x=${x}&y=${y}`);
+    if (request !== state.panelRequest) return;
+    renderWhy($("panel-body"), answer, (layer, siteId) => openSite(layer, siteId));
+    $("panel").dataset.kind = "why";
+  } catch (err) {
+    if (request !== state.panelRequest) return;
+    if (err instanceof ApiError && err.status === 403) {
+      $("panel-body").replaceChildren(h("p", { class: "why-summary", "data-testid": "why-summary" }, MSG.outside));
+      $("panel").dataset.kind = "why";
+    } else panelError(err);
+  }
+}
+
+function panelError(err) {
+  if (err instanceof ApiError && err.status === 401) return sessionExpired();
+  const text =
+    err instanceof ApiError && err.status === 404
+      ? "Deze locatie is niet (meer) gevonden."
+      : err instanceof ApiError && err.status === 0
+        ? MSG.serverDown
+        : `Ophalen lukte niet (${err.status || "fout"}). Probeer het opnieuw.`;
+  $("panel-body").replaceChildren(h("p", { class: "form-error" }, text));
+}
+
+function select(layerId, siteId) {
+  state.selected = layerId ? { layerId, siteId } : null;
+  if (!state.gl || !state.gl.isStyleLoaded()) return;
+  for (const l of state.layers) {
+    const id = `${l.id}-selected`;
+    if (state.gl.getLayer(id)) state.gl.setFilter(id, ["==", ["get", "site_id"], l.id === layerId ? siteId : ""]);
+  }
+}
+
+function removeWhyMarker() {
+  if (state.whyMarker) {
+    state.whyMarker.remove();
+    state.whyMarker = null;
+  }
+}
+
+function openPanel(title, loadingText) {
+  const panel = $("panel");
+  $("panel-title").textContent = title;
+  $("panel-body").replaceChildren(h("p", { class: "muted" }, loadingText));
+  panel.dataset.kind = "loading";
+  const wasOpen = panel.dataset.state === "open";
+  panel.dataset.state = "open";
+  if (!wasOpen && state.map) setTimeout(() => state.map && state.map.invalidateSize(), 0);
+}
+
+function closePanel() {
+  const panel = $("panel");
+  if (panel.dataset.state === "closed") return;
+  panel.dataset.state = "closed";
+  panel.dataset.kind = "";
+  $("panel-body").replaceChildren();
+  removeWhyMarker();
+  select(null, null);
+  if (state.map) setTimeout(() => state.map && state.map.invalidateSize(), 0);
+}
+
+kk.maplibregl = maplibregl;
+kk.openSite = (layer, id) => openSite(layer, id);
+start();
