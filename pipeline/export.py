@@ -1,0 +1,621 @@
+"""Write the result GeoPackage (docs/contracts.md §C) atomically, with run metadata and QGIS styles.
+
+Layers ``tijdelijke_locaties``, ``kantoren``, ``plinten``, ``gemeenten``,
+``uitgesloten_percelen``, ``uitgesloten_panden``, the attribute tables ``run_metadata`` and
+``layer_styles`` (QGIS's own table: the layers open coloured by tier). Everything is written with
+pyogrio (``use_arrow=True``) into a temporary file in the target folder, which then replaces the
+target with :func:`os.replace`: a failed or interrupted run leaves the previous result as it was.
+
+The ``result`` passed to :func:`write_result` is the scan's ``ScanResult``; this module reads
+only these attributes (each layer either as an attribute or in a ``layers`` mapping):
+
+- ``tijdelijke_locaties``, ``kantoren``, ``plinten``: scored candidates (output of
+  :func:`pipeline.scoring.score_table` plus the per-layer columns of contracts §C);
+- ``gemeenten``: the municipalities (if it lacks the summary columns they are computed here with
+  :func:`pipeline.scoring.summarise_gemeenten`);
+- ``uitgesloten_percelen``, ``uitgesloten_panden``: the excluded objects with their reasons;
+- optional run information: ``run_id``, ``started_at``, ``finished_at`` (datetimes, UTC),
+  ``gemeente_codes`` (codes scanned), ``feature_counts`` (dict), ``tiers`` (dict).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import yaml
+
+from pipeline.schemas import CRS
+
+#: Opportunity type -> scored layer name.
+TYPE_LAYERS = {
+    "tijdelijke_locatie": "tijdelijke_locaties",
+    "kantoortransformatie": "kantoren",
+    "plinttransformatie": "plinten",
+}
+SCORED_LAYERS = tuple(TYPE_LAYERS.values())
+COMMON_COLUMNS = (
+    "site_id",
+    "opportunity_type",
+    "gemeentecode",
+    "gemeentenaam",
+    "score",
+    "tier",
+    "rank",
+    "capacity_units",
+    "owner_class",
+    "label",
+    "explanation",
+    "reasons",
+)
+#: Documented columns per layer (contracts §C); scored layers also get every ``c_*`` column.
+LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "tijdelijke_locaties": (*COMMON_COLUMNS, "parcel_ids", "n_parcels", "area_m2", "merged"),
+    "kantoren": (
+        *COMMON_COLUMNS,
+        "pand_id",
+        "bouwjaar",
+        "office_floor_m2",
+        "vacant_share",
+        "vacant_years",
+    ),
+    "plinten": (
+        *COMMON_COLUMNS,
+        "vbo_id",
+        "pand_id",
+        "oppervlakte_m2",
+        "straatnaam",
+        "vacant_years",
+    ),
+    "uitgesloten_percelen": ("parcel_id", "gemeentecode", "reason_codes", "reasons"),
+    "uitgesloten_panden": (
+        "pand_id",
+        "gemeentecode",
+        "kantoor_reason_codes",
+        "kantoor_reasons",
+        "plint_reason_codes",
+        "plint_reasons",
+    ),
+}
+GEOMETRY_TYPES = {
+    "tijdelijke_locaties": "MultiPolygon",
+    "kantoren": "MultiPolygon",
+    "plinten": "Point",
+    "gemeenten": "MultiPolygon",
+    "uitgesloten_percelen": "MultiPolygon",
+    "uitgesloten_panden": "MultiPolygon",
+}
+LAYER_ORDER = (
+    "tijdelijke_locaties",
+    "kantoren",
+    "plinten",
+    "gemeenten",
+    "uitgesloten_percelen",
+    "uitgesloten_panden",
+)
+METADATA_KEYS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "software_version",
+    "config_yaml",
+    "config_sha256",
+    "inputs",
+    "feature_counts",
+    "repaired_geometries",
+    "gemeenten",
+    "synthetic",
+    "tiers",
+    "warnings",
+)
+TIER_COLORS = {
+    "A": "26,150,65,255",
+    "B": "166,217,106,255",
+    "C": "255,255,191,255",
+    "D": "253,174,97,255",
+    "E": "215,25,28,255",
+}
+CAPACITY_COLORS = (
+    "237,248,233,255",
+    "186,228,179,255",
+    "116,196,118,255",
+    "49,163,84,255",
+    "0,109,44,255",
+)
+INT_COLUMNS = ("rank", "capacity_units", "n_parcels", "merged", "bouwjaar")
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _layer(result: Any, name: str) -> gpd.GeoDataFrame | None:
+    layers = getattr(result, "layers", None)
+    if isinstance(layers, Mapping) and name in layers:
+        return layers[name]
+    return getattr(result, name, None)
+
+
+def _attr(result: Any, name: str, default: Any = None) -> Any:
+    meta = getattr(result, "metadata", None)
+    if isinstance(meta, Mapping) and name in meta:
+        return meta[name]
+    return getattr(result, name, default)
+
+
+def _empty_layer(name: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {c: pd.Series(dtype=object) for c in LAYER_COLUMNS.get(name, ())},
+        geometry=gpd.GeoSeries([], crs=CRS),
+        crs=CRS,
+    )
+
+
+def _prepare_scored(name: str, gdf: gpd.GeoDataFrame, names: Mapping[str, str]) -> gpd.GeoDataFrame:
+    gdf = gdf.reset_index(drop=gdf.index.name in gdf.columns or gdf.index.name is None)
+    if "gemeentenaam" not in gdf.columns and "gemeentecode" in gdf.columns:
+        gdf["gemeentenaam"] = gdf["gemeentecode"].map(names)
+    if "label" not in gdf.columns:
+        gdf["label"] = default_labels(name, gdf)
+    if "owner_class" not in gdf.columns:
+        gdf["owner_class"] = "onbekend"
+    crit = [c for c in gdf.columns if c.startswith("c_") and c.endswith(("_raw", "_score"))]
+    return _select(name, gdf, extra=crit)
+
+
+def _select(
+    name: str, gdf: gpd.GeoDataFrame, *, extra: tuple[str, ...] | list[str] = ()
+) -> gpd.GeoDataFrame:
+    if gdf.index.name in LAYER_COLUMNS.get(name, ()) and gdf.index.name not in gdf.columns:
+        gdf = gdf.reset_index()
+    wanted = list(LAYER_COLUMNS.get(name, ()))
+    missing = [c for c in wanted if c not in gdf.columns]
+    if missing:
+        raise ValueError(
+            f"result layer '{name}' lacks the documented column(s) {missing} (docs/contracts.md §C)"
+        )
+    out = gpd.GeoDataFrame(
+        gdf[wanted + list(extra)].copy(), geometry=gdf.geometry.to_numpy(), crs=gdf.crs or CRS
+    )
+    for col in INT_COLUMNS:
+        if col in out.columns:
+            vals = out[col]
+            if pd.api.types.is_bool_dtype(vals.dtype) or pd.api.types.is_numeric_dtype(vals.dtype):
+                out[col] = pd.array(pd.to_numeric(vals.astype("float64")).round(), dtype="Int64")
+            elif vals.dtype == object:
+                out[col] = pd.array(pd.to_numeric(vals, errors="coerce").round(), dtype="Int64")
+    if "score" in out.columns:
+        out["score"] = out["score"].astype("float64").round(1)
+    for col in out.columns:
+        if out[col].dtype == object and col != "geometry":
+            # mixed text/number raw values (categorical criteria) stay text
+            sample = out[col].dropna()
+            if len(sample) and not all(isinstance(v, str) for v in sample.iloc[:50]):
+                out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out
+
+
+def default_labels(name: str, gdf: pd.DataFrame) -> np.ndarray:
+    """A short Dutch label per feature when the scan did not set one ("Perceel 5260…, 2.300 m²")."""
+    from pipeline.scoring.text import format_values
+
+    n = len(gdf)
+    if n == 0:
+        return np.zeros(0, dtype=object)
+    if name == "tijdelijke_locaties":
+        ids = gdf.get("parcel_ids", gdf.get("site_id")).astype(str).to_numpy(dtype=object)
+        area = format_values(gdf["area_m2"], "m2") if "area_m2" in gdf.columns else np.full(n, "")
+        nparc = gdf["n_parcels"].to_numpy() if "n_parcels" in gdf.columns else np.ones(n)
+        head = np.where(np.asarray(nparc, dtype="float64") > 1, "Percelen ", "Perceel ").astype(
+            object
+        )
+        return head + ids + ", " + area
+    if name == "kantoren":
+        floor = format_values(gdf["office_floor_m2"], "m2")
+        return (
+            "Kantoorpand "
+            + gdf["pand_id"].astype(str).to_numpy(dtype=object)
+            + ", "
+            + floor
+            + " kantoor"
+        )
+    street = gdf["straatnaam"].fillna("onbekende straat").astype(str).to_numpy(dtype=object)
+    return "Winkelruimte " + street + ", " + format_values(gdf["oppervlakte_m2"], "m2")
+
+
+def _gemeenten_layer(result: Any) -> gpd.GeoDataFrame:
+    from pipeline.scoring import summarise_gemeenten
+
+    gem = _layer(result, "gemeenten")
+    if gem is None:
+        raise ValueError("the scan result has no 'gemeenten' layer")
+    if gem.index.name == "gemeentecode" and "gemeentecode" not in gem.columns:
+        gem = gem.reset_index()
+    if "capacity_ab" not in gem.columns:
+        candidates = {}
+        for type_name, layer_name in TYPE_LAYERS.items():
+            lay = _layer(result, layer_name)
+            if lay is not None:
+                candidates[type_name] = lay
+        gem = summarise_gemeenten(gem, candidates)
+    cols = [c for c in gem.columns if c != gem.geometry.name]
+    out = gpd.GeoDataFrame(gem[cols].copy(), geometry=gem.geometry.to_numpy(), crs=gem.crs or CRS)
+    return out.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+
+
+def result_layers(result: Any) -> dict[str, gpd.GeoDataFrame]:
+    """The six spatial layers exactly as they are written (documented columns, in order)."""
+    gemeenten = _gemeenten_layer(result)
+    names = dict(zip(gemeenten["gemeentecode"], gemeenten["gemeentenaam"], strict=False))
+    out: dict[str, gpd.GeoDataFrame] = {}
+    for name in SCORED_LAYERS:
+        gdf = _layer(result, name)
+        out[name] = _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, names)
+    out["gemeenten"] = gemeenten
+    for name in ("uitgesloten_percelen", "uitgesloten_panden"):
+        gdf = _layer(result, name)
+        out[name] = _empty_layer(name) if gdf is None else _select(name, gdf)
+    return out
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _iso(value: Any) -> str:
+    if value is None:
+        return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_metadata(
+    result: Any,
+    layers: Mapping[str, pd.DataFrame],
+    *,
+    report: Any,
+    config_text: str,
+) -> pd.DataFrame:
+    """The ``run_metadata`` table: one row per key, JSON-encoded values (contracts §C)."""
+    from pipeline import __version__
+
+    tiers = _attr(result, "tiers")
+    if tiers is None:
+        try:
+            tiers = (yaml.safe_load(config_text) or {}).get("tiers")
+        except yaml.YAMLError:
+            tiers = None
+    codes = _attr(result, "gemeente_codes")
+    if codes is None:
+        codes = sorted(layers["gemeenten"]["gemeentecode"].astype(str).tolist())
+    counts = _attr(result, "feature_counts")
+    output_counts = {name: len(df) for name, df in layers.items()}
+    feature_counts = {
+        "input": _jsonable(getattr(report, "counts", {}) or {}),
+        "output": output_counts,
+        **({"scan": _jsonable(counts)} if counts else {}),
+    }
+    values: dict[str, Any] = {
+        "run_id": str(_attr(result, "run_id") or uuid.uuid4().hex),
+        "started_at": _iso(_attr(result, "started_at")),
+        "finished_at": _iso(_attr(result, "finished_at")),
+        "software_version": __version__,
+        "config_yaml": config_text,
+        "config_sha256": hashlib.sha256(config_text.encode("utf-8")).hexdigest(),
+        "inputs": _jsonable(list(getattr(report, "inputs", []) or [])),
+        "feature_counts": feature_counts,
+        "repaired_geometries": _jsonable(getattr(report, "repaired", {}) or {}),
+        "gemeenten": list(codes),
+        "synthetic": bool(getattr(report, "synthetic", False)),
+        "tiers": _jsonable(tiers),
+        "warnings": _jsonable(list(getattr(report, "warnings", []) or [])),
+    }
+    return pd.DataFrame(
+        {
+            "key": list(METADATA_KEYS),
+            "value": [
+                json.dumps(values[k], ensure_ascii=False, sort_keys=k != "config_yaml")
+                for k in METADATA_KEYS
+            ],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- QGIS styles
+
+
+def _sub(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
+    return ET.SubElement(parent, tag, {k: str(v) for k, v in attrs.items()})
+
+
+def _symbol(parent: ET.Element, name: str, color: str, *, point: bool) -> ET.Element:
+    sym = _sub(
+        parent,
+        "symbol",
+        type="marker" if point else "fill",
+        name=name,
+        alpha="1",
+        clip_to_extent="1",
+        force_rhr="0",
+    )
+    layer = ET.SubElement(
+        sym,
+        "layer",
+        {
+            "class": "SimpleMarker" if point else "SimpleFill",
+            "enabled": "1",
+            "pass": "0",
+            "locked": "0",
+        },
+    )
+    opts = _sub(layer, "Option", type="Map")
+    props = (
+        {
+            "name": "circle",
+            "color": color,
+            "outline_color": "35,35,35,255",
+            "outline_style": "solid",
+            "outline_width": "0.2",
+            "outline_width_unit": "MM",
+            "size": "2.6",
+            "size_unit": "MM",
+            "angle": "0",
+            "joinstyle": "bevel",
+            "scale_method": "diameter",
+        }
+        if point
+        else {
+            "color": color,
+            "outline_color": "35,35,35,255",
+            "outline_style": "solid",
+            "outline_width": "0.26",
+            "outline_width_unit": "MM",
+            "style": "solid",
+            "joinstyle": "bevel",
+        }
+    )
+    for k, v in props.items():
+        _sub(opts, "Option", type="QString", name=k, value=v)
+    return sym
+
+
+def _qml_root() -> ET.Element:
+    return ET.Element(
+        "qgis", {"version": "3.34.0-Prizren", "styleCategories": "Symbology", "labelsEnabled": "0"}
+    )
+
+
+def _qml_text(root: ET.Element) -> str:
+    ET.indent(root)
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
+        root, encoding="unicode"
+    )
+
+
+def tier_qml(*, point: bool, tiers: Mapping[str, float] | None = None) -> str:
+    """A QGIS categorized renderer on ``tier`` (A dark green … E red)."""
+    tiers = tiers or {"A": 80, "B": 65, "C": 50, "D": 35}
+    root = _qml_root()
+    rend = _sub(
+        root,
+        "renderer-v2",
+        type="categorizedSymbol",
+        attr="tier",
+        symbollevels="0",
+        enableorderby="0",
+        forceraster="0",
+        referencescale="-1",
+    )
+    cats = _sub(rend, "categories")
+    labels = {
+        t: (f"{t} (score ≥ {tiers[t]:g})" if t in tiers else f"E (score < {tiers.get('D', 35):g})")
+        for t in TIER_COLORS
+    }
+    for i, t in enumerate(TIER_COLORS):
+        _sub(
+            cats, "category", render="true", symbol=str(i), value=t, label=labels[t], type="string"
+        )
+    syms = _sub(rend, "symbols")
+    for i, color in enumerate(TIER_COLORS.values()):
+        _symbol(syms, str(i), color, point=point)
+    src = _sub(rend, "source-symbol")
+    _symbol(src, "0", "190,190,190,255", point=point)
+    _sub(rend, "rotation")
+    _sub(rend, "sizescale")
+    return _qml_text(root)
+
+
+def capacity_breaks(values: Any, *, classes: int = 5) -> list[float]:
+    """Class bounds for the ``capacity_ab`` choropleth: quantiles, distinct, from 0 to the max."""
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").dropna(), dtype="float64")
+    top = float(v.max()) if len(v) else 0.0
+    if top <= 0:
+        return [0.0, 1.0]
+    qs = np.quantile(v, np.linspace(0, 1, classes + 1))
+    bounds = sorted({0.0, *(float(np.ceil(q)) for q in qs[1:-1]), top})
+    return [b for i, b in enumerate(bounds) if i == 0 or b > bounds[i - 1]]
+
+
+def capacity_qml(values: Any) -> str:
+    """A QGIS graduated renderer on ``capacity_ab`` (homes in tiers A and B)."""
+    bounds = capacity_breaks(values)
+    root = _qml_root()
+    rend = _sub(
+        root,
+        "renderer-v2",
+        type="graduatedSymbol",
+        attr="capacity_ab",
+        graduatedMethod="GraduatedColor",
+        symbollevels="0",
+        enableorderby="0",
+        forceraster="0",
+        referencescale="-1",
+    )
+    ranges = _sub(rend, "ranges")
+    n = len(bounds) - 1
+    colors = [
+        CAPACITY_COLORS[round(i * (len(CAPACITY_COLORS) - 1) / max(n - 1, 1))] for i in range(n)
+    ]
+    for i in range(n):
+        lo, hi = bounds[i], bounds[i + 1]
+        _sub(
+            ranges,
+            "range",
+            render="true",
+            symbol=str(i),
+            lower=f"{lo:.15f}",
+            upper=f"{hi:.15f}",
+            label=f"{lo:,.0f} – {hi:,.0f} woningen".replace(",", "."),
+        )
+    syms = _sub(rend, "symbols")
+    for i in range(n):
+        _symbol(syms, str(i), colors[i], point=False)
+    src = _sub(rend, "source-symbol")
+    _symbol(src, "0", CAPACITY_COLORS[-1], point=False)
+    ramp = _sub(rend, "colorramp", type="gradient", name="[source]")
+    ropts = _sub(ramp, "Option", type="Map")
+    _sub(ropts, "Option", type="QString", name="color1", value=CAPACITY_COLORS[0])
+    _sub(ropts, "Option", type="QString", name="color2", value=CAPACITY_COLORS[-1])
+    _sub(ropts, "Option", type="QString", name="discrete", value="0")
+    _sub(rend, "mode", name="quantile")
+    _sub(rend, "rotation")
+    _sub(rend, "sizescale")
+    return _qml_text(root)
+
+
+def layer_styles(
+    layers: Mapping[str, gpd.GeoDataFrame], *, tiers: Mapping[str, float] | None
+) -> pd.DataFrame:
+    """Rows of QGIS's ``layer_styles`` table: one default style per scored layer and gemeenten."""
+    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    rows = []
+    for name in (*SCORED_LAYERS, "gemeenten"):
+        if name == "gemeenten":
+            qml = capacity_qml(layers["gemeenten"]["capacity_ab"])
+            style_name, desc = (
+                "kansenkaart_capaciteit",
+                "Capaciteit (woningen in klasse A en B) per gemeente",
+            )
+        else:
+            qml = tier_qml(point=GEOMETRY_TYPES[name] == "Point", tiers=tiers)
+            style_name, desc = "kansenkaart_klasse", "Kansen gekleurd naar klasse A–E"
+        rows.append(
+            {
+                "f_table_catalog": "",
+                "f_table_schema": "",
+                "f_table_name": name,
+                "f_geometry_column": "geom",
+                "styleName": style_name,
+                "styleQML": qml,
+                "styleSLD": "",
+                "useAsDefault": True,
+                "description": desc,
+                "owner": "",
+                "ui": "",
+                "update_time": now,
+            }
+        )
+    df = pd.DataFrame(rows)
+    df["update_time"] = pd.to_datetime(df["update_time"])
+    return df
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _remove_quietly(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(path) + suffix).unlink()
+
+
+def write_result(result: Any, out_path: Path, *, report: Any, config_text: str) -> Path:
+    """Write the scan result GeoPackage atomically (temp file in the same folder, then rename).
+
+    Parameters
+    ----------
+    result
+        The scan's ``ScanResult`` (see the module docstring for the attributes read).
+    out_path
+        The GeoPackage to (re)place, e.g. ``data/processed/kansenkaart.gpkg``.
+    report
+        The ``LoadReport`` of the inputs (``inputs``, ``counts``, ``repaired``, ``synthetic``,
+        ``warnings``), recorded in ``run_metadata``.
+    config_text
+        The scan config YAML text, stored with its sha256.
+
+    Returns
+    -------
+    Path
+        ``out_path``. On any error the temporary file is removed and a previous file at
+        ``out_path`` is untouched.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.gpkg")
+    try:
+        layers = result_layers(result)
+        meta = run_metadata(result, layers, report=report, config_text=config_text)
+        tiers_value = json.loads(meta.set_index("key").loc["tiers", "value"])
+        styles = layer_styles(layers, tiers=tiers_value if isinstance(tiers_value, dict) else None)
+        for name in LAYER_ORDER:
+            gdf = layers[name]
+            pyogrio.write_dataframe(
+                gdf,
+                tmp,
+                layer=name,
+                driver="GPKG",
+                use_arrow=True,
+                geometry_type=GEOMETRY_TYPES[name],
+                promote_to_multi=GEOMETRY_TYPES[name].startswith("Multi"),
+                layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
+                append=False,
+            )
+        pyogrio.write_dataframe(meta, tmp, layer="run_metadata", driver="GPKG", use_arrow=True)
+        pyogrio.write_dataframe(
+            styles,
+            tmp,
+            layer="layer_styles",
+            driver="GPKG",
+            use_arrow=True,
+            layer_options={"FID": "id"},
+        )
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out_path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return out_path
