@@ -149,6 +149,9 @@ PARCELS = LayerSchema(
         Column("area_m2", "float"),
         Column("gemeentecode", "str", nullable=True),
         Column("kadastrale_grootte_m2", "float", required=False, nullable=True),
+        Column("akr_code", "str", required=False, nullable=True),
+        Column("sectie", "str", required=False, nullable=True),
+        Column("perceelnummer", "str", required=False, nullable=True),
     ),
 )
 BUILDINGS = LayerSchema(
@@ -242,3 +245,297 @@ LAYERS: dict[str, LayerSchema] = {
         EXCLUSION_ZONES,
     )
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+_GEOM_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+#: How many offending rows or values an error message lists before saying "and N more".
+MAX_LISTED = 5
+
+
+def format_rows(rows: pd.Index | np.ndarray | list[object], *, limit: int = MAX_LISTED) -> str:
+    """``"3, 7, 12 (and 40 more)"`` for a list of row numbers or values."""
+    items = list(rows)
+    text = ", ".join(str(r) for r in items[:limit])
+    if len(items) > limit:
+        text += f" (and {len(items) - limit} more)"
+    return text
+
+
+def _coerce_column(
+    values: pd.Series, col: Column, *, where: dict[str, object]
+) -> tuple[pd.Series, list[Problem]]:
+    """Convert a column to its canonical dtype; values that do not convert are problems."""
+    problems: list[Problem] = []
+    present = values.notna()
+    if col.kind in ("int", "float"):
+        converted = (
+            pd.to_numeric(values, errors="coerce")
+            if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+            else values
+        )
+        if pd.api.types.is_bool_dtype(values):
+            converted = pd.Series(np.nan, index=values.index)
+        bad = present & converted.isna()
+        if col.kind == "int" and not bad.any():
+            frac = converted.notna() & (converted.astype("float64") % 1 != 0)
+            bad = bad | frac
+        if bad.any():
+            examples = format_rows([repr(v) for v in values[bad].head(MAX_LISTED)])
+            problems.append(
+                Problem(
+                    f"{bad.sum()} value(s) are not {'whole numbers' if col.kind == 'int' else 'numbers'} "
+                    f"(e.g. {examples})",
+                    fix=f"make column '{col.name}' numeric; rows {format_rows(values.index[bad])}",
+                    column=col.name,
+                    row=format_rows(values.index[bad]),
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        if col.kind == "int":
+            converted = converted.where(~bad).round().astype("Int64")
+        else:
+            converted = converted.where(~bad).astype("float64")
+        return converted, problems
+    if col.kind == "str":
+        if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
+            # ids written as numbers: render without a decimal point
+            as_int = pd.to_numeric(values, errors="coerce")
+            out = as_int.astype("Int64").astype("str").where(present)
+        else:
+            out = values.astype("str").where(present)
+        return out, problems
+    if col.kind == "date":
+        converted = pd.to_datetime(values, errors="coerce", format="ISO8601")
+        bad = present & converted.isna()
+        if bad.any():
+            problems.append(
+                Problem(
+                    f"{bad.sum()} value(s) are not dates (e.g. "
+                    f"{format_rows([repr(v) for v in values[bad].head(MAX_LISTED)])})",
+                    fix="write dates as YYYY-MM-DD",
+                    column=col.name,
+                    row=format_rows(values.index[bad]),
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        return converted, problems
+    if col.kind == "bool":
+        return values.astype("boolean"), problems
+    if col.kind == "list":
+        is_list = values.map(lambda v: isinstance(v, list | tuple | np.ndarray))
+        bad = present & ~is_list
+        if bad.any():
+            problems.append(
+                Problem(
+                    f"{bad.sum()} value(s) are not lists",
+                    column=col.name,
+                    row=format_rows(values.index[bad]),
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        return values, problems
+    return values, problems  # pragma: no cover
+
+
+def _repair_geometries(geoms: np.ndarray, polygonal: bool) -> tuple[np.ndarray, np.ndarray]:
+    """make_valid the invalid geometries; returns (geometries, mask of repaired ones)."""
+    import shapely
+
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
+    if not invalid.any():
+        return geoms, invalid
+    out = geoms.copy()
+    fixed = shapely.make_valid(geoms[invalid])
+    if polygonal:
+        # make_valid may return a collection with lines or points: keep the polygonal part
+        parts, idx = shapely.get_parts(fixed, return_index=True)
+        keep = np.isin(shapely.get_type_id(parts), (3, 6))
+        merged = np.full(len(fixed), None, dtype=object)
+        if keep.any():
+            grouped = pd.Series(list(parts[keep])).groupby(idx[keep]).agg(list)
+            merged[grouped.index.to_numpy()] = [
+                g[0]
+                if len(g) == 1
+                else shapely.multipolygons(list(shapely.get_parts(np.array(g, dtype=object))))
+                for g in grouped
+            ]
+        fixed = merged
+    out[invalid] = fixed
+    return out, invalid
+
+
+def validate_layer(
+    gdf: pd.DataFrame,
+    schema: LayerSchema,
+    *,
+    file: str | None = None,
+    source: str | None = None,
+    layer: str | None = None,
+) -> tuple[pd.DataFrame, list[Problem], int]:
+    """Check a layer against its canonical schema, coerce dtypes and repair geometries.
+
+    Parameters
+    ----------
+    gdf
+        The layer as a reader produced it. Its index is used as the row number in messages
+        (readers use the 1-based feature number, or the line number for CSV files).
+    schema
+        The canonical :class:`LayerSchema`.
+    file, source, layer
+        Where the layer came from, for the problem messages.
+
+    Returns
+    -------
+    (gdf, problems, repaired_count)
+        The layer with only the schema columns (plus ``geometry``) in canonical dtypes,
+        every problem found (nothing is raised), and how many invalid geometries were
+        repaired with ``make_valid`` (repaired, counted, never dropped).
+    """
+    import shapely
+
+    where: dict[str, object] = {"file": file, "source": source, "layer": layer}
+    problems: list[Problem] = []
+    present = set(gdf.columns)
+    for col in schema.columns:
+        if col.required and col.name not in present:
+            problems.append(
+                Problem(
+                    f"required column '{col.name}' is missing",
+                    fix="add the column (see docs/contracts.md §A for the accepted column names)",
+                    column=col.name,
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+    keep = [c.name for c in schema.columns if c.name in present]
+    out = gdf[keep].copy()
+    for name in keep:
+        col = schema.column(name)
+        values, col_problems = _coerce_column(out[name], col, where=where)
+        out[name] = values
+        problems += col_problems
+        nulls = values.isna()
+        if not col.nullable and nulls.any() and not col_problems:
+            problems.append(
+                Problem(
+                    f"{nulls.sum()} empty value(s) in a column that must be filled",
+                    fix=f"fill column '{name}' or remove those rows",
+                    column=name,
+                    row=format_rows(values.index[nulls]),
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        if col.allowed is not None:
+            flat = values.explode() if col.kind == "list" else values
+            flat = flat.dropna()
+            bad = flat[~flat.isin(col.allowed)]
+            if len(bad):
+                distinct = pd.unique(bad.astype(str))
+                problems.append(
+                    Problem(
+                        f"unknown value(s) {format_rows([repr(v) for v in distinct])} "
+                        f"in {len(bad)} row(s)",
+                        fix=f"use one of: {', '.join(col.allowed)}",
+                        column=name,
+                        row=format_rows(pd.unique(bad.index)),
+                        **where,  # type: ignore[arg-type]
+                    )
+                )
+        if col.unique:
+            dup = values.duplicated(keep=False) & values.notna()
+            if dup.any():
+                ids = pd.unique(values[dup])
+                problems.append(
+                    Problem(
+                        f"{len(ids)} duplicate id(s): {format_rows(ids)}",
+                        fix=f"'{name}' must be unique; remove or renumber the duplicate rows",
+                        column=name,
+                        row=format_rows(values.index[dup]),
+                        **where,  # type: ignore[arg-type]
+                    )
+                )
+
+    repaired = 0
+    if schema.geometry is not None:
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+            problems.append(
+                Problem("the layer has no geometry", fix="use a spatial file", **where)  # type: ignore[arg-type]
+            )
+            return out, problems, 0
+        geoms = np.asarray(gdf.geometry.array, dtype=object)
+        if len(geoms) and shapely.has_z(geoms).any():
+            geoms = shapely.force_2d(geoms)
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        if missing.any():
+            problems.append(
+                Problem(
+                    f"{missing.sum()} feature(s) without geometry",
+                    fix="give every feature a geometry or remove those rows",
+                    row=format_rows(gdf.index[missing]),
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        polygonal = schema.geometry == "polygon"
+        types = pd.Series(shapely.get_type_id(geoms), index=gdf.index)
+        ok_ids = (3, 6) if polygonal else (0,)
+        wrong = ~types.isin(ok_ids) & ~missing
+        if wrong.any():
+            counts = ", ".join(
+                f"{n} {_GEOM_TYPE_NAMES.get(t, t)}" for t, n in types[wrong].value_counts().items()
+            )
+            expected = "Polygon/MultiPolygon" if polygonal else "Point"
+            problems.append(
+                Problem(
+                    f"mixed or wrong geometry types: expected {expected}, found {counts}",
+                    fix=f"keep only {expected} features in this layer",
+                    row=format_rows(gdf.index[wrong]),
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        geoms, repaired_mask = _repair_geometries(geoms, polygonal)
+        repaired = int(repaired_mask.sum())
+        crs = gdf.crs
+        if crs is None or not crs.equals(CRS):
+            problems.append(
+                Problem(
+                    f"the layer is in {crs.to_string() if crs else 'no CRS'}, not {CRS}",
+                    fix="readers reproject to EPSG:28992; set `crs:` in sources.yaml if the file "
+                    "declares none",
+                    **where,  # type: ignore[arg-type]
+                )
+            )
+        elif len(geoms):
+            bounds = shapely.bounds(geoms)
+            x0, y0, x1, y1 = NL_BOUNDS_RD
+            outside = ~missing & (
+                (bounds[:, 0] < x0)
+                | (bounds[:, 1] < y0)
+                | (bounds[:, 2] > x1)
+                | (bounds[:, 3] > y1)
+            )
+            if outside.any():
+                problems.append(
+                    Problem(
+                        f"{outside.sum()} feature(s) lie far outside the Netherlands "
+                        f"(e.g. x/y {bounds[outside][0, 0]:.0f}, {bounds[outside][0, 1]:.0f} in "
+                        "EPSG:28992)",
+                        fix="check the file's CRS: it is probably declared wrongly; set `crs:` "
+                        "in sources.yaml to the real one",
+                        row=format_rows(gdf.index[outside]),
+                        **where,  # type: ignore[arg-type]
+                    )
+                )
+        out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, index=gdf.index, crs=crs))
+    return out, problems, repaired

@@ -1,0 +1,171 @@
+"""BAG readers: PDOK's BAG GeoPackage and Kadaster's LVBAG 2.0 extract (via GDAL's LVBAG driver).
+
+Both publications are normalised to the canonical ``buildings`` and ``units`` layers. Only
+current (``eindGeldigheid`` empty, not inactive) and existing (status) objects are kept.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from pipeline.schemas import (
+    PAND_STATUS_CURRENT,
+    PAND_STATUS_NOT_EXISTING,
+    VBO_STATUS_CURRENT,
+    VBO_STATUS_NOT_EXISTING,
+)
+from pipeline.sources._common import (
+    Issues,
+    find_column,
+    frame,
+    require_column,
+    strip_prefix,
+    text_column,
+    to_rd,
+)
+
+PAND_PREFIX = "NL.IMBAG.Pand."
+VBO_PREFIX = "NL.IMBAG.Verblijfsobject."
+#: ``oorspronkelijkBouwjaar`` placeholder for "unknown".
+UNKNOWN_BOUWJAAR = 9999
+
+
+def current_voorkomens(
+    raw: pd.DataFrame, id_col: str, issues: Issues, *, what: str
+) -> pd.DataFrame:
+    """Drop historic voorkomens: keep rows whose ``eindGeldigheid`` is empty and that are not
+    inactive; of any id left twice keep the latest voorkomen."""
+    n = len(raw)
+    keep = pd.Series(True, index=raw.index)
+    end = find_column(raw, ["eindGeldigheid", "einddatum_geldigheid"])
+    if end is not None:
+        keep &= raw[end].isna()
+    inactive = find_column(raw, ["tijdstipInactief"])
+    if inactive is not None:
+        keep &= raw[inactive].isna()
+    out = raw[keep]
+    if out[id_col].duplicated().any():
+        order = find_column(out, ["voorkomenIdentificatie"])
+        if order is not None:
+            out = out.sort_values(order, kind="stable")
+        out = out[~out[id_col].duplicated(keep="last")].sort_index()
+    dropped = n - len(out)
+    if dropped:
+        issues.warn(f"{dropped} historic {what} record(s) (voorkomens) dropped; {len(out)} current")
+    return out
+
+
+def _filter_status(
+    df: pd.DataFrame,
+    status: pd.Series,
+    current: tuple[str, ...],
+    not_existing: tuple[str, ...],
+    issues: Issues,
+    *,
+    what: str,
+) -> pd.Series:
+    """Mask of rows to keep: existing statuses; warn about dropped and unknown ones."""
+    gone = status.isin(not_existing)
+    if gone.any():
+        counts = status[gone].value_counts()
+        detail = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        issues.warn(f"{int(gone.sum())} {what} not (or no longer) existing dropped ({detail})")
+    unknown = ~status.isin(current) & ~gone & status.notna()
+    if unknown.any():
+        values = ", ".join(repr(v) for v in pd.unique(status[unknown])[:5])
+        issues.warn(f"{int(unknown.sum())} {what} with an unknown status kept ({values})")
+    return ~gone
+
+
+def buildings_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
+    """Canonical ``buildings`` from a BAG ``pand`` layer (PDOK GeoPackage or LVBAG).
+
+    Accepts PDOK names (``identificatie``, ``bouwjaar``, ``status``) and LVBAG names
+    (``identificatie`` with the ``NL.IMBAG.Pand.`` prefix, ``oorspronkelijkBouwjaar``,
+    ``eindGeldigheid``). ``bouwjaar`` 9999 becomes missing.
+    """
+    id_col = require_column(raw, ["identificatie", "pand_id", "id"], issues, what="the pand id")
+    year_col = require_column(
+        raw, ["bouwjaar", "oorspronkelijkBouwjaar"], issues, what="the construction year"
+    )
+    status_col = require_column(raw, ["status", "pandstatus"], issues, what="the status")
+    if id_col is None or year_col is None or status_col is None:
+        return gpd.GeoDataFrame(geometry=[], crs=raw.crs)
+    raw = current_voorkomens(raw, id_col, issues, what="pand")
+    status = text_column(raw, status_col)
+    keep = _filter_status(
+        raw, status, PAND_STATUS_CURRENT, PAND_STATUS_NOT_EXISTING, issues, what="panden"
+    )
+    raw, status = raw[keep], status[keep]
+    year = raw[year_col]
+    year_num = pd.to_numeric(year, errors="coerce")
+    year = year.where(year_num != UNKNOWN_BOUWJAAR)
+    columns: dict[str, pd.Series] = {
+        "pand_id": strip_prefix(raw[id_col], PAND_PREFIX),
+        "bouwjaar": year,
+        "status": status,
+    }
+    floors = find_column(raw, ["bouwlagen", "aantal_bouwlagen"])
+    if floors is not None:
+        columns["bouwlagen"] = raw[floors]
+    return to_rd(frame(raw, columns))
+
+
+def _first_pand(values: pd.Series) -> pd.Series:
+    """The first pand id of a pandRef list or a comma-separated string (vectorised)."""
+    if values.dtype == object and values.map(lambda v: isinstance(v, list | np.ndarray)).any():
+        first = values.str[0]
+    else:
+        first = values.astype("str").where(values.notna()).str.split(",").str[0].str.strip()
+    return strip_prefix(first, PAND_PREFIX)
+
+
+def gebruiksdoel_lists(values: pd.Series) -> pd.Series:
+    """Multi-valued gebruiksdoel as lists of lower-case names.
+
+    LVBAG gives lists already; PDOK's GeoPackage gives ``"woonfunctie,winkelfunctie"``.
+    Strings are split with pandas string methods (no per-row Python).
+    """
+    if values.dtype == object and values.map(lambda v: isinstance(v, list | np.ndarray)).any():
+        values = values.map(lambda v: ",".join(v) if isinstance(v, list | np.ndarray) else v)
+    text = values.astype("str").where(values.notna()).str.lower().str.strip()
+    return text.str.split(r"\s*,\s*", regex=True)
+
+
+def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
+    """Canonical ``units`` from a BAG ``verblijfsobject`` layer (PDOK GeoPackage or LVBAG).
+
+    ``pand_id`` is the first of the unit's panden (``pand_identificatie`` or LVBAG ``pandRef``).
+    """
+    id_col = require_column(raw, ["identificatie", "vbo_id"], issues, what="the verblijfsobject id")
+    pand_col = require_column(
+        raw, ["pand_identificatie", "pandRef", "pand_id"], issues, what="the pand reference"
+    )
+    use_col = require_column(raw, ["gebruiksdoel"], issues, what="the gebruiksdoel")
+    area_col = require_column(raw, ["oppervlakte", "oppervlakte_m2"], issues, what="the floor area")
+    status_col = require_column(raw, ["status"], issues, what="the status")
+    if None in (id_col, pand_col, use_col, area_col, status_col):
+        return gpd.GeoDataFrame(geometry=[], crs=raw.crs)
+    assert id_col and pand_col and use_col and area_col and status_col
+    raw = current_voorkomens(raw, id_col, issues, what="verblijfsobject")
+    status = text_column(raw, status_col)
+    keep = _filter_status(
+        raw, status, VBO_STATUS_CURRENT, VBO_STATUS_NOT_EXISTING, issues, what="verblijfsobjecten"
+    )
+    raw, status = raw[keep], status[keep]
+    columns: dict[str, pd.Series] = {
+        "vbo_id": strip_prefix(raw[id_col], VBO_PREFIX),
+        "pand_id": _first_pand(raw[pand_col]),
+        "gebruiksdoel": gebruiksdoel_lists(raw[use_col]),
+        "oppervlakte_m2": raw[area_col],
+        "status": status,
+    }
+    street = find_column(raw, ["openbare_ruimte_naam", "straatnaam", "openbareruimtenaam"])
+    if street is not None:
+        columns["straatnaam"] = text_column(raw, street)
+    label = find_column(raw, ["energielabel", "energieklasse"])
+    if label is not None:
+        columns["energielabel"] = text_column(raw, label)
+    return to_rd(frame(raw, columns))
