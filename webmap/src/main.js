@@ -15,7 +15,7 @@ import "@maplibre/maplibre-gl-leaflet";
 
 import { ApiError, absoluteUrl, api, readCookie } from "./modules/api.js";
 import { $, h } from "./modules/dom.js";
-import { renderSite, renderWhy } from "./modules/panel.js";
+import { renderSite, renderWhy, tierBadge } from "./modules/panel.js";
 import {
   OVERVIEW_COLORS,
   OVERVIEW_LEAFLET_ZOOM,
@@ -218,6 +218,7 @@ function createMap() {
     applyVisibility();
     updateZoomHint();
   });
+  gl.on("idle", scheduleInView);
 
   map.on("click", onMapClick);
   map.on("zoomend", updateZoomHint);
@@ -443,8 +444,12 @@ function applyVisibility() {
 
 function renderLegends() {
   $("legend-sites").replaceChildren(
-    h("h3", { class: "legend-title" }, "Kansrijkheid van een locatie"),
-    h("p", { class: "muted small" }, "Elke locatie krijgt een score van 0 tot 100 en een klasse:"),
+    h("h3", { class: "legend-title" }, "Hoe kansrijk is een locatie?"),
+    h(
+      "p",
+      { class: "muted small" },
+      "Elke locatie krijgt een score van 0 tot 100 uit de criteria (bereikbaarheid, geluid, eigendom, …) en daarmee een klasse:",
+    ),
     h(
       "ul",
       { class: "legend-list" },
@@ -452,11 +457,12 @@ function renderLegends() {
         h(
           "li",
           {},
-          h("span", { class: "swatch", style: { background: TIER_COLORS[t.tier] }, "aria-hidden": "true" }, t.tier),
-          h("span", {}, h("strong", {}, `${t.tier} — ${t.name}`), ` (${t.range}). ${t.text}`),
+          h("span", { class: `swatch tier-${t.tier}`, style: { background: TIER_COLORS[t.tier] }, "aria-hidden": "true" }, t.tier),
+          h("span", {}, h("strong", {}, `${t.name}`), ` (score ${t.range}): ${t.text}.`),
         ),
       ),
     ),
+    h("p", { class: "muted small" }, "Klik op een locatie voor de onderbouwing."),
   );
 }
 
@@ -470,7 +476,7 @@ function renderOverviewLegend(breaks) {
   ];
   $("legend-overview").replaceChildren(
     h("h3", { class: "legend-title" }, "Overzicht per gemeente"),
-    h("p", { class: "muted small" }, "Ingezoomd ziet u locaties; uitgezoomd per gemeente het aantal woningen dat op locaties met klasse A of B kan komen:"),
+    h("p", { class: "muted small" }, "Uitgezoomd ziet u per gemeente hoeveel woningen er passen op locaties met klasse A of B (zeer kansrijk en kansrijk):"),
     h(
       "ul",
       { class: "legend-list" },
@@ -485,8 +491,61 @@ function updateZoomHint() {
   if (!state.map) return;
   const overview = state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM;
   $("zoom-hint").hidden = !overview;
-  $("legend-overview").classList.toggle("legend-active", overview);
-  $("legend-sites").classList.toggle("legend-active", !overview);
+  $("legend-overview").hidden = !overview;
+  $("legend-sites").hidden = overview;
+}
+
+// ---------------------------------------------------------------- sites in view (keyboard route)
+
+let inViewTimer = null;
+function scheduleInView() {
+  clearTimeout(inViewTimer);
+  inViewTimer = setTimeout(updateInView, 150);
+}
+
+/** The best-scoring sites drawn in view, as buttons: the keyboard route to a site's panel. */
+function updateInView() {
+  const gl = state.gl;
+  const list = $("inview-list");
+  if (!gl || !gl.isStyleLoaded()) return;
+  const layers = clickableLayerIds(state.layers.filter((l) => state.visible[l.id] !== false).map((l) => l.id)).filter((id) =>
+    gl.getLayer(id),
+  );
+  const seen = new Map();
+  if (state.map && state.map.getZoom() >= OVERVIEW_LEAFLET_ZOOM && layers.length) {
+    const b = state.map.getBounds();
+    const nw = gl.project([b.getWest(), b.getNorth()]);
+    const se = gl.project([b.getEast(), b.getSouth()]);
+    for (const f of gl.queryRenderedFeatures([[nw.x, nw.y], [se.x, se.y]], { layers })) {
+      const key = `${f.source}/${f.properties.site_id}`;
+      if (!seen.has(key)) seen.set(key, { layer: f.source, ...f.properties });
+    }
+  }
+  const best = [...seen.values()].sort((a, b) => Number(b.score) - Number(a.score)).slice(0, 8);
+  $("inview-empty").hidden = best.length > 0;
+  $("inview-empty").textContent =
+    state.map && state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM ? "Zoom in om locaties te zien." : "Geen locaties in beeld (met deze filters).";
+  list.replaceChildren(
+    ...best.map((s) =>
+      h(
+        "li",
+        {},
+        h(
+          "button",
+          { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id) },
+          tierBadge(s.tier),
+          h(
+            "span",
+            {},
+            `${s.label || `${LAYER_NAMES[s.layer] || s.layer} ${s.site_id}`}: score ${formatNumber(s.score, 1)}, ${formatNumber(
+              s.capacity_units,
+              0,
+            )} woningen`,
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------- clicks: site panel or "why not"
@@ -517,6 +576,21 @@ function onMouseMove(e) {
 }
 
 function onMapClick(e) {
+  if (state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM) {
+    // Overview: a click on a municipality zooms to it (and shows its sites).
+    const gl = state.gl;
+    if (gl && gl.isStyleLoaded() && gl.getLayer("gemeenten-fill")) {
+      const p = gl.project([e.latlng.lng, e.latlng.lat]);
+      const g = gl.queryRenderedFeatures([p.x, p.y], { layers: ["gemeenten-fill"] })[0];
+      if (g) {
+        const code = g.properties.gemeentecode;
+        const select = $("gemeente-select");
+        if ([...select.options].some((o) => o.value === code)) select.value = code;
+        selectGemeente(code);
+        return;
+      }
+    }
+  }
   const hit = featureAt(e.latlng);
   if (hit && hit.properties.site_id) openSite(hit.source, hit.properties.site_id);
   else whyAt(e.latlng);

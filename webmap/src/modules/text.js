@@ -25,16 +25,16 @@ export function formatDate(value) {
 }
 
 export const LAYER_NAMES = {
-  tijdelijke_locaties: "Tijdelijke locaties (kavels)",
-  kantoren: "Kantoren om te transformeren",
-  plinten: "Winkelplinten om te transformeren",
+  tijdelijke_locaties: "Tijdelijke locaties",
+  kantoren: "Kantoren ombouwen",
+  plinten: "Winkelplinten ombouwen",
   gemeenten: "Gemeenten (overzicht)",
 };
 
 export const LAYER_EXPLANATIONS = {
-  tijdelijke_locaties: "Onbebouwde of nauwelijks bebouwde kavels waar tijdelijke woningen kunnen staan.",
-  kantoren: "Kantoorpanden die (deels) leegstaan en tot woningen verbouwd kunnen worden.",
-  plinten: "Winkelruimtes op de begane grond die leegstaan en woning kunnen worden.",
+  tijdelijke_locaties: "Lege kavels voor tijdelijke woningen.",
+  kantoren: "(Deels) leegstaande kantoorpanden.",
+  plinten: "Leegstaande winkelruimtes op de begane grond.",
 };
 
 export const OPPORTUNITY_NAMES = {
@@ -60,11 +60,11 @@ export const ROLE_NAMES = {
 
 // Plain-Dutch meaning of each tier (default thresholds of the scan configuration).
 export const TIERS = [
-  { tier: "A", name: "Zeer kansrijk", range: "score 80 of hoger", text: "Voldoet aan bijna alle voorwaarden; als eerste verkennen." },
-  { tier: "B", name: "Kansrijk", range: "score 65 tot 80", text: "Goede plek met een enkel aandachtspunt." },
-  { tier: "C", name: "Mogelijk", range: "score 50 tot 65", text: "Kan, maar vraagt nader onderzoek." },
-  { tier: "D", name: "Weinig kansrijk", range: "score 35 tot 50", text: "Meerdere belemmeringen." },
-  { tier: "E", name: "Niet kansrijk", range: "score onder 35", text: "Alleen als er geen betere plek is." },
+  { tier: "A", name: "Zeer kansrijk", range: "80–100", text: "als eerste verkennen" },
+  { tier: "B", name: "Kansrijk", range: "65–80", text: "goede plek, een enkel aandachtspunt" },
+  { tier: "C", name: "Mogelijk", range: "50–65", text: "vraagt nader onderzoek" },
+  { tier: "D", name: "Weinig kansrijk", range: "35–50", text: "meerdere belemmeringen" },
+  { tier: "E", name: "Niet kansrijk", range: "onder 35", text: "alleen als er niets beters is" },
 ];
 
 export function tierName(tier) {
