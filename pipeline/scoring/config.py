@@ -16,6 +16,7 @@ import difflib
 import itertools
 import math
 import string
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -687,12 +688,15 @@ class ScanConfig(_Model):
 _NL_TRANS = str.maketrans(",.", ".,")
 
 
-def format_nl(value: float, decimals: int = 0, *, grouping: bool = True) -> str:
+def format_nl(value: float | Decimal, decimals: int = 0, *, grouping: bool = True) -> str:
     """A number the Dutch way: ``1.500``, ``0,6``, ``454,47``.
 
     >>> format_nl(1500), format_nl(0.6, 1), format_nl(1975, grouping=False)
     ('1.500', '0,6', '1975')
     """
+    if math.isfinite(value):
+        # half away from zero (2,25 -> 2,3), not Python's half-to-even
+        value = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
     text = f"{value:,.{decimals}f}" if grouping else f"{value:.{decimals}f}"
     text = text.translate(_NL_TRANS)
     if text.startswith("-") and set(text[1:]) <= set("0.,"):
@@ -748,10 +752,23 @@ _FIXES = {
 }
 
 
-def _problem_lines(exc: ValidationError) -> list[str]:
+def _shorthand_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop ``parts[0]`` from a location when the YAML wrote the criterion without ``parts``."""
+    node = data
+    for i, part in enumerate(loc):
+        if part == "parts" and isinstance(node, dict) and "parts" not in node:
+            return loc[:i] + loc[i + 2 :]
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    return loc
+
+
+def _problem_lines(exc: ValidationError, data: Any = None) -> list[str]:
     lines: list[str] = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = _shorthand_loc(tuple(err["loc"]), data)
         ctx = err.get("ctx") or {}
         inner = ctx.get("error")
         etype = err["type"]
@@ -807,7 +824,7 @@ def parse_config(text: str, *, source: str = "<config>") -> ScanConfig:
     try:
         config = ScanConfig.model_validate(data)
     except ValidationError as exc:
-        lines = _problem_lines(exc)
+        lines = _problem_lines(exc, data)
         raise ConfigError(
             f"scan config {source} is not valid ({len(lines)} problem(s)):\n" + "\n".join(lines)
         ) from None

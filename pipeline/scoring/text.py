@@ -44,7 +44,9 @@ def format_values(values: Any, unit: str = "", decimals: int | None = None) -> n
         if decimals is not None:
             dec = decimals
         num = s.astype("float64") * scale
-        rounded = num.round(dec) / scale
+        # half away from zero on the display grid, like format_nl
+        step = 10.0**dec
+        rounded = np.sign(num) * np.floor(np.abs(num) * step + 0.5 + 1e-9) / step / scale
         return _take_formatted(rounded, lambda v: format_value(v, unit, decimals))
     # object/string columns: text as is, booleans as ja/nee, numbers formatted
     return _take_formatted(

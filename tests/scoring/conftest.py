@@ -1,0 +1,86 @@
+"""Tiny feature tables (contracts §E) for the scoring tests: every known column, a candidate by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from pipeline.scoring import ScanConfig, load_config
+from pipeline.scoring.config import KNOWN_COLUMNS
+
+#: Values that pass every default exclusion of the type (a "plain candidate").
+BASE: dict[str, Any] = {
+    "gemeentecode": "GM0599",
+    "owner_class": "gemeente",
+    "is_provincial": False,
+    "zoning_hoofdgroep": "gemengd",
+    "in_kernwinkelgebied": False,
+    "noise_db": 55.0,
+    "area_m2": 4000.0,
+    "built_up_fraction": 0.0,
+    "n_parcels": 1,
+    "merged": False,
+    "zoning_wonen_realised": False,
+    "site_readiness": 1.0,
+    "mixed_use_500m": 0.4,
+    "bouwjaar": 1975,
+    "bouwlagen": 4,
+    "floor_area_m2": 3000.0,
+    "office_floor_m2": 3000.0,
+    "office_share": 1.0,
+    "vacant_share": 1.0,
+    "vacant_years": 4.0,
+    "energielabel": "C",
+    "oppervlakte_m2": 80.0,
+    "is_ground_floor_shop": True,
+    "is_vacant": True,
+    "street_shop_units": 5,
+    "street_shop_vacancy": 0.2,
+    "secondary_street": True,
+    "own_entrance": True,
+    "capacity_units": 0,
+}
+POINT_TYPES = {"plinttransformatie"}
+
+
+def make_table(type_name: str, n: int = 1, **columns: Any) -> gpd.GeoDataFrame:
+    """A feature table of ``n`` rows with every known column; keyword args override columns."""
+    data: dict[str, Any] = {}
+    for col in KNOWN_COLUMNS[type_name]:
+        if col in columns:
+            data[col] = columns[col]
+        elif col.startswith("zone_"):
+            data[col] = 0.0
+        elif col.startswith("dist_"):
+            data[col] = 300.0
+        elif col.startswith("n_"):
+            data[col] = BASE.get(col, 3)
+        else:
+            data[col] = BASE[col]
+    for col, value in columns.items():
+        data.setdefault(col, value)
+    frame = pd.DataFrame({k: (v if np.ndim(v) else [v] * n) for k, v in data.items()})
+    ids = columns.get("ids", [f"id{i:03d}" for i in range(n)])
+    frame = frame.drop(columns=["ids"], errors="ignore")
+    geoms = [
+        Point(i * 10, 0) if type_name in POINT_TYPES else box(i * 10, 0, i * 10 + 5, 5)
+        for i in range(n)
+    ]
+    gdf = gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:28992")
+    gdf.index = pd.Index(
+        ids,
+        name={"tijdelijke_locatie": "parcel_id", "kantoortransformatie": "pand_id"}.get(
+            type_name, "vbo_id"
+        ),
+    )
+    return gdf
+
+
+@pytest.fixture(scope="session")
+def config() -> ScanConfig:
+    return load_config(None)
