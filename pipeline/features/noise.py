@@ -1,0 +1,140 @@
+"""Mean road/rail noise (dB Lden) per object from a GeoTIFF.
+
+exactextract is exact but took ~54 s for 300 k small polygons here (its Python feature
+wrapping dominates), and ``rasterio.features.rasterize`` converts every geometry through
+``__geo_interface__`` (also ~54 s for 1.2 M). This module samples cell centres instead, all
+vectorised: per polygon the cells whose centres fall in its bounding box are tested with
+``shapely.contains_xy`` on prepared geometries and averaged with :func:`numpy.bincount`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+
+from pipeline.features._spatial import chunks, geometry_array, representative_points
+
+#: Polygons larger than this many cells are sampled on a coarser lattice (every k-th cell).
+MAX_SAMPLES_PER_OBJECT = 256
+
+
+@dataclass(frozen=True)
+class NoiseGrid:
+    """A north-up raster in memory: ``values[row, col]`` (NaN = nodata) and its transform."""
+
+    values: np.ndarray
+    transform: Affine
+
+    @property
+    def cell(self) -> float:
+        return float(self.transform.a)
+
+
+def read_noise_grid(
+    path: Path, *, bounds: tuple[float, float, float, float] | None = None
+) -> NoiseGrid:
+    """Read band 1 of a noise GeoTIFF (optionally only the window covering ``bounds``).
+
+    Nodata cells become NaN. The raster must be north-up (no rotation) in EPSG:28992.
+    """
+    import rasterio
+    from rasterio.windows import Window, from_bounds
+
+    with rasterio.open(path) as src:
+        window = None
+        if bounds is not None:
+            w = from_bounds(*bounds, transform=src.transform)
+            w = w.round_offsets("floor").round_lengths("ceil")
+            col0 = max(0, int(w.col_off) - 1)
+            row0 = max(0, int(w.row_off) - 1)
+            col1 = min(src.width, int(w.col_off + w.width) + 2)
+            row1 = min(src.height, int(w.row_off + w.height) + 2)
+            if col1 <= col0 or row1 <= row0:
+                return NoiseGrid(np.full((1, 1), np.nan, dtype="float32"), src.transform)
+            window = Window(col0, row0, col1 - col0, row1 - row0)
+        arr = src.read(1, window=window, masked=True)
+        transform = src.window_transform(window) if window is not None else src.transform
+    values = np.ma.filled(arr.astype("float32"), np.nan)
+    return NoiseGrid(values, transform)
+
+
+def mean_noise(objects: gpd.GeoDataFrame, grid: NoiseGrid | None) -> pd.Series:
+    """Mean noise level (dB Lden) over each object.
+
+    ``noise_db = mean{ v(c) : centre(c) ∈ object, v(c) not nodata }`` over raster cells c.
+    Polygons whose bounding box spans more than ``MAX_SAMPLES_PER_OBJECT`` cells are sampled
+    on every k-th row and column (k = ⌈√(cells / 256)⌉), an unbiased estimate for large
+    plots. Objects that contain no cell centre (smaller than a cell, or points) take the
+    value of the cell under their representative point. NaN without a raster, outside it,
+    or on nodata. An arithmetic mean of dB values, as exactextract's ``mean`` would give.
+    """
+    geoms = geometry_array(objects)
+    n = len(geoms)
+    out = np.full(n, np.nan)
+    if grid is None or n == 0:
+        return pd.Series(out, index=objects.index, name="noise_db")
+    t = grid.transform
+    if t.b != 0 or t.d != 0 or t.e >= 0:
+        raise ValueError("the noise raster must be north-up without rotation")
+    res_x, res_y = t.a, -t.e
+    x0, y0 = t.c, t.f
+    ny, nx = grid.values.shape
+    values = grid.values
+    sums = np.zeros(n)
+    counts = np.zeros(n)
+    is_poly = shapely.get_type_id(geoms) != 0
+    poly_idx = np.flatnonzero(is_poly)
+    if len(poly_idx):
+        b = shapely.bounds(geoms[poly_idx])
+        c0 = np.maximum(np.ceil((b[:, 0] - x0) / res_x - 0.5), 0).astype(np.int64)
+        c1 = np.minimum(np.floor((b[:, 2] - x0) / res_x - 0.5), nx - 1).astype(np.int64)
+        r0 = np.maximum(np.ceil((y0 - b[:, 3]) / res_y - 0.5), 0).astype(np.int64)
+        r1 = np.minimum(np.floor((y0 - b[:, 1]) / res_y - 0.5), ny - 1).astype(np.int64)
+        ncol = np.maximum(c1 - c0 + 1, 0)
+        nrow = np.maximum(r1 - r0 + 1, 0)
+        step = np.maximum(1, np.ceil(np.sqrt(ncol * nrow / MAX_SAMPLES_PER_OBJECT))).astype(
+            np.int64
+        )
+        ncs = (ncol + step - 1) // step
+        nrs = (nrow + step - 1) // step
+        k = ncs * nrs
+        shapely.prepare(geoms[poly_idx])
+        # Generate the sample cells in chunks of objects to bound memory.
+        for sl in chunks(len(poly_idx), 100_000):
+            kk = k[sl]
+            total = int(kk.sum())
+            if total == 0:
+                continue
+            local = np.repeat(np.arange(sl.start, sl.stop), kk)
+            off = np.arange(total) - np.repeat(np.cumsum(kk) - kk, kk)
+            cc = c0[local] + (off % ncs[local]) * step[local]
+            rr = r0[local] + (off // ncs[local]) * step[local]
+            xs = x0 + (cc + 0.5) * res_x
+            ys = y0 - (rr + 0.5) * res_y
+            inside = shapely.contains_xy(geoms[poly_idx[local]], xs, ys)
+            v = values[rr[inside], cc[inside]]
+            ok = ~np.isnan(v)
+            obj = poly_idx[local[inside][ok]]
+            sums += np.bincount(obj, weights=v[ok], minlength=n)
+            counts += np.bincount(obj, minlength=n)
+        shapely.destroy_prepared(geoms[poly_idx])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(counts > 0, sums / counts, np.nan)
+    # Objects without any sampled cell centre: the cell under the representative point.
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        pts = representative_points(geoms[empty])
+        px, py = shapely.get_x(pts), shapely.get_y(pts)
+        col = np.floor((px - x0) / res_x).astype(np.int64)
+        row = np.floor((y0 - py) / res_y).astype(np.int64)
+        ok = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+        vals = np.full(len(empty), np.nan)
+        vals[ok] = values[row[ok], col[ok]]
+        out[empty] = vals
+    return pd.Series(out, index=objects.index, name="noise_db")

@@ -1,0 +1,174 @@
+"""Features from overlaying objects with other polygon layers.
+
+Built-up fraction, zoning main group, owner class, municipality, and the overlap with each
+kind of exclusion zone. Each function takes the objects (parcels, buildings or unit points)
+first and returns a Series aligned to their index, named after the metric.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from pipeline.features._spatial import (
+    geometry_array,
+    intersection_areas,
+    largest_overlap,
+    query_pairs,
+    representative_points,
+)
+
+UNKNOWN = "onbekend"
+
+
+def built_up_fraction(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> pd.Series:
+    """Share of each parcel's area covered by buildings.
+
+    ``built_up_fraction = min(1, Σ_b area(parcel ∩ b) / area(parcel))``
+
+    Buildings found by the STRtree ``contains`` query (fully inside the parcel) add their
+    full footprint; only the pairs that cross the parcel boundary (``intersects`` but not
+    ``contains``) are intersected. Overlapping buildings are counted twice, hence the cap
+    at 1. A parcel with zero area gets 0.
+    """
+    geoms = geometry_array(parcels)
+    i, _, area = intersection_areas(geoms, geometry_array(buildings))
+    built = np.bincount(i, weights=area, minlength=len(geoms))
+    own = shapely.area(geoms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(own > 0, np.minimum(built / own, 1.0), 0.0)
+    return pd.Series(frac, index=parcels.index, name="built_up_fraction")
+
+
+def zoning_hoofdgroep(objects: gpd.GeoDataFrame, zoning: gpd.GeoDataFrame) -> pd.Series:
+    """The IMRO ``hoofdgroep`` of the zoning plan area that overlaps the object most.
+
+    ``zoning_hoofdgroep = argmax_g Σ_{z: hoofdgroep(z)=g} area(object ∩ z)``; points take
+    the group of the plan area they lie in; ``onbekend`` where no plan area overlaps.
+    Equal overlaps go to the alphabetically first group (independent of row order).
+    """
+    values, _ = largest_overlap(
+        geometry_array(objects), geometry_array(zoning), zoning["hoofdgroep"].to_numpy()
+    )
+    out = pd.Series(values, index=objects.index, name="zoning_hoofdgroep", dtype=object)
+    return out.fillna(UNKNOWN)
+
+
+def owner_class(
+    objects: gpd.GeoDataFrame, ownership: gpd.GeoDataFrame, *, min_share: float = 0.5
+) -> pd.Series:
+    """The ownership class (provincie, gemeente, rijk, corporatie, overig) covering the object.
+
+    ``owner_class = argmax_c Σ_{o: class(o)=c} area(object ∩ o)`` when that share is at
+    least ``min_share`` of the object's area (default 50 %: a sliver of public land along
+    a private plot does not make it public), else ``onbekend``. Points take the class of the
+    ownership polygon they lie in. Provincial land keeps its own class ``provincie`` (see
+    :func:`is_provincial`).
+    """
+    values, _ = largest_overlap(
+        geometry_array(objects),
+        geometry_array(ownership),
+        ownership["owner_class"].to_numpy(),
+        min_share=min_share,
+    )
+    out = pd.Series(values, index=objects.index, name="owner_class", dtype=object)
+    return out.fillna(UNKNOWN)
+
+
+def owner_key(
+    objects: gpd.GeoDataFrame, ownership: gpd.GeoDataFrame, *, min_share: float = 0.5
+) -> pd.Series:
+    """An owner identity for merging parcels: ``class|name`` of the largest-overlap owner.
+
+    Ownership polygons without a name are keyed by their own geometry (WKB hex), so two
+    parcels only count as "one owner" when they lie in the same unnamed polygon.
+    ``None`` where no owner covers ``min_share`` of the object.
+    """
+    names = (
+        ownership["owner_name"]
+        if "owner_name" in ownership
+        else pd.Series(None, index=ownership.index)
+    )
+    named = names.notna() & (names.astype(str).str.strip() != "")
+    key = ownership["owner_class"].astype(str) + "|" + names.astype(str)
+    if (~named).any():
+        wkb = shapely.to_wkb(geometry_array(ownership.loc[~named]), hex=True)
+        key.loc[~named] = (
+            ownership.loc[~named, "owner_class"].astype(str)
+            + "|#"
+            + pd.Series(wkb, index=ownership.index[~named]).str.slice(0, 64)
+        )
+    values, _ = largest_overlap(
+        geometry_array(objects), geometry_array(ownership), key.to_numpy(), min_share=min_share
+    )
+    return pd.Series(values, index=objects.index, name="owner_key", dtype=object)
+
+
+def is_provincial(owner: pd.Series) -> pd.Series:
+    """``True`` where the owner class is ``provincie`` (the province can act on its own land)."""
+    return (owner == "provincie").rename("is_provincial")
+
+
+def municipality(objects: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.Series:
+    """The ``gemeentecode`` of the municipality containing the object's representative point.
+
+    Polygons use :func:`shapely.point_on_surface` (a point guaranteed inside); points
+    themselves. ``None`` outside every municipality; where municipalities overlap (they should
+    not), the smallest code wins.
+    """
+    pts = representative_points(geometry_array(objects))
+    muni_geoms = geometry_array(municipalities)
+    codes = municipalities["gemeentecode"].astype(str).to_numpy()
+    out = np.full(len(pts), None, dtype=object)
+    if len(pts) and len(muni_geoms):
+        tree = shapely.STRtree(muni_geoms)
+        i, j = query_pairs(pts, tree, predicate="within")
+        if len(i):
+            order = np.lexsort((codes[j], i))
+            i, j = i[order], j[order]
+            first = np.r_[True, i[1:] != i[:-1]]
+            out[i[first]] = codes[j[first]]
+    return pd.Series(out, index=objects.index, name="gemeentecode", dtype=object)
+
+
+def zone_fraction(objects: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, kind: str) -> pd.Series:
+    """Share of the object's area inside zones of one ``kind`` (0–1; 0/1 for points).
+
+    ``zone_<kind>_frac = min(1, Σ_{z: kind(z)=kind} area(object ∩ z) / area(object))``.
+    Zones of one kind that overlap each other are counted twice, hence the cap at 1; a point
+    is 1 when it lies inside (or on the edge of) any zone of the kind.
+    """
+    name = f"zone_{kind}_frac"
+    geoms = geometry_array(objects)
+    sel = zones[zones["kind"] == kind] if len(zones) else zones
+    frac = np.zeros(len(geoms))
+    if len(geoms) and len(sel):
+        zg = geometry_array(sel)
+        tree = shapely.STRtree(zg)
+        is_point = shapely.get_type_id(geoms) == 0
+        poly_idx = np.flatnonzero(~is_point)
+        if len(poly_idx):
+            i, _, area = intersection_areas(geoms[poly_idx], zg, tree=tree)
+            inter = np.bincount(i, weights=area, minlength=len(poly_idx))
+            own = shapely.area(geoms[poly_idx])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frac[poly_idx] = np.where(own > 0, np.minimum(inter / own, 1.0), 0.0)
+        pt_idx = np.flatnonzero(is_point)
+        if len(pt_idx):
+            i, _ = query_pairs(geoms[pt_idx], tree, predicate="intersects")
+            frac[pt_idx[np.unique(i)]] = 1.0
+    return pd.Series(frac, index=objects.index, name=name)
+
+
+def in_kernwinkelgebied(
+    objects: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, min_share: float = 0.5
+) -> pd.Series:
+    """``True`` where the object lies in the core shopping area (zone kind ``kernwinkelgebied``).
+
+    ``in_kernwinkelgebied = zone_kernwinkelgebied_frac ≥ min_share`` (points: inside or on
+    the edge).
+    """
+    frac = zone_fraction(objects, zones, kind="kernwinkelgebied")
+    return (frac >= min_share).rename("in_kernwinkelgebied")

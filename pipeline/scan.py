@@ -1,0 +1,1156 @@
+"""The scan: canonical layers -> feature tables -> scored candidates and exclusion reasons.
+
+Three stages, each pure (GeoDataFrames in, GeoDataFrames out):
+
+1. :func:`build_feature_tables` computes the feature tables of docs/contracts.md §E
+   (``parcels`` with merged sites, ``buildings``, shop ``units``) with the functions of
+   :mod:`pipeline.features`;
+2. :func:`run_scan` scores each table with :func:`pipeline.scoring.score_table`, keeps the
+   exclusion reasons of every parcel and building, and summarises per municipality;
+3. :func:`run_scan_command` (``kansenkaart scan``) reads the sources, runs the scan with rich
+   progress, writes the GeoPackage atomically (:func:`pipeline.export.write_result`) and
+   prints a summary.
+
+Results do not depend on the row order of the inputs (every layer is sorted by its key
+first) and vacancy durations are measured against a fixed reference date, so the same input
+and config give identical layers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from pipeline.features import bag as fbag
+from pipeline.features import overlap as fov
+from pipeline.features import proximity as fprox
+from pipeline.features._spatial import geometry_array, query_pairs
+from pipeline.features.noise import NoiseGrid, mean_noise, read_noise_grid
+from pipeline.schemas import CRS, GEBRUIKSDOELEN, STOP_KINDS, ZONE_KINDS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+#: Opportunity type -> feature table name -> result layer name.
+TYPE_TABLES = {
+    "tijdelijke_locatie": "parcels",
+    "kantoortransformatie": "buildings",
+    "plinttransformatie": "units",
+}
+TYPE_LAYERS = {
+    "tijdelijke_locatie": "tijdelijke_locaties",
+    "kantoortransformatie": "kantoren",
+    "plinttransformatie": "plinten",
+}
+TIERS = ("A", "B", "C", "D", "E")
+
+#: Amenity kinds: feature name -> BAG gebruiksdoel.
+AMENITIES = {
+    "winkel": "winkelfunctie",
+    "onderwijs": "onderwijsfunctie",
+    "gezondheidszorg": "gezondheidszorgfunctie",
+}
+#: Amenity counts: column -> (amenity, radius in m).
+AMENITY_COUNTS = {
+    "n_winkel_500m": ("winkel", 500.0),
+    "n_onderwijs_2km": ("onderwijs", 2000.0),
+    "n_gezondheidszorg_2km": ("gezondheidszorg", 2000.0),
+}
+#: How far around the scanned objects context layers (stops, amenities) are kept (m).
+CONTEXT_MARGIN_M = 5_000.0
+#: Defaults for merging small parcels when the config has no such exclusions.
+DEFAULT_MIN_SITE_AREA_M2 = 1_500.0
+DEFAULT_MAX_BUILT_UP = 0.10
+#: A merged site has at most this many parcels and fills at least this share of its convex
+#: hull (a compact plot, not a long strip of verges).
+MERGE_MAX_PARCELS = 10
+MERGE_MIN_COMPACTNESS = 0.6
+#: Parcels only merge when they share at least this much boundary (m), not just a corner.
+MERGE_MIN_SHARED_EDGE_M = 1.0
+#: Residential density used for the parcels' capacity estimate (units per hectare).
+UNITS_PER_HA = 40.0
+
+COMMON_COLUMNS = (
+    "gemeentecode",
+    "gemeentenaam",
+    "owner_class",
+    "is_provincial",
+    "zoning_hoofdgroep",
+    "dist_trein_m",
+    "dist_metro_m",
+    "dist_tram_m",
+    "dist_bus_m",
+    "dist_rail_m",
+    "dist_station_m",
+    "dist_hov_m",
+    "n_winkel_500m",
+    "n_onderwijs_2km",
+    "n_gezondheidszorg_2km",
+    "dist_winkel_m",
+    "dist_onderwijs_m",
+    "dist_gezondheidszorg_m",
+    "noise_db",
+    *(f"zone_{k}_frac" for k in ZONE_KINDS),
+    "in_kernwinkelgebied",
+)
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "parcels": (
+        "site_id",
+        "label",
+        *COMMON_COLUMNS,
+        "area_m2",
+        "built_up_fraction",
+        "n_parcels",
+        "parcel_ids",
+        "merged",
+        "zoning_wonen_realised",
+        "site_readiness",
+        "capacity_units",
+        "mixed_use_500m",
+    ),
+    "buildings": (
+        "site_id",
+        "label",
+        *COMMON_COLUMNS,
+        "bouwjaar",
+        "bouwlagen",
+        "floor_area_m2",
+        "office_floor_m2",
+        "office_share",
+        "vacant_share",
+        "vacant_years",
+        "energielabel",
+        "mixed_use_500m",
+        "capacity_units",
+    ),
+    "units": (
+        "site_id",
+        "label",
+        *COMMON_COLUMNS,
+        "pand_id",
+        "oppervlakte_m2",
+        "is_ground_floor_shop",
+        "vacant_years",
+        "is_vacant",
+        "straatnaam",
+        "street_shop_units",
+        "street_shop_vacancy",
+        "secondary_street",
+        "own_entrance",
+        "capacity_units",
+    ),
+}
+TABLE_INDEX = {"parcels": "parcel_id", "buildings": "pand_id", "units": "vbo_id"}
+STAGES = (
+    ("prepare", "preparing layers"),
+    ("parcels", "parcels: built-up, owner, merging"),
+    ("parcel_features", "parcels: features"),
+    ("buildings", "buildings: features"),
+    ("units", "shop units: features"),
+    ("score", "scoring"),
+    ("summary", "exclusion reasons and summary"),
+)
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class ScanResult:
+    """What a scan produces (docs/contracts.md §B/§C), before it is written.
+
+    Attributes
+    ----------
+    candidates
+        Scored candidates per opportunity type (``tijdelijke_locatie``, …): the output of
+        :func:`pipeline.scoring.score_table` (every feature column, ``site_id``, ``score``,
+        ``tier``, ``rank``, ``capacity_units``, ``explanation``, ``reasons``, ``c_*``).
+    excluded_parcels
+        Every scanned parcel not (part of) a candidate: ``parcel_id``, ``gemeentecode``,
+        ``reason_codes``, ``reasons``, MultiPolygon.
+    excluded_buildings
+        Every scanned building not a ``kantoren`` candidate: ``pand_id``, ``gemeentecode``,
+        ``kantoor_reason_codes``, ``kantoor_reasons``, ``plint_reason_codes``,
+        ``plint_reasons`` (the latter two summarise its excluded shop units; empty if none).
+    gemeenten
+        Summary per scanned municipality (contracts §C ``gemeenten``).
+    timings
+        Seconds per stage.
+    counts
+        Number of objects per table, candidates and exclusions.
+    gemeente_codes
+        The municipality codes scanned (sorted).
+    reference_date
+        The date vacancy durations are measured against (ISO).
+    features
+        The feature tables (not written; for analysis and tests).
+    """
+
+    candidates: dict[str, gpd.GeoDataFrame]
+    excluded_parcels: gpd.GeoDataFrame
+    excluded_buildings: gpd.GeoDataFrame
+    gemeenten: gpd.GeoDataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    gemeente_codes: list[str] = field(default_factory=list)
+    reference_date: str = ""
+    tiers: dict[str, float] | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The result layers by their GeoPackage name (what :mod:`pipeline.export` writes)."""
+        out = {TYPE_LAYERS[t]: gdf for t, gdf in self.candidates.items()}
+        out["gemeenten"] = self.gemeenten
+        out["uitgesloten_percelen"] = self.excluded_parcels
+        out["uitgesloten_panden"] = self.excluded_buildings
+        return out
+
+    @property
+    def feature_counts(self) -> dict[str, int]:
+        return self.counts
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _Stages:
+    """Reports stages to a rich ``Progress`` (when given) and times them."""
+
+    def __init__(self, progress: Progress | None, timings: dict[str, float]) -> None:
+        self.progress = progress
+        self.timings = timings
+        self.task = progress.add_task("scan", total=len(STAGES)) if progress is not None else None
+
+    @contextmanager
+    def stage(self, key: str) -> Iterator[None]:
+        label = dict(STAGES)[key]
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, description=f"scan: {label}")
+        t0 = time.perf_counter()
+        yield
+        self.timings[key] = round(time.perf_counter() - t0, 3)
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _gdf(layers: Mapping[str, Any], name: str, *, key: str | None) -> gpd.GeoDataFrame:
+    """A canonical layer as a GeoDataFrame sorted by its key (row-order independence)."""
+    df = layers.get(name)
+    if df is None:
+        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    if not isinstance(df, gpd.GeoDataFrame):
+        df = gpd.GeoDataFrame(df, geometry=df["geometry"], crs=CRS) if "geometry" in df else df
+    if key is not None and key in df.columns:
+        df = df.sort_values(key, kind="mergesort").set_index(key, drop=True)
+        df.index = df.index.astype(str)
+    elif isinstance(df, gpd.GeoDataFrame) and len(df):
+        # No key: sort by the attribute values and the geometry itself.
+        wkb = pd.Series(shapely.to_wkb(geometry_array(df), hex=True), index=df.index)
+        cols = [c for c in df.columns if c != df.geometry.name]
+        order = pd.concat([df[cols].astype(str), wkb.rename("__wkb")], axis=1)
+        df = df.loc[order.sort_values([*cols, "__wkb"], kind="mergesort").index]
+        df = df.reset_index(drop=True)
+    return df
+
+
+def _table_frame(df: pd.DataFrame) -> pd.DataFrame:
+    return df if not isinstance(df, gpd.GeoDataFrame) else pd.DataFrame(df)
+
+
+def _threshold(type_config: Any, column: str, ops: tuple[str, ...], default: float) -> float:
+    """The value of the first exclusion rule on ``column`` with one of ``ops`` (else default)."""
+    for rule in getattr(type_config, "exclusions", []) or []:
+        if rule.column == column and rule.op in ops and isinstance(rule.value, int | float):
+            return float(rule.value)
+    return default
+
+
+def _reference_date(config: Any, reference_date: dt.date | str | None) -> dt.date:
+    for value in (reference_date, getattr(config, "reference_date", None)):
+        if value:
+            return pd.Timestamp(value).date()
+    return dt.datetime.now(dt.UTC).date()
+
+
+@dataclass
+class _Context:
+    """Everything the common features need, prepared once."""
+
+    municipalities: gpd.GeoDataFrame
+    names: dict[str, str]
+    zoning: gpd.GeoDataFrame
+    ownership: gpd.GeoDataFrame
+    stops: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    amenities: dict[str, gpd.GeoDataFrame]
+    all_units: gpd.GeoDataFrame
+    non_residential: np.ndarray
+    noise: NoiseGrid | None
+
+
+def common_features(objects: gpd.GeoDataFrame, ctx: _Context) -> pd.DataFrame:
+    """The columns every feature table shares (contracts §E), aligned to ``objects``."""
+    cols: dict[str, pd.Series] = {}
+    code = (
+        objects["gemeentecode"]
+        if "gemeentecode" in objects
+        else pd.Series(None, index=objects.index)
+    )
+    missing = code.isna()
+    if missing.any() and len(ctx.municipalities):
+        filled = fov.municipality(objects.loc[missing], ctx.municipalities)
+        code = code.astype(object).copy()
+        code.loc[missing] = filled
+    cols["gemeentecode"] = code.astype(object).rename("gemeentecode")
+    cols["gemeentenaam"] = code.map(ctx.names).astype(object).rename("gemeentenaam")
+    if "owner_class" in objects:
+        owner = objects["owner_class"]
+    else:
+        owner = fov.owner_class(objects, ctx.ownership)
+    cols["owner_class"] = owner
+    cols["is_provincial"] = fov.is_provincial(owner)
+    cols["zoning_hoofdgroep"] = fov.zoning_hoofdgroep(objects, ctx.zoning)
+    for kind in STOP_KINDS:
+        cols[f"dist_{kind}_m"] = fprox.distance_to_stop(objects, ctx.stops, kinds=kind)
+    cols["dist_rail_m"] = fprox.distance_to_stop(
+        objects, ctx.stops, kinds=("trein", "metro", "tram")
+    ).rename("dist_rail_m")
+    cols["dist_station_m"] = cols["dist_trein_m"].rename("dist_station_m")
+    cols["dist_hov_m"] = fprox.distance_to_stop(
+        objects, ctx.stops, kinds=("bus", "tram", "metro")
+    ).rename("dist_hov_m")
+    for col, (kind, radius) in AMENITY_COUNTS.items():
+        cols[col] = fprox.count_within(objects, ctx.amenities[kind], radius=radius, name=col)
+    for kind in AMENITIES:
+        col = f"dist_{kind}_m"
+        cols[col] = fprox.distance_to_nearest(objects, ctx.amenities[kind], name=col)
+    cols["noise_db"] = mean_noise(objects, ctx.noise)
+    for kind in ZONE_KINDS:
+        cols[f"zone_{kind}_frac"] = fov.zone_fraction(objects, ctx.zones, kind=kind)
+    cols["in_kernwinkelgebied"] = (cols["zone_kernwinkelgebied_frac"] >= 0.5).rename(
+        "in_kernwinkelgebied"
+    )
+    return pd.DataFrame(cols, index=objects.index)
+
+
+# --------------------------------------------------------------------------- parcels
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component labels (smallest member index) of an undirected graph (vectorised)."""
+    labels = np.arange(n)
+    if len(a) == 0:
+        return labels
+    while True:
+        m = np.minimum(labels[a], labels[b])
+        new = labels.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]  # pointer jumping
+        while True:
+            nxt = new[new]
+            if np.array_equal(nxt, new):
+                break
+            new = nxt
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+def merge_small_parcels(
+    parcels: gpd.GeoDataFrame,
+    *,
+    owner_keys: pd.Series,
+    built_up: pd.Series,
+    min_area_m2: float = DEFAULT_MIN_SITE_AREA_M2,
+    max_built_up: float = DEFAULT_MAX_BUILT_UP,
+) -> gpd.GeoDataFrame:
+    """Sites: each parcel, except adjacent small parcels of one owner merged into one plot.
+
+    A parcel is a merge candidate when it is smaller than ``min_area_m2``, at most
+    ``max_built_up`` built up, and has a known owner (:func:`pipeline.features.overlap.owner_key`).
+    Candidates of the same owner and municipality that share at least 1 m of boundary form
+    groups (connected components); a group becomes one site when together it reaches
+    ``min_area_m2``, has at most 10 parcels and fills at least 60 % of its convex hull (a
+    usable plot, not a strip of verges). Other parcels stay sites of their own.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by site id (the smallest parcel id of the site), with ``parcel_ids`` (sorted,
+        comma-separated), ``n_parcels``, ``merged``, ``area_m2``, ``built_up_fraction``
+        (area-weighted), ``gemeentecode``, ``owner_key``, the parcel label columns of the
+        first parcel, and the (unioned) geometry.
+    """
+    geoms = geometry_array(parcels)
+    area = shapely.area(geoms)
+    ids = parcels.index.to_numpy(dtype=object)
+    owner = owner_keys.reindex(parcels.index)
+    code = parcels["gemeentecode"].astype("string").fillna("")
+    cand = np.flatnonzero(
+        (area < min_area_m2)
+        & (built_up.reindex(parcels.index).to_numpy() <= max_built_up)
+        & owner.notna().to_numpy()
+    )
+    group = np.arange(len(parcels))
+    if len(cand) > 1:
+        cg = geoms[cand]
+        tree = shapely.STRtree(cg)
+        a, b = query_pairs(cg, tree, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        okey = owner.to_numpy(dtype=object)[cand]
+        ccode = code.to_numpy(dtype=object)[cand]
+        same = (okey[a] == okey[b]) & (ccode[a] == ccode[b])
+        a, b = a[same], b[same]
+        if len(a):
+            shared = shapely.length(
+                shapely.intersection(shapely.boundary(cg[a]), shapely.boundary(cg[b]))
+            )
+            edge = shared >= MERGE_MIN_SHARED_EDGE_M
+            a, b = a[edge], b[edge]
+        labels = _components(len(cand), a, b)
+        size = np.bincount(labels, minlength=len(cand))
+        tot = np.bincount(labels, weights=area[cand], minlength=len(cand))
+        ok_group = (
+            (size[labels] >= 2) & (size[labels] <= MERGE_MAX_PARCELS) & (tot[labels] >= min_area_m2)
+        )
+        if ok_group.any():
+            members = np.flatnonzero(ok_group)
+            lab = labels[members]
+            # Compactness of each prospective site: area / convex hull area.
+            grouped = pd.Series(list(cg[members]), index=lab).groupby(level=0)
+            union = grouped.agg(lambda s: shapely.union_all(np.asarray(s, dtype=object)))
+            hull = shapely.area(shapely.convex_hull(union.to_numpy(dtype=object)))
+            compact = pd.Series(
+                np.where(hull > 0, tot[union.index.to_numpy()] / np.maximum(hull, 1e-9), 0.0),
+                index=union.index,
+            )
+            good = compact >= MERGE_MIN_COMPACTNESS
+            sel = good.reindex(lab).to_numpy()
+            group[cand[members[sel]]] = cand[lab[sel]]
+    # Build the site table: group id = position of the group's representative parcel.
+    df = pd.DataFrame(
+        {
+            "group": group,
+            "pid": ids,
+            "area": area,
+            "built": built_up.reindex(parcels.index).to_numpy() * area,
+        },
+        index=parcels.index,
+    )
+    single = np.bincount(group, minlength=len(parcels))[group] == 1
+    sites = parcels.loc[single].copy()
+    sites["parcel_ids"] = sites.index.astype(str)
+    sites["n_parcels"] = 1
+    sites["merged"] = False
+    sites["area_m2"] = area[single]
+    sites["built_up_fraction"] = built_up.reindex(parcels.index).to_numpy()[single]
+    sites["owner_key"] = owner.to_numpy(dtype=object)[single]
+    if (~single).any():
+        multi = df.loc[~single].sort_values(["group", "pid"], kind="mergesort")
+        agg = multi.groupby("group", sort=True).agg(
+            first=("pid", "first"),
+            parcel_ids=("pid", lambda s: ",".join(sorted(map(str, s)))),
+            n_parcels=("pid", "size"),
+            area=("area", "sum"),
+            built=("built", "sum"),
+        )
+        mgeoms = (
+            pd.Series(list(geoms[~single]), index=group[~single])
+            .groupby(level=0)
+            .agg(lambda s: shapely.union_all(np.asarray(s, dtype=object)))
+        )
+        first_rows = parcels.loc[agg["first"].to_numpy()]
+        merged = first_rows.copy()
+        merged["parcel_ids"] = agg["parcel_ids"].to_numpy()
+        merged["n_parcels"] = agg["n_parcels"].to_numpy()
+        merged["merged"] = True
+        merged["area_m2"] = agg["area"].to_numpy()
+        merged["built_up_fraction"] = np.where(agg["area"] > 0, agg["built"] / agg["area"], 0.0)
+        merged["owner_key"] = owner.loc[agg["first"].to_numpy()].to_numpy(dtype=object)
+        merged = merged.set_geometry(
+            gpd.GeoSeries(
+                mgeoms.reindex(agg.index).to_numpy(dtype=object),
+                index=merged.index,
+                crs=parcels.crs,
+            )
+        )
+        sites = pd.concat([sites, merged])
+    sites = sites.sort_index(kind="mergesort")
+    sites.index.name = "parcel_id"
+    return gpd.GeoDataFrame(sites, geometry=sites.geometry.name, crs=parcels.crs)
+
+
+def _parcel_labels(sites: pd.DataFrame) -> pd.Series:
+    """``Perceel SGR01 B 1234, 2.300 m²`` (or the parcel id); merged: ``3 percelen vanaf …``."""
+    from pipeline.scoring.text import format_values
+
+    n = len(sites)
+    if n == 0:
+        return pd.Series([], index=sites.index, dtype=object)
+    parts = [c for c in ("akr_code", "sectie", "perceelnummer") if c in sites]
+    if len(parts) == 3:
+        kad = (
+            sites["akr_code"].astype("string").fillna("")
+            + " "
+            + sites["sectie"].astype("string").fillna("")
+            + " "
+            + sites["perceelnummer"].astype("string").fillna("")
+        ).str.strip()
+        kad = kad.where(
+            sites["akr_code"].notna() & sites["perceelnummer"].notna(),
+            pd.Series(sites.index, index=sites.index),
+        )
+    else:
+        kad = pd.Series(sites.index.astype(str), index=sites.index)
+    area = pd.Series(format_values(sites["area_m2"], "m2"), index=sites.index)
+    single = "Perceel " + kad.astype(str) + ", " + area
+    multi = sites["n_parcels"].astype(str) + " percelen vanaf " + kad.astype(str) + ", " + area
+    return single.where(~sites["merged"].astype(bool), multi).astype(object)
+
+
+def parcel_table(
+    parcels: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    ctx: _Context,
+    *,
+    type_config: Any = None,
+    stages: _Stages | None = None,
+) -> gpd.GeoDataFrame:
+    """The ``parcels`` feature table (contracts §E): one row per parcel or merged site."""
+    min_area = _threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
+    max_built = _threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
+    with stages.stage("parcels") if stages else _noop():
+        built = fov.built_up_fraction(parcels, buildings)
+        owner = fov.owner_class(parcels, ctx.ownership)
+        okey = fov.owner_key(parcels, ctx.ownership)
+        sites = merge_small_parcels(
+            parcels.assign(owner_class=owner),
+            owner_keys=okey,
+            built_up=built,
+            min_area_m2=min_area,
+            max_built_up=max_built,
+        )
+    with stages.stage("parcel_features") if stages else _noop():
+        common = common_features(sites, ctx)
+        t = pd.concat(
+            [
+                _table_frame(sites)[
+                    ["parcel_ids", "n_parcels", "merged", "area_m2", "built_up_fraction"]
+                ],
+                common,
+            ],
+            axis=1,
+        )
+        zoning = t["zoning_hoofdgroep"]
+        is_wonen = zoning.isin(["wonen", "woongebied"])
+        t["zoning_wonen_realised"] = is_wonen & (t["built_up_fraction"] >= 0.10)
+        t["site_readiness"] = site_readiness(
+            t["built_up_fraction"], zoning, t["dist_bus_m"], t["dist_rail_m"]
+        )
+        t["capacity_units"] = np.floor(t["area_m2"] * UNITS_PER_HA / 10_000.0 + 1e-9).astype(
+            np.int64
+        )
+        t["mixed_use_500m"] = fprox.mixed_use_share(sites, ctx.all_units, ctx.non_residential)
+        t["site_id"] = "TL-" + t.index.astype(str)
+        t["label"] = _parcel_labels(
+            pd.concat(
+                [
+                    _table_frame(sites)[
+                        [c for c in ("akr_code", "sectie", "perceelnummer") if c in sites]
+                    ],
+                    t,
+                ],
+                axis=1,
+            )
+        )
+        t["n_parcels"] = t["n_parcels"].astype(np.int64)
+        t["merged"] = t["merged"].astype(bool)
+    out = gpd.GeoDataFrame(
+        t[list(TABLE_COLUMNS["parcels"])], geometry=sites.geometry.to_numpy(), crs=CRS
+    )
+    out.index.name = "parcel_id"
+    return out
+
+
+def site_readiness(
+    built_up_fraction: pd.Series, zoning: pd.Series, dist_bus_m: pd.Series, dist_rail_m: pd.Series
+) -> pd.Series:
+    """How ready a plot is for relocatable homes (0–1; 1 = bare and accessible).
+
+    ``site_readiness = 0.6 × (1 − min(1, built_up / 0.10)) + 0.2 × accessible + 0.2 × buildable``
+    where ``accessible`` = a bus stop within 1 km or rail/metro/tram within 2 km (a served,
+    reachable place) and ``buildable`` = 1 unless the zoning is water, natuur or bos (0) or
+    unknown (0.5).
+    """
+    bare = 1.0 - np.clip(built_up_fraction.to_numpy(float) / 0.10, 0.0, 1.0)
+    access = ((dist_bus_m.fillna(np.inf) <= 1000) | (dist_rail_m.fillna(np.inf) <= 2000)).to_numpy(
+        float
+    )
+    z = zoning.astype(str)
+    buildable = np.where(
+        z.isin(["water", "natuur", "bos"]), 0.0, np.where(z == "onbekend", 0.5, 1.0)
+    )
+    v = 0.6 * bare + 0.2 * access + 0.2 * buildable
+    return pd.Series(np.round(v, 4), index=built_up_fraction.index, name="site_readiness")
+
+
+@contextmanager
+def _noop() -> Iterator[None]:
+    yield
+
+
+# --------------------------------------------------------------------------- buildings and units
+
+
+def building_table(
+    buildings: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    flags: pd.DataFrame,
+    unit_years: pd.Series,
+    unit_vacant: pd.Series,
+    ctx: _Context,
+) -> gpd.GeoDataFrame:
+    """The ``buildings`` feature table (contracts §E), one row per current building."""
+    floor = fbag.floor_area(buildings, units)
+    office = fbag.office_floor_area(buildings, units, flags)
+    t = common_features(buildings, ctx)
+    t["bouwjaar"] = pd.to_numeric(buildings["bouwjaar"], errors="coerce").astype("float64")
+    t["bouwlagen"] = fbag.storeys(buildings, floor)
+    t["floor_area_m2"] = floor
+    t["office_floor_m2"] = office
+    t["office_share"] = fbag.office_share(office, floor)
+    t["vacant_share"] = fbag.building_vacant_share(buildings, units, unit_vacant)
+    t["vacant_years"] = fbag.building_vacant_years(buildings, units, unit_years)
+    t["energielabel"] = fbag.building_energielabel(buildings, units)
+    t["mixed_use_500m"] = fprox.mixed_use_share(buildings, ctx.all_units, ctx.non_residential)
+    t["capacity_units"] = np.floor(office * 0.7 / 40.0 + 1e-9).astype(np.int64)
+    t["site_id"] = "KT-" + t.index.astype(str)
+    from pipeline.scoring.text import format_values
+
+    year = t["bouwjaar"].map(lambda v: "" if pd.isna(v) else f" ({int(v)})")
+    t["label"] = (
+        "Kantoorpand"
+        + year
+        + ", "
+        + pd.Series(format_values(office, "m2"), index=t.index)
+        + " kantoor"
+    ).astype(object)
+    out = gpd.GeoDataFrame(
+        t[list(TABLE_COLUMNS["buildings"])], geometry=buildings.geometry.to_numpy(), crs=CRS
+    )
+    out.index.name = "pand_id"
+    return out
+
+
+def unit_table(
+    units: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    flags: pd.DataFrame,
+    unit_years: pd.Series,
+    unit_vacant: pd.Series,
+    bouwlagen: pd.Series,
+    ctx: _Context,
+) -> gpd.GeoDataFrame:
+    """The ``units`` feature table (contracts §E): the shop units (winkelfunctie) only.
+
+    The owner of a unit is the owner of its building where known (a point is in or out of
+    an ownership polygon; the building's footprint is the better measure).
+    """
+    ground = fbag.is_ground_floor_shop(units, buildings, flags, bouwlagen=bouwlagen)
+    entrance = fbag.own_entrance(units, buildings)
+    shop = flags["winkelfunctie"].to_numpy(bool)
+    shops = units.loc[shop].copy()
+    b_owner = fov.owner_class(buildings, ctx.ownership) if len(shops) else pd.Series(dtype=object)
+    pos = fbag._building_pos(buildings, shops)
+    u_owner = np.full(len(shops), None, dtype=object)
+    u_owner[pos >= 0] = b_owner.to_numpy(dtype=object)[pos[pos >= 0]] if len(b_owner) else None
+    owner = pd.Series(u_owner, index=shops.index)
+    unowned = owner.isna() | (owner == fov.UNKNOWN)
+    if unowned.any():
+        owner.loc[unowned] = fov.owner_class(shops.loc[unowned], ctx.ownership)
+    shops["owner_class"] = owner
+    t = common_features(shops, ctx)
+    t["pand_id"] = shops["pand_id"].astype(object)
+    t["oppervlakte_m2"] = pd.to_numeric(shops["oppervlakte_m2"], errors="coerce").astype("float64")
+    t["is_ground_floor_shop"] = ground.loc[shops.index]
+    t["vacant_years"] = unit_years.loc[shops.index]
+    t["is_vacant"] = unit_vacant.loc[shops.index]
+    t["straatnaam"] = (
+        shops["straatnaam"] if "straatnaam" in shops else pd.Series(None, index=shops.index)
+    ).astype(object)
+    keyed = pd.DataFrame({"gemeentecode": t["gemeentecode"], "straatnaam": t["straatnaam"]})
+    t["street_shop_units"] = fbag.street_shop_units(keyed)
+    t["street_shop_vacancy"] = fbag.street_shop_vacancy(keyed, t["is_vacant"])
+    t["secondary_street"] = fbag.secondary_street(t["street_shop_units"], t["in_kernwinkelgebied"])
+    t["own_entrance"] = entrance.loc[shops.index]
+    t["capacity_units"] = np.maximum(
+        1, np.floor(t["oppervlakte_m2"].fillna(0) / 40.0 + 1e-9)
+    ).astype(np.int64)
+    t["site_id"] = "PL-" + t.index.astype(str)
+    from pipeline.scoring.text import format_values
+
+    street = t["straatnaam"].fillna("onbekende straat").astype(str)
+    t["label"] = (
+        "Winkelruimte "
+        + street
+        + ", "
+        + pd.Series(format_values(t["oppervlakte_m2"], "m2"), index=t.index)
+    ).astype(object)
+    out = gpd.GeoDataFrame(
+        t[list(TABLE_COLUMNS["units"])], geometry=shops.geometry.to_numpy(), crs=CRS
+    )
+    out.index.name = "vbo_id"
+    return out
+
+
+# --------------------------------------------------------------------------- feature tables
+
+
+def _context_bounds(objs: list[gpd.GeoDataFrame]) -> tuple[float, float, float, float] | None:
+    bounds = [o.total_bounds for o in objs if len(o)]
+    if not bounds:
+        return None
+    b = np.vstack(bounds)
+    return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+
+def _clip_bbox(
+    gdf: gpd.GeoDataFrame, bbox: tuple[float, float, float, float] | None, margin: float
+) -> gpd.GeoDataFrame:
+    if bbox is None or len(gdf) == 0:
+        return gdf
+    b = shapely.bounds(geometry_array(gdf))
+    x0, y0, x1, y1 = bbox
+    keep = (
+        (b[:, 2] >= x0 - margin)
+        & (b[:, 0] <= x1 + margin)
+        & (b[:, 3] >= y0 - margin)
+        & (b[:, 1] <= y1 + margin)
+    )
+    return gdf if keep.all() else gdf.loc[keep]
+
+
+def build_feature_tables(
+    layers: Mapping[str, Any],
+    *,
+    noise_path: Path | None,
+    config: Any = None,
+    gemeenten: list[str] | None = None,
+    reference_date: dt.date | str | None = None,
+    progress: Progress | None = None,
+    _stages: _Stages | None = None,
+) -> dict[str, gpd.GeoDataFrame]:
+    """The three feature tables of docs/contracts.md §E from the canonical layers.
+
+    Parameters
+    ----------
+    layers
+        Canonical layers (:data:`pipeline.schemas.LAYERS` names), as ``load_sources`` returns.
+    noise_path
+        The noise GeoTIFF (dB Lden), or ``None`` (``noise_db`` is then NaN).
+    config
+        The :class:`pipeline.scoring.ScanConfig`; its ``tijdelijke_locatie`` exclusions on
+        ``area_m2`` and ``built_up_fraction`` set when small parcels are merged.
+    gemeenten
+        Only objects in these municipality codes (context layers are used in full).
+    reference_date
+        The date vacancy durations are measured against (default: the config's
+        ``reference_date`` if it has one, else today).
+
+    Returns
+    -------
+    dict
+        ``parcels`` (indexed by ``parcel_id``; merged sites by their first parcel id),
+        ``buildings`` (``pand_id``) and ``units`` (``vbo_id``, shop units only).
+    """
+    stages = _stages or _Stages(progress, {})
+    ref = _reference_date(config, reference_date)
+    with stages.stage("prepare"):
+        mun = _gdf(layers, "municipalities", key=None)
+        if "gemeentecode" in mun.columns:
+            mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+        parcels = _gdf(layers, "parcels", key="parcel_id")
+        buildings = _gdf(layers, "buildings", key="pand_id")
+        units = _gdf(layers, "units", key="vbo_id")
+        vacancy = layers.get("vacancy")
+        vacancy = (
+            vacancy if vacancy is not None else pd.DataFrame({"vbo_id": [], "vacant_since": []})
+        )
+        if gemeenten:
+            sel = set(gemeenten)
+            parcels = parcels[parcels["gemeentecode"].isin(sel)]
+            scoped_b = buildings[buildings["gemeentecode"].isin(sel)]
+            scoped_u = units[units["gemeentecode"].isin(sel)]
+        else:
+            scoped_b, scoped_u = buildings, units
+        bbox = _context_bounds([parcels, scoped_b, scoped_u])
+        all_units = _clip_bbox(units, bbox, CONTEXT_MARGIN_M)
+        all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
+        amenities = {
+            kind: gpd.GeoDataFrame(
+                geometry=all_units.geometry[all_flags[use].to_numpy()].to_numpy(), crs=CRS
+            )
+            for kind, use in AMENITIES.items()
+        }
+        names = (
+            dict(
+                zip(mun["gemeentecode"].astype(str), mun["gemeentenaam"].astype(str), strict=False)
+            )
+            if "gemeentenaam" in mun.columns
+            else {}
+        )
+        noise = None
+        if noise_path is not None and bbox is not None and Path(noise_path).exists():
+            noise = read_noise_grid(Path(noise_path), bounds=bbox)
+        ctx = _Context(
+            municipalities=mun,
+            names=names,
+            zoning=_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0),
+            ownership=_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0),
+            stops=_clip_bbox(_gdf(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M),
+            zones=_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0),
+            amenities=amenities,
+            all_units=all_units,
+            non_residential=~all_flags["woonfunctie"].to_numpy(bool),
+            noise=noise,
+        )
+        flags = fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
+        unit_years = fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref)
+        unit_vacant = fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref)
+    tl_config = None
+    types = getattr(config, "types", None)
+    if isinstance(types, Mapping):
+        tl_config = types.get("tijdelijke_locatie")
+    context_buildings = _clip_bbox(buildings, _context_bounds([parcels]), 0)
+    tables: dict[str, gpd.GeoDataFrame] = {}
+    tables["parcels"] = parcel_table(
+        parcels, context_buildings, ctx, type_config=tl_config, stages=stages
+    )
+    with stages.stage("buildings"):
+        tables["buildings"] = building_table(
+            scoped_b, scoped_u, flags, unit_years, unit_vacant, ctx
+        )
+    with stages.stage("units"):
+        tables["units"] = unit_table(
+            scoped_u,
+            scoped_b,
+            flags,
+            unit_years,
+            unit_vacant,
+            tables["buildings"]["bouwlagen"],
+            ctx,
+        )
+    return tables
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def _to_multipolygon(geoms: np.ndarray) -> np.ndarray:
+    """Polygons become one-part MultiPolygons (the GeoPackage layers are MultiPolygon)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    is_poly = shapely.get_type_id(out) == 3
+    if is_poly.any():
+        out[is_poly] = shapely.multipolygons(out[is_poly].reshape(-1, 1))
+    return out
+
+
+def _excluded_parcels(
+    excluded: pd.DataFrame, parcels: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """One row per parcel of every excluded site (merged sites expand to their parcels)."""
+    cols = ["parcel_id", "gemeentecode", "reason_codes", "reasons"]
+    if len(excluded) == 0:
+        return gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
+        )
+    ids = sites.loc[excluded.index, "parcel_ids"].astype(str).str.split(",")
+    frame = pd.DataFrame(
+        {
+            "site": np.repeat(excluded.index.to_numpy(dtype=object), ids.str.len().to_numpy()),
+            "parcel_id": np.concatenate(ids.to_numpy()) if len(ids) else np.array([], dtype=object),
+        }
+    )
+    frame["reason_codes"] = excluded["reason_codes"].reindex(frame["site"]).to_numpy()
+    frame["reasons"] = excluded["reasons"].reindex(frame["site"]).to_numpy()
+    frame["gemeentecode"] = parcels["gemeentecode"].reindex(frame["parcel_id"]).to_numpy()
+    frame = frame.sort_values("parcel_id", kind="mergesort")
+    geoms = _to_multipolygon(geometry_array(parcels.loc[frame["parcel_id"].to_numpy()]))
+    return gpd.GeoDataFrame(frame[cols].reset_index(drop=True), geometry=geoms, crs=CRS)
+
+
+def _excluded_buildings(
+    buildings: gpd.GeoDataFrame,
+    building_table: gpd.GeoDataFrame,
+    kantoor_excluded: pd.DataFrame,
+    plint_excluded: pd.DataFrame,
+    unit_table: gpd.GeoDataFrame,
+) -> gpd.GeoDataFrame:
+    """Every scanned building that is not a ``kantoren`` candidate, with both reason sets."""
+    from pipeline.scoring import group_reasons
+
+    keep = building_table.index[building_table.index.isin(kantoor_excluded.index)]
+    out = pd.DataFrame(index=keep)
+    out.index.name = "pand_id"
+    out["gemeentecode"] = building_table.loc[keep, "gemeentecode"].to_numpy()
+    out["kantoor_reason_codes"] = (
+        kantoor_excluded["reason_codes"].reindex(keep).fillna("").to_numpy()
+    )
+    out["kantoor_reasons"] = kantoor_excluded["reasons"].reindex(keep).fillna("").to_numpy()
+    if len(plint_excluded):
+        pe = plint_excluded.copy()
+        if "pand_id" not in pe.columns:
+            pe["pand_id"] = unit_table["pand_id"].reindex(pe.index).to_numpy()
+        pe = pe[pe["pand_id"].notna()]
+        grouped = group_reasons(
+            pd.DataFrame(pe[["pand_id", "reason_codes", "reasons"]]), by="pand_id"
+        )
+    else:
+        grouped = pd.DataFrame(
+            {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)}
+        )
+    out["plint_reason_codes"] = grouped["reason_codes"].reindex(keep).fillna("").to_numpy()
+    out["plint_reasons"] = grouped["reasons"].reindex(keep).fillna("").to_numpy()
+    out = out.reset_index()
+    geoms = _to_multipolygon(geometry_array(buildings.loc[keep]))
+    return gpd.GeoDataFrame(out, geometry=geoms, crs=CRS)
+
+
+def run_scan(
+    layers: Mapping[str, Any],
+    *,
+    noise_path: Path | None,
+    config: Any = None,
+    gemeenten: list[str] | None = None,
+    progress: Progress | None = None,
+    reference_date: dt.date | str | None = None,
+) -> ScanResult:
+    """Run the whole scan on canonical layers: features, scoring, exclusion reasons, summary.
+
+    Parameters
+    ----------
+    layers
+        Canonical layers from :func:`pipeline.catalog.load_sources`.
+    noise_path
+        The noise GeoTIFF, or ``None``.
+    config
+        A :class:`pipeline.scoring.ScanConfig` (default: the shipped configuration).
+    gemeenten
+        Only these municipality codes (default: all in ``layers["municipalities"]``).
+    progress
+        A rich ``Progress`` to report the stages on.
+    reference_date
+        The date vacancy durations are measured against; default the config's
+        ``reference_date`` when it has one, else today (pass the vacancy data's date for
+        reproducible runs; :func:`run_scan_command` does).
+
+    Returns
+    -------
+    ScanResult
+    """
+    from pipeline.scoring import load_config, score_table, summarise_gemeenten
+
+    started = dt.datetime.now(dt.UTC)
+    t_start = time.perf_counter()
+    config = config if config is not None else load_config(None)
+    timings: dict[str, float] = {}
+    stages = _Stages(progress, timings)
+    ref = _reference_date(config, reference_date)
+    codes = sorted({str(g).strip().upper() for g in gemeenten}) if gemeenten else None
+    tables = build_feature_tables(
+        layers,
+        noise_path=noise_path,
+        config=config,
+        gemeenten=codes,
+        reference_date=ref,
+        _stages=stages,
+    )
+    candidates: dict[str, gpd.GeoDataFrame] = {}
+    excluded: dict[str, pd.DataFrame] = {}
+    with stages.stage("score"):
+        for type_name, table_name in TYPE_TABLES.items():
+            type_config = config.types.get(type_name)
+            if type_config is None:
+                continue
+            cand, excl = score_table(tables[table_name], type_config, type_name=type_name)
+            cand = cand.reset_index()
+            if len(cand):
+                cand = cand.set_geometry(
+                    gpd.GeoSeries(
+                        _to_multipolygon(geometry_array(cand))
+                        if table_name != "units"
+                        else geometry_array(cand),
+                        index=cand.index,
+                        crs=CRS,
+                    )
+                )
+            candidates[type_name] = cand
+            excluded[table_name] = excl
+    with stages.stage("summary"):
+        parcels = _gdf(layers, "parcels", key="parcel_id")
+        buildings = _gdf(layers, "buildings", key="pand_id")
+        if codes:
+            buildings = buildings[buildings["gemeentecode"].isin(codes)]
+        empty = pd.DataFrame(
+            {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)}
+        )
+        excl_parcels = _excluded_parcels(excluded.get("parcels", empty), parcels, tables["parcels"])
+        excl_buildings = _excluded_buildings(
+            buildings,
+            tables["buildings"],
+            excluded.get("buildings", empty),
+            excluded.get("units", empty),
+            tables["units"],
+        )
+        mun = _gdf(layers, "municipalities", key=None)
+        if codes:
+            mun = mun[mun["gemeentecode"].isin(codes)]
+        mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+        mun = mun.set_geometry(
+            gpd.GeoSeries(_to_multipolygon(geometry_array(mun)), index=mun.index, crs=CRS)
+        )
+        summary = summarise_gemeenten(mun, candidates)
+        scanned = codes or sorted(mun["gemeentecode"].astype(str).tolist())
+    counts: dict[str, int] = {f"{name}_rows": len(t) for name, t in tables.items()}
+    counts["merged_sites"] = int(tables["parcels"]["merged"].sum()) if len(tables["parcels"]) else 0
+    for type_name, cand in candidates.items():
+        counts[f"{type_name}_candidates"] = len(cand)
+    counts["excluded_parcels"] = len(excl_parcels)
+    counts["excluded_buildings"] = len(excl_buildings)
+    timings["total"] = round(time.perf_counter() - t_start, 3)
+    tiers = getattr(getattr(config, "tiers", None), "as_dict", lambda: None)()
+    return ScanResult(
+        candidates=candidates,
+        excluded_parcels=excl_parcels,
+        excluded_buildings=excl_buildings,
+        gemeenten=summary,
+        timings=timings,
+        counts=counts,
+        gemeente_codes=scanned,
+        reference_date=ref.isoformat(),
+        tiers=tiers,
+        started_at=started,
+        finished_at=dt.datetime.now(dt.UTC),
+        features=tables,
+    )
+
+
+# --------------------------------------------------------------------------- command
+
+
+def _vacancy_date(report: Any) -> str | None:
+    """The ``date`` of the vacancy source in sources.yaml (the data's reference date)."""
+    for info in getattr(report, "inputs", []) or []:
+        if getattr(info, "source", None) == "vacancy" and getattr(info, "date", None):
+            return str(info.date)
+    return None
+
+
+def summary_table(result: ScanResult) -> Any:
+    """A rich table: candidates and capacity per type and tier."""
+    from rich.table import Table
+
+    table = Table(title="Scan result", show_lines=False)
+    table.add_column("type")
+    for t in TIERS:
+        table.add_column(f"{t}", justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("homes A+B", justify="right")
+    for type_name in TYPE_TABLES:
+        cand = result.candidates.get(type_name)
+        if cand is None:
+            continue
+        tiers = cand["tier"].value_counts() if len(cand) else pd.Series(dtype=int)
+        cap = cand.groupby("tier")["capacity_units"].sum() if len(cand) else pd.Series(dtype=int)
+        cells = [f"{int(tiers.get(t, 0)):,} ({int(cap.get(t, 0)):,})" for t in TIERS]
+        ab = int(cap.get("A", 0)) + int(cap.get("B", 0))
+        table.add_row(type_name, *cells, f"{len(cand):,}", f"{ab:,}")
+    table.caption = "candidates per tier (homes in brackets)"
+    return table
+
+
+def run_scan_command(
+    sources_path: Path,
+    *,
+    gemeenten: list[str] | None,
+    config_path: Path | None,
+    out: Path,
+    console: Console,
+) -> ScanResult:
+    """``kansenkaart scan``: read the sources, scan, write the GeoPackage, print a summary."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipeline.catalog import load_sources, read_sources_yaml
+    from pipeline.export import write_result
+    from pipeline.scoring import load_config
+
+    t0 = time.perf_counter()
+    config = load_config(config_path)
+    sources = read_sources_yaml(sources_path)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        t_read = time.perf_counter()
+        layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress)
+        read_s = time.perf_counter() - t_read
+        result = run_scan(
+            layers,
+            noise_path=sources.noise,
+            config=config,
+            gemeenten=gemeenten,
+            progress=progress,
+            reference_date=_vacancy_date(report),
+        )
+        result.timings["read"] = round(read_s, 3)
+        task = progress.add_task(f"writing {out}", total=1)
+        t_write = time.perf_counter()
+        write_result(result, out, report=report, config_text=config.text)
+        result.timings["write"] = round(time.perf_counter() - t_write, 3)
+        progress.advance(task)
+    result.timings["wall"] = round(time.perf_counter() - t0, 3)
+    console.print(summary_table(result))
+    repaired = sum(int(v) for v in (getattr(report, "repaired", {}) or {}).values())
+    repaired_detail = (
+        ", ".join(f"{k} {v}" for k, v in sorted((report.repaired or {}).items())) or "none"
+    )
+    console.print(
+        f"municipalities: {len(result.gemeente_codes)}  ·  merged sites: {result.counts.get('merged_sites', 0):,}"
+        f"  ·  excluded parcels: {len(result.excluded_parcels):,}  ·  excluded buildings: "
+        f"{len(result.excluded_buildings):,}"
+    )
+    console.print(
+        f"repaired geometries: {repaired:,} ({repaired_detail})  ·  vacancy reference date: {result.reference_date}"
+    )
+    for w in getattr(report, "warnings", []) or []:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(
+        f"time: {result.timings['wall']:.1f} s (read {read_s:.1f} s, scan {result.timings.get('total', 0):.1f} s, "
+        f"write {result.timings['write']:.1f} s)  ->  {out}"
+    )
+    return result
