@@ -842,6 +842,7 @@ def _load_bag(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.DataF
         pand, vbo = _read_lvbag(spec, issues, bbox)
         pand_layer, vbo_layer = "Pand", "Verblijfsobject"
     out: dict[str, pd.DataFrame] = {}
+    issues.layer_of.update({"buildings": pand_layer, "units": vbo_layer or "verblijfsobject"})
     if pand is not None:
         issues.layer = pand_layer
         if len(pand) == 0 and bbox is None:
@@ -1167,7 +1168,7 @@ def load_sources(
                 schema = schemas.LAYERS[name]
                 if "gemeentecode" in schema.column_names and "gemeentecode" not in raw.columns:
                     raw = raw.assign(gemeentecode=pd.Series(pd.NA, index=raw.index, dtype="str"))
-                layer_name = issues.layer if name != "units" else "verblijfsobject"
+                layer_name = issues.layer_of.get(name, issues.layer)
                 gdf, layer_problems, repaired = schemas.validate_layer(
                     raw, schema, file=str(spec.path), source=key, layer=layer_name
                 )

@@ -298,7 +298,7 @@ def _coerce_column(
                 Problem(
                     f"{bad.sum()} value(s) are not {'whole numbers' if col.kind == 'int' else 'numbers'} "
                     f"(e.g. {examples})",
-                    fix=f"make column '{col.name}' numeric; rows {format_rows(values.index[bad])}",
+                    fix=f"write only numbers in column '{col.name}' (leave a cell empty when unknown)",
                     column=col.name,
                     row=format_rows(values.index[bad]),
                     **where,  # type: ignore[arg-type]

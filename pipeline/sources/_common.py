@@ -22,6 +22,8 @@ class Issues:
     layer: str | None = None
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: canonical layer name -> the file's layer it was read from (when a source gives several)
+    layer_of: dict[str, str] = field(default_factory=dict)
 
     def problem(
         self,

@@ -54,7 +54,7 @@ def parcels_from_brk(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
     ids = None
     for cands in (["identificatie", "perceel_id", "parcel_id"], ["lokaalID"], ["lokaalID_nen3610"]):
         col = find_column(raw, cands)
-        if col is not None and raw[col].notna().any():
+        if col is not None and (ids is None or raw[col].notna().any()):
             ids = raw[col] if ids is None else ids.fillna(raw[col])
     if ids is None:
         require_column(raw, ["identificatie", "lokaalID"], issues, what="the parcel id")
