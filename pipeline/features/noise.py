@@ -50,11 +50,10 @@ def read_noise_grid(
         window = None
         if bounds is not None:
             w = from_bounds(*bounds, transform=src.transform)
-            w = w.round_offsets("floor").round_lengths("ceil")
-            col0 = max(0, int(w.col_off) - 1)
-            row0 = max(0, int(w.row_off) - 1)
-            col1 = min(src.width, int(w.col_off + w.width) + 2)
-            row1 = min(src.height, int(w.row_off + w.height) + 2)
+            col0 = max(0, int(np.floor(w.col_off)) - 1)
+            row0 = max(0, int(np.floor(w.row_off)) - 1)
+            col1 = min(src.width, int(np.ceil(w.col_off + w.width)) + 1)
+            row1 = min(src.height, int(np.ceil(w.row_off + w.height)) + 1)
             if col1 <= col0 or row1 <= row0:
                 return NoiseGrid(np.full((1, 1), np.nan, dtype="float32"), src.transform)
             window = Window(col0, row0, col1 - col0, row1 - row0)

@@ -1,0 +1,159 @@
+"""Overlay features on boxes whose answers can be computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.features import overlap as fov
+from pipeline.features._spatial import intersection_areas
+
+from .conftest import b, frame, p
+
+
+def test_built_up_fraction_counts_inside_and_crossing_buildings():
+    parcels = frame(
+        [b(0, 0, 100, 100), b(100, 0, 200, 100), b(300, 0, 310, 10)], index=["P1", "P2", "P3"]
+    )
+    buildings = frame(
+        [
+            b(10, 10, 30, 30),  # 400 m² fully inside P1
+            b(90, 40, 110, 60),  # 20×20 crossing P1|P2: 200 m² in each
+            b(150, 0, 250, 100),  # half in P2: 50×100 = 5000 m²
+        ]
+    )
+    s = fov.built_up_fraction(parcels, buildings)
+    assert s.name == "built_up_fraction"
+    assert list(s.index) == ["P1", "P2", "P3"]
+    assert s["P1"] == pytest.approx(600 / 10_000)
+    assert s["P2"] == pytest.approx(5200 / 10_000)
+    assert s["P3"] == 0.0
+
+
+def test_built_up_fraction_is_capped_at_one():
+    parcels = frame([b(0, 0, 10, 10)])
+    buildings = frame([b(0, 0, 10, 10), b(0, 0, 10, 10)])  # two identical footprints
+    assert fov.built_up_fraction(parcels, buildings).iloc[0] == 1.0
+
+
+def test_intersection_areas_splits_contained_pairs_without_overlay():
+    geoms = np.array([b(0, 0, 100, 100), b(0, 0, 10, 10)], dtype=object)
+    others = np.array([b(10, 10, 20, 20), b(-5, -5, 50, 50), b(90, 90, 120, 120)], dtype=object)
+    i, j, area = intersection_areas(geoms, others)
+    got = {(int(a), int(c)): round(float(v), 6) for a, c, v in zip(i, j, area, strict=True)}
+    assert got == {
+        (0, 0): 100.0,  # contained in the parcel: its own area
+        (0, 1): 2500.0,  # crossing: intersected
+        (0, 2): 100.0,  # crossing corner 10×10
+        (1, 0): 0.0,  # touching at a corner
+        (1, 1): 100.0,  # the small box lies within the other: its own area
+    }
+
+
+def test_zoning_takes_the_largest_overlap_and_onbekend_without_plan():
+    objs = frame([b(0, 0, 100, 100), b(500, 500, 510, 510), p(10, 10)], index=["a", "b", "c"])
+    zoning = frame(
+        [b(-10, -10, 60, 200), b(60, -10, 200, 200)],
+        hoofdgroep=["wonen", "groen"],
+    )
+    s = fov.zoning_hoofdgroep(objs, zoning)
+    assert s.name == "zoning_hoofdgroep"
+    assert s.to_dict() == {"a": "wonen", "b": "onbekend", "c": "wonen"}  # 60 % vs 40 %
+
+
+def test_zoning_groups_sum_over_several_plan_areas():
+    objs = frame([b(0, 0, 100, 100)])
+    zoning = frame(
+        [b(0, 0, 40, 100), b(40, 0, 70, 100), b(70, 0, 100, 100)],
+        hoofdgroep=["wonen", "groen", "groen"],  # groen 60 % in two pieces beats wonen 40 %
+    )
+    assert fov.zoning_hoofdgroep(objs, zoning).iloc[0] == "groen"
+
+
+def test_zoning_tie_goes_to_alphabetically_first_group_in_any_order():
+    objs = frame([b(0, 0, 100, 100)])
+    zoning = frame([b(0, 0, 50, 100), b(50, 0, 100, 100)], hoofdgroep=["wonen", "groen"])
+    assert fov.zoning_hoofdgroep(objs, zoning).iloc[0] == "groen"
+    assert fov.zoning_hoofdgroep(objs, zoning.iloc[::-1]).iloc[0] == "groen"
+
+
+def test_owner_class_needs_half_the_area_and_flags_the_province():
+    objs = frame([b(0, 0, 100, 100), b(200, 0, 300, 100), b(400, 0, 500, 100), p(450, 50)])
+    ownership = frame(
+        [b(0, 0, 100, 60), b(200, 0, 300, 40), b(400, 0, 500, 100)],
+        owner_class=["provincie", "gemeente", "corporatie"],
+        owner_name=["Provincie Zuid-Holland", "Gemeente X", None],
+    )
+    owner = fov.owner_class(objs, ownership)
+    assert owner.name == "owner_class"
+    assert owner.tolist() == ["provincie", "onbekend", "corporatie", "corporatie"]
+    assert fov.is_provincial(owner).tolist() == [True, False, False, False]
+
+
+def test_owner_key_separates_named_owners_and_unnamed_polygons():
+    objs = frame(
+        [b(0, 0, 10, 10), b(10, 0, 20, 10), b(30, 0, 40, 10), b(50, 0, 60, 10), b(90, 0, 99, 10)]
+    )
+    ownership = frame(
+        [b(0, 0, 20, 10), b(30, 0, 40, 10), b(50, 0, 60, 10)],
+        owner_class=["gemeente", "gemeente", "overig"],
+        owner_name=["Gemeente X", "Gemeente X", None],
+    )
+    key = fov.owner_key(objs, ownership)
+    assert key.iloc[0] == key.iloc[1] == key.iloc[2] == "gemeente|Gemeente X"
+    assert key.iloc[3].startswith("overig|#")
+    assert key.iloc[4] is None
+
+
+def test_municipality_uses_a_point_inside_the_object():
+    mun = frame([b(0, 0, 100, 100), b(100, 0, 200, 100)], gemeentecode=["GM0002", "GM0001"])
+    # An L-shaped object whose centroid would fall outside it; it lies mostly in GM0001.
+    from shapely.geometry import Polygon
+
+    from .conftest import X0, Y0
+
+    ell = Polygon(
+        [
+            (X0 + x, Y0 + y)
+            for x, y in [(110, 0), (190, 0), (190, 10), (120, 10), (120, 90), (110, 90)]
+        ]
+    )
+    objs = frame([ell, p(50, 50), p(500, 500)], index=["l", "pt", "out"])
+    s = fov.municipality(objs, mun)
+    assert s.to_dict() == {"l": "GM0001", "pt": "GM0002", "out": None}
+
+
+def test_zone_fraction_per_kind_for_polygons_and_points():
+    objs = frame([b(0, 0, 100, 100), b(200, 0, 300, 100), p(50, 50), p(250, 50)])
+    zones = frame(
+        [b(0, 0, 25, 100), b(200, 0, 300, 100), b(0, 0, 100, 100)],
+        kind=["natura2000", "natura2000", "externe_veiligheid"],
+    )
+    n2k = fov.zone_fraction(objs, zones, kind="natura2000")
+    assert n2k.name == "zone_natura2000_frac"
+    assert n2k.tolist() == pytest.approx([0.25, 1.0, 0.0, 1.0])
+    ev = fov.zone_fraction(objs, zones, kind="externe_veiligheid")
+    assert ev.tolist() == pytest.approx([1.0, 0.0, 1.0, 0.0])
+    assert fov.zone_fraction(objs, zones, kind="nnn").tolist() == [0.0] * 4
+
+
+def test_zone_fraction_of_overlapping_zones_is_capped():
+    objs = frame([b(0, 0, 10, 10)])
+    zones = frame([b(0, 0, 10, 10), b(0, 0, 10, 10)], kind=["nnn", "nnn"])
+    assert fov.zone_fraction(objs, zones, kind="nnn").iloc[0] == 1.0
+
+
+def test_in_kernwinkelgebied_by_majority_or_point_inside():
+    objs = frame([b(0, 0, 100, 100), b(0, 0, 100, 100), p(10, 10), p(95, 95)])
+    zones = frame([b(0, 0, 60, 100)], kind=["kernwinkelgebied"])
+    s = fov.in_kernwinkelgebied(objs, zones)
+    assert s.name == "in_kernwinkelgebied"
+    assert s.tolist() == [True, True, True, False]
+
+
+def test_empty_layers_give_defaults():
+    objs = frame([b(0, 0, 1, 1)])
+    empty = frame([], kind=pd.Series([], dtype=object), hoofdgroep=pd.Series([], dtype=object))
+    assert fov.zone_fraction(objs, empty, kind="nnn").tolist() == [0.0]
+    assert fov.zoning_hoofdgroep(objs, empty).tolist() == ["onbekend"]
