@@ -1,0 +1,177 @@
+"""Dependencies: who is calling (sessions, Bearer tokens, CSRF) and the small query parsers.
+
+Authentication is a typed dependency applied at router level; route bodies never look at
+credentials. Query parsing (bounding boxes, tile addresses, filters) lives here too and raises
+domain errors that :mod:`api.errors` maps to statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from api.errors import CsrfFailed, Forbidden, InvalidRequest, NotAuthenticated, SessionRequired
+from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, User, csrf_ok
+from api.settings import Settings
+from api.store.data import BBox, DataStore, Filters
+from api.store.users import UserStore
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_users(request: Request) -> UserStore:
+    return request.app.state.users  # type: ignore[no-any-return]
+
+
+def get_data(request: Request) -> DataStore:
+    return request.app.state.data  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+UsersDep = Annotated[UserStore, Depends(get_users)]
+DataDep = Annotated[DataStore, Depends(get_data)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller and how they authenticated."""
+
+    user: User
+    via: str  # "session" or "token"
+    session: str | None = None
+
+
+def current_principal(request: Request, settings: SettingsDep, users: UsersDep) -> Principal:
+    """Authenticate by ``Authorization: Bearer`` token or the ``kk_session`` cookie (CSRF-checked)."""
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise NotAuthenticated("Gebruik 'Authorization: Bearer <token>'.")
+        user = users.token_user(value.strip())
+        if user is None:
+            raise NotAuthenticated("Het API-token is ongeldig, verlopen of ingetrokken.")
+        return Principal(user, "token")
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        raise NotAuthenticated()
+    user = users.session_user(
+        raw,
+        idle=settings.session_idle_minutes * 60.0,
+        absolute=settings.session_absolute_hours * 3600.0,
+    )
+    if user is None:
+        raise NotAuthenticated("Uw sessie is verlopen of beëindigd; log opnieuw in.")
+    if request.method not in SAFE_METHODS and not csrf_ok(
+        settings.secret, raw, request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+    ):
+        raise CsrfFailed()
+    return Principal(user, "session", raw)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def current_user(principal: PrincipalDep) -> User:
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def data_user(user: CurrentUser) -> User:
+    """A caller allowed to see scan data (beleidsmaker, analist)."""
+    if not user.has_data_access:
+        raise Forbidden("Uw rol (beheerder) heeft geen toegang tot de scangegevens.")
+    return user
+
+
+DataUser = Annotated[User, Depends(data_user)]
+
+
+def session_principal(principal: PrincipalDep) -> Principal:
+    """Token management needs a logged-in session, so a token cannot mint tokens."""
+    if principal.via != "session":
+        raise SessionRequired()
+    return principal
+
+
+SessionPrincipal = Annotated[Principal, Depends(session_principal)]
+
+
+# -- query parsers ------------------------------------------------------------------------------
+def bbox_query(
+    bbox: Annotated[
+        str | None,
+        Query(
+            description="minlon,minlat,maxlon,maxlat in WGS84",
+            examples=["4.25,51.9,4.45,52.0"],
+            max_length=200,
+        ),
+    ] = None,
+) -> BBox | None:
+    """Parse ``bbox=minx,miny,maxx,maxy`` (WGS84)."""
+    if bbox is None:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox.split(","))
+    except ValueError:
+        raise InvalidRequest("bbox moet vier getallen zijn: minlon,minlat,maxlon,maxlat.") from None
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        raise InvalidRequest("bbox valt buiten WGS84 of min ≥ max.")
+    return BBox(minx, miny, maxx, maxy)
+
+
+BBoxDep = Annotated[BBox | None, Depends(bbox_query)]
+
+
+@dataclass(frozen=True)
+class TileAddress:
+    z: int
+    x: int
+    y: int
+
+
+def tile_params(
+    z: Annotated[int, Path(ge=0, le=22)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
+) -> TileAddress:
+    """A WebMercatorQuad tile address; x and y must exist at zoom z."""
+    if x >= 1 << z or y >= 1 << z:
+        raise InvalidRequest(f"Tegel {z}/{x}/{y} bestaat niet (x en y < {1 << z}).")
+    return TileAddress(z, x, y)
+
+
+TileDep = Annotated[TileAddress, Depends(tile_params)]
+
+
+def filters_query(
+    user: DataUser,
+    min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+    min_capacity: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    owner_class: Annotated[list[str], Query(max_length=10)] = [],  # noqa: B006 - FastAPI copies defaults
+    gemeente: Annotated[
+        list[str], Query(max_length=500, description="Municipality code, e.g. GM0599; repeatable")
+    ] = [],  # noqa: B006
+) -> Filters:
+    """Tile/page filters; asking for a municipality outside your scope is refused (403)."""
+    codes = tuple(sorted({c.strip().upper() for c in gemeente if c.strip()}))
+    outside = [c for c in codes if not user.scope.allows(c)]
+    if outside:
+        raise Forbidden(f"Geen toegang tot gemeente(n) {', '.join(outside)}.")
+    return Filters(
+        min_score=min_score,
+        min_capacity=min_capacity,
+        owner_class=tuple(sorted({o.strip() for o in owner_class if o.strip()})),
+        gemeenten=codes,
+    )
+
+
+FiltersDep = Annotated[Filters, Depends(filters_query)]

@@ -1,0 +1,195 @@
+"""The service, assembled top-down: settings → lifespan → app → routers → middleware → errors → health.
+
+``create_app(settings)`` is the only entry point (``kansenkaart serve`` and the tests call it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import install_error_handlers
+from api.models import Health
+from api.routes import auth, export, gemeenten, layers, me, sites, tiles, tokens, why
+from api.security import CSRF_HEADER
+from api.settings import Settings
+from api.store.data import DataStore
+from api.store.gpkg import GeoPackageStore
+from api.store.users import open_user_store
+from api.tiles import TileCache
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    data: DataStore | None = None,
+) -> FastAPI:
+    """Build the api for ``settings``.
+
+    ``clock`` is injectable so tests can move time; ``data`` replaces the default GeoPackage
+    store (another :class:`~api.store.data.DataStore`, or one shared between apps).
+    """
+
+    # -- lifespan: the stores live as long as the app ------------------------------------------
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.data.available()  # load the result now if it is there (else on first request)
+        yield
+
+    # -- app -----------------------------------------------------------------------------------
+    app = FastAPI(
+        title="Kansenkaart Flexwonen",
+        version="0.1.0",
+        description="Authenticated, municipality-scoped access to the flexwonen scan (docs/contracts.md §D).",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.users = open_user_store(
+        settings.database, secret=settings.secret, clock=clock, passwords=settings.passwords()
+    )
+    app.state.data = data if data is not None else GeoPackageStore(settings.result)
+    app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
+
+    # -- routers -------------------------------------------------------------------------------
+    for module in (auth, me, layers, tiles, sites, why, gemeenten, export, tokens):
+        app.include_router(module.router)
+    app.include_router(me.public)
+
+    # -- middleware ----------------------------------------------------------------------------
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
+        )
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(settings))
+
+    # -- error handlers ------------------------------------------------------------------------
+    install_error_handlers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    # -- health (no auth) and the page ---------------------------------------------------------
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """Liveness: the process answers; says whether a scan result is loaded."""
+        return Health(status="ok", result="loaded" if app.state.data.available() else "missing")
+
+    if settings.static_dir.is_dir():
+        app.mount("/", StaticFiles(directory=settings.static_dir, html=True), name="webmap")
+    return app
+
+
+def content_security_policy(settings: Settings) -> str:
+    """CSP for the page: own origin only, plus the basemap host for images and fetches."""
+    basemap = f" {settings.basemap_origin}" if settings.basemap_origin else ""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src 'self' data: blob:{basemap}",
+            f"connect-src 'self'{basemap}",
+            "worker-src blob:",
+            "child-src blob:",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding the security headers to every response.
+
+    API responses are ``no-store`` unless the route chose its own caching (tiles: ``private``).
+    """
+
+    def __init__(self, app: ASGIApp, *, csp: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self.headers if k not in names]
+                if is_api and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema, with every 4xx/5xx answer documented as the JSON error body."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault(
+        "ErrorBody",
+        {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "retry_after": {"type": ["integer", "null"]},
+                    },
+                }
+            },
+        },
+    )
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            for status, resp in op.get("responses", {}).items():
+                for media in resp.get("content", {}).values():
+                    sch = media.get("schema", {})
+                    if "$ref" in sch:  # FastAPI adds "type": "string" for non-JSON response classes
+                        sch.pop("type", None)
+                if status[0] in "45":
+                    resp["content"] = error
+                    if status == "422":
+                        resp["description"] = "Invalid request"
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,165 @@
+"""Request and response bodies (docs/contracts.md §D), so the OpenAPI schema tells the truth."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class LoginRequest(BaseModel):
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class GemeenteRef(BaseModel):
+    code: str
+    naam: str
+
+
+class RunRef(BaseModel):
+    run_id: str | None
+    finished_at: str | None
+
+
+class Me(BaseModel):
+    email: str
+    role: Literal["beleidsmaker", "analist", "beheerder"]
+    gemeenten: list[GemeenteRef]
+    can_export: bool
+    synthetic: bool
+    run: RunRef | None
+
+
+class LoginResponse(BaseModel):
+    user: Me
+
+
+class ConfigResponse(BaseModel):
+    basemap_url: str
+    basemap_attribution: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    result: Literal["loaded", "missing"]
+
+
+class VectorLayer(BaseModel):
+    id: str
+    fields: dict[str, str]
+    minzoom: int
+    maxzoom: int
+
+
+class TileJSON(BaseModel):
+    tilejson: Literal["3.0.0"] = "3.0.0"
+    id: str
+    name: str
+    tiles: list[str]
+    minzoom: int
+    maxzoom: int
+    bounds: list[float] | None
+    vector_layers: list[VectorLayer]
+
+
+class LayersResponse(BaseModel):
+    layers: list[TileJSON]
+
+
+class Feature(BaseModel):
+    type: Literal["Feature"]
+    id: str
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+
+class SitesPage(BaseModel):
+    """A GeoJSON FeatureCollection page (WGS84)."""
+
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+    numberReturned: int
+    next_cursor: str | None
+
+
+class SourceRef(BaseModel):
+    source: str | None
+    date: str | None
+    path: str | None
+
+
+class SiteFeature(Feature):
+    """One candidate with every column, ``explanation`` parsed."""
+
+    layer: str
+    sources: list[SourceRef]
+
+
+class GemeentenCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[Feature]
+
+
+class WhyCandidate(BaseModel):
+    layer: str
+    site_id: str
+    score: float | None
+    tier: str | None
+    label: str | None
+
+
+class WhyParcel(BaseModel):
+    parcel_id: str | None
+    reason_codes: list[str]
+    reasons: list[str]
+
+
+class WhyBuilding(BaseModel):
+    pand_id: str | None
+    kantoor_reason_codes: list[str]
+    kantoor_reasons: list[str]
+    plint_reason_codes: list[str]
+    plint_reasons: list[str]
+
+
+class WhyLocation(BaseModel):
+    lon: float
+    lat: float
+    rd_x: float
+    rd_y: float
+
+
+class WhyResponse(BaseModel):
+    location: WhyLocation
+    gemeentecode: str | None
+    gemeentenaam: str | None
+    candidates: list[WhyCandidate]
+    parcel: WhyParcel | None
+    building: WhyBuilding | None
+    summary: str
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(
+        min_length=1, max_length=100, description="What the token is for, e.g. 'QGIS laptop'"
+    )
+    days: int | None = Field(
+        None, ge=1, le=3650, description="Lifetime in days (default from settings)"
+    )
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
+    expires_at: str
+    last_used: str | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself; shown only this once")
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]

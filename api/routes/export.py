@@ -1,0 +1,74 @@
+"""``GET /api/export/{gemeentecode}.gpkg``: a styled GeoPackage of one municipality, audited."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from api import audit
+from api.deps import DataDep, DataUser, data_user
+from api.errors import Forbidden, InvalidRequest, error_responses
+
+router = APIRouter(prefix="/api/export", tags=["export"], dependencies=[Depends(data_user)])
+
+GPKG_TYPE = "application/geopackage+sqlite3"
+
+
+def _cleanup(folder: str) -> None:
+    for p in Path(folder).iterdir():
+        p.unlink(missing_ok=True)
+    Path(folder).rmdir()
+
+
+@router.get(
+    "/{gemeentecode}.gpkg",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {GPKG_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "GeoPackage",
+        },
+        **error_responses(401, 403, 404, 422, 503),
+    },
+)
+def export(
+    gemeentecode: Annotated[str, PathParam(max_length=10, examples=["GM0599"])],
+    request: Request,
+    user: DataUser,
+    data: DataDep,
+) -> FileResponse:
+    """All layers of one municipality you may see, with run metadata and QGIS styles.
+
+    Who may export: ``analist`` (any municipality) and ``beleidsmaker`` (only their own). Every
+    export (and every refused one) is written to the audit log.
+    """
+    code = gemeentecode.strip().upper()
+    if not re.fullmatch(r"GM\d{4}", code):
+        raise InvalidRequest("Gebruik een CBS-gemeentecode, bv. GM0599.")
+    if not user.can_export or not user.scope.allows(code):
+        audit.record(request, "export", outcome="refused", user=user, gemeentecode=code)
+        raise Forbidden("U mag deze gemeente niet downloaden.")
+    folder = tempfile.mkdtemp(prefix="kk-export-")
+    dest = Path(folder) / f"kansenkaart_{code}.gpkg"
+    try:
+        info = data.export(code, scope=user.scope, dest=dest)
+    except BaseException:
+        _cleanup(folder)
+        raise
+    audit.record(
+        request, "export", outcome="success", user=user, gemeentecode=code, counts=info.counts
+    )
+    return FileResponse(
+        dest,
+        media_type=GPKG_TYPE,
+        filename=dest.name,
+        headers={"Cache-Control": "no-store"},
+        background=BackgroundTask(_cleanup, folder),
+    )

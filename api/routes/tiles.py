@@ -1,0 +1,70 @@
+"""``GET /api/tiles/{layer}/{z}/{x}/{y}.mvt``: gzipped, scoped, cached vector tiles."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import Enum
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.deps import DataDep, DataUser, FiltersDep, SettingsDep, TileDep, data_user
+from api.errors import error_responses
+from api.tiles import gzip_tile
+
+router = APIRouter(prefix="/api/tiles", tags=["tiles"], dependencies=[Depends(data_user)])
+
+MVT_TYPE = "application/vnd.mapbox-vector-tile"
+
+
+class TileLayer(str, Enum):
+    tijdelijke_locaties = "tijdelijke_locaties"
+    kantoren = "kantoren"
+    plinten = "plinten"
+    gemeenten = "gemeenten"
+
+
+@router.get(
+    "/{layer}/{z}/{x}/{y}.mvt",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {MVT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "Gzipped MVT",
+        },
+        304: {"description": "Not modified (If-None-Match)"},
+        **error_responses(401, 403, 422, 503),
+    },
+)
+def tile(
+    layer: TileLayer,
+    t: TileDep,
+    request: Request,
+    user: DataUser,
+    filters: FiltersDep,
+    data: DataDep,
+    settings: SettingsDep,
+) -> Response:
+    """One WebMercatorQuad tile with only the caller's municipalities in it."""
+    scope = user.scope
+    version = data.version()
+    key = (version, layer.value, t.z, t.x, t.y, scope.key(), filters.key())
+    etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
+    if etag in [v.strip() for v in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    cache = request.app.state.tile_cache
+    body = cache.get(key)
+    if body is None:
+        raw = data.tile(
+            layer.value,
+            t.z,
+            t.x,
+            t.y,
+            scope=scope,
+            filters=filters,
+            max_bytes=settings.tile_max_bytes,
+        )
+        body = gzip_tile(raw)
+        cache.put(key, body)
+    headers["Content-Encoding"] = "gzip"
+    return Response(content=body, media_type=MVT_TYPE, headers=headers)

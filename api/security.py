@@ -1,0 +1,138 @@
+"""Passwords, session and API tokens, CSRF and roles.
+
+- Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile).
+- Session ids and API tokens: 256-bit random values, handed to the client once and stored only as
+  HMAC-SHA256(secret key, value), so a copy of the database alone cannot be replayed.
+- CSRF: double submit. The readable cookie ``kk_csrf`` holds HMAC(secret, "csrf" + session id);
+  every state-changing request with a session cookie must send it back in ``X-CSRF-Token``. Being
+  derived from the session, a planted cookie cannot be paired with someone else's session.
+- Roles: ``beleidsmaker`` (only their municipalities; may export those), ``analist`` (all, may
+  export), ``beheerder`` (manages users; no access to the scan data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+SESSION_COOKIE = "kk_session"
+CSRF_COOKIE = "kk_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+TOKEN_PREFIX = "kk_"
+
+ROLES = ("beleidsmaker", "analist", "beheerder")
+DATA_ROLES = ("beleidsmaker", "analist")
+EXPORT_ROLES = ("beleidsmaker", "analist")
+GEMEENTECODE_RE = re.compile(r"^GM\d{4}$")
+MIN_PASSWORD_LENGTH = 10
+
+
+class Passwords:
+    """argon2id hashing with the configured cost (defaults: argon2-cffi's RFC 9106 profile)."""
+
+    def __init__(
+        self, *, time_cost: int = 3, memory_kib: int = 65536, parallelism: int = 4
+    ) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        """Return the argon2id hash of ``password``."""
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check ``password``; spends the same time when there is no such user."""
+        try:
+            return (
+                self._hasher.verify(password_hash or self._dummy, password)
+                and password_hash is not None
+            )
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+
+def new_secret_value(prefix: str = "") -> str:
+    """A fresh 256-bit random value, URL-safe."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def keyed_hash(secret: bytes, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under the server's secret key, hex."""
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_token_for(secret: bytes, session_value: str) -> str:
+    """The CSRF token that belongs to one session."""
+    return keyed_hash(secret, "csrf:" + session_value)[:43]
+
+
+def csrf_ok(secret: bytes, session_value: str, cookie: str | None, header: str | None) -> bool:
+    """Double-submit check: header == cookie == the session's token (constant-time)."""
+    if not cookie or not header:
+        return False
+    expected = csrf_token_for(secret, session_value)
+    return hmac.compare_digest(header, cookie) and hmac.compare_digest(header, expected)
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` is not acceptable, or ``None``."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
+    if password.strip() != password:
+        return "the password must not start or end with whitespace"
+    return None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which municipalities a caller may see: ``None`` = all, empty = none."""
+
+    gemeenten: frozenset[str] | None
+
+    @property
+    def is_all(self) -> bool:
+        return self.gemeenten is None
+
+    def allows(self, code: str | None) -> bool:
+        if self.gemeenten is None:
+            return True
+        return code is not None and code in self.gemeenten
+
+    def key(self) -> str:
+        """A stable text for cache keys and ETags."""
+        return "*" if self.gemeenten is None else ",".join(sorted(self.gemeenten))
+
+
+@dataclass(frozen=True)
+class User:
+    """An account (without its password hash)."""
+
+    id: int
+    email: str
+    role: str
+    gemeenten: tuple[str, ...]
+    disabled: bool = False
+
+    @property
+    def has_data_access(self) -> bool:
+        return self.role in DATA_ROLES
+
+    @property
+    def can_export(self) -> bool:
+        return self.role in EXPORT_ROLES
+
+    @property
+    def scope(self) -> Scope:
+        if self.role == "analist":
+            return Scope(None)
+        if self.role == "beleidsmaker":
+            return Scope(frozenset(self.gemeenten))
+        return Scope(frozenset())

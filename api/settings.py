@@ -1,0 +1,115 @@
+"""Settings of the service, read from ``KANSENKAART_*`` environment variables.
+
+Two classes, one per concern: :class:`StoreSettings` (where the data and the user database are;
+enough for ``kansenkaart users …``) and :class:`Settings` (everything the web service needs).
+Settings are built once by the caller and passed into :func:`api.main.create_app`; nothing here
+is read at import time. The secret key has no default outside development mode
+(``KANSENKAART_DEV=1``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from api.security import Passwords
+
+DEFAULT_BASEMAP_URL = (
+    "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
+)
+DEFAULT_BASEMAP_ATTRIBUTION = "Kaartgegevens &copy; Kadaster (BRT-Achtergrondkaart)"
+MIN_SECRET_LENGTH = 32
+
+
+class StoreSettings(BaseSettings):
+    """Where the result GeoPackage and the user database live.
+
+    ``database`` is a SQLite file path. A PostgreSQL URL (``postgresql://…``) is accepted by this
+    interface so deployments can be written against it, but only SQLite is implemented today:
+    :func:`api.store.users.open_user_store` refuses a PostgreSQL URL with a clear message.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KANSENKAART_", extra="ignore")
+
+    result: Path = Path("data/processed/kansenkaart.gpkg")
+    database: str = "data/processed/kansenkaart-users.sqlite"
+    #: argon2id cost; keep the defaults in production (lower values are for the test suite).
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_kib: int = Field(65536, ge=8)
+
+    def passwords(self) -> Passwords:
+        return Passwords(time_cost=self.argon2_time_cost, memory_kib=self.argon2_memory_kib)
+
+    @property
+    def database_is_postgres(self) -> bool:
+        return self.database.startswith(("postgresql://", "postgres://", "postgresql+"))
+
+
+class Settings(StoreSettings):
+    """Everything the web service needs (see the README for each variable)."""
+
+    dev: bool = False
+    secret_key: SecretStr | None = None
+
+    basemap_url: str = DEFAULT_BASEMAP_URL
+    basemap_attribution: str = DEFAULT_BASEMAP_ATTRIBUTION
+    #: Origins allowed to call the api from another site (comma-separated); empty = CORS closed.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    static_dir: Path = Path("api/static/dist")
+    #: ``auto`` = Secure cookies unless the request's host is localhost/127.0.0.1/::1.
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+
+    session_idle_minutes: int = Field(30, ge=1)
+    session_absolute_hours: int = Field(12, ge=1)
+    login_window_seconds: int = Field(900, ge=1)
+    login_max_failures_per_account: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    token_days: int = Field(365, ge=1)
+
+    tile_cache_mb: int = Field(64, ge=0)
+    tile_max_bytes: int = Field(500_000, ge=1_000)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _secret_required_outside_dev(self) -> Settings:
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            if not self.dev:
+                raise ValueError(
+                    "KANSENKAART_SECRET_KEY is required (a random string of at least "
+                    f"{MIN_SECRET_LENGTH} characters, e.g. the output of "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`), "
+                    "or set KANSENKAART_DEV=1 for local development only"
+                )
+            # Development mode: a fresh key per process (sessions end at restart).
+            self.secret_key = SecretStr(secrets.token_urlsafe(48))
+        elif len(self.secret_key.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"KANSENKAART_SECRET_KEY is too short: use at least {MIN_SECRET_LENGTH} random characters"
+            )
+        return self
+
+    @property
+    def secret(self) -> bytes:
+        assert self.secret_key is not None  # guaranteed by the validator
+        return self.secret_key.get_secret_value().encode()
+
+    @property
+    def basemap_origin(self) -> str | None:
+        """``scheme://host[:port]`` of the basemap, for the Content-Security-Policy."""
+        if not self.basemap_url:
+            return None
+        parts = urlsplit(self.basemap_url)
+        if not parts.scheme or not parts.netloc:
+            return None
+        return f"{parts.scheme}://{parts.netloc}"

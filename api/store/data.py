@@ -1,0 +1,130 @@
+"""The storage interface every data route goes through.
+
+A :class:`DataStore` answers the data questions of the api — feature pages, one feature, vector
+tiles, "why (not) here?", the municipality summary and exports — always for one caller's
+:class:`~api.security.Scope`, which the implementation applies inside its queries. The routes never
+filter by municipality themselves. :mod:`api.store.gpkg` implements it for the result
+GeoPackage; a PostGIS implementation (``ST_AsMVT``) can be added behind the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from api.security import Scope
+
+#: Candidate layers of the result (docs/contracts.md §C), in display order.
+CANDIDATE_LAYERS = ("tijdelijke_locaties", "kantoren", "plinten")
+#: Layers served as vector tiles.
+TILE_LAYERS = (*CANDIDATE_LAYERS, "gemeenten")
+LAYER_TITLES = {
+    "tijdelijke_locaties": "Tijdelijke locaties",
+    "kantoren": "Kantoortransformatie",
+    "plinten": "Plinttransformatie",
+    "gemeenten": "Gemeenten",
+}
+OPPORTUNITY_TYPES = {
+    "tijdelijke_locaties": "tijdelijke_locatie",
+    "kantoren": "kantoortransformatie",
+    "plinten": "plinttransformatie",
+}
+#: Tile attributes at every zoom, and the extra ones from :data:`DETAIL_ZOOM` on.
+TILE_FIELDS = ("site_id", "gemeentecode", "score", "tier", "capacity_units", "owner_class")
+TILE_DETAIL_FIELDS = ("label", "rank")
+GEMEENTE_TILE_FIELDS = ("gemeentecode", "gemeentenaam", "capacity_ab")
+DETAIL_ZOOM = 12
+ZOOMS = {"candidates": (10, 16), "gemeenten": (5, 14)}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional filters of tiles and feature pages (all combined with AND)."""
+
+    min_score: float | None = None
+    min_capacity: int | None = None
+    owner_class: tuple[str, ...] = ()
+    gemeenten: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        return f"{self.min_score}|{self.min_capacity}|{','.join(sorted(self.owner_class))}|{','.join(sorted(self.gemeenten))}"
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A WGS84 bounding box (lon/lat)."""
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+
+
+@dataclass
+class FeaturePage:
+    """One page of GeoJSON features, already serialised per feature."""
+
+    features: list[str]
+    next_cursor: str | None
+
+
+@dataclass
+class RunInfo:
+    run_id: str | None
+    finished_at: str | None
+    synthetic: bool
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ExportInfo:
+    path: Path
+    counts: dict[str, int]
+
+
+class DataStore(Protocol):
+    """What the routes may ask of the scan data (every call is scoped)."""
+
+    def version(self) -> str:
+        """Changes whenever the underlying data changes (part of ETags and cache keys)."""
+        ...
+
+    def run_info(self) -> RunInfo: ...
+
+    def gemeente_names(self) -> dict[str, str]:
+        """Code → name of every municipality in the result."""
+        ...
+
+    def bounds(self, scope: Scope) -> tuple[float, float, float, float] | None:
+        """WGS84 bounds of the municipalities in scope."""
+        ...
+
+    def features(
+        self,
+        layer: str | None,
+        *,
+        scope: Scope,
+        filters: Filters,
+        bbox: BBox | None,
+        limit: int,
+        cursor: str | None,
+    ) -> FeaturePage: ...
+
+    def feature(self, layer: str, site_id: str, *, scope: Scope) -> dict[str, Any] | None:
+        """One candidate with all columns, or ``None`` when absent or outside the scope."""
+        ...
+
+    def tile(
+        self, layer: str, z: int, x: int, y: int, *, scope: Scope, filters: Filters, max_bytes: int
+    ) -> bytes:
+        """An (uncompressed) MVT tile with one layer named ``layer``."""
+        ...
+
+    def why(self, x: float, y: float, *, crs: str, scope: Scope) -> dict[str, Any]: ...
+
+    def gemeenten(self, *, scope: Scope, codes: tuple[str, ...] = ()) -> list[str]:
+        """The summary features in scope, serialised as GeoJSON features."""
+        ...
+
+    def export(self, gemeentecode: str, *, scope: Scope, dest: Path) -> ExportInfo: ...

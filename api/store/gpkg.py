@@ -1,0 +1,889 @@
+"""The :class:`~api.store.data.DataStore` for the result GeoPackage (docs/contracts.md §C).
+
+At load the candidate layers and the municipality summary are read once with pyogrio (Arrow),
+reprojected once to EPSG:3857 (tiles) and EPSG:4326 (GeoJSON, serialised per feature up front)
+and indexed with STRtrees. The big layers of excluded parcels and buildings stay on disk and are
+queried through the GeoPackage's own R-tree when someone asks "why not here?". When a new scan
+replaces the file (new inode, mtime or size) the next request loads it and swaps it in; requests
+in flight keep the snapshot they started with. Exports copy the in-scope rows with SQLite
+(geometry blobs and R-tree entries as they are), which takes well under a second per municipality.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS, Transformer
+
+from api import tiles as mvt
+from api.errors import Forbidden, InvalidRequest, NotFound, ResultUnavailable
+from api.security import Scope
+from api.store.data import (
+    CANDIDATE_LAYERS,
+    DETAIL_ZOOM,
+    GEMEENTE_TILE_FIELDS,
+    TILE_DETAIL_FIELDS,
+    TILE_FIELDS,
+    ZOOMS,
+    BBox,
+    ExportInfo,
+    FeaturePage,
+    Filters,
+    RunInfo,
+)
+
+log = logging.getLogger("kansenkaart.api")
+
+EXCLUDED_LAYERS = ("uitgesloten_percelen", "uitgesloten_panden")
+#: Search radius (m) around a clicked point for point candidates (plinten).
+POINT_TOLERANCE_M = 15.0
+RD = "EPSG:28992"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _transformer(src: CRS, dst: str) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def _reproject(geoms: np.ndarray, tr: Transformer, *, decimals: int | None = None) -> np.ndarray:
+    def fn(c: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(c[:, 0], c[:, 1])
+        out = np.column_stack([x, y])
+        return np.round(out, decimals) if decimals is not None else out
+
+    return shapely.transform(geoms, fn)
+
+
+def _json_lines(df: pd.DataFrame) -> list[str]:
+    if df.empty:
+        return []
+    text = df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+    return text.rstrip("\n").split("\n")
+
+
+def _py(values: pd.Series) -> np.ndarray:
+    """A column as an object array of Python scalars, ``None`` for missing."""
+    out = values.astype(object).where(values.notna(), None).to_numpy(dtype=object)
+    return out
+
+
+def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
+    """Decode a GeoPackage geometry blob (header + WKB)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    flags = blob[3]
+    envelope = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}.get((flags >> 1) & 0x07, 0)
+    return shapely.from_wkb(blob[8 + envelope :])
+
+
+def _json_value(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _split(text: Any, sep: str) -> list[str]:
+    if not isinstance(text, str) or not text.strip():
+        return []
+    return [t.strip() for t in text.split(sep) if t.strip()]
+
+
+def encode_cursor(layer: str, site_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([layer, site_id]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        layer, site_id = json.loads(raw)
+        if layer not in CANDIDATE_LAYERS or not isinstance(site_id, str):
+            raise ValueError
+        return layer, site_id
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidRequest(
+            "Ongeldige cursor: gebruik de next_cursor van de vorige pagina."
+        ) from None
+
+
+# -- the loaded data ----------------------------------------------------------------------------
+@dataclass
+class _Layer:
+    name: str
+    point: bool
+    attrs: pd.DataFrame  # sorted by site_id, positional index
+    site_ids: np.ndarray
+    index: pd.Index
+    gemeentecode: np.ndarray
+    score: np.ndarray
+    capacity: np.ndarray
+    owner_class: np.ndarray
+    geom_rd: np.ndarray
+    geom_merc: np.ndarray
+    tree_merc: shapely.STRtree
+    tree_rd: shapely.STRtree
+    geojson_geoms: list[str]
+    geojson_props: list[str]
+    tile_props: dict[str, np.ndarray]
+
+
+@dataclass
+class _Gemeenten:
+    codes: np.ndarray
+    names: dict[str, str]
+    geom_rd: np.ndarray
+    geom_merc: np.ndarray
+    tree_rd: shapely.STRtree
+    tree_merc: shapely.STRtree
+    bounds_wgs: dict[str, tuple[float, float, float, float]]
+    bounds_rd: dict[str, tuple[float, float, float, float]]
+    features: list[str]
+    tile_props: dict[str, np.ndarray]
+
+
+@dataclass
+class _Excluded:
+    table: str
+    pk: str
+    geom: str
+    rtree: str | None
+    columns: set[str]
+
+
+@dataclass
+class _Snapshot:
+    path: Path
+    signature: tuple[int, int, int]
+    version: str
+    layers: dict[str, _Layer]
+    gemeenten: _Gemeenten
+    excluded: dict[str, _Excluded]
+    metadata: dict[str, Any]
+    run: RunInfo
+    to_rd: Transformer  # from WGS84
+
+
+def _read_layer(path: Path, name: str) -> pd.DataFrame:
+    return pyogrio.read_dataframe(path, layer=name, use_arrow=True)
+
+
+def _load_candidates(gdf: Any, name: str) -> _Layer:
+    if "site_id" not in gdf.columns:
+        raise ValueError(f"layer '{name}' has no site_id column")
+    gdf = gdf.sort_values("site_id", kind="stable").reset_index(drop=True)
+    crs = gdf.crs or CRS.from_user_input(RD)
+    geom_src = gdf.geometry.to_numpy()
+    to_rd = crs.equals(CRS.from_user_input(RD))
+    geom_rd = geom_src if to_rd else _reproject(geom_src, _transformer(crs, RD))
+    geom_merc = _reproject(geom_src, _transformer(crs, "EPSG:3857"))
+    geom_wgs = _reproject(geom_src, _transformer(crs, "EPSG:4326"), decimals=7)
+    attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    for col in ("gemeentecode", "owner_class", "tier", "label"):
+        if col not in attrs.columns:
+            attrs[col] = None
+    for col in ("score", "capacity_units", "rank"):
+        if col not in attrs.columns:
+            attrs[col] = np.nan
+    geojson_geoms = [g if g is not None else "null" for g in shapely.to_geojson(geom_wgs).tolist()]
+    props = _json_lines(attrs.drop(columns=[c for c in ("explanation",) if c in attrs.columns]))
+    tile_props: dict[str, np.ndarray] = {}
+    for col in (*TILE_FIELDS, *TILE_DETAIL_FIELDS):
+        series = attrs[col]
+        if col in ("capacity_units", "rank"):
+            series = pd.to_numeric(series, errors="coerce").astype("Int64")
+        elif col == "score":
+            series = pd.to_numeric(series, errors="coerce").astype(float)
+        tile_props[col] = _py(series)
+    types = shapely.get_type_id(geom_merc)
+    return _Layer(
+        name=name,
+        point=bool(len(types)) and bool(np.all(np.isin(types, (0, 4)))),
+        attrs=attrs,
+        site_ids=attrs["site_id"].astype(str).to_numpy(dtype=object),
+        index=pd.Index(attrs["site_id"].astype(str)),
+        gemeentecode=attrs["gemeentecode"].astype(object).to_numpy(dtype=object),
+        score=pd.to_numeric(attrs["score"], errors="coerce").to_numpy(dtype=float),
+        capacity=pd.to_numeric(attrs["capacity_units"], errors="coerce").to_numpy(dtype=float),
+        owner_class=attrs["owner_class"].astype(object).to_numpy(dtype=object),
+        geom_rd=geom_rd,
+        geom_merc=geom_merc,
+        tree_merc=shapely.STRtree(geom_merc),
+        tree_rd=shapely.STRtree(geom_rd),
+        geojson_geoms=geojson_geoms,
+        geojson_props=props,
+        tile_props=tile_props,
+    )
+
+
+def _load_gemeenten(gdf: Any) -> _Gemeenten:
+    gdf = gdf.sort_values("gemeentecode").reset_index(drop=True)
+    crs = gdf.crs or CRS.from_user_input(RD)
+    geom_src = gdf.geometry.to_numpy()
+    geom_rd = (
+        geom_src
+        if crs.equals(CRS.from_user_input(RD))
+        else _reproject(geom_src, _transformer(crs, RD))
+    )
+    geom_merc = _reproject(geom_src, _transformer(crs, "EPSG:3857"))
+    geom_wgs = _reproject(geom_src, _transformer(crs, "EPSG:4326"), decimals=6)
+    codes = gdf["gemeentecode"].astype(str).to_numpy(dtype=object)
+    names_col = gdf["gemeentenaam"] if "gemeentenaam" in gdf.columns else gdf["gemeentecode"]
+    names = dict(zip(codes.tolist(), names_col.astype(str).tolist(), strict=True))
+    attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    geoms = shapely.to_geojson(geom_wgs).tolist()
+    props = _json_lines(attrs)
+    features = [
+        f'{{"type":"Feature","id":{json.dumps(c)},"geometry":{g or "null"},"properties":{p}}}'
+        for c, g, p in zip(codes.tolist(), geoms, props, strict=True)
+    ]
+    bw = shapely.bounds(geom_wgs)
+    br = shapely.bounds(geom_rd)
+    if "capacity_ab" not in attrs.columns:
+        attrs["capacity_ab"] = None
+    tile_props = {
+        c: _py(attrs[c] if c in attrs.columns else pd.Series([None] * len(attrs)))
+        for c in GEMEENTE_TILE_FIELDS
+    }
+    return _Gemeenten(
+        codes=codes,
+        names=names,
+        geom_rd=geom_rd,
+        geom_merc=geom_merc,
+        tree_rd=shapely.STRtree(geom_rd),
+        tree_merc=shapely.STRtree(geom_merc),
+        bounds_wgs={c: tuple(b) for c, b in zip(codes.tolist(), bw.tolist(), strict=True)},
+        bounds_rd={c: tuple(b) for c, b in zip(codes.tolist(), br.tolist(), strict=True)},
+        features=features,
+        tile_props=tile_props,
+    )
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _excluded_tables(path: Path) -> tuple[dict[str, _Excluded], dict[str, Any]]:
+    excluded: dict[str, _Excluded] = {}
+    metadata: dict[str, Any] = {}
+    con = _connect_ro(path)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for name in EXCLUDED_LAYERS:
+            if name not in tables:
+                continue
+            info = con.execute(f'PRAGMA table_info("{name}")').fetchall()
+            pk = next((r["name"] for r in info if r["pk"]), "fid")
+            geom_row = con.execute(
+                "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (name,)
+            ).fetchone()
+            geom = geom_row[0] if geom_row else "geom"
+            rtree = f"rtree_{name}_{geom}"
+            excluded[name] = _Excluded(
+                name, pk, geom, rtree if rtree in tables else None, {r["name"] for r in info}
+            )
+        if "run_metadata" in tables:
+            for row in con.execute("SELECT key, value FROM run_metadata"):
+                metadata[row["key"]] = _json_value(row["value"])
+    finally:
+        con.close()
+    return excluded, metadata
+
+
+def _run_info(metadata: dict[str, Any]) -> RunInfo:
+    synthetic = metadata.get("synthetic", False)
+    if isinstance(synthetic, str):
+        synthetic = synthetic.strip().lower() == "true"
+    sources = []
+    inputs = metadata.get("inputs") or []
+    if isinstance(inputs, list):
+        for item in inputs:
+            if isinstance(item, dict):
+                sources.append(
+                    {
+                        "source": item.get("source"),
+                        "date": item.get("date"),
+                        "path": item.get("path"),
+                    }
+                )
+    run_id = metadata.get("run_id")
+    finished = metadata.get("finished_at")
+    return RunInfo(
+        run_id=str(run_id) if run_id is not None else None,
+        finished_at=str(finished) if finished is not None else None,
+        synthetic=bool(synthetic),
+        sources=sources,
+    )
+
+
+def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
+    """Read the result GeoPackage into memory (candidates and summary; excluded layers stay on disk)."""
+    present = {str(n) for n, _ in pyogrio.list_layers(path)}
+    if "gemeenten" not in present:
+        raise ValueError(f"{path}: layer 'gemeenten' is missing (is this a kansenkaart result?)")
+    layers: dict[str, _Layer] = {}
+    gem_gdf = _read_layer(path, "gemeenten")
+    for name in CANDIDATE_LAYERS:
+        gdf = (
+            _read_layer(path, name)
+            if name in present
+            else gem_gdf.iloc[0:0].assign(site_id=pd.Series(dtype=str))
+        )
+        layers[name] = _load_candidates(gdf, name)
+    excluded, metadata = _excluded_tables(path)
+    version = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
+    return _Snapshot(
+        path=path,
+        signature=signature,
+        version=version,
+        layers=layers,
+        gemeenten=_load_gemeenten(gem_gdf),
+        excluded=excluded,
+        metadata=metadata,
+        run=_run_info(metadata),
+        to_rd=_transformer(CRS.from_user_input("EPSG:4326"), RD),
+    )
+
+
+# -- the store ----------------------------------------------------------------------------------
+class GeoPackageStore:
+    """Serves the result GeoPackage; reloads it when the file is replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._snapshot: _Snapshot | None = None
+        self._failed: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
+
+    # snapshot management
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def current(self) -> _Snapshot:
+        """The loaded data, reloading first when the file changed."""
+        sig = self._signature()
+        snap = self._snapshot
+        if sig is None:
+            if snap is None:
+                raise ResultUnavailable()
+            return snap  # file briefly absent during a replace: keep serving the last result
+        if snap is not None and snap.signature == sig:
+            return snap
+        if sig == self._failed:
+            if snap is None:
+                raise ResultUnavailable(
+                    "Het scanresultaat kan niet gelezen worden; zie het serverlog."
+                )
+            return snap
+        blocking = snap is None
+        if not self._lock.acquire(blocking=blocking):
+            return snap  # type: ignore[return-value]  # another thread is loading; keep serving
+        try:
+            snap = self._snapshot
+            if snap is not None and snap.signature == sig:
+                return snap
+            try:
+                new = load_snapshot(self.path, sig)
+            except Exception:
+                log.exception("could not load the result %s; keeping the previous one", self.path)
+                self._failed = sig
+                if snap is None:
+                    raise ResultUnavailable(
+                        "Het scanresultaat kan niet gelezen worden; zie het serverlog."
+                    ) from None
+                return snap
+            log.info("loaded result %s (version %s)", self.path, new.version)
+            self._snapshot = new
+            return new
+        finally:
+            self._lock.release()
+
+    def available(self) -> bool:
+        try:
+            self.current()
+        except ResultUnavailable:
+            return False
+        return True
+
+    # interface
+    def version(self) -> str:
+        return self.current().version
+
+    def run_info(self) -> RunInfo:
+        return self.current().run
+
+    def gemeente_names(self) -> dict[str, str]:
+        return dict(self.current().gemeenten.names)
+
+    def bounds(self, scope: Scope) -> tuple[float, float, float, float] | None:
+        gem = self.current().gemeenten
+        boxes = [b for c, b in gem.bounds_wgs.items() if scope.allows(c)]
+        if not boxes:
+            return None
+        arr = np.array(boxes)
+        return (
+            float(arr[:, 0].min()),
+            float(arr[:, 1].min()),
+            float(arr[:, 2].max()),
+            float(arr[:, 3].max()),
+        )
+
+    @staticmethod
+    def _mask(layer: _Layer, idx: np.ndarray, scope: Scope, filters: Filters) -> np.ndarray:
+        codes = layer.gemeentecode[idx]
+        if scope.gemeenten is not None:
+            keep = np.isin(codes, list(scope.gemeenten))
+        else:
+            keep = np.ones(len(idx), dtype=bool)
+        if filters.gemeenten:
+            keep &= np.isin(codes, list(filters.gemeenten))
+        if filters.min_score is not None:
+            keep &= layer.score[idx] >= filters.min_score
+        if filters.min_capacity is not None:
+            keep &= layer.capacity[idx] >= filters.min_capacity
+        if filters.owner_class:
+            keep &= np.isin(layer.owner_class[idx], list(filters.owner_class))
+        return keep
+
+    def features(
+        self,
+        layer: str | None,
+        *,
+        scope: Scope,
+        filters: Filters,
+        bbox: BBox | None,
+        limit: int,
+        cursor: str | None,
+    ) -> FeaturePage:
+        snap = self.current()
+        names = [layer] if layer else list(CANDIDATE_LAYERS)
+        start_layer, after = (None, None)
+        if cursor:
+            start_layer, after = decode_cursor(cursor)
+            if start_layer not in names:
+                raise InvalidRequest("Ongeldige cursor voor deze laag.")
+            names = names[names.index(start_layer) :]
+        out: list[str] = []
+        next_cursor: str | None = None
+        for name in names:
+            lyr = snap.layers[name]
+            if bbox is not None:
+                x0, y0 = mvt.lonlat_to_3857(bbox.minx, bbox.miny)
+                x1, y1 = mvt.lonlat_to_3857(bbox.maxx, bbox.maxy)
+                idx = np.sort(
+                    lyr.tree_merc.query(
+                        shapely.box(float(x0), float(y0), float(x1), float(y1)),
+                        predicate="intersects",
+                    )
+                )
+            else:
+                idx = np.arange(len(lyr.site_ids))
+            if name == start_layer and after is not None and len(idx):
+                idx = idx[lyr.site_ids[idx] > after]
+            idx = idx[self._mask(lyr, idx, scope, filters)]
+            room = limit - len(out)
+            if room == 0:
+                if len(idx):
+                    next_cursor = encode_cursor(name, "")
+                    break
+                continue
+            take = idx[:room]
+            out.extend(
+                f'{{"type":"Feature","id":{json.dumps(lyr.site_ids[i])},"geometry":{lyr.geojson_geoms[i]},"properties":{lyr.geojson_props[i]}}}'
+                for i in take.tolist()
+            )
+            if len(idx) > room:
+                next_cursor = encode_cursor(name, str(lyr.site_ids[take[-1]]))
+                break
+        return FeaturePage(out, next_cursor)
+
+    def feature(self, layer: str, site_id: str, *, scope: Scope) -> dict[str, Any] | None:
+        snap = self.current()
+        lyr = snap.layers[layer]
+        pos = lyr.index.get_indexer([site_id])[0]
+        if pos < 0 or not scope.allows(lyr.gemeentecode[pos]):
+            return None
+        props = json.loads(lyr.geojson_props[pos])
+        raw = lyr.attrs.at[pos, "explanation"] if "explanation" in lyr.attrs.columns else None
+        props["explanation"] = _json_value(raw) if raw is not None else None
+        return {
+            "type": "Feature",
+            "id": site_id,
+            "geometry": json.loads(lyr.geojson_geoms[pos]),
+            "properties": props,
+            "layer": layer,
+            "sources": snap.run.sources,
+        }
+
+    def tile(
+        self, layer: str, z: int, x: int, y: int, *, scope: Scope, filters: Filters, max_bytes: int
+    ) -> bytes:
+        snap = self.current()
+        bounds = mvt.tile_bounds_3857(z, x, y)
+        pad = (bounds[2] - bounds[0]) * mvt.BUFFER / mvt.EXTENT
+        query = shapely.box(bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
+        if layer == "gemeenten":
+            gem = snap.gemeenten
+            lo, hi = ZOOMS["gemeenten"]
+            if z < lo:
+                return mvt.encode_tile(
+                    [mvt.encode_layer(layer, np.array([]), {}, geom_type=mvt.GEOM_POLYGON)]
+                )
+            idx = np.sort(gem.tree_merc.query(query, predicate="intersects"))
+            keep = np.array(
+                [
+                    scope.allows(c) and (not filters.gemeenten or c in filters.gemeenten)
+                    for c in gem.codes[idx]
+                ],
+                dtype=bool,
+            )
+            idx = idx[keep] if len(idx) else idx
+            simplify = 2.0 if z < hi else 0.0
+            geoms, kept = mvt.prepare_polygons(gem.geom_merc[idx], bounds, simplify=simplify)
+            props = {k: v[idx][kept] for k, v in gem.tile_props.items()}
+            return mvt.encode_tile(
+                [mvt.encode_layer(layer, geoms, props, geom_type=mvt.GEOM_POLYGON)]
+            )
+        lyr = snap.layers[layer]
+        lo, hi = ZOOMS["candidates"]
+        gtype = mvt.GEOM_POINT if lyr.point else mvt.GEOM_POLYGON
+        if z < lo:
+            return mvt.encode_tile([mvt.encode_layer(layer, np.array([]), {}, geom_type=gtype)])
+        idx = np.sort(lyr.tree_merc.query(query, predicate="intersects"))
+        idx = idx[self._mask(lyr, idx, scope, filters)]
+        fields = TILE_FIELDS + (TILE_DETAIL_FIELDS if z >= DETAIL_ZOOM else ())
+        simplify = 1.0 if z < hi else 0.0
+        while True:
+            if lyr.point:
+                geoms, kept = mvt.prepare_points(lyr.geom_merc[idx], bounds)
+            else:
+                geoms, kept = mvt.prepare_polygons(lyr.geom_merc[idx], bounds, simplify=simplify)
+            sel = idx[kept]
+            props = {k: lyr.tile_props[k][sel] for k in fields}
+            data = mvt.encode_tile([mvt.encode_layer(layer, geoms, props, geom_type=gtype)])
+            if len(data) <= max_bytes or len(sel) <= 1:
+                return data
+            # Too big: keep the best-scoring share that fits (never more than the limit).
+            share = max_bytes / len(data) * 0.9
+            order = np.argsort(-np.nan_to_num(lyr.score[sel], nan=-1.0), kind="stable")
+            idx = np.sort(sel[order[: max(1, math.floor(len(sel) * share))]])
+            simplify = max(simplify * 2, 2.0)
+
+    def why(self, x: float, y: float, *, crs: str, scope: Scope) -> dict[str, Any]:
+        snap = self.current()
+        if crs == RD:
+            rx, ry = x, y
+            lon, lat = Transformer.from_crs(RD, "EPSG:4326", always_xy=True).transform(x, y)
+        else:
+            lon, lat = x, y
+            rx, ry = snap.to_rd.transform(x, y)
+        if not (math.isfinite(rx) and math.isfinite(ry)):
+            raise InvalidRequest("Dit punt kan niet worden omgerekend naar RD New.")
+        pt = shapely.Point(rx, ry)
+        gem = snap.gemeenten
+        hits = gem.tree_rd.query(pt, predicate="intersects")
+        code = str(gem.codes[hits.min()]) if len(hits) else None
+        if not scope.allows(code):
+            raise Forbidden("Dit punt ligt buiten uw gemeente(n).")
+        location = {
+            "lon": round(lon, 7),
+            "lat": round(lat, 7),
+            "rd_x": round(rx, 2),
+            "rd_y": round(ry, 2),
+        }
+        result: dict[str, Any] = {
+            "location": location,
+            "gemeentecode": code,
+            "gemeentenaam": gem.names.get(code) if code else None,
+            "candidates": [],
+            "parcel": None,
+            "building": None,
+            "summary": "",
+        }
+        if code is None:
+            result["summary"] = "Dit punt ligt buiten het gescande gebied."
+            return result
+        for name, lyr in snap.layers.items():
+            if lyr.point:
+                idx = lyr.tree_rd.query(pt, predicate="dwithin", distance=POINT_TOLERANCE_M)
+            else:
+                idx = lyr.tree_rd.query(pt, predicate="intersects")
+            for i in np.sort(idx).tolist():
+                if not scope.allows(lyr.gemeentecode[i]):
+                    continue
+                score = lyr.score[i]
+                result["candidates"].append(
+                    {
+                        "layer": name,
+                        "site_id": str(lyr.site_ids[i]),
+                        "score": None if math.isnan(score) else float(score),
+                        "tier": lyr.tile_props["tier"][i],
+                        "label": lyr.tile_props["label"][i],
+                    }
+                )
+        parcel = self._excluded_at(snap, "uitgesloten_percelen", pt, scope)
+        if parcel is not None:
+            result["parcel"] = {
+                "parcel_id": parcel.get("parcel_id"),
+                "reason_codes": _split(parcel.get("reason_codes"), ","),
+                "reasons": _split(parcel.get("reasons"), "\n"),
+            }
+        building = self._excluded_at(snap, "uitgesloten_panden", pt, scope)
+        if building is not None:
+            result["building"] = {
+                "pand_id": building.get("pand_id"),
+                "kantoor_reason_codes": _split(building.get("kantoor_reason_codes"), ","),
+                "kantoor_reasons": _split(building.get("kantoor_reasons"), "\n"),
+                "plint_reason_codes": _split(building.get("plint_reason_codes"), ","),
+                "plint_reasons": _split(building.get("plint_reasons"), "\n"),
+            }
+        result["summary"] = _summary(result)
+        return result
+
+    @staticmethod
+    def _excluded_at(
+        snap: _Snapshot, name: str, pt: shapely.Point, scope: Scope
+    ) -> dict[str, Any] | None:
+        ex = snap.excluded.get(name)
+        if ex is None:
+            return None
+        cols = [c for c in ex.columns if c != ex.geom]
+        select = ", ".join(f'"{c}"' for c in cols)
+        con = _connect_ro(snap.path)
+        try:
+            if ex.rtree:
+                rows = con.execute(
+                    f'SELECT {select}, "{ex.geom}" AS _g FROM "{ex.table}" WHERE "{ex.pk}" IN '
+                    f'(SELECT id FROM "{ex.rtree}" WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)',
+                    (pt.x, pt.x, pt.y, pt.y),
+                ).fetchall()
+            else:  # no spatial index: let GDAL filter by the point's box
+                gdf = pyogrio.read_dataframe(
+                    snap.path, layer=name, bbox=(pt.x, pt.y, pt.x, pt.y), use_arrow=True
+                )
+                rows = [
+                    dict(r, _g=g)
+                    for r, g in zip(
+                        pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records"),
+                        gdf.geometry,
+                        strict=True,
+                    )
+                ]
+        finally:
+            con.close()
+        for row in rows:
+            data = dict(row)
+            geom = data.pop("_g")
+            geom = _gpkg_geometry(geom) if isinstance(geom, bytes) else geom
+            if geom is None or not shapely.intersects(geom, pt):
+                continue
+            if not scope.allows(data.get("gemeentecode")):
+                continue
+            return data
+        return None
+
+    def gemeenten(self, *, scope: Scope, codes: tuple[str, ...] = ()) -> list[str]:
+        gem = self.current().gemeenten
+        return [
+            f
+            for c, f in zip(gem.codes.tolist(), gem.features, strict=True)
+            if scope.allows(c) and (not codes or c in codes)
+        ]
+
+    def export(self, gemeentecode: str, *, scope: Scope, dest: Path) -> ExportInfo:
+        snap = self.current()
+        if not scope.allows(gemeentecode):
+            raise Forbidden("Deze gemeente valt buiten uw toegang.")
+        if gemeentecode not in snap.gemeenten.names:
+            raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
+        counts = export_gemeente(
+            snap.path, dest, gemeentecode, bbox_rd=snap.gemeenten.bounds_rd[gemeentecode]
+        )
+        return ExportInfo(dest, counts)
+
+
+def _summary(result: dict[str, Any]) -> str:
+    cands = result["candidates"]
+    if cands:
+        best = max(cands, key=lambda c: c["score"] if c["score"] is not None else -1)
+        what = best.get("label") or best["site_id"]
+        return f"Hier ligt een kans: {what} (score {best['score']}, klasse {best['tier']})."
+    parts = []
+    if result["parcel"] and result["parcel"]["reasons"]:
+        parts.append("Perceel: " + " ".join(result["parcel"]["reasons"]))
+    if result["building"]:
+        b = result["building"]
+        reasons = b["kantoor_reasons"] + b["plint_reasons"]
+        if reasons:
+            parts.append("Pand: " + " ".join(reasons))
+    if parts:
+        return "Geen kans op deze plek. " + " ".join(parts)
+    return "Op deze plek ligt geen kans en geen perceel of pand uit de scan."
+
+
+# -- export -------------------------------------------------------------------------------------
+#: Tables copied whole into an export (besides the GeoPackage system tables).
+_WHOLE_TABLES = ("layer_styles", "run_metadata")
+
+
+def export_gemeente(
+    src: Path, dest: Path, code: str, *, bbox_rd: tuple[float, float, float, float]
+) -> dict[str, int]:
+    """Write a GeoPackage with only ``code``'s rows of every layer that has a ``gemeentecode``.
+
+    Layers without that column are left out (never exported unscoped). Rows are copied as stored
+    (geometry blobs, R-tree entries), run metadata is kept with the counts of this export, and the
+    QGIS styles of the included layers come along.
+    """
+    if dest.exists():
+        dest.unlink()
+    con = sqlite3.connect(f"file:{dest}", uri=True, isolation_level=None)
+    counts: dict[str, int] = {}
+    try:
+        con.execute("PRAGMA journal_mode=OFF")
+        con.execute("PRAGMA synchronous=OFF")
+        con.execute("ATTACH DATABASE ? AS src", (f"file:{src}?mode=ro",))
+        con.execute(
+            f"PRAGMA main.application_id = {int(con.execute('PRAGMA src.application_id').fetchone()[0])}"
+        )
+        con.execute(
+            f"PRAGMA main.user_version = {int(con.execute('PRAGMA src.user_version').fetchone()[0])}"
+        )
+        objects = con.execute(
+            "SELECT type, name, tbl_name, sql FROM src.sqlite_master WHERE sql IS NOT NULL"
+        ).fetchall()
+        tables = {name: sql for typ, name, _t, sql in objects if typ == "table"}
+        contents = {
+            r[0]: r[1] for r in con.execute("SELECT table_name, data_type FROM src.gpkg_contents")
+        }
+        geom_cols = dict(
+            con.execute("SELECT table_name, column_name FROM src.gpkg_geometry_columns").fetchall()
+        )
+
+        def columns(table: str) -> list[str]:
+            return [r[1] for r in con.execute(f'PRAGMA src.table_info("{table}")')]
+
+        scoped = [t for t in contents if t in tables and "gemeentecode" in columns(t)]
+        whole = [t for t in _WHOLE_TABLES if t in tables]
+        included = set(scoped) | set(whole)
+        rtrees = {
+            f"rtree_{t}_{geom_cols[t]}": t
+            for t in scoped
+            if t in geom_cols and f"rtree_{t}_{geom_cols[t]}" in tables
+        }
+        system = [t for t in tables if t.startswith("gpkg_")]
+        con.execute("BEGIN")
+        for name in [*system, *sorted(included), *rtrees]:
+            con.execute(tables[name])
+        for name in system:
+            con.execute(f'INSERT INTO main."{name}" SELECT * FROM src."{name}"')
+        # Drop registrations of anything not exported.
+        for reg, col in (
+            ("gpkg_contents", "table_name"),
+            ("gpkg_geometry_columns", "table_name"),
+            ("gpkg_ogr_contents", "table_name"),
+            ("gpkg_extensions", "table_name"),
+            ("gpkg_data_columns", "table_name"),
+        ):
+            if reg in system:
+                keep = sorted(included)
+                marks = ",".join("?" * len(keep)) or "''"
+                con.execute(
+                    f'DELETE FROM main."{reg}" WHERE "{col}" IS NOT NULL AND "{col}" NOT IN ({marks})',
+                    keep,
+                )
+        minx, miny, maxx, maxy = bbox_rd
+        for table in scoped:
+            pk = next(
+                (r[1] for r in con.execute(f'PRAGMA src.table_info("{table}")') if r[5]), "rowid"
+            )
+            rtree = next((r for r, t in rtrees.items() if t == table), None)
+            if rtree:
+                geom = geom_cols[table]
+                con.execute(
+                    f'INSERT INTO main."{table}" SELECT * FROM src."{table}" WHERE gemeentecode = ? AND ("{pk}" IN '
+                    f'(SELECT id FROM src."{rtree}" WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?))',
+                    (code, minx, maxx, miny, maxy),
+                )
+                con.execute(
+                    f'INSERT INTO main."{table}" SELECT * FROM src."{table}" WHERE gemeentecode = ? AND "{geom}" IS NULL',
+                    (code,),
+                )
+                con.execute(
+                    f'INSERT INTO main."{rtree}" SELECT * FROM src."{rtree}" WHERE id IN (SELECT "{pk}" FROM main."{table}")'
+                )
+                ext = con.execute(
+                    f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM main."{rtree}"'
+                ).fetchone()
+                if ext[0] is not None:
+                    con.execute(
+                        "UPDATE main.gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
+                        (*ext, table),
+                    )
+            else:
+                con.execute(
+                    f'INSERT INTO main."{table}" SELECT * FROM src."{table}" WHERE gemeentecode = ?',
+                    (code,),
+                )
+            counts[table] = int(con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0])
+            if "gpkg_ogr_contents" in system:
+                con.execute(
+                    "UPDATE main.gpkg_ogr_contents SET feature_count = ? WHERE table_name = ?",
+                    (counts[table], table),
+                )
+        for table in whole:
+            if table == "layer_styles":
+                con.execute(
+                    "INSERT INTO main.layer_styles SELECT * FROM src.layer_styles WHERE f_table_name IN (%s)"
+                    % ",".join("?" * len(scoped) or "''"),
+                    scoped,
+                )
+            else:
+                con.execute(f'INSERT INTO main."{table}" SELECT * FROM src."{table}"')
+        if "run_metadata" in whole:
+            con.execute(
+                "UPDATE main.run_metadata SET value = ? WHERE key = 'feature_counts'",
+                (json.dumps(counts, sort_keys=True),),
+            )
+            con.execute(
+                "UPDATE main.run_metadata SET value = ? WHERE key = 'gemeenten'",
+                (json.dumps([code]),),
+            )
+            if "gpkg_ogr_contents" in system:
+                con.execute(
+                    "UPDATE main.gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM main.run_metadata) WHERE table_name = 'run_metadata'"
+                )
+        # Indexes and triggers last (GeoPackage triggers call functions only GDAL provides).
+        for typ, name, tbl, sql in objects:
+            if typ in ("index", "trigger") and (
+                tbl in included or tbl in rtrees or tbl.startswith("gpkg_")
+            ):
+                con.execute(sql)
+        con.execute("COMMIT")
+    except BaseException:
+        con.close()
+        dest.unlink(missing_ok=True)
+        raise
+    con.close()
+    return counts
