@@ -202,7 +202,11 @@ function createMap() {
     state.gemeenten,
     breaks,
   );
-  const glLayer = L.maplibreGL({ style, interactive: false, attributionControl: false, fadeDuration: 0 });
+  // The vector layers get their own pane: above the basemap tiles (tilePane, z 200), below the
+  // "why not" marker (overlayPane, z 400).
+  const pane = map.createPane("sitesPane");
+  pane.style.zIndex = "350";
+  const glLayer = L.maplibreGL({ style, pane: "sitesPane", interactive: false, attributionControl: false, fadeDuration: 0 });
   glLayer.addTo(map);
   state.glLayer = glLayer;
   const gl = glLayer.getMaplibreMap();
@@ -216,6 +220,7 @@ function createMap() {
   });
   gl.on("load", () => {
     applyVisibility();
+    applyFilters();
     updateZoomHint();
   });
   gl.on("idle", scheduleInView);
@@ -300,10 +305,11 @@ function tileUrl(layer) {
 }
 
 function applyFilters() {
-  if (!state.gl) return;
+  if (!state.gl || !state.gl.isStyleLoaded()) return;
   for (const layer of state.layers) {
     const source = state.gl.getSource(layer.id);
-    if (source && source.setTiles) source.setTiles([tileUrl(layer)]);
+    const url = tileUrl(layer);
+    if (source && source.setTiles && !(source.tiles && source.tiles[0] === url)) source.setTiles([url]);
   }
   const f = state.filters;
   const parts = [];
@@ -312,7 +318,7 @@ function applyFilters() {
   if (f.owner_class) parts.push(`eigenaar: ${$("filter-owner").selectedOptions[0].textContent.toLowerCase()}`);
   if (f.gemeente) parts.push(`gemeente: ${gemeenteName(f.gemeente)}`);
   setFilterStatus(parts.length ? `Filter actief: ${parts.join(", ")}.` : "Geen filter: alle locaties worden getoond.");
-  if (state.gl) state.gl.setFilter("gemeenten-selected", ["==", ["get", "gemeentecode"], f.gemeente || ""]);
+  state.gl.setFilter("gemeenten-selected", ["==", ["get", "gemeentecode"], f.gemeente || ""]);
 }
 
 function setFilterStatus(text) {

@@ -46,6 +46,8 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
   const gemeente = p.gemeentenaam || gemeenteNaam || p.gemeentecode;
 
   const allFractions = criteria.every((c) => c.weight === null || c.weight === undefined || Number(c.weight) <= 1);
+  // Sub-scores are 0–1 in the result (the score is 0–100): show them on the score's scale.
+  const subScale = criteria.every((c) => c.subscore === null || c.subscore === undefined || Number(c.subscore) <= 1) ? 100 : 1;
 
   fill(body, [
     h("p", { class: "panel-kicker" }, `${typeName} · ${gemeente}`),
@@ -89,7 +91,7 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
               {},
               h("th", { scope: "col" }, "Criterium"),
               h("th", { scope: "col" }, "Waarde"),
-              h("th", { scope: "col", class: "num" }, "Deelscore"),
+              h("th", { scope: "col", class: "num" }, "Deelscore (0–100)"),
               h("th", { scope: "col", class: "num" }, "Gewicht"),
             ),
           ),
@@ -102,7 +104,7 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
                 { class: "criterion-row", "data-criterion": c.id },
                 h("th", { scope: "row" }, c.label || c.id),
                 h("td", {}, criterionValue(c)),
-                h("td", { class: "num" }, formatNumber(c.subscore, 0)),
+                h("td", { class: "num" }, c.subscore === null || c.subscore === undefined ? "—" : formatNumber(Number(c.subscore) * subScale, 0)),
                 h("td", { class: "num" }, weightText(c.weight, allFractions)),
               ),
               h("tr", { class: "reason-row" }, h("td", { colspan: "4" }, c.reason || "")),

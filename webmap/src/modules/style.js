@@ -75,8 +75,7 @@ export function siteStyleLayers(id) {
       ...common,
       paint: {
         "line-color": thick ? "#3b1f5c" : "#1b1b1b",
-        "line-width": thick ? 2.5 : 1,
-        ...(thick ? { "line-dasharray": [2, 1] } : {}),
+        "line-width": thick ? ["interpolate", ["linear"], ["zoom"], 10, 1.5, 14, 3] : 1,
       },
     },
     {

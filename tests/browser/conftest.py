@@ -1,0 +1,306 @@
+"""Fixtures for the browser tests: the real api (uvicorn, background thread) on a free port against
+a real result GeoPackage, users in its real SQLite store, a local basemap, and Chromium.
+
+Everything here is skipped with a clear reason when a part is missing: /usr/bin/chromium, the
+built page (``make setup`` builds it into api/static/dist/), or the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http.server
+import importlib.util
+import shutil
+import socket
+import struct
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "api" / "static" / "dist"
+SCREENSHOTS = ROOT / "tests" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SECRET = "browser-tests-secret-key-0123456789-abcdefghijkl"
+PASSWORD = "Flexwonen-2026!"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- a local basemap: every tile is the same small light PNG ----------------------------------
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    row = b"\x00" + bytes(rgb) * width
+    raw = row * height
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return (
+            struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+TILE_PNG = _png(256, 256, (232, 236, 226))
+
+
+class _TileHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(TILE_PNG)))
+        self.end_headers()
+        self.wfile.write(TILE_PNG)
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+
+@pytest.fixture(scope="session")
+def basemap_server() -> Iterator[str]:
+    """URL template of a local XYZ basemap (stands in for PDOK, which tests never call)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TileHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/brt/{{z}}/{{x}}/{{y}}.png"
+    server.shutdown()
+
+
+# -- the result GeoPackage --------------------------------------------------------------------
+def _scan_demo(out_dir: Path) -> Path:
+    """A real scan of the synthetic demo province (``kansenkaart sample`` + ``scan``)."""
+    from pipeline.catalog import load_sources, read_sources_yaml
+    from pipeline.export import write_result
+    from pipeline.sample import generate_sample
+    from pipeline.scan import run_scan
+
+    sources_yaml = generate_sample(out_dir / "raw", preset="demo", seed=42, progress=None)
+    sources = read_sources_yaml(sources_yaml)
+    layers, report = load_sources(sources, gemeenten=None, progress=None)
+    result = run_scan(layers, noise_path=sources.noise, config=None, gemeenten=None)
+    out = out_dir / "kansenkaart.gpkg"
+    write_result(result, out, report=report, config_text=None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def result_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The result GeoPackage the api serves: a real scan of the demo sample when the pipeline can
+    make one, else the api tests' small synthetic result (tests/api/synthetic_result.py)."""
+    out_dir = tmp_path_factory.mktemp("browser-result")
+    problems = []
+    try:
+        return _scan_demo(out_dir)
+    except Exception as exc:  # the pipeline is optional here: fall back, say why if all fail
+        problems.append(f"demo scan: {exc!r}")
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "_synthetic_result", ROOT / "tests" / "api" / "synthetic_result.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        path = out_dir / "synthetic.gpkg"
+        module.write_result(path, n_gemeenten=3, per_layer=30)
+        return path
+    except Exception as exc:
+        problems.append(f"synthetic result: {exc!r}")
+    pytest.skip("no result GeoPackage can be built: " + "; ".join(problems))
+
+
+@dataclass
+class Scope:
+    """Two municipalities of the result with sites: the tests' beleidsmaker sees only ``own``."""
+
+    own: str
+    own_naam: str
+    other: str
+    codes: list[str]
+
+
+@pytest.fixture(scope="session")
+def scope(result_gpkg: Path) -> Scope:
+    import pyogrio
+
+    counts: dict[str, int] = {}
+    for layer in ("tijdelijke_locaties", "kantoren", "plinten"):
+        df = pyogrio.read_dataframe(
+            result_gpkg, layer=layer, columns=["gemeentecode"], read_geometry=False
+        )
+        for code, n in df["gemeentecode"].value_counts().items():
+            counts[str(code)] = counts.get(str(code), 0) + int(n)
+    gem = pyogrio.read_dataframe(
+        result_gpkg,
+        layer="gemeenten",
+        columns=["gemeentecode", "gemeentenaam"],
+        read_geometry=False,
+    )
+    names = dict(zip(gem["gemeentecode"], gem["gemeentenaam"], strict=False))
+    ranked = sorted(counts, key=lambda c: -counts[c])
+    assert len(ranked) >= 2, "the result needs sites in two municipalities for the scope test"
+    # The smaller of the two busiest municipalities keeps the map light; the other is the one
+    # the beleidsmaker must never see.
+    own, other = ranked[1], ranked[0]
+    return Scope(own=own, own_naam=str(names.get(own, own)), other=other, codes=sorted(names))
+
+
+# -- the api ----------------------------------------------------------------------------------
+@dataclass
+class Service:
+    base: str
+    basemap_url: str
+    users: dict[str, str] = field(default_factory=dict)  # role -> e-mail
+    result: Path | None = None
+
+    @property
+    def allowed_hosts(self) -> set[str]:
+        hosts = {urlsplit(self.base).netloc}
+        if self.basemap_url:
+            hosts.add(urlsplit(self.basemap_url).netloc)
+        return hosts
+
+
+def _require_page() -> None:
+    if not (DIST / "index.html").is_file() or not (DIST / "app.js").is_file():
+        pytest.skip(
+            f"the web map is not built ({DIST} missing): run `make setup` (npm ci + npm run build in webmap/)"
+        )
+
+
+@contextlib.contextmanager
+def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> Iterator[Service]:
+    """Start the real api with uvicorn in a background thread and create the test users."""
+    try:
+        import uvicorn
+
+        from api.main import create_app
+        from api.settings import Settings
+        from api.store.users import open_user_store
+    except ImportError as exc:
+        pytest.skip(f"the api is not importable yet: {exc}")
+    _require_page()
+    settings = Settings(
+        result=result,
+        database=str(tmp / "users.sqlite"),
+        secret_key=SECRET,
+        basemap_url=basemap_url,
+        basemap_attribution="Test-achtergrond",
+        static_dir=DIST,
+    )
+    store = open_user_store(settings.database, secret=settings.secret)
+    users = {
+        "beleidsmaker": "beleid@gemeente.example",
+        "analist": "analist@provincie.example",
+        "throttled": "vergeten@gemeente.example",
+    }
+    store.add_user(users["beleidsmaker"], PASSWORD, role="beleidsmaker", gemeenten=[scope.own])
+    store.add_user(users["analist"], PASSWORD, role="analist", gemeenten=[])
+    store.add_user(users["throttled"], PASSWORD, role="beleidsmaker", gemeenten=[scope.own])
+
+    port = free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the api did not start")
+        time.sleep(0.05)
+    try:
+        yield Service(
+            base=f"http://127.0.0.1:{port}", basemap_url=basemap_url, users=users, result=result
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def service(
+    result_gpkg: Path, scope: Scope, basemap_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """The api with a reachable (local) basemap."""
+    with run_service(
+        result_gpkg, tmp_path_factory.mktemp("svc"), basemap_url=basemap_server, scope=scope
+    ) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="session")
+def service_offline_basemap(
+    result_gpkg: Path, scope: Scope, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """The api configured with a basemap that cannot be reached (nothing listens on the port)."""
+    dead = f"http://127.0.0.1:{free_port()}/brt/{{z}}/{{x}}/{{y}}.png"
+    with run_service(
+        result_gpkg, tmp_path_factory.mktemp("svc-offline"), basemap_url=dead, scope=scope
+    ) as svc:
+        yield svc
+
+
+# -- the browser ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - playwright is a dev dependency
+        pytest.skip(f"playwright is not installed: {exc}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def decode_tile(body: bytes) -> dict[str, Any]:
+    """Decode an MVT (gzip or not) with mapbox_vector_tile."""
+    import mapbox_vector_tile
+
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return mapbox_vector_tile.decode(body) if body else {}
+
+
+def chromium_available() -> bool:
+    return CHROMIUM.exists() and shutil.which(str(CHROMIUM)) is not None
