@@ -1,0 +1,328 @@
+"""The scan on a tiny hand-made world: feature tables, merging, scoring, exclusions, determinism."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from pipeline.scan import (
+    TABLE_COLUMNS,
+    ScanResult,
+    build_feature_tables,
+    merge_small_parcels,
+    run_scan,
+    site_readiness,
+)
+from pipeline.schemas import ZONE_KINDS
+
+X0, Y0 = 80_000.0, 440_000.0
+CRS = "EPSG:28992"
+REF = "2025-01-01"
+CONTRACTS = Path(__file__).resolve().parents[1] / "docs" / "contracts.md"
+
+
+def b(x0, y0, x1, y1):
+    return box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+
+
+def p(x, y):
+    return Point(X0 + x, Y0 + y)
+
+
+def gdf(cols, geoms):
+    return gpd.GeoDataFrame(cols, geometry=geoms, crs=CRS)
+
+
+def tiny_layers() -> dict[str, pd.DataFrame]:
+    """Two municipalities; every object is there for one outcome (see the comments)."""
+    mun = gdf(
+        {"gemeentecode": ["GM0001", "GM0002"], "gemeentenaam": ["Alfa", "Beta"]},
+        [b(0, 0, 1000, 1000), b(1000, 0, 2000, 1000)],
+    )
+    parcels = gdf(
+        {
+            "parcel_id": ["P01", "P02", "P03", "P04", "P05", "P06", "P07", "P08", "P09"],
+            "gemeentecode": ["GM0001"] * 6 + ["GM0002"] * 3,
+        },
+        [
+            b(0, 0, 100, 100),  # P01 bare provincial plot near the station: opportunity
+            b(100, 0, 200, 100),  # P02 in Natura 2000
+            b(200, 0, 250, 20),  # P03 + P04: 1000 m² each, one owner -> merged site of 2000 m²
+            b(250, 0, 300, 20),
+            b(300, 0, 400, 100),  # P05 half built up (B01)
+            b(400, 0, 420, 20),  # P06 400 m²: too small, no neighbour of the same owner
+            b(1000, 0, 1100, 100),  # P07 bare private plot
+            b(1200, 0, 1230, 30),  # P08 + P09 touch only at a corner: not merged
+            b(1230, 30, 1260, 60),
+        ],
+    )
+    parcels["area_m2"] = parcels.area
+    buildings = gdf(
+        {
+            "pand_id": ["B01", "B02", "B03"],
+            "bouwjaar": [1985, 1930, 1990],
+            "status": ["Pand in gebruik"] * 3,
+            "gemeentecode": ["GM0001", "GM0002", "GM0001"],
+            "bouwlagen": [4, 3, 5],
+        },
+        [b(300, 0, 350, 100), b(1000, 200, 1020, 220), b(500, 500, 540, 540)],
+    )
+    units = gdf(
+        {
+            "vbo_id": ["U01", "U02", "U03", "U04", "U05", "U06"],
+            "pand_id": ["B01", "B01", "B02", "B02", "B03", "B02"],
+            "gebruiksdoel": [
+                ["kantoorfunctie"],
+                ["kantoorfunctie"],
+                ["winkelfunctie"],
+                ["woonfunctie"],
+                ["kantoorfunctie"],
+                ["winkelfunctie"],
+            ],
+            "oppervlakte_m2": [3000.0, 1000.0, 80.0, 70.0, 2000.0, 20.0],
+            "status": ["Verblijfsobject in gebruik"] * 6,
+            "gemeentecode": ["GM0001", "GM0001", "GM0002", "GM0002", "GM0001", "GM0002"],
+            "straatnaam": [
+                "Kantoorlaan",
+                "Kantoorlaan",
+                "Zijstraat",
+                "Zijstraat",
+                "Industrieweg",
+                "Zijstraat",
+            ],
+        },
+        [p(320, 50), p(330, 50), p(1010, 210), p(1012, 212), p(520, 520), p(1014, 214)],
+    )
+    zoning = gdf(
+        {
+            "zoning_id": ["Z1", "Z2"],
+            "plan_id": ["NL.IMRO.1", "NL.IMRO.2"],
+            "hoofdgroep": ["agrarisch", "gemengd"],
+            "naam": ["A", "G"],
+        },
+        [b(0, 0, 1000, 1000), b(1000, 0, 2000, 1000)],
+    )
+    vacancy = pd.DataFrame(
+        {
+            "vbo_id": ["U01", "U03", "U05"],
+            "vacant_since": pd.to_datetime(["2020-01-01", "2022-01-01", "2019-01-01"]),
+            "source": ["test"] * 3,
+        }
+    )
+    ownership = gdf(
+        {
+            "owner_class": ["provincie", "gemeente", "gemeente", "gemeente"],
+            "owner_name": [
+                "Provincie Zuid-Holland",
+                "Gemeente Alfa",
+                "Gemeente Alfa",
+                "Gemeente Beta",
+            ],
+        },
+        [b(0, 0, 100, 100), b(200, 0, 300, 20), b(400, 0, 420, 20), b(1200, 0, 1260, 60)],
+    )
+    stops = gdf(
+        {"stop_id": ["S1", "S2"], "kind": ["trein", "bus"], "naam": ["Station", "Halte"]},
+        [p(50, 150), p(1050, 250)],
+    )
+    zones = gdf(
+        {"kind": ["natura2000", "externe_veiligheid", "kernwinkelgebied"], "naam": ["N", "E", "K"]},
+        [b(100, 0, 200, 100), b(480, 480, 600, 600), b(1500, 500, 1600, 600)],
+    )
+    return {
+        "municipalities": mun,
+        "parcels": parcels,
+        "buildings": buildings,
+        "units": units,
+        "zoning": zoning,
+        "vacancy": vacancy,
+        "ownership": ownership,
+        "transit_stops": stops,
+        "exclusion_zones": zones,
+    }
+
+
+@pytest.fixture(scope="module")
+def result() -> ScanResult:
+    return run_scan(tiny_layers(), noise_path=None, reference_date=REF)
+
+
+def _contract_columns(section: str) -> set[str]:
+    """Backticked names in a bullet of contracts §E (e.g. ``- **parcels**``)."""
+    text = CONTRACTS.read_text(encoding="utf-8")
+    part = text.split("## E. Feature tables", 1)[1]
+    common = part.split("Common to all three tables:", 1)[1].split("\n\n", 1)[0]
+    bullet = part.split(f"- **{section}**", 1)[1].split("\n- **", 1)[0].split("\n\n", 1)[0]
+    names = set(re.findall(r"`([a-z_<>0-9]+)`", common + bullet))
+    names.discard("zone_<kind>_frac")
+    names |= {f"zone_{k}_frac" for k in ZONE_KINDS}
+    return names - {
+        "onbekend",
+        "provincie",
+        "winkelfunctie",
+        "tijdelijke_locatie",
+        "kantoortransformatie",
+        "plinttransformatie",
+    }
+
+
+@pytest.mark.parametrize("name", ["parcels", "buildings", "units"])
+def test_feature_tables_have_the_contract_columns(name):
+    tables = build_feature_tables(tiny_layers(), noise_path=None, reference_date=REF)
+    table = tables[name]
+    documented = _contract_columns(name)
+    index_name = {"parcels": "parcel_id", "buildings": "pand_id", "units": "vbo_id"}[name]
+    assert table.index.name == index_name
+    have = set(table.columns) | {index_name, "site_id"}
+    missing = documented - have
+    assert not missing, f"{name} lacks {missing}"
+    assert list(table.columns[:-1]) == list(TABLE_COLUMNS[name])
+    assert table.crs == CRS
+
+
+def test_parcel_features_by_hand(result):
+    t = result.features["parcels"]
+    assert t.loc["P01", "owner_class"] == "provincie"
+    assert bool(t.loc["P01", "is_provincial"])
+    assert t.loc["P01", "dist_trein_m"] == pytest.approx(50.0)
+    assert t.loc["P01", "capacity_units"] == 40  # 1 ha × 40 units/ha
+    assert t.loc["P02", "zone_natura2000_frac"] == 1.0
+    assert t.loc["P05", "built_up_fraction"] == pytest.approx(0.5)
+    assert t.loc["P05", "site_readiness"] == pytest.approx(
+        0.4
+    )  # built up, not accessible, buildable
+    assert t.loc["P01", "zoning_hoofdgroep"] == "agrarisch"
+
+
+def test_small_parcels_of_one_owner_merge_into_one_site(result):
+    t = result.features["parcels"]
+    assert "P04" not in t.index
+    site = t.loc["P03"]
+    assert site["merged"]
+    assert site["parcel_ids"] == "P03,P04"
+    assert site["n_parcels"] == 2
+    assert site["area_m2"] == pytest.approx(2000.0)
+    assert site["site_id"] == "TL-P03"
+    # corner contact only: P08 and P09 stay apart (and too small)
+    assert not t.loc["P08", "merged"] and not t.loc["P09", "merged"]
+    assert not t.loc["P06", "merged"]
+    cand = result.candidates["tijdelijke_locatie"].set_index("site_id")
+    assert "TL-P03" in cand.index
+    notes = cand.loc["TL-P03", "explanation"]
+    assert "Samengevoegd" in notes
+
+
+def test_merge_requires_the_same_owner():
+    layers = tiny_layers()
+    parcels = layers["parcels"].set_index("parcel_id")
+    keys = pd.Series(["a", "a", "b", "c", "c", "c", "d", "e", "e"], index=parcels.index)
+    built = pd.Series(0.0, index=parcels.index)
+    sites = merge_small_parcels(parcels, owner_keys=keys, built_up=built)
+    assert set(sites.index) == {"P01", "P02", "P03", "P04", "P05", "P06", "P07", "P08", "P09"}
+    keys[:] = "same"
+    sites = merge_small_parcels(parcels, owner_keys=keys, built_up=built)
+    assert sites.loc["P03", "parcel_ids"] == "P03,P04"
+
+
+def test_building_and_unit_features_by_hand(result):
+    bt = result.features["buildings"]
+    assert bt.loc["B01", "office_share"] == 1.0
+    assert bt.loc["B01", "vacant_share"] == pytest.approx(0.75)
+    assert bt.loc["B01", "vacant_years"] == pytest.approx(1827 / 365.25)
+    assert bt.loc["B01", "capacity_units"] == 70  # 4000 × 0.7 / 40
+    assert bt.loc["B03", "zone_externe_veiligheid_frac"] == 1.0
+    ut = result.features["units"]
+    assert sorted(ut.index) == ["U03", "U06"]  # shop units only
+    assert ut.loc["U03", "is_ground_floor_shop"]  # shop below a home
+    assert ut.loc["U03", "own_entrance"]
+    assert ut.loc["U03", "street_shop_units"] == 2
+    assert ut.loc["U03", "street_shop_vacancy"] == pytest.approx(0.5)
+    assert ut.loc["U03", "secondary_street"]
+    assert ut.loc["U03", "vacant_years"] == pytest.approx(1096 / 365.25)
+
+
+def test_candidates_and_exclusions_with_reason_codes(result):
+    tl = result.candidates["tijdelijke_locatie"]
+    assert set(tl["site_id"]) == {"TL-P01", "TL-P03", "TL-P07"}
+    assert set(result.candidates["kantoortransformatie"]["site_id"]) == {"KT-B01"}
+    assert set(result.candidates["plinttransformatie"]["site_id"]) == {"PL-U03"}
+    ex = result.excluded_parcels.set_index("parcel_id")
+    assert ex.loc["P02", "reason_codes"] == "natura2000"
+    assert ex.loc["P05", "reason_codes"] == "bebouwd"
+    assert ex.loc["P06", "reason_codes"] == "te_klein"
+    assert "Natura 2000" in ex.loc["P02", "reasons"]
+    assert set(ex.index) == {"P02", "P05", "P06", "P08", "P09"}
+    assert (ex.geometry.geom_type == "MultiPolygon").all()
+    eb = result.excluded_buildings.set_index("pand_id")
+    assert set(eb.index) == {"B02", "B03"}
+    assert eb.loc["B03", "kantoor_reason_codes"] == "externe_veiligheid"
+    assert eb.loc["B02", "plint_reason_codes"] == "unit_te_klein,niet_leeg"  # U06: 20 m², in use
+    assert eb.loc["B02", "kantoor_reason_codes"].startswith("geen_kantoor")
+
+
+def test_gemeenten_summary(result):
+    g = result.gemeenten.set_index("gemeentecode")
+    assert g.loc["GM0001", "n_tijdelijke_locatie"] == 2
+    assert g.loc["GM0002", "n_plinttransformatie"] == 1
+    assert g.loc["GM0001", "capacity_tijdelijke_locatie"] == 40 + 8
+    assert result.gemeente_codes == ["GM0001", "GM0002"]
+    assert result.reference_date == REF
+
+
+def test_one_municipality_only():
+    r = run_scan(tiny_layers(), noise_path=None, reference_date=REF, gemeenten=["gm0002"])
+    assert r.gemeente_codes == ["GM0002"]
+    assert set(r.gemeenten["gemeentecode"]) == {"GM0002"}
+    assert set(r.candidates["tijdelijke_locatie"]["site_id"]) == {"TL-P07"}
+    assert set(r.excluded_parcels["parcel_id"]) == {"P08", "P09"}
+    assert set(r.excluded_buildings["pand_id"]) == {"B02"}
+
+
+def _frames(r: ScanResult) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, layer in r.layers.items():
+        df = pd.DataFrame(layer).copy()
+        df["geometry"] = gpd.GeoSeries(layer.geometry).normalize().to_wkb()
+        out[name] = df.reset_index(drop=True)
+    for name, t in r.features.items():
+        df = pd.DataFrame(t).copy()
+        df["geometry"] = gpd.GeoSeries(t.geometry).normalize().to_wkb()
+        out[f"features.{name}"] = df
+    return out
+
+
+def test_two_runs_give_identical_layers(result):
+    again = run_scan(tiny_layers(), noise_path=None, reference_date=REF)
+    a, b_ = _frames(result), _frames(again)
+    assert a.keys() == b_.keys()
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b_[name], check_exact=True, obj=name)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_results_do_not_depend_on_row_order(result, seed):
+    rng = np.random.default_rng(seed)
+    shuffled = {}
+    for name, df in tiny_layers().items():
+        shuffled[name] = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+    other = run_scan(shuffled, noise_path=None, reference_date=REF)
+    a, b_ = _frames(result), _frames(other)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b_[name], check_exact=True, obj=name)
+
+
+def test_site_readiness_formula():
+    idx = pd.Index(["bare", "built", "water", "unknown"])
+    s = site_readiness(
+        pd.Series([0.0, 0.2, 0.0, 0.05], index=idx),
+        pd.Series(["wonen", "wonen", "water", "onbekend"], index=idx),
+        pd.Series([100.0, np.nan, 5000.0, 5000.0], index=idx),
+        pd.Series([np.nan, 1500.0, 5000.0, np.nan], index=idx),
+    )
+    assert s.tolist() == pytest.approx([1.0, 0.4, 0.6, 0.3 + 0.0 + 0.1])
