@@ -33,5 +33,7 @@ def gemeenten(
         raise Forbidden(f"Geen toegang tot gemeente(n) {', '.join(outside)}.")
     features = data.gemeenten(scope=user.scope, codes=codes)
     return GeoJSONResponse(
-        content=('{"type":"FeatureCollection","features":[%s]}' % ",".join(features)).encode()
+        content=(
+            '{{"type":"FeatureCollection","features":[{}]}}'.format(",".join(features))
+        ).encode()
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -15,7 +15,7 @@ from api.models import SiteFeature, SitesPage
 router = APIRouter(prefix="/api/sites", tags=["sites"], dependencies=[Depends(data_user)])
 
 
-class CandidateLayer(str, Enum):
+class CandidateLayer(StrEnum):
     tijdelijke_locaties = "tijdelijke_locaties"
     kantoren = "kantoren"
     plinten = "plinten"
@@ -48,10 +48,9 @@ def sites(
         limit=limit,
         cursor=cursor,
     )
-    body = '{"type":"FeatureCollection","numberReturned":%d,"next_cursor":%s,"features":[%s]}' % (
-        len(page.features),
-        json.dumps(page.next_cursor),
-        ",".join(page.features),
+    body = (
+        f'{{"type":"FeatureCollection","numberReturned":{len(page.features)},'
+        f'"next_cursor":{json.dumps(page.next_cursor)},"features":[{",".join(page.features)}]}}'
     )
     return GeoJSONResponse(content=body.encode())
 
@@ -74,5 +73,5 @@ def site(
     """
     feature = data.feature(layer.value, site_id, scope=user.scope)
     if feature is None:
-        raise NotFound(f"Locatie {site_id} niet gevonden.")
+        raise NotFound("Locatie niet gevonden.")
     return GeoJSONResponse(content=json.dumps(feature, ensure_ascii=False).encode())

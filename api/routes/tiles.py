@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from enum import Enum
+from enum import StrEnum
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/tiles", tags=["tiles"], dependencies=[Depends(da
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
 
 
-class TileLayer(str, Enum):
+class TileLayer(StrEnum):
     tijdelijke_locaties = "tijdelijke_locaties"
     kantoren = "kantoren"
     plinten = "plinten"

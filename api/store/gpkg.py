@@ -855,8 +855,9 @@ def export_gemeente(
         for table in whole:
             if table == "layer_styles":
                 con.execute(
-                    "INSERT INTO main.layer_styles SELECT * FROM src.layer_styles WHERE f_table_name IN (%s)"
-                    % ",".join("?" * len(scoped) or "''"),
+                    "INSERT INTO main.layer_styles SELECT * FROM src.layer_styles WHERE f_table_name IN ({})".format(
+                        ",".join("?" * len(scoped) or "''")
+                    ),
                     scoped,
                 )
             else:
@@ -875,7 +876,7 @@ def export_gemeente(
                     "UPDATE main.gpkg_ogr_contents SET feature_count = (SELECT count(*) FROM main.run_metadata) WHERE table_name = 'run_metadata'"
                 )
         # Indexes and triggers last (GeoPackage triggers call functions only GDAL provides).
-        for typ, name, tbl, sql in objects:
+        for typ, _name, tbl, sql in objects:
             if typ in ("index", "trigger") and (
                 tbl in included or tbl in rtrees or tbl.startswith("gpkg_")
             ):

@@ -177,8 +177,8 @@ def write_result(
     rng = np.random.default_rng(seed)
     gems = municipalities(n_gemeenten, size=size)
     w = np.asarray(weights if weights is not None else [1.0] * n_gemeenten, dtype=float)
-    counts = [max(1, int(round(per_layer * wi))) for wi in w / w.mean()]
-    grids = [max(2, int(round(grid * np.sqrt(wi)))) for wi in w / w.mean()]
+    counts = [max(1, round(per_layer * wi)) for wi in w / w.mean()]
+    grids = [max(2, round(grid * np.sqrt(wi))) for wi in w / w.mean()]
     tmp = path.with_name(path.stem + ".tmp.gpkg")
     tmp.unlink(missing_ok=True)
     layers = {name: _candidates(name, gems, counts, rng) for name in TYPES}
