@@ -12,6 +12,7 @@ parcel template lives in a temporary directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import io
@@ -21,7 +22,6 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class _Entry(BaseModel):
     format: str
     layer: str | None = None
     crs: str | None = None
-    date: date | str | None = None
+    date: dt.date | str | None = None
     optional: bool = False
     kind: str | None = None
 
@@ -1206,11 +1206,11 @@ def load_sources(
         raise InputError(
             problems, title=f"{len(problems)} problem(s) in the inputs of {sources.yaml_path}"
         )
-    mun = layers.get("municipalities")
+    mun_layer = layers.get("municipalities")
     for name in ("parcels", "buildings", "units"):
-        if name in layers and mun is not None:
+        if name in layers and mun_layer is not None:
             gdf = layers[name]
-            gdf["gemeentecode"] = assign_gemeentecode(gdf, mun)
+            gdf["gemeentecode"] = assign_gemeentecode(gdf, mun_layer)
             if selected:
                 gdf = gdf[gdf["gemeentecode"].isin(selected)]
             outside = int(gdf["gemeentecode"].isna().sum())

@@ -7,7 +7,7 @@ EPSG:28992, and :func:`validate_layer` checks it. The scan only ever sees canoni
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -265,7 +265,7 @@ _GEOM_TYPE_NAMES = {
 MAX_LISTED = 5
 
 
-def format_rows(rows: pd.Index | np.ndarray | list[object], *, limit: int = MAX_LISTED) -> str:
+def format_rows(rows: Any, *, limit: int = MAX_LISTED) -> str:
     """``"3, 7, 12 (and 40 more)"`` for a list of row numbers or values."""
     items = list(rows)
     text = ", ".join(str(r) for r in items[:limit])

@@ -51,7 +51,8 @@ def noise_from_geotiff(meta: dict[str, object], issues: Issues) -> RasterInfo | 
         issues.warn(f"raster has {count} bands; band 1 is used")
     if meta.get("nodata") is None:
         issues.warn("raster has no nodata value; every cell is taken as a noise level")
-    left, bottom, right, top = meta["bounds"]  # type: ignore[misc]
+    bounds: tuple[float, float, float, float] = meta["bounds"]  # type: ignore[assignment]
+    left, bottom, right, top = bounds
     src = ProjCRS.from_user_input(crs_text)
     if not src.equals(ProjCRS.from_user_input(CRS)):
         issues.warn(f"raster is in {crs_text}, not {CRS}; the scan reprojects on the fly")

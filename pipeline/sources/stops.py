@@ -168,7 +168,9 @@ def stops_from_table(
             issues.warn(
                 f"{int(unserved.sum())} stop(s) served by no bus/tram/metro/train route dropped"
             )
-            stops, ids, kind, lat, lon = (x[~unserved] for x in (stops, ids, kind, lat, lon))
+            keep = ~unserved
+            stops, ids, kind = stops[keep], ids[keep], kind[keep]
+            lat, lon, bad = lat[keep], lon[keep], bad[keep]
     else:
         vt = find_column(stops, ["vehicle_type"])
         if vt is not None:
