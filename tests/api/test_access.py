@@ -392,7 +392,7 @@ def test_layers_tilejson(env):
         "/api/tiles/tijdelijke_locaties/{z}/{x}/{y}.mvt?min_score=50.0&gemeente=GM0901"
     ]
     assert first["vector_layers"][0]["id"] == "tijdelijke_locaties"
-    w, s, e, n = first["bounds"]
+    w, s, e, _n = first["bounds"]
     gem = env.gemeenten[0]
     assert (w, s) == pytest.approx(TO_WGS.transform(gem.x0, gem.y0), abs=1e-3)
     assert e < TO_WGS.transform(gem.x0 + gem.size + 100, gem.y0)[0]  # only GM0901's extent
