@@ -9,6 +9,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from pipeline.schemas import (
     PAND_STATUS_CURRENT,
@@ -113,9 +114,21 @@ def buildings_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFram
     return to_rd(frame(raw, columns))
 
 
+def _is_list(value: object) -> bool:
+    return isinstance(value, list | tuple | np.ndarray)
+
+
+def _holds_lists(values: pd.Series) -> bool:
+    """Whether a column holds lists (LVBAG) rather than strings (PDOK): look at one value."""
+    if values.dtype != object:
+        return False
+    present = values.dropna()
+    return bool(len(present)) and _is_list(present.iloc[0])
+
+
 def _first_pand(values: pd.Series) -> pd.Series:
     """The first pand id of a pandRef list or a comma-separated string (vectorised)."""
-    if values.dtype == object and values.map(lambda v: isinstance(v, list | np.ndarray)).any():
+    if _holds_lists(values):
         first = values.str[0]
     else:
         first = values.astype("str").where(values.notna()).str.split(",").str[0].str.strip()
@@ -128,8 +141,8 @@ def gebruiksdoel_lists(values: pd.Series) -> pd.Series:
     LVBAG gives lists already; PDOK's GeoPackage gives ``"woonfunctie,winkelfunctie"``.
     Strings are split with pandas string methods (no per-row Python).
     """
-    if values.dtype == object and values.map(lambda v: isinstance(v, list | np.ndarray)).any():
-        values = values.map(lambda v: ",".join(v) if isinstance(v, list | np.ndarray) else v)
+    if _holds_lists(values):
+        return values.map(lambda v: [str(x).strip().lower() for x in v] if _is_list(v) else v)
     text = values.astype("str").where(values.notna()).str.lower().str.strip()
     return text.str.split(r"\s*,\s*", regex=True)
 
@@ -168,4 +181,15 @@ def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
     label = find_column(raw, ["energielabel", "energieklasse"])
     if label is not None:
         columns["energielabel"] = text_column(raw, label)
-    return to_rd(frame(raw, columns))
+    out = frame(raw, columns)
+    if isinstance(out, gpd.GeoDataFrame) and len(out):
+        # BAG 2.0 allows a verblijfsobject geometry to be a surface (vlak): use a point in it
+        geoms = np.asarray(out.geometry.array, dtype=object)
+        surface = np.isin(shapely.get_type_id(geoms), (3, 6))
+        if surface.any():
+            geoms[surface] = shapely.point_on_surface(geoms[surface])
+            out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
+            issues.warn(
+                f"{int(surface.sum())} verblijfsobject(en) with a surface geometry use a point in it"
+            )
+    return to_rd(out)

@@ -1,0 +1,85 @@
+"""Time the readers: load every source of a sources.yaml through ``load_sources``.
+
+Prints wall time and peak RSS for the whole load and for a one-municipality load (bbox read),
+plus features per second per layer. Generate the province first, e.g.::
+
+    kansenkaart sample --preset province --out /tmp/province --seed 42
+    python benchmarks/readers.py /tmp/province/sources.yaml
+
+Without an argument the demo preset is generated into a temporary folder first.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+class PeakRSS:
+    """Samples this process's RSS every 50 ms; ``peak`` in bytes."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main(argv: list[str]) -> None:
+    from pipeline.catalog import load_sources, read_sources_yaml
+
+    tmp = None
+    if len(argv) > 1:
+        yaml_path = Path(argv[1])
+    else:
+        from pipeline.sample import generate_sample
+
+        tmp = tempfile.TemporaryDirectory(prefix="kansenkaart-bench-")
+        yaml_path = generate_sample(Path(tmp.name) / "demo", preset="demo", seed=42, progress=None)
+    sources = read_sources_yaml(yaml_path)
+    size = sum(p.stat().st_size for p in sources.base_dir.rglob("*") if p.is_file())
+    print(f"inputs: {yaml_path} ({size / 1e6:,.0f} MB on disk)")
+
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        layers, report = load_sources(sources)
+        full = time.perf_counter() - t0
+    print(f"full load:  {full:6.1f} s wall, peak RSS {rss.peak / 1e9:.2f} GB")
+    for name, n in report.counts.items():
+        print(f"  {name:16s} {n:>10,d} features")
+    total = sum(report.counts.values())
+    print(f"  {'all':16s} {total:>10,d} features, {total / full:,.0f} features/s")
+
+    codes = layers["municipalities"]["gemeentecode"]
+    one = str(codes.iloc[len(codes) // 2])
+    t0 = time.perf_counter()
+    _, report_one = load_sources(sources, gemeenten=[one])
+    single = time.perf_counter() - t0
+    print(
+        f"one municipality ({one}): {single:5.1f} s wall "
+        f"({report_one.counts['parcels']:,} parcels, {report_one.counts['units']:,} units); "
+        f"ratio to full load {single / full:.2f}"
+    )
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
