@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD
+PASSWORD = "correct horse battery"  # the fixture accounts' password (conftest.py)
 
 from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 
