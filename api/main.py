@@ -89,8 +89,9 @@ def create_app(
         """Liveness: the process answers; says whether a scan result is loaded."""
         return Health(status="ok", result="loaded" if app.state.data.available() else "missing")
 
-    if settings.static_dir.is_dir():
-        app.mount("/", StaticFiles(directory=settings.static_dir, html=True), name="webmap")
+    page = settings.page_dir()
+    if page.is_dir():
+        app.mount("/", StaticFiles(directory=page, html=True), name="webmap")
     return app
 
 

@@ -39,8 +39,8 @@ class StoreSettings(BaseSettings):
     result: Path = Path("data/processed/kansenkaart.gpkg")
     database: str = "data/processed/kansenkaart-users.sqlite"
     #: argon2id cost; keep the defaults in production (lower values are for the test suite).
-    argon2_time_cost: int = Field(3, ge=1)
-    argon2_memory_kib: int = Field(65536, ge=8)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
 
     def passwords(self) -> Passwords:
         return Passwords(time_cost=self.argon2_time_cost, memory_kib=self.argon2_memory_kib)
@@ -64,15 +64,15 @@ class Settings(StoreSettings):
     #: ``auto`` = Secure cookies unless the request's host is localhost/127.0.0.1/::1.
     cookie_secure: Literal["auto", "always", "never"] = "auto"
 
-    session_idle_minutes: int = Field(30, ge=1)
-    session_absolute_hours: int = Field(12, ge=1)
-    login_window_seconds: int = Field(900, ge=1)
-    login_max_failures_per_account: int = Field(5, ge=1)
-    login_max_failures_per_address: int = Field(20, ge=1)
-    token_days: int = Field(365, ge=1)
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    token_days: int = Field(default=365, ge=1)
 
-    tile_cache_mb: int = Field(64, ge=0)
-    tile_max_bytes: int = Field(500_000, ge=1_000)
+    tile_cache_mb: int = Field(default=64, ge=0)
+    tile_max_bytes: int = Field(default=500_000, ge=1_000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -103,6 +103,13 @@ class Settings(StoreSettings):
     def secret(self) -> bytes:
         assert self.secret_key is not None  # guaranteed by the validator
         return self.secret_key.get_secret_value().encode()
+
+    def page_dir(self) -> Path:
+        """The built web map: ``static_dir`` as given, or relative to the checkout when not found."""
+        if self.static_dir.is_absolute() or self.static_dir.is_dir():
+            return self.static_dir
+        beside_package = Path(__file__).resolve().parent.parent / self.static_dir
+        return beside_package if beside_package.is_dir() else self.static_dir
 
     @property
     def basemap_origin(self) -> str | None:

@@ -521,7 +521,7 @@ class GeoPackageStore:
     def feature(self, layer: str, site_id: str, *, scope: Scope) -> dict[str, Any] | None:
         snap = self.current()
         lyr = snap.layers[layer]
-        pos = lyr.index.get_indexer([site_id])[0]
+        pos = int(lyr.index.get_indexer(pd.Index([site_id]))[0])
         if pos < 0 or not scope.allows(lyr.gemeentecode[pos]):
             return None
         props = json.loads(lyr.geojson_props[pos])
@@ -683,7 +683,7 @@ class GeoPackageStore:
                     snap.path, layer=name, bbox=(pt.x, pt.y, pt.x, pt.y), use_arrow=True
                 )
                 rows = [
-                    dict(r, _g=g)
+                    {**{str(k): v for k, v in r.items()}, "_g": g}
                     for r, g in zip(
                         pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_dict("records"),
                         gdf.geometry,

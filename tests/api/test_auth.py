@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-PASSWORD = "correct horse battery"  # the fixture accounts' password (conftest.py)
 
 from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+
+PASSWORD = "correct horse battery"  # the fixture accounts' password (conftest.py)
 
 
 def _login(client, email, password=PASSWORD):

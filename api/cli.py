@@ -1,0 +1,245 @@
+"""Command-line entry points of the service, called by :mod:`pipeline.cli`.
+
+``kansenkaart serve`` / ``demo-serve`` and ``kansenkaart users add|list|disable|reset-password``.
+Passwords come from standard input (``--password-stdin``) or an interactive prompt with
+confirmation, never from the command line. User mistakes end with a clear message and exit
+code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from api.settings import Settings, StoreSettings
+from api.store.users import UserStore, UserStoreError, open_user_store
+
+DEMO_BELEIDSMAKER = "beleidsmaker@demo.kansenkaart.nl"
+DEMO_ANALIST = "analist@demo.kansenkaart.nl"
+
+
+def _fail(console: Console, message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(2)
+
+
+def _settings_error(console: Console, exc: ValidationError) -> NoReturn:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        problems.append(f"  - {('KANSENKAART_' + where.upper() + ': ') if where else ''}{msg}")
+    _fail(console, "the service settings are not valid:\n" + "\n".join(problems))
+
+
+def _store(console: Console) -> UserStore:
+    try:
+        settings = StoreSettings()
+    except ValidationError as exc:
+        _settings_error(console, exc)
+    # User management hashes no session or token values, so it needs no secret key.
+    try:
+        return open_user_store(settings.database, secret=b"cli", passwords=settings.passwords())
+    except (UserStoreError, sqlite3.Error, OSError) as exc:
+        _fail(console, f"cannot open the user database {settings.database}: {exc}")
+
+
+def _read_password(console: Console, *, password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            _fail(
+                console,
+                "no password on standard input (pipe one line, e.g. from a password manager)",
+            )
+        return password
+    if not sys.stdin.isatty():
+        _fail(
+            console, "no terminal to prompt for the password: use --password-stdin and pipe it in"
+        )
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        _fail(console, "the passwords do not match; nothing was changed")
+    return first
+
+
+def _result_codes(result: Path) -> list[str]:
+    """Municipality codes in the result GeoPackage (empty when it is absent or unreadable)."""
+    try:
+        con = sqlite3.connect(f"file:{result}?mode=ro", uri=True)
+        try:
+            return sorted(
+                str(r[0]) for r in con.execute("SELECT DISTINCT gemeentecode FROM gemeenten")
+            )
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []
+
+
+def _actor() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+# -- users --------------------------------------------------------------------------------------
+def users_add(
+    email: str, *, role: str, gemeenten: list[str], password_stdin: bool, console: Console
+) -> None:
+    """Add a user; the password is read from stdin or prompted (twice)."""
+    store = _store(console)
+    try:
+        from api.store.users import validate_account
+
+        codes = validate_account(role, gemeenten)
+    except UserStoreError as exc:
+        _fail(console, str(exc))
+    if store.get_user(email) is not None:
+        _fail(
+            console, f"a user with e-mail '{email}' already exists (use reset-password or disable)"
+        )
+    password = _read_password(console, password_stdin=password_stdin)
+    try:
+        user = store.add_user(email, password, role=role, gemeenten=codes)
+    except UserStoreError as exc:
+        _fail(console, str(exc))
+    store.audit(
+        "user_add",
+        outcome="success",
+        user_email=_actor(),
+        address="cli",
+        target=user.email,
+        role=role,
+        gemeenten=codes,
+    )
+    known = _result_codes(StoreSettings().result)
+    unknown = [c for c in codes if known and c not in known]
+    console.print(f"added [bold]{user.email}[/] ({role}{': ' + ', '.join(codes) if codes else ''})")
+    if unknown:
+        console.print(f"[yellow]warning:[/] {', '.join(unknown)} not in the current scan result")
+
+
+def users_list(*, console: Console) -> None:
+    """Print every account (never a password or token)."""
+    store = _store(console)
+    table = Table("e-mail", "role", "gemeenten", "status", "last login")
+    for user, last in store.list_users():
+        when = datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%d %H:%M") if last else "-"
+        scope = "(alle)" if user.role == "analist" else (", ".join(user.gemeenten) or "-")
+        table.add_row(user.email, user.role, scope, "disabled" if user.disabled else "active", when)
+    Console().print(table)
+
+
+def users_disable(email: str, *, console: Console) -> None:
+    """Disable an account; its sessions and tokens stop working at once."""
+    store = _store(console)
+    try:
+        store.disable_user(email)
+    except UserStoreError as exc:
+        _fail(console, str(exc))
+    store.audit("user_disable", outcome="success", user_email=_actor(), address="cli", target=email)
+    console.print(f"disabled [bold]{email}[/]; sessions and tokens revoked")
+
+
+def users_reset_password(email: str, *, password_stdin: bool, console: Console) -> None:
+    """Set a new password; revokes the user's sessions and tokens."""
+    store = _store(console)
+    if store.get_user(email) is None:
+        _fail(console, f"no user with e-mail '{email}' (see `kansenkaart users list`)")
+    password = _read_password(console, password_stdin=password_stdin)
+    try:
+        store.set_password(email, password)
+    except UserStoreError as exc:
+        _fail(console, str(exc))
+    store.audit(
+        "user_reset_password", outcome="success", user_email=_actor(), address="cli", target=email
+    )
+    console.print(f"new password set for [bold]{email}[/]; sessions and tokens revoked")
+
+
+# -- serving ------------------------------------------------------------------------------------
+def _serve(settings: Settings, *, host: str, port: int, console: Console) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    try:
+        app = create_app(settings)
+    except (UserStoreError, sqlite3.Error, OSError) as exc:
+        _fail(console, str(exc))
+    console.print(f"serving on [bold]http://{host}:{port}/[/] (Ctrl+C stops)")
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+def run_serve_command(*, host: str, port: int, console: Console) -> None:
+    """``kansenkaart serve``: settings from ``KANSENKAART_*``; the secret key is required."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _settings_error(console, exc)
+    if not settings.result.exists():
+        console.print(
+            f"[yellow]warning:[/] no result at {settings.result} yet; data requests answer 503 until a scan writes it"
+        )
+    _serve(settings, host=host, port=port, console=console)
+
+
+def prepare_demo(result: Path, *, console: Console) -> tuple[Settings, dict[str, str]]:
+    """Development-mode settings and fresh demo accounts (e-mail → new random password)."""
+    if not result.exists():
+        _fail(console, f"no result at {result}: run `kansenkaart scan` first (or `make demo`)")
+    codes = _result_codes(result)
+    if not codes:
+        _fail(
+            console,
+            f"{result} has no municipalities in layer 'gemeenten' (is it a kansenkaart result?)",
+        )
+    try:
+        settings = Settings(
+            dev=True, result=result, database=str(result.parent / "kansenkaart-demo-users.sqlite")
+        )
+    except ValidationError as exc:
+        _settings_error(console, exc)
+    store = open_user_store(
+        settings.database, secret=settings.secret, passwords=settings.passwords()
+    )
+    accounts = {
+        DEMO_BELEIDSMAKER: secrets.token_urlsafe(12),
+        DEMO_ANALIST: secrets.token_urlsafe(12),
+    }
+    store.upsert_user(
+        DEMO_BELEIDSMAKER, accounts[DEMO_BELEIDSMAKER], role="beleidsmaker", gemeenten=[codes[0]]
+    )
+    store.upsert_user(DEMO_ANALIST, accounts[DEMO_ANALIST], role="analist", gemeenten=[])
+    store.audit(
+        "demo_accounts", outcome="success", user_email=_actor(), address="cli", gemeente=codes[0]
+    )
+    return settings, accounts
+
+
+def run_demo_serve_command(*, result: Path, host: str, port: int, console: Console) -> None:
+    """``kansenkaart demo-serve``: development mode with demo accounts, printed once."""
+    settings, accounts = prepare_demo(result, console=console)
+    codes = _result_codes(result)
+    table = Table(
+        "role", "e-mail", "password", title="Demo accounts (passwords are new on every start)"
+    )
+    table.add_row(f"beleidsmaker ({codes[0]})", DEMO_BELEIDSMAKER, accounts[DEMO_BELEIDSMAKER])
+    table.add_row("analist (alle gemeenten)", DEMO_ANALIST, accounts[DEMO_ANALIST])
+    Console().print(table)
+    if not (settings.page_dir() / "index.html").is_file():
+        console.print(
+            f"[yellow]warning:[/] the web map is not built ({settings.static_dir}): run `make setup`"
+        )
+    _serve(settings, host=host, port=port, console=console)
