@@ -215,7 +215,8 @@ def default_labels(name: str, gdf: pd.DataFrame) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=object)
     if name == "tijdelijke_locaties":
-        ids = gdf.get("parcel_ids", gdf.get("site_id")).astype(str).to_numpy(dtype=object)
+        id_col = "parcel_ids" if "parcel_ids" in gdf.columns else "site_id"
+        ids = gdf[id_col].astype(str).to_numpy(dtype=object)
         area = format_values(gdf["area_m2"], "m2") if "area_m2" in gdf.columns else np.full(n, "")
         nparc = gdf["n_parcels"].to_numpy() if "n_parcels" in gdf.columns else np.ones(n)
         head = np.where(np.asarray(nparc, dtype="float64") > 1, "Percelen ", "Perceel ").astype(
@@ -588,7 +589,7 @@ def write_result(result: Any, out_path: Path, *, report: Any, config_text: str) 
     try:
         layers = result_layers(result)
         meta = run_metadata(result, layers, report=report, config_text=config_text)
-        tiers_value = json.loads(meta.set_index("key").loc["tiers", "value"])
+        tiers_value = json.loads(str(meta.set_index("key").loc["tiers", "value"]))
         styles = layer_styles(layers, tiers=tiers_value if isinstance(tiers_value, dict) else None)
         for name in LAYER_ORDER:
             gdf = layers[name]

@@ -128,8 +128,8 @@ def score_table(
     new["explanation"] = explanation_json(
         results, type_config=type_config, scores=scores, tiers=tiers, row_notes=merged_notes(cand)
     )
-    for k, v in new.items():
-        cand[k] = v
+    added = pd.DataFrame(new, index=cand.index)
+    cand = pd.concat([cand.drop(columns=[c for c in new if c in cand.columns]), added], axis=1)
     order = np.lexsort(
         (
             cand.index.astype(str).to_numpy(),

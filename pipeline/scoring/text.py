@@ -26,6 +26,30 @@ def _take_formatted(keys: pd.Series, fmt: Any) -> np.ndarray:
     return texts[codes]  # sentinel -1 takes the last entry: "onbekend"
 
 
+def _take_numeric(x: np.ndarray, fmt: Any, missing: str = MISSING_TEXT) -> np.ndarray:
+    """Format each distinct finite value once (numpy unique), NaN -> ``missing``."""
+    out = np.full(len(x), missing, dtype=object)
+    ok = ~np.isnan(x)
+    if ok.any():
+        uniq, inv = np.unique(x[ok], return_inverse=True)
+        texts = np.array([fmt(float(u)) for u in uniq], dtype=object)
+        out[ok] = texts[inv.reshape(-1)]
+    return out
+
+
+def _numeric_array(values: Any) -> np.ndarray | None:
+    """A float64 array when ``values`` is numeric (not bool), else ``None``."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        return values.astype("float64", copy=False)
+    if (
+        isinstance(values, pd.Series)
+        and values.dtype.kind != "b"
+        and pd.api.types.is_numeric_dtype(values.dtype)
+    ):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return None
+
+
 def format_values(values: Any, unit: str = "", decimals: int | None = None) -> np.ndarray:
     """Raw values as Dutch text with their unit (``1.500 m²``, ``0,6``, ``ja``, ``onbekend``).
 
@@ -36,18 +60,19 @@ def format_values(values: Any, unit: str = "", decimals: int | None = None) -> n
     unit, decimals
         A key of :data:`pipeline.scoring.config.UNITS` and an optional number of decimals.
     """
-    s = pd.Series(values).reset_index(drop=True)
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return np.where(s.fillna(False).astype(bool).to_numpy(), "ja", "nee").astype(object)
-    if pd.api.types.is_numeric_dtype(s.dtype):
+    x = _numeric_array(values)
+    if x is not None:
         scale, dec, _suffix, _group = UNITS[unit]
         if decimals is not None:
             dec = decimals
-        num = s.astype("float64") * scale
+        num = x * scale
         # half away from zero on the display grid, like format_nl
         step = 10.0**dec
         rounded = np.sign(num) * np.floor(np.abs(num) * step + 0.5 + 1e-9) / step / scale
-        return _take_formatted(rounded, lambda v: format_value(v, unit, decimals))
+        return _take_numeric(rounded, lambda v: format_value(v, unit, decimals))
+    s = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return np.where(s.fillna(False).astype(bool).to_numpy(), "ja", "nee").astype(object)
     # object/string columns: text as is, booleans as ja/nee, numbers formatted
     return _take_formatted(
         s.astype(object).where(s.notna(), None),
@@ -62,7 +87,7 @@ def format_scores(scores: np.ndarray) -> np.ndarray:
         text = format_nl(v, 2)
         return text.rstrip("0").rstrip(",") if "," in text else text
 
-    return _take_formatted(pd.Series(np.round(scores, 2)), fmt)
+    return _take_numeric(np.round(np.asarray(scores, dtype="float64"), 2), fmt)
 
 
 def template_fields(template: str) -> list[tuple[str, str | None]]:
@@ -105,14 +130,12 @@ def json_strings(values: np.ndarray) -> np.ndarray:
 
 def json_numbers(values: Any, *, decimals: int = 4) -> np.ndarray:
     """Numbers (or text, or booleans) as JSON literals; NaN/None become ``null``."""
+    x = _numeric_array(values)
+    if x is not None:
+        return _take_numeric(np.round(x, decimals), _num_json, missing="null")
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
         return np.where(s.to_numpy(), "true", "false").astype(object)
-    if pd.api.types.is_numeric_dtype(s.dtype):
-        num = s.astype("float64").round(decimals)
-        codes, uniques = pd.factorize(num, use_na_sentinel=True)
-        texts = np.array([_num_json(float(u)) for u in uniques] + ["null"], dtype=object)
-        return texts[codes]
     obj = s.astype(object).where(s.notna(), None)
     codes, uniques = pd.factorize(obj, use_na_sentinel=True)
     texts = np.array(
