@@ -12,6 +12,7 @@ in flight keep the snapshot they started with. Exports copy the in-scope rows wi
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -56,7 +57,12 @@ RD = "EPSG:28992"
 
 # -- helpers ------------------------------------------------------------------------------------
 def _transformer(src: CRS, dst: str) -> Transformer:
-    return Transformer.from_crs(src, dst, always_xy=True)
+    return _cached_transformer(src.to_wkt(), dst)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_transformer(src_wkt: str, dst: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(src_wkt), dst, always_xy=True)
 
 
 def _reproject(geoms: np.ndarray, tr: Transformer, *, decimals: int | None = None) -> np.ndarray:
@@ -594,7 +600,7 @@ class GeoPackageStore:
         snap = self.current()
         if crs == RD:
             rx, ry = x, y
-            lon, lat = Transformer.from_crs(RD, "EPSG:4326", always_xy=True).transform(x, y)
+            lon, lat = _transformer(CRS.from_user_input(RD), "EPSG:4326").transform(x, y)
         else:
             lon, lat = x, y
             rx, ry = snap.to_rd.transform(x, y)
