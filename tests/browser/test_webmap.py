@@ -37,7 +37,11 @@ FIND_SITE_PIXEL = """(layers) => {
   const kk = window.__kk, m = kk.leaflet, gl = kk.map;
   const size = m.getSize(), rect = m.getContainer().getBoundingClientRect();
   const ids = layers.filter((id) => gl.getLayer(id));
-  const usable = (x, y) => x > 70 && y > 90 && x < size.x - 20 && y < size.y - 60;
+  const usable = (x, y) => {
+    // On the map itself: not under the legend, a notice, a control or the attribution.
+    const el = document.elementFromPoint(rect.left + x, rect.top + y);
+    return Boolean(el && el.closest("#map") && !el.closest(".leaflet-control-container"));
+  };
   for (const f of gl.queryRenderedFeatures({ layers: ids }).slice(0, 40)) {
     const coords = JSON.stringify(f.geometry.coordinates).match(/-?\\d+\\.?\\d*(e-?\\d+)?/g).map(Number);
     let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
@@ -88,6 +92,8 @@ FIND_EMPTY_PIXEL = """([layers, code]) => {
   for (let y = 100; y < size.y - 70; y += 15) for (let x = 80; x < size.x - 30; x += 15) candidates.push([x, y]);
   candidates.sort((a, b) => Math.hypot(a[0] - cx, a[1] - cy) - Math.hypot(b[0] - cx, b[1] - cy));
   for (const [x, y] of candidates) {
+    const el = document.elementFromPoint(rect.left + x, rect.top + y);
+    if (!el || !el.closest("#map") || el.closest(".leaflet-control-container")) continue;
     const ll = m.containerPointToLatLng([x, y]);
     if (!inside([ll.lng, ll.lat])) continue;
     const p = gl.project([ll.lng, ll.lat]);
@@ -208,6 +214,7 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
         login(page, service, service.users["beleidsmaker"])
         wait_map(page)
         assert page.locator("#mark-confidential").is_visible()
+        assert page.locator("#mark-synthetic").is_visible()  # the fixture result is synthetic
         assert page.evaluate("window.__kk.basemap") in ("tiles", "loading")
         page.wait_for_function("window.__kk.basemap === 'tiles'")
         # Fitted to the municipality: the overview or the sites, depending on its size.
@@ -354,6 +361,7 @@ def test_login_errors_offline_basemap_and_analist_export(
         assert "Te veel inlogpogingen" in text
         retry = int(throttled["error"]["retry_after"])
         assert (f"{retry} seconde" in text) if retry < 60 else (f"{-(-retry // 60)} minu" in text)
+        page.screenshot(path=screenshots / "00-throttled.png")
 
         # The analyst logs in; the basemap cannot be reached, so the map falls back to plain.
         login(page, service, service.users["analist"])
@@ -380,6 +388,35 @@ def test_login_errors_offline_basemap_and_analist_export(
             + len(gpd.read_file(path, layer="plinten"))
             > 0
         )
+
+        # Zoomed out: the municipality overview, coloured by the capacity of tier A+B sites.
+        page.evaluate("window.__kk.leaflet.setZoom(10, {animate: false})")
+        page.wait_for_function(
+            "() => window.__kk.map.areTilesLoaded() && window.__kk.map.queryRenderedFeatures({layers: ['gemeenten-fill']}).length > 0"
+        )
+        overview = page.evaluate(
+            "window.__kk.map.queryRenderedFeatures({layers: ['gemeenten-fill']}).map((f) => f.properties.gemeentecode)"
+        )
+        assert set(overview) == set(scope.codes)
+        assert page.evaluate(RENDERED, SITE_STYLE_LAYERS) == []
+        assert (
+            page.locator("#legend-overview").is_visible()
+            and page.locator("#zoom-hint").is_visible()
+        )
+        page.screenshot(path=screenshots / "08-overview.png")
+
+        # Keyboard: a municipality from the picker, then a site from "Beste locaties in beeld".
+        page.locator("#gemeente-select").focus()
+        page.locator("#gemeente-select").select_option(scope.own)
+        wait_tiles(page)
+        first = page.locator("#inview-list button").first
+        first.wait_for()
+        first.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#panel[data-kind=site]")
+        assert page.locator("#panel tr.criterion-row").count() > 0
+        page.keyboard.press("Escape")
+        assert page.locator("#panel").get_attribute("data-state") == "closed"
 
         assert rec.foreign_hosts() == []
         # Expected errors only: the wrong passwords (401/429) and the unreachable basemap.

@@ -347,6 +347,12 @@ function wireStatic() {
 
   $("gemeente-select").addEventListener("change", (e) => selectGemeente(e.target.value));
   $("export-select").addEventListener("change", updateExportLink);
+  $("legend-toggle").addEventListener("click", (e) => {
+    const open = e.currentTarget.getAttribute("aria-expanded") !== "true";
+    e.currentTarget.setAttribute("aria-expanded", String(open));
+    e.currentTarget.textContent = open ? "Verbergen" : "Tonen";
+    $("legend-body").hidden = !open;
+  });
   $("why-center").addEventListener("click", () => state.map && whyAt(state.map.getCenter()));
   $("panel-close").addEventListener("click", () => {
     closePanel();
@@ -450,12 +456,7 @@ function applyVisibility() {
 
 function renderLegends() {
   $("legend-sites").replaceChildren(
-    h("h3", { class: "legend-title" }, "Hoe kansrijk is een locatie?"),
-    h(
-      "p",
-      { class: "muted small" },
-      "Elke locatie krijgt een score van 0 tot 100 uit de criteria (bereikbaarheid, geluid, eigendom, …) en daarmee een klasse:",
-    ),
+    h("p", { class: "legend-intro" }, "Kansrijkheid: score 0–100 uit de criteria, in vijf klassen."),
     h(
       "ul",
       { class: "legend-list" },
@@ -464,11 +465,17 @@ function renderLegends() {
           "li",
           {},
           h("span", { class: `swatch tier-${t.tier}`, style: { background: TIER_COLORS[t.tier] }, "aria-hidden": "true" }, t.tier),
-          h("span", {}, h("strong", {}, `${t.name}`), ` (score ${t.range}): ${t.text}.`),
+          h("span", {}, h("strong", {}, `${t.name}`), ` ${t.range}: ${t.text}`),
         ),
       ),
     ),
-    h("p", { class: "muted small" }, "Klik op een locatie voor de onderbouwing."),
+    h(
+      "p",
+      { class: "legend-shapes" },
+      h("span", {}, symbol("tijdelijke_locaties"), " kavel"),
+      h("span", {}, symbol("kantoren"), " kantoor"),
+      h("span", {}, symbol("plinten"), " winkelplint"),
+    ),
   );
 }
 
@@ -481,8 +488,7 @@ function renderOverviewLegend(breaks) {
     `${formatNumber(breaks[3], 0)} of meer`,
   ];
   $("legend-overview").replaceChildren(
-    h("h3", { class: "legend-title" }, "Overzicht per gemeente"),
-    h("p", { class: "muted small" }, "Uitgezoomd ziet u per gemeente hoeveel woningen er passen op locaties met klasse A of B (zeer kansrijk en kansrijk):"),
+    h("p", { class: "legend-intro" }, "Per gemeente: woningen op locaties met klasse A of B (zeer kansrijk en kansrijk)."),
     h(
       "ul",
       { class: "legend-list" },

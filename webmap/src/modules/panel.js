@@ -91,7 +91,7 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
               {},
               h("th", { scope: "col" }, "Criterium"),
               h("th", { scope: "col" }, "Waarde"),
-              h("th", { scope: "col", class: "num" }, "Deelscore (0–100)"),
+              h("th", { scope: "col", class: "num" }, "Deelscore"),
               h("th", { scope: "col", class: "num" }, "Gewicht"),
             ),
           ),
@@ -113,7 +113,7 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
         )
       : h("p", {}, "Voor deze locatie is geen onderbouwing per criterium beschikbaar."),
     explanation.aggregation === "weighted_sum"
-      ? h("p", { class: "muted small" }, "De score is het gewogen gemiddelde van de deelscores (0–100).")
+      ? h("p", { class: "muted small" }, "Deelscores lopen van 0 tot 100; de score is hun gewogen gemiddelde.")
       : null,
     Array.isArray(explanation.notes) && explanation.notes.length
       ? [h("h3", {}, "Opmerkingen"), h("ul", {}, explanation.notes.map((n) => h("li", {}, n)))]
