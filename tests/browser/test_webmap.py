@@ -299,6 +299,40 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
         assert all(float(f["score"]) >= threshold for f in filtered)
         page.screenshot(path=screenshots / "06-filtered.png")
 
+        # Minimum capacity and owner class travel the same way, and combine with the score.
+        owners = sorted(
+            {
+                str(f["properties"]["owner_class"])
+                for _, t in rec.tiles
+                for layer in t.values()
+                for f in layer["features"]
+            }
+        )
+        owner = owners[0]
+        n_before = len(rec.tiles)
+        page.get_by_label("Minimaal aantal woningen").fill("2")
+        page.get_by_label("Eigenaar").select_option(owner)
+        page.wait_for_function(
+            "() => document.getElementById('filter-status').textContent.includes('eigenaar')"
+        )
+        settle(page, rec)
+        assert rec.tiles[n_before:], "changing the filters did not request tiles"
+        for url, tile in rec.tiles[n_before:]:
+            query = parse_qs(urlsplit(url).query)
+            assert query.get("min_capacity") == ["2"] and query.get("owner_class") == [owner], url
+            for layer in tile.values():
+                for f in layer["features"]:
+                    p = f["properties"]
+                    assert (
+                        p["owner_class"] == owner
+                        and int(p["capacity_units"]) >= 2
+                        and float(p["score"]) >= threshold
+                    )
+        page.get_by_role("button", name="Filters wissen").click()
+        page.wait_for_function(
+            "() => document.getElementById('filter-status').textContent.startsWith('Geen filter')"
+        )
+
         # Nothing of another municipality was ever requested or drawn.
         assert rec.tiles, "no tiles were loaded"
         codes = rec.tile_gemeentecodes()

@@ -144,7 +144,20 @@ function sessionExpired() {
 
 async function showMap(me) {
   state.me = me;
-  const [layers, gemeenten] = await Promise.all([api("/api/layers"), api("/api/gemeenten")]);
+  let layers;
+  let gemeenten;
+  try {
+    [layers, gemeenten] = await Promise.all([api("/api/layers"), api("/api/gemeenten")]);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 403) {
+      // Logged in, but this role sees no scan data (e.g. beheerder): say so, offer logout.
+      showLogin(MSG.noMapAccess(ROLE_NAMES[me.role] || me.role));
+      $("user-box").hidden = false;
+      $("user-name").textContent = `${me.email} (${ROLE_NAMES[me.role] || me.role})`;
+      return;
+    }
+    throw err;
+  }
   state.layers = (layers.layers || []).filter((l) => SITE_LAYERS.includes(l.id));
   state.gemeenten = gemeenten && gemeenten.type === "FeatureCollection" ? gemeenten : { type: "FeatureCollection", features: [] };
   for (const l of state.layers) if (!(l.id in state.visible)) state.visible[l.id] = true;
@@ -256,9 +269,16 @@ function addBasemap(map) {
     maxNativeZoom: 19,
     crossOrigin: false,
   });
+  // Offline (no tile ever loaded) → plain at the first error; a flaky line → plain after a few.
   let failed = false;
+  let loaded = 0;
+  let errors = 0;
+  layer.on("tileload", () => {
+    loaded += 1;
+  });
   layer.on("tileerror", () => {
-    if (failed) return;
+    errors += 1;
+    if (failed || (loaded > 0 && errors < 5)) return;
     failed = true;
     map.removeLayer(layer);
     container.classList.add("plain-basemap");

@@ -94,6 +94,8 @@ export const MSG = {
   serverDown: "De server is niet bereikbaar. Probeer het later opnieuw.",
   loginFailed: (status) => `Inloggen lukt nu niet (foutcode ${status}). Probeer het later opnieuw.`,
   sessionExpired: "Uw sessie is verlopen. Log opnieuw in.",
+  noMapAccess: (role) =>
+    `U bent ingelogd als ${role}, maar dit account heeft geen toegang tot de kaart. Log uit en log in met een account van een beleidsmaker of analist.`,
   outside: "Dit punt ligt buiten de gemeenten waarvoor u bevoegd bent.",
   loading: "Bezig met laden…",
   basemapDown: "De achtergrondkaart is niet bereikbaar; de kaart toont een eenvoudige achtergrond.",
