@@ -214,6 +214,16 @@ def default_labels(name: str, gdf: pd.DataFrame) -> np.ndarray:
     n = len(gdf)
     if n == 0:
         return np.zeros(0, dtype=object)
+    needs = {
+        "kantoren": ("pand_id", "office_floor_m2"),
+        "plinten": ("straatnaam", "oppervlakte_m2"),
+    }
+    if any(c not in gdf.columns for c in needs.get(name, ())):
+        return (
+            gdf["site_id"].astype(str).to_numpy(dtype=object)
+            if "site_id" in gdf
+            else np.full(n, "")
+        )
     if name == "tijdelijke_locaties":
         id_col = "parcel_ids" if "parcel_ids" in gdf.columns else "site_id"
         ids = gdf[id_col].astype(str).to_numpy(dtype=object)
@@ -275,6 +285,8 @@ def result_layers(result: Any) -> dict[str, gpd.GeoDataFrame]:
 
 
 def _jsonable(value: Any) -> Any:
+    if hasattr(value, "as_dict") and callable(value.as_dict):
+        return _jsonable(value.as_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))
     if isinstance(value, Mapping):

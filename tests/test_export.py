@@ -1,0 +1,311 @@
+"""The result GeoPackage: every layer and documented column, run metadata, QGIS styles, atomic write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+from scoring.conftest import make_table
+from shapely.geometry import box
+
+import pipeline.export as export
+from pipeline.catalog import InputInfo, LoadReport
+from pipeline.export import LAYER_COLUMNS, LAYER_ORDER, METADATA_KEYS, write_result
+from pipeline.scan import ScanResult
+from pipeline.scoring import load_config, score_table
+from pipeline.scoring.config import TIER_NAMES, TYPE_NAMES
+
+CONFIG = load_config(None)
+GEMEENTEN_COLUMNS = (
+    "gemeentecode",
+    "gemeentenaam",
+    *(f"n_{t}" for t in TYPE_NAMES),
+    *(f"n_{t}_{tier}" for t in TYPE_NAMES for tier in (*TIER_NAMES, "E")),
+    *(f"capacity_{t}" for t in TYPE_NAMES),
+    *(f"capacity_{t}_{tier}" for t in TYPE_NAMES for tier in (*TIER_NAMES, "E")),
+    "capacity_ab",
+)
+
+
+def build_result(*, with_plinten: bool = True) -> ScanResult:
+    """A small scan result made with the real scoring, in two municipalities."""
+    tl = make_table(
+        "tijdelijke_locatie",
+        4,
+        ids=["NL.IMKAD.1", "NL.IMKAD.2", "NL.IMKAD.3", "NL.IMKAD.4"],
+        gemeentecode=["GM0599", "GM0599", "GM0518", "GM0518"],
+        area_m2=[6000.0, 2000.0, 800.0, 3000.0],
+        owner_class=["provincie", "overig", "gemeente", "onbekend"],
+        parcel_ids=["NL.IMKAD.1", "NL.IMKAD.2", "NL.IMKAD.3", "NL.IMKAD.4"],
+    )
+    kt = make_table(
+        "kantoortransformatie",
+        2,
+        ids=["0599100000000001", "0518100000000002"],
+        gemeentecode=["GM0599", "GM0518"],
+        office_share=[1.0, 0.2],
+    )
+    pl = make_table(
+        "plinttransformatie",
+        2,
+        ids=["0599010000000001", "0599010000000002"],
+        pand_id=["0599100000000009", "0599100000000009"],
+        straatnaam=["Zijstraat", "Zijstraat"],
+        is_vacant=[True, False],
+    )
+    candidates, excluded = {}, {}
+    for type_name, table in zip(TYPE_NAMES, (tl, kt, pl), strict=True):
+        if type_name == "plinttransformatie" and not with_plinten:
+            table = table.iloc[:0]
+        cand, excl = score_table(table, CONFIG.types[type_name], type_name=type_name)
+        candidates[type_name] = cand.reset_index()
+        excluded[type_name] = excl
+    parcels_x = excluded["tijdelijke_locatie"].reset_index()
+    buildings_x = excluded["kantoortransformatie"].reset_index()
+    buildings_x = buildings_x.rename(
+        columns={"reason_codes": "kantoor_reason_codes", "reasons": "kantoor_reasons"}
+    )
+    buildings_x["plint_reason_codes"] = ""
+    buildings_x["plint_reasons"] = ""
+    gemeenten = gpd.GeoDataFrame(
+        {"gemeentecode": ["GM0599", "GM0518"], "gemeentenaam": ["Rotterdam", "'s-Gravenhage"]},
+        geometry=[box(0, -10, 100, 100), box(100, -10, 200, 100)],
+        crs="EPSG:28992",
+    )
+    return ScanResult(
+        candidates=candidates,
+        excluded_parcels=parcels_x,
+        excluded_buildings=buildings_x,
+        gemeenten=gemeenten,
+        counts={"parcels_rows": 4},
+        gemeente_codes=["GM0518", "GM0599"],
+        tiers=CONFIG.tiers.as_dict(),
+        started_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2026, 1, 2, 3, 5, 0, tzinfo=dt.UTC),
+    )
+
+
+REPORT = LoadReport(
+    counts={"parcels": 4, "buildings": 2},
+    repaired={"parcels": 1},
+    inputs=[InputInfo("parcels", "raw/kadastralekaart.gpkg", "brk", 1234, "ab" * 32, "2025-01-01")],
+    synthetic=True,
+    warnings=["een waarschuwing"],
+)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "out" / "kansenkaart.gpkg"
+    return write_result(build_result(), out, report=REPORT, config_text=CONFIG.text)
+
+
+def test_every_layer_and_documented_column(written: Path) -> None:
+    layers = dict(pyogrio.list_layers(written).tolist())
+    assert set(layers) == {*LAYER_ORDER, "run_metadata", "layer_styles"}
+    assert layers["plinten"] == "Point"
+    assert (
+        layers["tijdelijke_locaties"] == layers["kantoren"] == layers["gemeenten"] == "MultiPolygon"
+    )
+    site_ids: list[str] = []
+    for name in LAYER_ORDER:
+        gdf = gpd.read_file(written, layer=name)
+        assert gdf.crs.to_epsg() == 28992, name
+        expected = GEMEENTEN_COLUMNS if name == "gemeenten" else LAYER_COLUMNS[name]
+        missing = [c for c in expected if c not in gdf.columns]
+        assert not missing, (name, missing)
+        if "site_id" in gdf.columns:
+            site_ids += gdf["site_id"].tolist()
+    assert len(site_ids) == len(set(site_ids))
+
+
+def test_scored_layer_content(written: Path) -> None:
+    tl = gpd.read_file(written, layer="tijdelijke_locaties")
+    # NL.IMKAD.3 (800 m²) is excluded as te_klein; the rest are candidates
+    assert sorted(tl["site_id"]) == ["TL-NL.IMKAD.1", "TL-NL.IMKAD.2", "TL-NL.IMKAD.4"]
+    assert tl["rank"].dtype.kind == "i" and tl["capacity_units"].dtype.kind == "i"
+    row = tl.set_index("site_id").loc["TL-NL.IMKAD.1"]
+    assert row["gemeentenaam"] == "Rotterdam"
+    assert row["capacity_units"] == 24 and row["rank"] == 1
+    assert row["label"] == "Perceel NL.IMKAD.1, 6.000 m²"
+    exp = json.loads(row["explanation"])
+    assert [c["id"] for c in exp["criteria"]] == [
+        c.id for c in CONFIG.types["tijdelijke_locatie"].criteria
+    ]
+    for c in CONFIG.types["tijdelijke_locatie"].criteria:
+        assert f"c_{c.id}_raw" in tl.columns and f"c_{c.id}_score" in tl.columns
+    assert row["c_eigendom_raw"] == "provincie" and row["c_eigendom_score"] == 1.0
+    assert row["reasons"].count("\n") == len(exp["criteria"]) - 1
+    excl = gpd.read_file(written, layer="uitgesloten_percelen").set_index("parcel_id")
+    assert excl.loc["NL.IMKAD.3", "reason_codes"] == "te_klein"
+    assert "800 m²" in excl.loc["NL.IMKAD.3", "reasons"]
+    panden = gpd.read_file(written, layer="uitgesloten_panden").set_index("pand_id")
+    assert panden.loc["0518100000000002", "kantoor_reason_codes"] == "geen_kantoor"
+    gem = gpd.read_file(written, layer="gemeenten").set_index("gemeentecode")
+    assert gem.loc["GM0599", "n_tijdelijke_locatie"] == 2
+    assert gem.loc["GM0599", "capacity_ab"] == (
+        tl.loc[
+            (tl["gemeentecode"] == "GM0599") & tl["tier"].isin(["A", "B"]), "capacity_units"
+        ].sum()
+        + gem.loc[
+            "GM0599", ["capacity_kantoortransformatie_A", "capacity_kantoortransformatie_B"]
+        ].sum()
+        + gem.loc[
+            "GM0599", ["capacity_plinttransformatie_A", "capacity_plinttransformatie_B"]
+        ].sum()
+    )
+
+
+def test_run_metadata(written: Path) -> None:
+    meta = pyogrio.read_dataframe(written, layer="run_metadata")
+    values = {k: json.loads(v) for k, v in zip(meta["key"], meta["value"], strict=True)}
+    assert set(METADATA_KEYS) <= set(values)
+    assert values["started_at"] == "2026-01-02T03:04:05Z"
+    assert values["finished_at"] == "2026-01-02T03:05:00Z"
+    assert values["config_yaml"] == CONFIG.text
+    assert values["config_sha256"] == hashlib.sha256(CONFIG.text.encode()).hexdigest()
+    assert values["inputs"] == [
+        {
+            "source": "parcels",
+            "path": "raw/kadastralekaart.gpkg",
+            "format": "brk",
+            "size_bytes": 1234,
+            "sha256": "ab" * 32,
+            "date": "2025-01-01",
+        }
+    ]
+    assert values["repaired_geometries"] == {"parcels": 1}
+    assert values["gemeenten"] == ["GM0518", "GM0599"]
+    assert values["synthetic"] is True
+    assert values["tiers"] == {"A": 80.0, "B": 65.0, "C": 50.0, "D": 35.0}
+    assert values["feature_counts"]["input"] == {"parcels": 4, "buildings": 2}
+    assert values["feature_counts"]["output"]["tijdelijke_locaties"] == 3
+    assert values["run_id"]
+
+
+def test_qgis_layer_styles(written: Path) -> None:
+    with sqlite3.connect(written) as con:
+        cols = [r[1] for r in con.execute("PRAGMA table_info(layer_styles)")]
+        rows = con.execute(
+            "SELECT f_table_name, f_geometry_column, styleName, styleQML, useAsDefault FROM layer_styles"
+        ).fetchall()
+        contents = dict(con.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+        rtrees = {
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'"
+            )
+        }
+    assert cols == [
+        "id",
+        "f_table_catalog",
+        "f_table_schema",
+        "f_table_name",
+        "f_geometry_column",
+        "styleName",
+        "styleQML",
+        "styleSLD",
+        "useAsDefault",
+        "description",
+        "owner",
+        "ui",
+        "update_time",
+    ]
+    assert contents["layer_styles"] == "attributes" and contents["run_metadata"] == "attributes"
+    assert rtrees == set(LAYER_ORDER)  # spatial index on every spatial layer
+    styles = {r[0]: r for r in rows}
+    assert set(styles) == {"tijdelijke_locaties", "kantoren", "plinten", "gemeenten"}
+    for name in ("tijdelijke_locaties", "kantoren", "plinten"):
+        _, geom_col, _, qml, default = styles[name]
+        assert geom_col == "geom" and default == 1
+        root = ET.fromstring(qml)
+        renderer = root.find("renderer-v2")
+        assert renderer is not None
+        assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "tier"
+        assert [c.get("value") for c in renderer.iter("category")] == list("ABCDE")
+        symbols = renderer.find("symbols")
+        assert symbols is not None and len(symbols) == 5
+        kind = "marker" if name == "plinten" else "fill"
+        assert {s.get("type") for s in symbols} == {kind}
+    gem = ET.fromstring(styles["gemeenten"][3]).find("renderer-v2")
+    assert gem is not None
+    assert gem.get("type") == "graduatedSymbol" and gem.get("attr") == "capacity_ab"
+    ranges = list(gem.iter("range"))
+    assert ranges and float(ranges[0].get("lower")) == 0.0
+    assert all(float(r.get("lower")) < float(r.get("upper")) for r in ranges)
+
+
+def test_empty_layers_are_written_with_their_columns(tmp_path: Path) -> None:
+    out = write_result(
+        build_result(with_plinten=False),
+        tmp_path / "k.gpkg",
+        report=REPORT,
+        config_text=CONFIG.text,
+    )
+    plinten = gpd.read_file(out, layer="plinten")
+    assert len(plinten) == 0
+    assert set(LAYER_COLUMNS["plinten"]) <= set(plinten.columns)
+
+
+def test_same_result_gives_identical_layers(tmp_path: Path) -> None:
+    a = write_result(build_result(), tmp_path / "a.gpkg", report=REPORT, config_text=CONFIG.text)
+    b = write_result(build_result(), tmp_path / "b.gpkg", report=REPORT, config_text=CONFIG.text)
+    for name in LAYER_ORDER:
+        pd.testing.assert_frame_equal(gpd.read_file(a, layer=name), gpd.read_file(b, layer=name))
+
+
+def test_interrupted_write_leaves_previous_result_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "kansenkaart.gpkg"
+    write_result(build_result(), out, report=REPORT, config_text=CONFIG.text)
+    before = out.read_bytes()
+    real_write = pyogrio.write_dataframe
+    written_layers: list[str] = []
+
+    def failing_write(df, path, *args, **kwargs):
+        if kwargs.get("layer") == "plinten":
+            raise RuntimeError("disk full while writing plinten")
+        written_layers.append(kwargs.get("layer"))
+        return real_write(df, path, *args, **kwargs)
+
+    monkeypatch.setattr(export.pyogrio, "write_dataframe", failing_write)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_result(build_result(), out, report=REPORT, config_text=CONFIG.text)
+    assert written_layers == ["tijdelijke_locaties", "kantoren"]  # it failed mid-write
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kansenkaart.gpkg"]
+
+
+def test_keyboard_interrupt_also_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = pyogrio.write_dataframe
+
+    def interrupted(df, path, *args, **kwargs):
+        real_write(df, path, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export.pyogrio, "write_dataframe", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_result(build_result(), tmp_path / "k.gpkg", report=REPORT, config_text=CONFIG.text)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_layer_fails_before_anything_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "k.gpkg"
+    out.write_bytes(b"previous")
+    result = build_result()
+    result.candidates["kantoortransformatie"] = result.candidates["kantoortransformatie"].drop(
+        columns=["office_floor_m2"]
+    )
+    with pytest.raises(ValueError, match="office_floor_m2"):
+        write_result(result, out, report=REPORT, config_text=CONFIG.text)
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["k.gpkg"]
