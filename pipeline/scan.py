@@ -34,7 +34,7 @@ import shapely
 from pipeline.features import bag as fbag
 from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
-from pipeline.features._spatial import geometry_array, query_pairs
+from pipeline.features._spatial import geometry_array, query_pairs, representative_points
 from pipeline.features.noise import NoiseGrid, mean_noise, read_noise_grid
 from pipeline.schemas import CRS, GEBRUIKSDOELEN, STOP_KINDS, ZONE_KINDS
 
@@ -305,6 +305,14 @@ class _Context:
     noise: NoiseGrid | None
 
 
+def _fmin(cols: Mapping[str, pd.Series], kinds: tuple[str, ...], name: str) -> pd.Series:
+    """Element-wise minimum of ``dist_<kind>_m`` over kinds, ignoring NaN (all NaN -> NaN)."""
+    stacked = np.vstack([cols[f"dist_{k}_m"].to_numpy(float) for k in kinds])
+    with np.errstate(invalid="ignore"):
+        v = np.fmin.reduce(stacked, axis=0)
+    return pd.Series(v, index=cols[f"dist_{kinds[0]}_m"].index, name=name)
+
+
 def common_features(objects: gpd.GeoDataFrame, ctx: _Context) -> pd.DataFrame:
     """The columns every feature table shares (contracts §E), aligned to ``objects``."""
     cols: dict[str, pd.Series] = {}
@@ -327,23 +335,24 @@ def common_features(objects: gpd.GeoDataFrame, ctx: _Context) -> pd.DataFrame:
     cols["owner_class"] = owner
     cols["is_provincial"] = fov.is_provincial(owner)
     cols["zoning_hoofdgroep"] = fov.zoning_hoofdgroep(objects, ctx.zoning)
+    # Proximity is measured from the representative point: compute it once.
+    points = gpd.GeoDataFrame(
+        geometry=representative_points(geometry_array(objects)), index=objects.index, crs=CRS
+    )
     for kind in STOP_KINDS:
-        cols[f"dist_{kind}_m"] = fprox.distance_to_stop(objects, ctx.stops, kinds=kind)
-    cols["dist_rail_m"] = fprox.distance_to_stop(
-        objects, ctx.stops, kinds=("trein", "metro", "tram")
-    ).rename("dist_rail_m")
+        cols[f"dist_{kind}_m"] = fprox.distance_to_stop(points, ctx.stops, kinds=kind)
+    cols["dist_rail_m"] = _fmin(cols, ("trein", "metro", "tram"), "dist_rail_m")
     cols["dist_station_m"] = cols["dist_trein_m"].rename("dist_station_m")
-    cols["dist_hov_m"] = fprox.distance_to_stop(
-        objects, ctx.stops, kinds=("bus", "tram", "metro")
-    ).rename("dist_hov_m")
+    cols["dist_hov_m"] = _fmin(cols, ("bus", "tram", "metro"), "dist_hov_m")
     for col, (kind, radius) in AMENITY_COUNTS.items():
-        cols[col] = fprox.count_within(objects, ctx.amenities[kind], radius=radius, name=col)
+        cols[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)
     for kind in AMENITIES:
         col = f"dist_{kind}_m"
-        cols[col] = fprox.distance_to_nearest(objects, ctx.amenities[kind], name=col)
+        cols[col] = fprox.distance_to_nearest(points, ctx.amenities[kind], name=col)
     cols["noise_db"] = mean_noise(objects, ctx.noise)
-    for kind in ZONE_KINDS:
-        cols[f"zone_{kind}_frac"] = fov.zone_fraction(objects, ctx.zones, kind=kind)
+    fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
+    for col in fracs.columns:
+        cols[col] = fracs[col]
     cols["in_kernwinkelgebied"] = (cols["zone_kernwinkelgebied_frac"] >= 0.5).rename(
         "in_kernwinkelgebied"
     )

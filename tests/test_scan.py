@@ -190,7 +190,7 @@ def test_parcel_features_by_hand(result):
     t = result.features["parcels"]
     assert t.loc["P01", "owner_class"] == "provincie"
     assert bool(t.loc["P01", "is_provincial"])
-    assert t.loc["P01", "dist_trein_m"] == pytest.approx(50.0)
+    assert t.loc["P01", "dist_trein_m"] == pytest.approx(100.0)  # from (50, 50) to (50, 150)
     assert t.loc["P01", "capacity_units"] == 40  # 1 ha × 40 units/ha
     assert t.loc["P02", "zone_natura2000_frac"] == 1.0
     assert t.loc["P05", "built_up_fraction"] == pytest.approx(0.5)

@@ -90,6 +90,13 @@ def intersection_areas(
         done |= hit
     rest = ~done
     if rest.any():
+        # Pairs whose bounding boxes only touch (adjacent boxes) cannot share area.
+        bg = shapely.bounds(geoms[i[rest]])
+        bo = shapely.bounds(others[j[rest]])
+        w = np.minimum(bg[:, 2], bo[:, 2]) - np.maximum(bg[:, 0], bo[:, 0])
+        h = np.minimum(bg[:, 3], bo[:, 3]) - np.maximum(bg[:, 1], bo[:, 1])
+        rest[np.flatnonzero(rest)[(w <= 0) | (h <= 0)]] = False
+    if rest.any():
         area[rest] = shapely.area(shapely.intersection(geoms[i[rest]], others[j[rest]]))
     return i, j, area
 

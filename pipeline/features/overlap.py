@@ -133,6 +133,36 @@ def municipality(objects: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) ->
     return pd.Series(out, index=objects.index, name="gemeentecode", dtype=object)
 
 
+def zone_fractions(
+    objects: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, kinds: tuple[str, ...]
+) -> pd.DataFrame:
+    """``zone_<kind>_frac`` for several kinds in one overlay pass (see :func:`zone_fraction`)."""
+    geoms = geometry_array(objects)
+    out = {k: np.zeros(len(geoms)) for k in kinds}
+    sel = zones[zones["kind"].isin(kinds)] if len(zones) else zones
+    if len(geoms) and len(sel):
+        zg = geometry_array(sel)
+        zkind = sel["kind"].to_numpy(dtype=object)
+        tree = shapely.STRtree(zg)
+        is_point = shapely.get_type_id(geoms) == 0
+        poly_idx = np.flatnonzero(~is_point)
+        if len(poly_idx):
+            i, j, area = intersection_areas(geoms[poly_idx], zg, tree=tree)
+            own = shapely.area(geoms[poly_idx])
+            for k in kinds:
+                m = zkind[j] == k
+                inter = np.bincount(i[m], weights=area[m], minlength=len(poly_idx))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out[k][poly_idx] = np.where(own > 0, np.minimum(inter / own, 1.0), 0.0)
+        pt_idx = np.flatnonzero(is_point)
+        if len(pt_idx):
+            i, j = query_pairs(geoms[pt_idx], tree, predicate="intersects")
+            for k in kinds:
+                m = zkind[j] == k
+                out[k][pt_idx[np.unique(i[m])]] = 1.0
+    return pd.DataFrame({f"zone_{k}_frac": v for k, v in out.items()}, index=objects.index)
+
+
 def zone_fraction(objects: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, kind: str) -> pd.Series:
     """Share of the object's area inside zones of one ``kind`` (0–1; 0/1 for points).
 
@@ -140,26 +170,7 @@ def zone_fraction(objects: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, kind: s
     Zones of one kind that overlap each other are counted twice, hence the cap at 1; a point
     is 1 when it lies inside (or on the edge of) any zone of the kind.
     """
-    name = f"zone_{kind}_frac"
-    geoms = geometry_array(objects)
-    sel = zones[zones["kind"] == kind] if len(zones) else zones
-    frac = np.zeros(len(geoms))
-    if len(geoms) and len(sel):
-        zg = geometry_array(sel)
-        tree = shapely.STRtree(zg)
-        is_point = shapely.get_type_id(geoms) == 0
-        poly_idx = np.flatnonzero(~is_point)
-        if len(poly_idx):
-            i, _, area = intersection_areas(geoms[poly_idx], zg, tree=tree)
-            inter = np.bincount(i, weights=area, minlength=len(poly_idx))
-            own = shapely.area(geoms[poly_idx])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                frac[poly_idx] = np.where(own > 0, np.minimum(inter / own, 1.0), 0.0)
-        pt_idx = np.flatnonzero(is_point)
-        if len(pt_idx):
-            i, _ = query_pairs(geoms[pt_idx], tree, predicate="intersects")
-            frac[pt_idx[np.unique(i)]] = 1.0
-    return pd.Series(frac, index=objects.index, name=name)
+    return zone_fractions(objects, zones, kinds=(kind,))[f"zone_{kind}_frac"]
 
 
 def in_kernwinkelgebied(

@@ -23,14 +23,26 @@ def test_distance_to_stop_of_a_kind(stops):
     objs = frame([b(0, 0, 100, 100), p(400, 40)], index=["plot", "unit"])
     trein = fprox.distance_to_stop(objs, stops, kinds="trein")
     assert trein.name == "dist_trein_m"
-    assert trein["plot"] == pytest.approx(200.0)  # from the plot's top edge
+    # measured from the plot's representative point (50, 50)
+    assert trein["plot"] == pytest.approx(np.hypot(50, 250))
     assert trein["unit"] == pytest.approx(np.hypot(400, 260))
     bus = fprox.distance_to_stop(objs, stops, kinds="bus")
-    assert bus["plot"] == pytest.approx(50.0)
+    assert bus["plot"] == pytest.approx(np.hypot(50, 100))
     assert bus["unit"] == pytest.approx(40.0)
     hov = fprox.distance_to_stop(objs, stops, kinds=("bus", "tram", "metro"))
     assert hov.name == "dist_bus_tram_metro_m"
-    assert hov["plot"] == pytest.approx(50.0)
+    assert hov["plot"] == pytest.approx(np.hypot(50, 100))
+
+
+def test_nearest_finds_the_closest_of_many_targets():
+    rng = np.random.default_rng(3)
+    tx, ty = rng.uniform(0, 5000, 300), rng.uniform(0, 5000, 300)
+    x, y = rng.uniform(-500, 5500, 2000), rng.uniform(-500, 5500, 2000)
+    got = fprox.nearest_distance_xy(x, y, tx, ty)
+    brute = np.hypot(x[:, None] - tx[None, :], y[:, None] - ty[None, :]).min(axis=1)
+    assert (got >= brute - 1e-9).all()  # always a real distance to a real target
+    assert np.mean(np.isclose(got, brute)) > 0.99
+    assert (got - brute).max() < fprox.NEAREST_CELL_M
 
 
 def test_distance_is_nan_without_stops_of_the_kind(stops):
@@ -44,13 +56,28 @@ def test_distance_is_zero_for_a_target_inside():
 
 
 def test_count_within_radius_includes_the_boundary():
-    objs = frame([p(0, 0), b(1000, 0, 1100, 100), p(5000, 5000)], index=["a", "b", "c"])
-    targets = frame([p(300, 0), p(500, 0), p(501, 0), p(1100, 600), p(1600, 50)])
+    # points on 50 m cell centres, so the grid count is exact
+    objs = frame([p(25, 25), b(1000, 0, 1050, 50), p(5025, 5025)], index=["a", "b", "c"])
+    targets = frame([p(325, 25), p(525, 25), p(575, 25), p(1025, 525), p(1525, 25), p(1025, 575)])
     n = fprox.count_within(objs, targets, radius=500, name="n_winkel_500m")
     assert n.name == "n_winkel_500m"
-    # a: 300 and 500 (on the circle); b: 500 (from x=1000), 501, (1100,600) at 500, (1600,50) at 500
+    # a: at 300 and 500 (on the circle), not 550
+    # b (centre 1025, 25): 525 and 1525 at 500, 575 at 450, (1025, 525) at 500, not (1025, 575)
     assert n.to_dict() == {"a": 2, "b": 4, "c": 0}
     assert n.dtype == np.int64
+
+
+def test_count_within_matches_brute_force_up_to_the_cell():
+    rng = np.random.default_rng(5)
+    objs = frame([p(x, y) for x, y in rng.uniform(0, 3000, (200, 2))])
+    pts = rng.uniform(0, 3000, (400, 2))
+    n = fprox.count_within(objs, frame([p(x, y) for x, y in pts]), radius=500, name="n").to_numpy()
+    ox = np.array([g.x for g in objs.geometry]) - 80_000
+    oy = np.array([g.y for g in objs.geometry]) - 440_000
+    d = np.hypot(ox[:, None] - pts[None, :, 0], oy[:, None] - pts[None, :, 1])
+    lo = (d <= 500 - 71).sum(axis=1)  # certainly inside, whatever the snapping
+    hi = (d <= 500 + 71).sum(axis=1)
+    assert ((n >= lo) & (n <= hi)).all()
 
 
 def test_count_within_without_targets_is_zero():
@@ -59,12 +86,12 @@ def test_count_within_without_targets_is_zero():
 
 
 def test_mixed_use_share_on_the_grid():
-    # Units snapped to 50 m cells; the object at the origin cell.
-    units = frame([p(10, 10), p(20, 20), p(110, 10), p(410, 10), p(2000, 0)])
+    # Units snapped to 50 m cells; the object in the origin cell.
+    units = frame([p(10, 10), p(20, 20), p(110, 10), p(460, 10), p(2000, 0)])
     nonres = np.array([False, True, True, False, True])
     objs = frame([b(0, 0, 40, 40), p(5000, 5000)], index=["near", "far"])
     s = fprox.mixed_use_share(objs, units, nonres, radius=500, cell=50)
     assert s.name == "mixed_use_500m"
-    # within 500 m: the first four (cells 0, 0, 2, 8 along x); 2 of 4 non-residential
+    # within 500 m: the first four (cells 0, 0, 2, 9 along x); 2 of 4 non-residential
     assert s["near"] == pytest.approx(0.5)
     assert np.isnan(s["far"])
