@@ -216,9 +216,9 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
         assert page.locator("#mark-confidential").is_visible()
         assert page.locator("#mark-synthetic").is_visible()  # the fixture result is synthetic
         assert page.evaluate("window.__kk.basemap") in ("tiles", "loading")
-        page.wait_for_function("window.__kk.basemap === 'tiles'")
+        page.wait_for_function("() => window.__kk.basemap === 'tiles'")
         # Fitted to the municipality: the overview or the sites, depending on its size.
-        page.wait_for_function("window.__kk.map.areTilesLoaded()")
+        page.wait_for_function("() => window.__kk.map.areTilesLoaded()")
         page.wait_for_timeout(300)
         page.screenshot(path=screenshots / "02-after-login.png")
 
@@ -400,7 +400,7 @@ def test_login_errors_offline_basemap_and_analist_export(
         # The analyst logs in; the basemap cannot be reached, so the map falls back to plain.
         login(page, service, service.users["analist"])
         wait_map(page)
-        page.wait_for_function("window.__kk.basemap === 'plain'")
+        page.wait_for_function("() => window.__kk.basemap === 'plain'")
         assert page.locator("#basemap-notice").is_visible()
         assert page.locator("#map").evaluate("(el) => el.classList.contains('plain-basemap')")
         page.screenshot(path=screenshots / "07-analist-plain-basemap.png")
