@@ -29,6 +29,7 @@ from pipeline.sample.presets import PRESETS, Preset
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
 __all__ = ["PRESETS", "Preset", "generate_sample", "run_sample_command"]
 
@@ -82,7 +83,7 @@ def generate_sample(
     *,
     preset: str = "demo",
     seed: int = 42,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | Progress | None = None,
 ) -> Path:
     """Generate a synthetic province into ``out_dir`` and return the path of its sources.yaml.
 
@@ -95,7 +96,8 @@ def generate_sample(
     seed
         Random seed; the same preset and seed give the same files.
     progress
-        Called as ``progress(stage, step, total)`` when each stage starts.
+        Called as ``progress(stage, step, total)`` when each stage starts; or a rich
+        ``Progress`` that gets one task advanced per stage.
 
     Returns
     -------
@@ -118,7 +120,7 @@ def generate_sample(
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        _generate_into(tmp, PRESETS[preset], seed, progress or (lambda *_: None))
+        _generate_into(tmp, PRESETS[preset], seed, _as_callback(progress))
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
             out.rename(old)
@@ -130,6 +132,20 @@ def generate_sample(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out / "sources.yaml"
+
+
+def _as_callback(progress: ProgressCallback | Progress | None) -> ProgressCallback:
+    if progress is None:
+        return lambda *_: None
+    if hasattr(progress, "add_task"):
+        bar: Any = progress
+        task = bar.add_task("sample", total=len(STAGES))
+
+        def advance(stage: str, step: int, total: int) -> None:
+            bar.update(task, description=f"sample: {stage}", completed=step - 1)
+
+        return advance
+    return progress  # type: ignore[return-value]
 
 
 def _generate_into(

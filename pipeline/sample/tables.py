@@ -477,7 +477,9 @@ def _stops(world: World) -> gpd.GeoDataFrame:
         df.naam + " " + mu.name.to_numpy()[df.m] + " " + df.seq.astype(str),
     )
     return gpd.GeoDataFrame(
-        df[["stop_id", "naam", "kind"]], geometry=shapely.points(df.x.to_numpy(), df.y.to_numpy()), crs=CRS
+        df[["stop_id", "naam", "kind"]],
+        geometry=shapely.points(df.x.to_numpy(), df.y.to_numpy()),
+        crs=CRS,
     )
 
 
@@ -611,7 +613,8 @@ def _planted(
             geom = parcels.geometry.iloc[tl]
             items.append(
                 {
-                    "id": parcels.identificatie.iloc[tl],
+                    "id": _canonical(parcels.identificatie.iloc[tl]),
+                    "source_id": parcels.identificatie.iloc[tl],
                     "layer": "parcels",
                     "gemeentecode": code,
                     "kind": "tijdelijke_locatie",
@@ -634,6 +637,7 @@ def _planted(
             items.append(
                 {
                     "id": panden.identificatie.iloc[kt],
+                    "source_id": panden.identificatie.iloc[kt],
                     "layer": "buildings",
                     "gemeentecode": code,
                     "kind": "kantoortransformatie",
@@ -655,6 +659,7 @@ def _planted(
             items.append(
                 {
                     "id": vbo.identificatie.iloc[u],
+                    "source_id": vbo.identificatie.iloc[u],
                     "layer": "units",
                     "gemeentecode": code,
                     "kind": "plinttransformatie",
@@ -671,7 +676,8 @@ def _planted(
         if n2k >= 0:
             items.append(
                 {
-                    "id": parcels.identificatie.iloc[n2k],
+                    "id": _canonical(parcels.identificatie.iloc[n2k]),
+                    "source_id": parcels.identificatie.iloc[n2k],
                     "layer": "parcels",
                     "gemeentecode": code,
                     "kind": "tijdelijke_locatie",
@@ -687,6 +693,7 @@ def _planted(
             items.append(
                 {
                     "id": panden.identificatie.iloc[ev],
+                    "source_id": panden.identificatie.iloc[ev],
                     "layer": "buildings",
                     "gemeentecode": code,
                     "kind": "kantoortransformatie",
@@ -697,4 +704,17 @@ def _planted(
                     "vbo_ids": vbo.identificatie.to_numpy()[urole_pand == ev].tolist(),
                 }
             )
-    return {"synthetic": True, "reference_date": str(REF_DATE), "items": items}
+    return {
+        "synthetic": True,
+        "reference_date": str(REF_DATE),
+        "note": (
+            "Planted sites: 'id' is the canonical id the readers produce (parcel_id without the "
+            "NL.IMKAD.KadastraalObject. prefix, pand_id, vbo_id); 'source_id' is the id in the file. "
+            "expected: top_tier (tier A/B, best of its type in its municipality) or excluded (reason_code)."
+        ),
+        "items": items,
+    }
+
+
+def _canonical(parcel_identificatie: str) -> str:
+    return parcel_identificatie.removeprefix("NL.IMKAD.KadastraalObject.")
