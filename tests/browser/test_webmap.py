@@ -9,13 +9,14 @@ request leaves for a host other than the api and the configured basemap.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import PASSWORD, Scope, Service, decode_tile
+from .conftest import PASSWORD, ROOT, Scope, Service, decode_tile
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -102,6 +103,30 @@ FIND_EMPTY_PIXEL = """([layers, code]) => {
   }
   return null;
 }"""
+
+
+AXE = ROOT / "webmap" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {
+    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    resultTypes: ["violations"],
+  });
+  return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+
+
+def accessibility_violations(page: Any) -> list[str]:
+    """WCAG 2.1 A/AA violations found by axe-core (a dev dependency of webmap/)."""
+    if not AXE.is_file():
+        warnings.warn(
+            "axe-core is not installed (npm ci in webmap/): accessibility not checked", stacklevel=2
+        )
+        return []
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(
+            AXE.read_text(encoding="utf-8")
+        )  # CDP evaluation: not subject to the page's CSP
+    return list(page.evaluate(AXE_RUN))
 
 
 class Recorder:
@@ -210,6 +235,7 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
         page.get_by_label("E-mailadres").wait_for()
         assert page.locator("#mark-confidential").is_visible()
         page.screenshot(path=screenshots / "01-login.png")
+        assert accessibility_violations(page) == []
 
         login(page, service, service.users["beleidsmaker"])
         wait_map(page)
@@ -264,6 +290,7 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
         assert page.locator("[data-testid=site-sources] li").count() >= 1
         assert page.locator("#panel-body").get_attribute("aria-live") == "polite"
         page.screenshot(path=screenshots / "04-site-panel.png")
+        assert accessibility_violations(page) == []  # the map page with the panel open
 
         # Click elsewhere in the municipality: "waarom hier niet?".
         empty = page.evaluate(FIND_EMPTY_PIXEL, [SITE_STYLE_LAYERS, scope.own])
