@@ -68,6 +68,20 @@ MUST_HAVE_FEATURES = ("municipalities", "parcels", "buildings", "zoning", "trans
 CONTEXT_MARGIN_M = 5_000.0
 
 GML_OPEN = {"WRITE_GFS": "NO"}
+#: GDAL would otherwise write ``.aux.xml`` sidecars next to some read-only inputs (e.g. a
+#: GeoPackage with dataset metadata) — never write next to an input.
+NO_SIDECARS = {"GDAL_PAM_ENABLED": "NO"}
+
+
+@contextmanager
+def no_sidecar_files() -> Iterator[None]:
+    """Switch GDAL's auxiliary (``.aux.xml``) files off while reading; restore afterwards."""
+    previous = {k: pyogrio.get_gdal_config_option(k) for k in NO_SIDECARS}
+    pyogrio.set_gdal_config_options(NO_SIDECARS)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,16 +403,17 @@ def _is_gml(path: str) -> bool:
 
 def list_layers(path: str) -> list[str]:
     """Layer names of a vector dataset (GML is opened with ``WRITE_GFS=NO``)."""
-    if not _is_gml(path):
-        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
-    names: list[str] = []
-    while True:  # pyogrio.list_layers takes no open options: walk the layers by index
-        try:
-            info = pyogrio.read_info(path, layer=len(names), **GML_OPEN)
-        except Exception:
-            break
-        names.append(str(info["layer_name"]))
-    return names
+    with no_sidecar_files():
+        if not _is_gml(path):
+            return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+        names: list[str] = []
+        while True:  # pyogrio.list_layers takes no open options: walk the layers by index
+            try:
+                info = pyogrio.read_info(path, layer=len(names), **GML_OPEN)
+            except Exception:
+                break
+            names.append(str(info["layer_name"]))
+        return names
 
 
 def _read_error(exc: Exception, issues: Issues, *, file: str | None = None) -> None:
@@ -429,13 +444,15 @@ def read_vector(
     assume_rd: bool = False,
     bbox_rd: tuple[float, float, float, float] | None = None,
     declared_crs: str | None = None,
+    missing_layer_ok: bool = False,
     **open_options: str,
 ) -> gpd.GeoDataFrame | None:
     """Read one layer with pyogrio (``use_arrow=True``; curves are linearised on a fallback).
 
     The index becomes the 1-based feature number, so messages can name rows. A file without a
     CRS takes ``crs`` (from sources.yaml); failing that, ``assume_rd`` assumes EPSG:28992 with
-    a warning, otherwise it is a problem. Returns ``None`` after recording a problem.
+    a warning, otherwise it is a problem. Returns ``None`` after recording a problem (or,
+    with ``missing_layer_ok``, silently when the layer does not exist).
     """
     if _is_gml(path):
         open_options = {**GML_OPEN, **open_options}
@@ -443,18 +460,22 @@ def read_vector(
     bbox = None
     if bbox_rd is not None:
         try:
-            file_crs = file_crs or pyogrio.read_info(path, layer=layer, **open_options)["crs"]
+            with no_sidecar_files():
+                file_crs = file_crs or pyogrio.read_info(path, layer=layer, **open_options)["crs"]
         except Exception as exc:
             _read_error(exc, issues)
             return None
         bbox = _bbox_for(crs or file_crs or (schemas.CRS if assume_rd else None), bbox_rd)
     kwargs: dict[str, Any] = {"layer": layer, "bbox": bbox, **open_options}
     try:
-        try:
-            gdf = pyogrio.read_dataframe(path, use_arrow=True, **kwargs)
-        except NotImplementedError:  # curved geometries (IMRO arcs): let GDAL linearise them
-            gdf = pyogrio.read_dataframe(path, use_arrow=False, **kwargs)
+        with no_sidecar_files():
+            try:
+                gdf = pyogrio.read_dataframe(path, use_arrow=True, **kwargs)
+            except NotImplementedError:  # curved geometries (IMRO arcs): GDAL linearises them
+                gdf = pyogrio.read_dataframe(path, use_arrow=False, **kwargs)
     except Exception as exc:
+        if missing_layer_ok and "could not be opened" in str(exc) and layer is not None:
+            return None
         _read_error(exc, issues)
         return None
     if not isinstance(gdf, gpd.GeoDataFrame):
@@ -577,7 +598,7 @@ def read_raster_meta(path: Path, issues: Issues) -> dict[str, object] | None:
     from rasterio.errors import RasterioIOError
 
     try:
-        with rasterio.open(path) as ds:
+        with rasterio.Env(**NO_SIDECARS), rasterio.open(path) as ds:
             return {
                 "path": str(path),
                 "crs": ds.crs.to_string() if ds.crs else None,
@@ -790,7 +811,7 @@ def _read_lvbag(
     vbos: list[gpd.GeoDataFrame] = []
     for gdal_path, _kind in files:
         try:
-            layers = [str(n) for n in pyogrio.list_layers(gdal_path)[:, 0]]
+            layers = list_layers(gdal_path)
         except Exception as exc:
             _read_error(exc, issues)
             continue
@@ -862,7 +883,26 @@ def _load_bag(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.DataF
     return out
 
 
-def _load_imro(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.DataFrame]:
+_PLAN_AREA_RE = re.compile(rb"<(?:\w+:)?Bestemmingsplangebied\b[^>]*?gml:id=\"([^\"]+)\"")
+_IMRO_CODE_RE = re.compile(r"^NL\.IMRO\.(\d{4})\.", re.I)
+
+
+def _imro_plan_id(path: str) -> str:
+    """The plan id: the ``gml:id`` of the file's Bestemmingsplangebied, else the file name."""
+    stem = Path(path).name.removesuffix(".gml")
+    if path.startswith("/vsi"):
+        return stem
+    with open(path, "rb") as fh:
+        match = _PLAN_AREA_RE.search(fh.read())
+    return match.group(1).decode("utf-8", "replace") if match else stem
+
+
+def _load_imro(
+    spec: SourceSpec, issues: Issues, bbox: Any, *, skip_codes: frozenset[str] = frozenset()
+) -> dict[str, pd.DataFrame]:
+    """Read ``Enkelbestemming`` from each GML (one GDAL open per file: GML has no index and
+    every open parses the whole file). With a municipality filter, plan files named
+    ``NL.IMRO.<code>.…`` of other municipalities (``skip_codes``) are not opened at all."""
     try:
         files = _gml_files(spec.path, r".")
     except zipfile.BadZipFile as exc:
@@ -871,32 +911,39 @@ def _load_imro(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.Data
     if not files:
         issues.problem("no .gml files found in the folder", fix="point `path:` at IMRO GML files")
         return {}
+    if skip_codes:
+        files = [
+            f
+            for f in files
+            if not ((m := _IMRO_CODE_RE.match(Path(f).name)) and m.group(1) in skip_codes)
+        ]
     parts = []
     without: list[tuple[str, list[str]]] = []
     for f in files:
-        sub = Issues(file=f, source=spec.key)
-        try:
-            names = list_layers(f)
-        except Exception as exc:
-            _read_error(exc, sub)
-            issues.problems += sub.problems
-            continue
-        if not names:
-            _read_error(ValueError("no layers (not GML?)"), sub)
-        elif imro.ZONING_LAYER not in names:
-            without.append((f, names))
-            continue
-        else:
-            plan_area = None
-            area_layer = next((n for n in names if n in imro.PLAN_AREA_LAYERS), None)
-            if area_layer is not None:
-                plan_area = read_vector(f, sub, layer=area_layer, crs=spec.crs)
-            sub.layer = imro.ZONING_LAYER
-            raw = read_vector(f, sub, layer=imro.ZONING_LAYER, crs=spec.crs, bbox_rd=bbox)
-            if raw is not None:
-                raw.index = pd.Index([f"{Path(f).name}#{i}" for i in raw.index])
-                plan_id = imro.plan_id_from_imro(plan_area, fallback=Path(f).stem)
-                parts.append(imro.zoning_from_imro(raw, sub, plan_id=plan_id))
+        sub = Issues(file=f, source=spec.key, layer=imro.ZONING_LAYER)
+        declared = None if f.startswith("/vsi") else _gml_declared_crs(Path(f))
+        raw = read_vector(
+            f,
+            sub,
+            layer=imro.ZONING_LAYER,
+            crs=spec.crs,
+            bbox_rd=bbox,
+            declared_crs=declared,
+            missing_layer_ok=True,
+        )
+        if raw is None and not sub.problems:
+            try:
+                names = list_layers(f)  # only to say what the file holds instead
+            except Exception as exc:
+                _read_error(exc, sub)
+                names = []
+            if names:
+                without.append((f, names))
+            elif not sub.problems:
+                _read_error(ValueError("no layers (not GML?)"), sub)
+        elif raw is not None:
+            raw.index = pd.Index([f"{Path(f).name}#{i}" for i in raw.index])
+            parts.append(imro.zoning_from_imro(raw, sub, plan_id=_imro_plan_id(f)))
         issues.problems += sub.problems
         issues.warnings += sub.warnings
     for f, names in without:
@@ -1054,20 +1101,35 @@ LOAD_ORDER = (
 def assign_gemeentecode(gdf: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.Series:
     """The municipality code of each feature: the one containing its representative point.
 
-    Vectorised: ``point_on_surface`` for polygons, one STRtree query for all points. Features
-    outside every municipality get a missing value.
+    Vectorised: ``point_on_surface`` for polygons, then per municipality (prepared) one
+    ``contains_xy`` over the points inside its bounding box — faster than an STRtree query of
+    millions of points against few, detailed polygons. Points outside every municipality get a
+    missing value.
     """
-    codes = pd.Series(pd.NA, index=gdf.index, dtype="str")
+    codes = np.full(len(gdf), None, dtype=object)
     if len(gdf) == 0 or len(municipalities) == 0:
-        return codes
+        return pd.Series(codes, index=gdf.index, dtype="str")
     geoms = np.asarray(gdf.geometry.array, dtype=object)
-    points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
-    tree = shapely.STRtree(np.asarray(municipalities.geometry.array, dtype=object))
-    inp, hit = tree.query(points, predicate="within")
-    first = np.unique(inp, return_index=True)[1]
-    values = municipalities["gemeentecode"].to_numpy()
-    codes.iloc[inp[first]] = values[hit[first]]
-    return codes
+    is_point = shapely.get_type_id(geoms) == 0
+    points = geoms.copy()
+    if not is_point.all():
+        points[~is_point] = shapely.point_on_surface(geoms[~is_point])
+    x, y = shapely.get_x(points), shapely.get_y(points)
+    mun_geoms = np.asarray(municipalities.geometry.array, dtype=object)
+    shapely.prepare(mun_geoms)
+    bounds = shapely.bounds(mun_geoms)
+    values = municipalities["gemeentecode"].to_numpy(dtype=object)
+    todo = ~np.isnan(x)
+    # one vectorised point-in-polygon test per municipality on the points in its bounding box
+    for i in range(len(mun_geoms)):
+        x0, y0, x1, y1 = bounds[i]
+        cand = np.flatnonzero(todo & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+        if len(cand) == 0:
+            continue
+        inside = cand[shapely.contains_xy(mun_geoms[i], x[cand], y[cand])]
+        codes[inside] = values[i]
+        todo[inside] = False
+    return pd.Series(codes, index=gdf.index, dtype="str")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1124,9 +1186,10 @@ def load_sources(
     selected = [g.strip().upper() for g in gemeenten] if gemeenten else None
     bbox: tuple[float, float, float, float] | None = None
     context_bbox: tuple[float, float, float, float] | None = None
+    skip_codes: frozenset[str] = frozenset()
     prog = progress if progress is not None else _new_progress()
     keys = [k for k in LOAD_ORDER if k in sources.entries]
-    with prog if progress is None else nullcontext():
+    with no_sidecar_files(), prog if progress is None else nullcontext():
         task = prog.add_task("reading inputs", total=len(keys))
         for key in keys:
             spec = sources.entries[key]
@@ -1158,7 +1221,10 @@ def load_sources(
                 if key == "municipalities"
                 else (bbox if key in ("parcels", "buildings") else context_bbox)
             )
-            loaded = _LOADERS[spec.format](spec, issues, use_bbox)
+            if spec.format == "imro":
+                loaded = _load_imro(spec, issues, use_bbox, skip_codes=skip_codes)
+            else:
+                loaded = _LOADERS[spec.format](spec, issues, use_bbox)
             for name, raw in loaded.items():
                 if name == "__raster__":
                     report.rasters[key] = raw
@@ -1190,6 +1256,9 @@ def load_sources(
                         f"{_did_you_mean(code, list(mun['gemeentecode']))}",
                         fix="pass codes like GM0599 that exist in the municipalities source",
                     )
+                skip_codes = frozenset(
+                    str(c)[2:] for c in mun["gemeentecode"] if str(c) not in selected
+                )
                 mun = mun[mun["gemeentecode"].isin(selected)]
                 layers["municipalities"] = mun
                 if len(mun):

@@ -7,7 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import Problem
 from pipeline.schemas import CRS
@@ -112,3 +115,28 @@ def to_rd(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if gdf.crs is None or gdf.crs.equals(CRS):
         return gdf
     return gdf.to_crs(CRS)
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def to_arrow(values: pd.Series) -> pa.Array:
+    """A text column as a pyarrow string array (zero-copy for pandas' arrow-backed ``str``)."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        values = values.astype("str").where(values.notna())
+    return pa.array(values, from_pandas=True)
+
+
+def from_arrow(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """A pyarrow string array back as a pandas ``str`` column."""
+    out = array.to_pandas(types_mapper=lambda t: _STR)
+    out.index = index
+    return out
+
+
+def isin(values: pd.Series, candidates: pd.Series | list[str]) -> np.ndarray:
+    """``values.isin(candidates)`` for large text columns, via pyarrow (pandas' arrow-string
+    ``isin`` iterates in Python)."""
+    cand = candidates if isinstance(candidates, pd.Series) else pd.Series(candidates, dtype="str")
+    mask = pc.is_in(to_arrow(values), value_set=to_arrow(cand).unique())
+    return np.asarray(mask.fill_null(False), dtype=bool)

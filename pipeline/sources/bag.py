@@ -9,6 +9,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import shapely
 
 from pipeline.schemas import (
@@ -21,9 +22,11 @@ from pipeline.sources._common import (
     Issues,
     find_column,
     frame,
+    from_arrow,
     require_column,
     strip_prefix,
     text_column,
+    to_arrow,
     to_rd,
 )
 
@@ -131,20 +134,24 @@ def _first_pand(values: pd.Series) -> pd.Series:
     if _holds_lists(values):
         first = values.str[0]
     else:
-        first = values.astype("str").where(values.notna()).str.split(",").str[0].str.strip()
+        arr = to_arrow(values)
+        if pc.any(pc.match_substring(arr, ",")).as_py():
+            arr = pc.replace_substring_regex(arr, pattern=r"\s*,.*$", replacement="")
+        first = from_arrow(pc.utf8_trim_whitespace(arr), values.index)
     return strip_prefix(first, PAND_PREFIX)
 
 
 def gebruiksdoel_lists(values: pd.Series) -> pd.Series:
     """Multi-valued gebruiksdoel as lists of lower-case names.
 
-    LVBAG gives lists already; PDOK's GeoPackage gives ``"woonfunctie,winkelfunctie"``.
-    Strings are split with pandas string methods (no per-row Python).
+    LVBAG gives lists already; PDOK's GeoPackage gives ``"woonfunctie,winkelfunctie"``, split
+    with pyarrow compute (no per-row Python).
     """
     if _holds_lists(values):
         return values.map(lambda v: [str(x).strip().lower() for x in v] if _is_list(v) else v)
-    text = values.astype("str").where(values.notna()).str.lower().str.strip()
-    return text.str.split(r"\s*,\s*", regex=True)
+    arr = pc.utf8_trim_whitespace(pc.utf8_lower(to_arrow(values)))
+    parts = pc.split_pattern_regex(arr, pattern=r"\s*,\s*")
+    return pd.Series(parts.to_pylist(), index=values.index, dtype=object)
 
 
 def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:

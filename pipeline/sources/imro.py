@@ -8,18 +8,6 @@ import pandas as pd
 from pipeline.sources._common import Issues, find_column, frame, require_column, text_column, to_rd
 
 ZONING_LAYER = "Enkelbestemming"
-PLAN_AREA_LAYERS = ("Bestemmingsplangebied", "Bestemmingsplangebied_X")
-
-
-def plan_id_from_imro(plan_area: pd.DataFrame | None, *, fallback: str) -> str:
-    """The plan id (``NL.IMRO.0664.BPBS03-ON99``) from ``Bestemmingsplangebied``, else ``fallback``
-    (the file name without ``.gml``)."""
-    if plan_area is not None and len(plan_area):
-        for cands in (["identificatie"], ["gml_id"]):
-            col = find_column(plan_area, cands)
-            if col is not None and pd.notna(plan_area[col].iloc[0]):
-                return str(plan_area[col].iloc[0])
-    return fallback
 
 
 def zoning_from_imro(raw: gpd.GeoDataFrame, issues: Issues, *, plan_id: str) -> gpd.GeoDataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.schemas import format_rows
-from pipeline.sources._common import Issues, find_column, require_column, text_column
+from pipeline.sources._common import Issues, find_column, isin, require_column, text_column
 
 VBO_PREFIX = "NL.IMBAG.Verblijfsobject."
 #: Date formats tried in order: ISO first, then the Dutch day-first spellings spreadsheets write.
@@ -78,4 +78,4 @@ def vacancy_from_csv(table: pd.DataFrame, issues: Issues) -> pd.DataFrame:
 
 def unknown_vbo_ids(vacancy: pd.DataFrame, unit_ids: pd.Series) -> pd.DataFrame:
     """The vacancy rows whose ``vbo_id`` is not a (current) unit of the BAG."""
-    return vacancy[~vacancy["vbo_id"].isin(unit_ids)]
+    return vacancy[~isin(vacancy["vbo_id"], unit_ids)]
