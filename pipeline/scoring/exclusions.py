@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.scoring.config import Exclusion, format_value
-from pipeline.scoring.text import format_values, render
+from pipeline.scoring.text import concat, format_values, full, render, scatter, to_pandas, where
 
 
 def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
@@ -45,8 +47,8 @@ def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
     return np.where(isna, rule.when_missing == "exclude", hit)
 
 
-def rule_reasons(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> np.ndarray:
-    """The Dutch sentence of ``rule`` for the rows in ``mask`` (object array, len = mask.sum())."""
+def rule_reasons(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> pa.Array:
+    """The Dutch sentence of ``rule`` for the rows in ``mask`` (``mask.sum()`` texts)."""
     sub = table.loc[mask, rule.column]
     raw = format_values(sub, rule.unit, rule.decimals)
     if isinstance(rule.value, list):
@@ -76,21 +78,26 @@ def evaluate_exclusions(table: pd.DataFrame, rules: Sequence[Exclusion]) -> pd.D
         joined with ``\\n``).
     """
     n = len(table)
-    codes = np.full(n, "", dtype=object)
-    reasons = np.full(n, "", dtype=object)
     excluded = np.zeros(n, dtype=bool)
+    code_pieces: list[pa.Array | str] = []
+    reason_pieces: list[pa.Array | str] = []
     for rule in rules:
         mask = rule_mask(table, rule)
         if not mask.any():
             continue
         sentences = rule_reasons(table, rule, mask)
-        sep_codes = np.where(excluded[mask], ",", "")
-        sep_reasons = np.where(excluded[mask], "\n", "")
-        codes[mask] = codes[mask] + sep_codes + rule.code
-        reasons[mask] = reasons[mask] + sep_reasons + sentences
+        reason_pieces.append(scatter(full(n, ""), mask, concat([sentences, "\n"], int(mask.sum()))))
+        code_pieces.append(where(mask, rule.code + ",", ""))
         excluded |= mask
+    codes = pc.utf8_rtrim(concat(code_pieces, n), characters=",")
+    reasons = pc.utf8_rtrim(concat(reason_pieces, n), characters="\n")
     return pd.DataFrame(
-        {"excluded": excluded, "reason_codes": codes, "reasons": reasons}, index=table.index
+        {
+            "excluded": excluded,
+            "reason_codes": to_pandas(codes, table.index),
+            "reasons": to_pandas(reasons, table.index),
+        },
+        index=table.index,
     )
 
 

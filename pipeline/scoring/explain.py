@@ -21,14 +21,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.scoring.config import Criterion, Part, TypeConfig, format_value, transfer_params
 from pipeline.scoring.text import (
+    Piece,
+    concat,
     format_scores,
     format_values,
+    full,
     json_numbers,
     json_strings,
     render,
+    scatter,
+    where,
 )
 from pipeline.scoring.transfer import apply_transfer
 
@@ -39,19 +46,19 @@ DEFAULT_MISSING_REASON = "Geen gegevens over {label}; neutrale deelscore {score}
 class PartResult:
     part: Part
     raw: pd.Series
-    raw_text: np.ndarray
+    raw_text: pa.Array
     subscore: np.ndarray  # NaN where missing
-    reason: np.ndarray
+    reason: pa.Array
 
 
 @dataclass
 class CriterionResult:
     criterion: Criterion
     raw: pd.Series
-    raw_text: np.ndarray
+    raw_text: pa.Array
     subscore: np.ndarray  # never NaN
     missing: np.ndarray
-    reason: np.ndarray
+    reason: pa.Array
     parts: list[PartResult]
 
 
@@ -87,16 +94,16 @@ def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> P
         part.reason_zero or part.reason,
         part.reason_missing or DEFAULT_MISSING_REASON,
     ]
-    reason = np.empty(n, dtype=object)
+    reason = full(n, "")
     for k, template in enumerate(templates):
         mask = choice == k
-        if mask.any():
-            reason[mask] = render(
-                template,
-                int(mask.sum()),
-                rows={key: val[mask] for key, val in rows.items()},
-                constants=consts,
-            )
+        if mask.all():
+            reason = render(template, n, rows=rows, constants=consts)
+        elif mask.any():
+            keep = pa.array(mask)
+            sub_rows = {key: val.filter(keep) for key, val in rows.items()}
+            sentences = render(template, int(mask.sum()), rows=sub_rows, constants=consts)
+            reason = scatter(reason, mask, sentences)
     return PartResult(part, raw, raw_text, sub, reason)
 
 
@@ -165,12 +172,13 @@ def evaluate_criterion(
             dtype=object,
         )
 
-    raw_text = np.full(n, "", dtype=object)
-    reason = np.full(n, "", dtype=object)
+    text_pieces: list[Piece] = []
+    reason_pieces: list[Piece] = []
     for i, p in enumerate(parts):
-        sep = "; " if i else ""
-        raw_text = raw_text + (sep + (p.part.label or p.part.column) + ": ") + p.raw_text
-        reason = reason + (" " if i else "") + p.reason
+        text_pieces += [("; " if i else "") + (p.part.label or p.part.column) + ": ", p.raw_text]
+        reason_pieces += [" " if i else "", p.reason]
+    raw_text = concat(text_pieces, n)
+    reason = concat(reason_pieces, n)
     return CriterionResult(criterion, raw, raw_text, subscore, missing, reason, parts)
 
 
@@ -180,89 +188,87 @@ def explanation_json(
     type_config: TypeConfig,
     scores: np.ndarray,
     tiers: np.ndarray,
-    row_notes: np.ndarray | None = None,
-) -> np.ndarray:
+    row_notes: pa.Array | None = None,
+) -> pa.Array:
     """The ``explanation`` JSON text of every row, assembled from per-criterion columns.
 
     ``{"criteria": [{"id", "label", "weight", "raw", "raw_text", "subscore", "reason",
-    "missing", ["parts": [...]]}], "aggregation", "score", "tier", "notes": [...]}``
+    "missing", ["combine", "parts": [...]]}], "aggregation", "score", "tier", "notes": [...]}``
     """
     import json
 
+    def js(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
     n = len(scores)
-    out = np.full(n, '{"criteria": [', dtype=object)
+    pieces: list[Piece] = ['{"criteria": [']
     for i, r in enumerate(results):
         c = r.criterion
-        head = (", " if i else "") + (
-            "{"
-            + f'"id": {json.dumps(c.id)}, "label": {json.dumps(c.label, ensure_ascii=False)}, '
-            + f'"weight": {json.dumps(c.weight)}, "raw": '
-        )
-        item = (
-            head
-            + json_numbers(r.raw)
-            + ', "raw_text": '
-            + json_strings(r.raw_text)
-            + ', "subscore": '
-            + json_numbers(r.subscore, decimals=3)
-            + ', "reason": '
-            + json_strings(r.reason)
-            + ', "missing": '
-            + np.where(r.missing, "true", "false").astype(object)
-        )
+        pieces += [
+            (", " if i else "")
+            + f'{{"id": {js(c.id)}, "label": {js(c.label)}, "weight": {js(c.weight)}, "raw": ',
+            json_numbers(r.raw),
+            ', "raw_text": ',
+            json_strings(r.raw_text),
+            ', "subscore": ',
+            json_numbers(r.subscore, decimals=3),
+            ', "reason": ',
+            json_strings(r.reason),
+            ', "missing": ',
+            where(r.missing, "true", "false"),
+        ]
         if len(r.parts) > 1:
-            item = item + ', "combine": ' + json.dumps(c.combine) + ', "parts": ['
+            pieces.append(f', "combine": {js(c.combine)}, "parts": [')
             for j, p in enumerate(r.parts):
-                item = (
-                    item
-                    + (", " if j else "")
-                    + "{"
-                    + f'"column": {json.dumps(p.part.column)}, "label": {json.dumps(p.part.label, ensure_ascii=False)}, "raw": '
-                    + json_numbers(p.raw)
-                    + ', "raw_text": '
-                    + json_strings(p.raw_text)
-                    + ', "subscore": '
-                    + json_numbers(p.subscore, decimals=3)
-                    + "}"
-                )
-            item = item + "]"
-        out = out + item + "}"
+                pieces += [
+                    (", " if j else "")
+                    + f'{{"column": {js(p.part.column)}, "label": {js(p.part.label)}, "raw": ',
+                    json_numbers(p.raw),
+                    ', "raw_text": ',
+                    json_strings(p.raw_text),
+                    ', "subscore": ',
+                    json_numbers(p.subscore, decimals=3),
+                    "}",
+                ]
+            pieces.append("]")
+        pieces.append("}")
     static_notes = [*type_config.notes, *([type_config.rent_note] if type_config.rent_note else [])]
-    notes_head = ", ".join(json.dumps(t, ensure_ascii=False) for t in static_notes)
-    out = (
-        out
-        + f'], "aggregation": {json.dumps(type_config.aggregation)}, "score": '
-        + json_numbers(scores, decimals=1)
-        + ', "tier": '
-        + json_strings(tiers)
-        + ', "notes": ['
-        + notes_head
-    )
+    notes_head = ", ".join(js(t) for t in static_notes)
+    pieces += [
+        f'], "aggregation": {js(type_config.aggregation)}, "score": ',
+        json_numbers(scores, decimals=1),
+        ', "tier": ',
+        json_strings(tiers),
+        ', "notes": [' + notes_head,
+    ]
     if row_notes is not None:
-        has = row_notes != ""
-        extra = np.full(n, "", dtype=object)
-        if has.any():
-            extra[has] = (", " if notes_head else "") + json_strings(row_notes[has])
-        out = out + extra
-    return out + "]}"
+        has = pc.not_equal(row_notes, "").to_numpy(zero_copy_only=False)
+        sep = ", " if notes_head else ""
+        pieces.append(where(has, concat([sep, json_strings(row_notes)], n), ""))
+    pieces.append("]}")
+    return concat(pieces, n)
 
 
-def merged_notes(table: pd.DataFrame) -> np.ndarray | None:
+def merged_notes(table: pd.DataFrame) -> pa.Array | None:
     """A note for merged sites: "Samengevoegd uit 3 aangrenzende percelen van dezelfde eigenaar."."""
     if "merged" not in table.columns:
         return None
     merged = table["merged"].fillna(False).astype(bool).to_numpy()
-    notes = np.full(len(table), "", dtype=object)
+    notes = full(len(table), "")
     if merged.any():
         n_parcels = (
-            table["n_parcels"].to_numpy()[merged]
+            table["n_parcels"].to_numpy(dtype="float64", na_value=np.nan)[merged]
             if "n_parcels" in table.columns
             else np.full(int(merged.sum()), np.nan)
         )
-        counts = format_values(pd.Series(n_parcels, dtype="float64"), "aantal")
-        notes[merged] = (
-            "Samengevoegd uit "
-            + counts
-            + " aangrenzende percelen van dezelfde eigenaar tot één locatie."
+        counts = format_values(n_parcels, "aantal")
+        sentences = concat(
+            [
+                "Samengevoegd uit ",
+                counts,
+                " aangrenzende percelen van dezelfde eigenaar tot één locatie.",
+            ],
+            int(merged.sum()),
         )
+        notes = scatter(notes, merged, sentences)
     return notes

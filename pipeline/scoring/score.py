@@ -13,6 +13,7 @@ from pipeline.scoring.aggregate import aggregate, assign_tiers, capacity_units, 
 from pipeline.scoring.config import TypeConfig
 from pipeline.scoring.exclusions import evaluate_exclusions
 from pipeline.scoring.explain import evaluate_criterion, explanation_json, merged_notes
+from pipeline.scoring.text import Piece, concat, to_pandas
 
 SITE_PREFIX = {
     "tijdelijke_locatie": "TL",
@@ -116,17 +117,24 @@ def score_table(
         "tier": tiers,
         "rank": ranks,
     }
-    reasons = np.full(n, "", dtype=object)
+    reason_pieces: list[Piece] = []
     for i, r in enumerate(results):
-        reasons = reasons + ("\n" if i else "") + r.reason
+        reason_pieces += ["\n" if i else "", r.reason]
         raw = r.raw
         if pd.api.types.is_bool_dtype(raw.dtype):
             raw = raw.astype("float64")
         new[f"c_{r.criterion.id}_raw"] = raw.to_numpy()
         new[f"c_{r.criterion.id}_score"] = np.round(r.subscore, 4)
-    new["reasons"] = reasons
-    new["explanation"] = explanation_json(
-        results, type_config=type_config, scores=scores, tiers=tiers, row_notes=merged_notes(cand)
+    new["reasons"] = to_pandas(concat(reason_pieces, n), cand.index)
+    new["explanation"] = to_pandas(
+        explanation_json(
+            results,
+            type_config=type_config,
+            scores=scores,
+            tiers=tiers,
+            row_notes=merged_notes(cand),
+        ),
+        cand.index,
     )
     added = pd.DataFrame(new, index=cand.index)
     cand = pd.concat([cand.drop(columns=[c for c in new if c in cand.columns]), added], axis=1)

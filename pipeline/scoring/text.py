@@ -1,56 +1,152 @@
-"""Dutch sentences from templates, vectorised.
+"""Dutch sentences and JSON text from templates, vectorised with pyarrow compute.
 
-Numbers are formatted once per distinct (rounded) value and then taken by index, and
-templates are filled by concatenating whole columns, so the cost grows with the number of
-distinct values, not with a Python loop over the rows.
+Texts are pyarrow string arrays. Numbers are written the Dutch way (``1.500``, ``0,6``) by
+integer arithmetic on whole columns; templates and JSON documents are assembled by one
+element-wise join of all their pieces (``pyarrow.compute.binary_join_element_wise``), linear in
+the text length; JSON string escaping is a handful of vectorised replacements. No Python code
+runs per row (text columns with few distinct values, such as categories, are formatted once per
+distinct value).
 """
 
 from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipeline.scoring.config import UNITS, format_nl, format_value
+from pipeline.scoring.config import UNITS, format_value
 
 MISSING_TEXT = "onbekend"
+STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+#: A piece of text to join: a constant, or one text per row.
+Piece: TypeAlias = pa.Array | str
 
 
-def _take_formatted(keys: pd.Series, fmt: Any) -> np.ndarray:
-    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
-    texts = np.array([fmt(u) for u in uniques] + [MISSING_TEXT], dtype=object)
-    return texts[codes]  # sentinel -1 takes the last entry: "onbekend"
+def as_arrow(values: Any) -> pa.Array:
+    """Any sequence of texts as a pyarrow string array (null stays null)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.string() else pc.cast(values, pa.string())
+    if isinstance(values, pd.Series):
+        values = values.array
+        if hasattr(values, "_pa_array"):
+            return as_arrow(values._pa_array)
+        values = np.asarray(values, dtype=object)
+    return pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
 
 
-def _take_numeric(x: np.ndarray, fmt: Any, missing: str = MISSING_TEXT) -> np.ndarray:
-    """Format each distinct finite value once (numpy unique), NaN -> ``missing``."""
-    out = np.full(len(x), missing, dtype=object)
-    ok = ~np.isnan(x)
-    if ok.any():
-        uniq, inv = np.unique(x[ok], return_inverse=True)
-        texts = np.array([fmt(float(u)) for u in uniq], dtype=object)
-        out[ok] = texts[inv.reshape(-1)]
-    return out
+def to_pandas(values: pa.Array, index: pd.Index | None = None) -> pd.Series:
+    """A pyarrow string array as a pandas ``str`` Series (no copy of the text)."""
+    return pd.Series(pd.array(values, dtype=STR_DTYPE), index=index)
+
+
+def full(n: int, text: str) -> pa.Array:
+    """``n`` copies of one text."""
+    return pa.array(np.full(n, text, dtype=object), type=pa.string())
+
+
+def concat(pieces: Sequence[Piece], n: int) -> pa.Array:
+    """Join texts element-wise: each piece is a constant ``str`` or an array of ``n`` texts."""
+    args: list[Any] = []
+    const = ""
+    for p in pieces:
+        if isinstance(p, str):
+            const += p
+            continue
+        if const:
+            args.append(pa.scalar(const, pa.string()))
+            const = ""
+        args.append(as_arrow(p))
+    if const:
+        args.append(pa.scalar(const, pa.string()))
+    if not any(isinstance(a, pa.Array) for a in args):
+        return full(n, const)
+    if len(args) == 1:
+        return args[0]
+    return pc.binary_join_element_wise(*args, "")
+
+
+def where(mask: np.ndarray, when_true: Piece, when_false: Piece) -> pa.Array:
+    """Element-wise choice between two texts (arrays of the mask's length, or constants)."""
+    a = when_true if isinstance(when_true, pa.Array) else pa.scalar(when_true, pa.string())
+    b = when_false if isinstance(when_false, pa.Array) else pa.scalar(when_false, pa.string())
+    out = pc.if_else(pa.array(np.asarray(mask, dtype=bool)), a, b)
+    return out if isinstance(out, pa.Array) else full(len(mask), out.as_py())
+
+
+def scatter(base: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
+    """``base`` with the positions in ``mask`` replaced, in order, by ``values``."""
+    if not np.any(mask):
+        return base
+    return pc.replace_with_mask(base, pa.array(np.asarray(mask, dtype=bool)), as_arrow(values))
+
+
+def dutch_numbers(
+    values: np.ndarray, decimals: int = 0, *, grouping: bool = True, missing: str = MISSING_TEXT
+) -> pa.Array:
+    """Numbers as Dutch text (``1.234.567,89``), rounded half away from zero; NaN -> ``missing``.
+
+    Equal to :func:`pipeline.scoring.config.format_nl` value by value, for |x| < 1e15.
+    """
+    x = np.asarray(values, dtype="float64")
+    n = len(x)
+    ok = np.isfinite(x)
+    scale = 10**decimals
+    total = np.zeros(n, dtype="int64")
+    total[ok] = np.floor(np.abs(x[ok]) * scale + 0.5 + 1e-9).astype("int64")
+    whole = total // scale
+    frac = total % scale
+    negative = ok & (x < 0) & (total > 0)
+    if grouping:
+        text = pc.cast(pa.array(whole % 1000), pa.string())
+        rest = whole // 1000
+        text = pc.if_else(pa.array(rest > 0), pc.utf8_lpad(text, 3, "0"), text)
+        while (rest > 0).any():
+            higher = rest // 1000
+            group = pc.cast(pa.array(rest % 1000), pa.string())
+            group = pc.if_else(pa.array(higher > 0), pc.utf8_lpad(group, 3, "0"), group)
+            text = pc.if_else(
+                pa.array(rest > 0), pc.binary_join_element_wise(group, text, "."), text
+            )
+            rest = higher
+    else:
+        text = pc.cast(pa.array(whole), pa.string())
+    if decimals > 0:
+        frac_text = pc.utf8_lpad(pc.cast(pa.array(frac), pa.string()), decimals, "0")
+        text = pc.binary_join_element_wise(text, frac_text, ",")
+    text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    return pc.if_else(pa.array(ok), text, pa.scalar(missing, pa.string()))
 
 
 def _numeric_array(values: Any) -> np.ndarray | None:
     """A float64 array when ``values`` is numeric (not bool), else ``None``."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
-        return values.astype("float64", copy=False)
+    if isinstance(values, np.ndarray):
+        return values.astype("float64", copy=False) if values.dtype.kind in "fiu" else None
     if (
         isinstance(values, pd.Series)
-        and values.dtype.kind != "b"
         and pd.api.types.is_numeric_dtype(values.dtype)
+        and not pd.api.types.is_bool_dtype(values.dtype)
     ):
         return values.to_numpy(dtype="float64", na_value=np.nan)
     return None
 
 
-def format_values(values: Any, unit: str = "", decimals: int | None = None) -> np.ndarray:
+def _take_formatted(keys: pd.Series, fmt: Any, missing: str = MISSING_TEXT) -> pa.Array:
+    """Format each distinct value once, then take; for text columns with few distinct values."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    texts = pa.array([fmt(u) for u in uniques] + [missing], type=pa.string())
+    return texts.take(pa.array(np.where(codes < 0, len(uniques), codes)))
+
+
+def format_values(values: Any, unit: str = "", decimals: int | None = None) -> pa.Array:
     """Raw values as Dutch text with their unit (``1.500 m²``, ``0,6``, ``ja``, ``onbekend``).
 
     Parameters
@@ -62,17 +158,16 @@ def format_values(values: Any, unit: str = "", decimals: int | None = None) -> n
     """
     x = _numeric_array(values)
     if x is not None:
-        scale, dec, _suffix, _group = UNITS[unit]
+        scale, dec, suffix, grouping = UNITS[unit]
         if decimals is not None:
             dec = decimals
-        num = x * scale
-        # half away from zero on the display grid, like format_nl
-        step = 10.0**dec
-        rounded = np.sign(num) * np.floor(np.abs(num) * step + 0.5 + 1e-9) / step / scale
-        return _take_numeric(rounded, lambda v: format_value(v, unit, decimals))
+        text = dutch_numbers(x * scale, dec, grouping=grouping)
+        if suffix:
+            text = where(np.isnan(x), MISSING_TEXT, concat([text, suffix], len(x)))
+        return text
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
-        return np.where(s.fillna(False).astype(bool).to_numpy(), "ja", "nee").astype(object)
+        return where(s.fillna(False).astype(bool).to_numpy(), "ja", "nee")
     # object/string columns: text as is, booleans as ja/nee, numbers formatted
     return _take_formatted(
         s.astype(object).where(s.notna(), None),
@@ -80,14 +175,11 @@ def format_values(values: Any, unit: str = "", decimals: int | None = None) -> n
     )
 
 
-def format_scores(scores: np.ndarray) -> np.ndarray:
+def format_scores(scores: np.ndarray) -> pa.Array:
     """Sub-scores 0–1 as Dutch text with up to two decimals (``0,6``, ``1``, ``0,85``)."""
-
-    def fmt(v: float) -> str:
-        text = format_nl(v, 2)
-        return text.rstrip("0").rstrip(",") if "," in text else text
-
-    return _take_numeric(np.round(np.asarray(scores, dtype="float64"), 2), fmt)
+    text = dutch_numbers(np.asarray(scores, dtype="float64"), 2)
+    text = pc.replace_substring_regex(text, r"(,\d*?)0+$", r"\1")
+    return pc.replace_substring_regex(text, r",$", "")
 
 
 def template_fields(template: str) -> list[tuple[str, str | None]]:
@@ -99,58 +191,52 @@ def render(
     template: str,
     n: int,
     *,
-    rows: Mapping[str, np.ndarray],
+    rows: Mapping[str, pa.Array],
     constants: Mapping[str, str],
-) -> np.ndarray:
+) -> pa.Array:
     """Fill a template for ``n`` rows: ``rows`` are per-row texts, ``constants`` fixed texts."""
-    out = np.full(n, "", dtype=object)
-    const = ""
+    pieces: list[Piece] = []
     for literal, field in template_fields(template):
-        const += literal
-        if field is None:
-            continue
-        if field in constants:
-            const += constants[field]
-            continue
-        if const:
-            out = out + const
-            const = ""
-        out = out + rows[field]
-    if const:
-        out = out + const
-    return out
+        pieces.append(literal)
+        if field is not None:
+            pieces.append(constants[field] if field in constants else rows[field])
+    return concat(pieces, n)
 
 
-def json_strings(values: np.ndarray) -> np.ndarray:
-    """Each text as a JSON string literal (escaped once per distinct value)."""
-    return _take_formatted(
-        pd.Series(values, dtype=object), lambda v: json.dumps(v, ensure_ascii=False)
-    )
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 
 
-def json_numbers(values: Any, *, decimals: int = 4) -> np.ndarray:
+def json_strings(values: Any) -> pa.Array:
+    """Each text as a JSON string literal (``"…"``, escaped; null -> ``null``).
+
+    Control characters other than newline, carriage return and tab become spaces.
+    """
+    arr = as_arrow(values)
+    arr = pc.replace_substring(arr, "\\", "\\\\")
+    arr = pc.replace_substring(arr, '"', '\\"')
+    arr = pc.replace_substring(arr, "\n", "\\n")
+    arr = pc.replace_substring(arr, "\r", "\\r")
+    arr = pc.replace_substring(arr, "\t", "\\t")
+    arr = pc.replace_substring_regex(arr, _CONTROL, " ")
+    arr = pc.binary_join_element_wise('"', arr, '"', "")
+    return pc.fill_null(arr, "null")
+
+
+def json_numbers(values: Any, *, decimals: int = 4) -> pa.Array:
     """Numbers (or text, or booleans) as JSON literals; NaN/None become ``null``."""
     x = _numeric_array(values)
     if x is not None:
-        return _take_numeric(np.round(x, decimals), _num_json, missing="null")
+        rounded = np.round(x, decimals) + 0.0  # no "-0"
+        arr = pa.array(rounded, from_pandas=True)  # NaN -> null
+        return pc.fill_null(pc.cast(arr, pa.string()), "null")
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
-        return np.where(s.to_numpy(), "true", "false").astype(object)
+        return where(s.to_numpy(dtype=bool), "true", "false")
     obj = s.astype(object).where(s.notna(), None)
-    codes, uniques = pd.factorize(obj, use_na_sentinel=True)
-    texts = np.array(
-        [json.dumps(_plain(u), ensure_ascii=False) for u in uniques] + ["null"], dtype=object
-    )
-    return texts[codes]
+    return _take_formatted(obj, lambda v: json.dumps(_plain(v), ensure_ascii=False), "null")
 
 
 def _plain(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     return v
-
-
-def _num_json(v: float) -> str:
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)

@@ -7,10 +7,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.scoring import parse_config, score_table
 from pipeline.scoring.config import format_nl, format_value
-from pipeline.scoring.text import format_scores, format_values
+from pipeline.scoring.text import (
+    dutch_numbers,
+    format_scores,
+    format_values,
+    json_numbers,
+    json_strings,
+)
 
 from .conftest import make_table
 
@@ -40,9 +48,9 @@ def test_format_nl_has_no_negative_zero() -> None:
 
 def test_vectorised_formatting_matches_scalar_and_marks_missing() -> None:
     out = format_values(pd.Series([1500.0, np.nan, 1500.2, 25.0]), "m2")
-    assert out.tolist() == ["1.500 m²", "onbekend", "1.500 m²", "25 m²"]
-    assert format_scores(np.array([0.6, 1.0, 0.854, 0.0])).tolist() == ["0,6", "1", "0,85", "0"]
-    assert format_values(pd.Series([True, False])).tolist() == ["ja", "nee"]
+    assert out.to_pylist() == ["1.500 m²", "onbekend", "1.500 m²", "25 m²"]
+    assert format_scores(np.array([0.6, 1.0, 0.854, 0.0])).to_pylist() == ["0,6", "1", "0,85", "0"]
+    assert format_values(pd.Series([True, False])).to_pylist() == ["ja", "nee"]
 
 
 def test_reason_sentences_of_a_candidate(config) -> None:
@@ -144,3 +152,50 @@ def test_special_characters_survive_the_json(config) -> None:
     exp = json.loads(cand.iloc[0]["explanation"])
     assert exp["criteria"][0]["label"] == 'Eigendom "quote" \\ back'
     assert exp["criteria"][0]["raw"] == 'a "b"\nc'
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(-1e12, 1e12, allow_nan=False), st.integers(-(10**9), 10**12).map(float)
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    decimals=st.integers(0, 3),
+    grouping=st.booleans(),
+)
+def test_vectorised_dutch_numbers_equal_the_scalar_formatter(values, decimals, grouping) -> None:
+    out = dutch_numbers(np.array(values), decimals, grouping=grouping)
+    assert out.to_pylist() == [format_nl(v, decimals, grouping=grouping) for v in values]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(), st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]))
+        ),
+        max_size=10,
+    )
+)
+def test_json_strings_decode_back(texts) -> None:
+    encoded = json_strings(np.array(texts, dtype=object))
+    decoded = [json.loads(e) for e in encoded.to_pylist()]
+    control = set(map(chr, range(32))) - {"\n", "\r", "\t"}
+    expected = [
+        None if t is None else "".join(" " if ch in control else ch for ch in t) for t in texts
+    ]
+    assert decoded == expected
+
+
+def test_json_numbers() -> None:
+    assert json_numbers(np.array([20.0, 0.1, np.nan, -0.00001, 1400.55555])).to_pylist() == [
+        "20",
+        "0.1",
+        "null",
+        "0",
+        "1400.5556",
+    ]
+    assert json_numbers(pd.Series(["a", None], dtype=object)).to_pylist() == ['"a"', "null"]
