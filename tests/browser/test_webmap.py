@@ -476,8 +476,10 @@ def test_login_errors_offline_basemap_and_analist_export(
         page.keyboard.press("Enter")
         page.wait_for_selector("#panel[data-kind=site]")
         assert page.locator("#panel tr.criterion-row").count() > 0
+        assert page.evaluate("document.activeElement.id") == "panel-title"  # focus follows
         page.keyboard.press("Escape")
         assert page.locator("#panel").get_attribute("data-state") == "closed"
+        assert page.evaluate("document.activeElement.id") == "map"
 
         assert rec.foreign_hosts() == []
         # Expected errors only: the wrong passwords (401/429) and the unreachable basemap.

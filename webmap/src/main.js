@@ -242,7 +242,7 @@ function createMap() {
   map.on("zoomend", updateZoomHint);
   map.on("mousemove", onMouseMove);
   map.on("keypress", (e) => {
-    if (e.originalEvent.key === "Enter") whyAt(map.getCenter());
+    if (e.originalEvent.key === "Enter") whyAt(map.getCenter(), { focus: true });
   });
   updateZoomHint();
 }
@@ -373,7 +373,7 @@ function wireStatic() {
     e.currentTarget.textContent = open ? "Verbergen" : "Tonen";
     $("legend-body").hidden = !open;
   });
-  $("why-center").addEventListener("click", () => state.map && whyAt(state.map.getCenter()));
+  $("why-center").addEventListener("click", () => state.map && whyAt(state.map.getCenter(), { focus: true }));
   $("panel-close").addEventListener("click", () => {
     closePanel();
     $("map").focus();
@@ -564,7 +564,7 @@ function updateInView() {
         {},
         h(
           "button",
-          { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id) },
+          { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id, { focus: true }) },
           tierBadge(s.tier),
           h(
             "span",
@@ -628,7 +628,10 @@ function onMapClick(e) {
   else whyAt(e.latlng);
 }
 
-async function openSite(layerId, siteId) {
+// Opened from a button (keyboard route): focus moves to the panel's heading, so reading and tabbing
+// continue there. Opened by a click on the map: focus stays where it was; the panel is announced
+// through its aria-live region either way.
+async function openSite(layerId, siteId, { focus = false } = {}) {
   const request = ++state.panelRequest;
   removeWhyMarker();
   openPanel("Locatie", MSG.loading);
@@ -639,13 +642,14 @@ async function openSite(layerId, siteId) {
     const title = renderSite($("panel-body"), feature, layerId, gemeenteName(feature.properties && feature.properties.gemeentecode));
     $("panel-title").textContent = title;
     $("panel").dataset.kind = "site";
+    if (focus) $("panel-title").focus();
   } catch (err) {
     if (request !== state.panelRequest) return;
     panelError(err);
   }
 }
 
-async function whyAt(latlng) {
+async function whyAt(latlng, { focus = false } = {}) {
   const request = ++state.panelRequest;
   select(null, null);
   removeWhyMarker();
@@ -665,8 +669,9 @@ async function whyAt(latlng) {
     const y = latlng.lat.toFixed(6);
     const answer = await api(`/api/why?x=${x}&y=${y}`);
     if (request !== state.panelRequest) return;
-    renderWhy($("panel-body"), answer, (layer, siteId) => openSite(layer, siteId));
+    renderWhy($("panel-body"), answer, (layer, siteId) => openSite(layer, siteId, { focus: true }));
     $("panel").dataset.kind = "why";
+    if (focus) $("panel-title").focus();
   } catch (err) {
     if (request !== state.panelRequest) return;
     if (err instanceof ApiError && err.status === 403) {
@@ -725,5 +730,4 @@ function closePanel() {
 }
 
 kk.maplibregl = maplibregl;
-kk.openSite = (layer, id) => openSite(layer, id);
 start();
