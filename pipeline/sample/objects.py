@@ -293,7 +293,7 @@ def build_objects(world: World) -> Objects:
         )
         bw = qw * rng.uniform(0.6, 0.8, len(own))
         bd = rng.uniform(11, 14, len(own))
-        floors = rng.integers(3, 10, len(own))
+        floors = rng.integers(3, 8, len(own))
         bx0 = qx + (qw - bw) / 2
         by0 = qy + (qh - bd) / 2
         year = np.clip(cell_year[c][own] + 10 + rng.integers(-5, 6, len(own)), 1950, 2023)
@@ -307,7 +307,7 @@ def build_objects(world: World) -> Objects:
             floors=floors,
             cell=c[own],
         )
-        per_floor = np.maximum(np.round(bw * bd * 0.8 / 75), 2).astype(int)
+        per_floor = np.maximum(np.round(bw * bd * 0.8 / 85), 2).astype(int)
         shop = rng.random(len(own)) < 0.1
         n_res = per_floor * floors - shop.astype(int)
         _units_in(

@@ -596,17 +596,34 @@ def _planted(
     pm = world.label[P.cell.to_numpy()]
     trein = stops[stops.kind == "trein"]
     panden_cell = P.cell.to_numpy()[panden_parcel]
+    # lookups built once (the planted objects are few; the layers are large)
+    first_parcel: dict[tuple[int, int], int] = {}
+    for klass in (w.PLOT, w.N2K_PLANT):
+        for q in np.flatnonzero(kind == klass)[::-1]:
+            first_parcel[(klass, int(pm[q]))] = int(q)
+    first_pand: dict[tuple[int, int], int] = {}
+    special = np.flatnonzero(role != ROLE_NONE)
+    for q in special[::-1]:
+        first_pand[(int(role[q]), int(world.label[panden_cell[q]]))] = int(q)
+    unit_idx = np.flatnonzero(np.isin(urole_pand, special))
+    units_of: dict[int, np.ndarray] = {
+        int(b): unit_idx[urole_pand[unit_idx] == b] for b in np.unique(urole_pand[unit_idx])
+    }
+    vbo_ids = vbo.identificatie.iloc[unit_idx]
+    vbo_id_of = dict(zip(unit_idx.tolist(), vbo_ids.tolist(), strict=True))
+    vbo_area = vbo.oppervlakte.to_numpy()
     items = []
     for k in range(len(mu)):
         code = mu.code[k]
 
         def parcel_of(klass: int, _k: int = k) -> int:
-            idx = np.flatnonzero((kind == klass) & (pm == _k))
-            return int(idx[0]) if len(idx) else -1
+            return first_parcel.get((klass, _k), -1)
 
         def pand_of(r: int, _k: int = k) -> int:
-            idx = np.flatnonzero((role == r) & (world.label[panden_cell] == _k))
-            return int(idx[0]) if len(idx) else -1
+            return first_pand.get((r, _k), -1)
+
+        def ids_of(pand: int) -> list[str]:
+            return [vbo_id_of[int(u)] for u in units_of.get(pand, [])]
 
         tl = parcel_of(w.PLOT)
         if tl >= 0:
@@ -633,7 +650,6 @@ def _planted(
         kt = pand_of(ROLE_KT)
         if kt >= 0:
             geom = panden.geometry.iloc[kt]
-            units = vbo.identificatie.to_numpy()[urole_pand == kt]
             items.append(
                 {
                     "id": panden.identificatie.iloc[kt],
@@ -644,17 +660,18 @@ def _planted(
                     "expected": "top_tier",
                     "opportunity_type": "kantoortransformatie",
                     "description": "Long-vacant 1978 office slab of 5 storeys near the station.",
-                    "vbo_ids": units.tolist(),
+                    "vbo_ids": ids_of(kt),
                     "bouwjaar": int(panden.bouwjaar.iloc[kt]),
                     "bouwlagen": int(panden.bouwlagen.iloc[kt]),
-                    "floor_area_m2": float(vbo.oppervlakte.to_numpy()[urole_pand == kt].sum()),
+                    "floor_area_m2": float(vbo_area[units_of.get(kt, [])].sum()),
                     "vacant_years": 5.6,
                     "dist_trein_m": round(float(trein.distance(geom).min()), 1),
                 }
             )
         pl = pand_of(ROLE_PL_SHOP)
         if pl >= 0:
-            sel = np.flatnonzero((urole_pand == pl) & ((purpose & ob.WINKEL) > 0))
+            own_units = units_of.get(pl, np.zeros(0, int))
+            sel = own_units[(purpose[own_units] & ob.WINKEL) > 0]
             u = int(sel[0])
             items.append(
                 {
@@ -701,7 +718,7 @@ def _planted(
                     "opportunity_type": "kantoortransformatie",
                     "reason_code": "externe_veiligheid",
                     "description": "Partly vacant office on the industrial estate, inside an external-safety zone.",
-                    "vbo_ids": vbo.identificatie.to_numpy()[urole_pand == ev].tolist(),
+                    "vbo_ids": ids_of(ev),
                 }
             )
     return {

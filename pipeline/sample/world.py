@@ -333,39 +333,23 @@ def build_world(preset: Preset, seed: int) -> World:
     n2k = np.zeros((n, 3))
     nnn = np.zeros((n, 3))
     lake = np.zeros((n, 3))
+    by_muni = np.argsort(label, kind="stable")
+    edges = np.searchsorted(label[by_muni], np.arange(n + 1))
+    d_edge = d - radius[m] * wob
     for k in range(n):
-        inm = label == k
-        base = far & inm
+        c = by_muni[edges[k] : edges[k + 1]]  # the cells of municipality k
+        x, y = xc[c], yc[c]
+        base = far[c]
+        args = (d_edge[c], d_ind[c] - ri[k], d_rail[c], d_road[c])
         rn = float(np.clip(0.45 * radius[k], 450, 1_200))
-        n2k[k] = _pick_far(
-            rng,
-            xc,
-            yc,
-            base & (d_hv > rn + 250) & (d_river > rn + 250),
-            d - radius[m] * wob,
-            d_ind - ri[k],
-            d_rail,
-            d_road,
-            rn,
-        )
-        base &= np.hypot(xc - n2k[k, 0], yc - n2k[k, 1]) > n2k[k, 2] + 600
+        ok = base & (d_hv[c] > rn + 250) & (d_river[c] > rn + 250)
+        n2k[k] = _pick_far(rng, x, y, ok, *args, rn)
+        base &= np.hypot(x - n2k[k, 0], y - n2k[k, 1]) > n2k[k, 2] + 600
         rnn = float(np.clip(0.3 * radius[k], 300, 800))
-        nnn[k] = _pick_far(
-            rng,
-            xc,
-            yc,
-            base & (d_hv > rnn + 150),
-            d - radius[m] * wob,
-            d_ind - ri[k],
-            d_rail,
-            d_road,
-            rnn,
-        )
-        base &= np.hypot(xc - nnn[k, 0], yc - nnn[k, 1]) > nnn[k, 2] + 400
+        nnn[k] = _pick_far(rng, x, y, base & (d_hv[c] > rnn + 150), *args, rnn)
+        base &= np.hypot(x - nnn[k, 0], y - nnn[k, 1]) > nnn[k, 2] + 400
         rl = float(np.clip(0.15 * radius[k], 180, 450))
-        lake[k] = _pick_far(
-            rng, xc, yc, base, d - radius[m] * wob, d_ind - ri[k], d_rail, d_road, rl
-        )
+        lake[k] = _pick_far(rng, x, y, base, *args, rl)
     munis["nx_"], munis["ny_"], munis["rn"] = n2k.T
     munis["nnx"], munis["nny"], munis["rnn"] = nnn.T
     munis["lx"], munis["ly"], munis["rl"] = lake.T
@@ -599,12 +583,20 @@ def _plant(world: World, *, d_hv: np.ndarray, d_river: np.ndarray) -> None:
     yc = world.y0 + (c_all // world.nx + 0.5) * CELL
     noise = lden(world.d_rail, world.d_road)
     # distance to the nearest safety / nature zone edge (all municipalities)
-    d_zone = np.full(world.ncell, np.inf)
+    near_zone = np.zeros((world.ny, world.nx), bool)
     for cx, cy, r in (("ix", "iy", "rev"), ("nx_", "ny_", "rn"), ("nnx", "nny", "rnn")):
         ok = np.isfinite(mu[cx].to_numpy())
         for x, y, rr in zip(mu[cx][ok], mu[cy][ok], mu[r][ok], strict=True):
-            d_zone = np.minimum(d_zone, np.hypot(xc - x, yc - y) - rr)
-    env_ok = (d_hv > 200) & (d_river > 200) & (d_zone > 200)
+            reach = rr + 200
+            i0 = max(int((x - reach - world.x0) // CELL), 0)
+            i1 = min(int((x + reach - world.x0) // CELL) + 1, world.nx)
+            j0 = max(int((y - reach - world.y0) // CELL), 0)
+            j1 = min(int((y + reach - world.y0) // CELL) + 1, world.ny)
+            px = world.x0 + (np.arange(i0, i1) + 0.5) * CELL
+            py = world.y0 + (np.arange(j0, j1) + 0.5) * CELL
+            near_zone[j0:j1, i0:i1] |= np.hypot(px[None, :] - x, py[:, None] - y) <= reach
+    d_zone_ok = ~near_zone.ravel()
+    env_ok = (d_hv > 200) & (d_river > 200) & d_zone_ok
     order = np.argsort(world.label, kind="stable")
     bounds = np.searchsorted(world.label[order], np.arange(n + 1))
     roles = {r: np.full(n, -1, dtype=np.int64) for r in ("tl", "kt", "pl", "n2k", "ev")}
