@@ -445,6 +445,7 @@ def read_vector(
     bbox_rd: tuple[float, float, float, float] | None = None,
     declared_crs: str | None = None,
     missing_layer_ok: bool = False,
+    keep_columns: tuple[str, ...] | None = None,
     **open_options: str,
 ) -> gpd.GeoDataFrame | None:
     """Read one layer with pyogrio (``use_arrow=True``; curves are linearised on a fallback).
@@ -467,6 +468,15 @@ def read_vector(
             return None
         bbox = _bbox_for(crs or file_crs or (schemas.CRS if assume_rd else None), bbox_rd)
     kwargs: dict[str, Any] = {"layer": layer, "bbox": bbox, **open_options}
+    if keep_columns is not None:  # read only the fields a reader can use (much less to convert)
+        try:
+            with no_sidecar_files():
+                fields = pyogrio.read_info(path, layer=layer, **open_options)["fields"]
+        except Exception as exc:
+            _read_error(exc, issues)
+            return None
+        wanted = {c.lower() for c in keep_columns}
+        kwargs["columns"] = [str(f) for f in fields if str(f).lower() in wanted]
     try:
         with no_sidecar_files():
             try:
@@ -741,7 +751,13 @@ def _load_brk(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.DataF
         if len(raw) == 0 and bbox is None:
             _empty_layer(spec, issues, "Perceel")
     else:
-        raw = _load_vector_layer(spec, issues, ("perceel", "percelen", "kadastraal_perceel"), bbox)
+        raw = _load_vector_layer(
+            spec,
+            issues,
+            ("perceel", "percelen", "kadastraal_perceel"),
+            bbox,
+            keep_columns=brk.PERCEEL_COLUMNS,
+        )
         if raw is None:
             return {}
     return {"parcels": brk.parcels_from_brk(raw, issues)}
@@ -852,13 +868,27 @@ def _load_bag(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.DataF
         if pand_layer is None:
             return {}
         issues.layer = pand_layer
-        pand = read_vector(str(path), issues, layer=pand_layer, crs=spec.crs, bbox_rd=bbox)
+        pand = read_vector(
+            str(path),
+            issues,
+            layer=pand_layer,
+            crs=spec.crs,
+            bbox_rd=bbox,
+            keep_columns=bag.PAND_COLUMNS,
+        )
         vbo_layer = next(
             (n for n in names if n.lower() in ("verblijfsobject", "verblijfsobjecten")), None
         )
         vbo = None
         if vbo_layer is not None:
-            vbo = read_vector(str(path), issues, layer=vbo_layer, crs=spec.crs, bbox_rd=bbox)
+            vbo = read_vector(
+                str(path),
+                issues,
+                layer=vbo_layer,
+                crs=spec.crs,
+                bbox_rd=bbox,
+                keep_columns=bag.VBO_COLUMNS,
+            )
     else:
         pand, vbo = _read_lvbag(spec, issues, bbox)
         pand_layer, vbo_layer = "Pand", "Verblijfsobject"
@@ -1120,10 +1150,15 @@ def assign_gemeentecode(gdf: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame)
     bounds = shapely.bounds(mun_geoms)
     values = municipalities["gemeentecode"].to_numpy(dtype=object)
     todo = ~np.isnan(x)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
     # one vectorised point-in-polygon test per municipality on the points in its bounding box
     for i in range(len(mun_geoms)):
         x0, y0, x1, y1 = bounds[i]
-        cand = np.flatnonzero(todo & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+        lo = np.searchsorted(xs, x0, side="left")
+        hi = np.searchsorted(xs, x1, side="right")
+        band = order[lo:hi]
+        cand = band[todo[band] & (y[band] >= y0) & (y[band] <= y1)]
         if len(cand) == 0:
             continue
         inside = cand[shapely.contains_xy(mun_geoms[i], x[cand], y[cand])]
@@ -1221,12 +1256,13 @@ def load_sources(
                 if key == "municipalities"
                 else (bbox if key in ("parcels", "buildings") else context_bbox)
             )
+            loaded: dict[str, Any]
             if spec.format == "imro":
                 loaded = _load_imro(spec, issues, use_bbox, skip_codes=skip_codes)
             else:
                 loaded = _LOADERS[spec.format](spec, issues, use_bbox)
             for name, raw in loaded.items():
-                if name == "__raster__":
+                if isinstance(raw, raster.RasterInfo):
                     report.rasters[key] = raw
                     continue
                 if issues.problems and len(raw) == 0:

@@ -17,6 +17,7 @@ from pipeline.schemas import (
     PAND_STATUS_NOT_EXISTING,
     VBO_STATUS_CURRENT,
     VBO_STATUS_NOT_EXISTING,
+    has_duplicates,
 )
 from pipeline.sources._common import (
     Issues,
@@ -32,6 +33,43 @@ from pipeline.sources._common import (
 
 PAND_PREFIX = "NL.IMBAG.Pand."
 VBO_PREFIX = "NL.IMBAG.Verblijfsobject."
+#: History fields of LVBAG (absent in PDOK's GeoPackage, which holds current objects only).
+HISTORY_COLUMNS = (
+    "eindGeldigheid",
+    "einddatum_geldigheid",
+    "tijdstipInactief",
+    "voorkomenIdentificatie",
+)
+#: Every pand / verblijfsobject field the readers may use (others are not even read).
+PAND_COLUMNS = (
+    "identificatie",
+    "pand_id",
+    "id",
+    "bouwjaar",
+    "oorspronkelijkBouwjaar",
+    "status",
+    "pandstatus",
+    "bouwlagen",
+    "aantal_bouwlagen",
+    *HISTORY_COLUMNS,
+)
+VBO_COLUMNS = (
+    "identificatie",
+    "vbo_id",
+    "pand_identificatie",
+    "pandRef",
+    "pand_id",
+    "gebruiksdoel",
+    "oppervlakte",
+    "oppervlakte_m2",
+    "status",
+    "openbare_ruimte_naam",
+    "straatnaam",
+    "openbareruimtenaam",
+    "energielabel",
+    "energieklasse",
+    *HISTORY_COLUMNS,
+)
 #: ``oorspronkelijkBouwjaar`` placeholder for "unknown".
 UNKNOWN_BOUWJAAR = 9999
 
@@ -50,7 +88,7 @@ def current_voorkomens(
     if inactive is not None:
         keep &= raw[inactive].isna()
     out = raw[keep]
-    if out[id_col].duplicated().any():
+    if (end is not None or inactive is not None) and has_duplicates(out[id_col]):
         order = find_column(out, ["voorkomenIdentificatie"])
         if order is not None:
             out = out.sort_values(order, kind="stable")

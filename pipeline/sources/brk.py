@@ -17,6 +17,25 @@ from pipeline.sources._common import (
 )
 
 PARCEL_PREFIX = "NL.IMKAD.KadastraalObject."
+ID_COLUMNS = (["identificatie", "perceel_id", "parcel_id"], ["lokaalID"], ["lokaalID_nen3610"])
+SIZE_COLUMNS = [
+    "kadastraleGrootteWaarde",
+    "kadastraleGrootte",
+    "kadastraleGrootte_waarde",
+    "grootte",
+]
+AKR_COLUMNS = (
+    ["AKRKadastraleGemeenteCodeWaarde", "akr_code", "aKRKadastraleGemeenteCode_waarde"],
+    ["akr_code_v3", "AKRKadastraleGemeenteCode"],
+)
+#: Every perceel field the reader may use (others are not even read).
+PERCEEL_COLUMNS = (
+    *(c for group in ID_COLUMNS for c in group),
+    *SIZE_COLUMNS,
+    *(c for group in AKR_COLUMNS for c in group),
+    "sectie",
+    "perceelnummer",
+)
 
 #: A GML application-schema template (GDAL ``.gfs``) that reads the parcel *polygon*
 #: (``begrenzingPerceel``) instead of the label point GDAL would detect first, for the
@@ -52,7 +71,7 @@ def parcels_from_brk(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
     ``kadastrale_grootte_m2`` is the registered size (``kadastraleGrootte``).
     """
     ids = None
-    for cands in (["identificatie", "perceel_id", "parcel_id"], ["lokaalID"], ["lokaalID_nen3610"]):
+    for cands in ID_COLUMNS:
         col = find_column(raw, cands)
         if col is not None and (ids is None or raw[col].notna().any()):
             ids = raw[col] if ids is None else ids.fillna(raw[col])
@@ -64,17 +83,11 @@ def parcels_from_brk(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
         "parcel_id": strip_prefix(ids, PARCEL_PREFIX),
         "area_m2": pd.Series(shapely.area(raw.geometry.values), index=raw.index),
     }
-    size = find_column(
-        raw,
-        ["kadastraleGrootteWaarde", "kadastraleGrootte", "kadastraleGrootte_waarde", "grootte"],
-    )
+    size = find_column(raw, SIZE_COLUMNS)
     if size is not None:
         columns["kadastrale_grootte_m2"] = raw[size]
     akr = None
-    for cands in (
-        ["AKRKadastraleGemeenteCodeWaarde", "akr_code", "aKRKadastraleGemeenteCode_waarde"],
-        ["akr_code_v3", "AKRKadastraleGemeenteCode"],
-    ):
+    for cands in AKR_COLUMNS:
         col = find_column(raw, cands)
         if col is not None:
             akr = text_column(raw, col) if akr is None else akr.fillna(text_column(raw, col))
