@@ -471,8 +471,20 @@ def test_login_errors_offline_basemap_and_analist_export(
 
         # Keyboard: a municipality from the picker, then a site from "Beste locaties in beeld".
         page.locator("#gemeente-select").focus()
+        n_before = len(rec.tiles)
         page.locator("#gemeente-select").select_option(scope.own)
         wait_tiles(page)
+        settle(page, rec)
+        # The municipality filter travels in the tile URLs too: the analyst (who may see every
+        # municipality) now gets tiles of the chosen one only.
+        assert rec.tiles[n_before:]
+        for url, tile in rec.tiles[n_before:]:
+            assert parse_qs(urlsplit(url).query).get("gemeente") == [scope.own], url
+            assert all(
+                f["properties"]["gemeentecode"] == scope.own
+                for layer in tile.values()
+                for f in layer["features"]
+            )
         first = page.locator("#inview-list button").first
         first.wait_for()
         first.focus()
