@@ -1,5 +1,9 @@
 """Dependencies: who is calling (sessions, Bearer tokens, CSRF) and the small query parsers.
 
+They are ``async`` on purpose: each is quick (one indexed SQLite read at most), and FastAPI would
+otherwise hop to a worker thread for every one of them on every request, which dominates the cost
+of a cached tile.
+
 Authentication is a typed dependency applied at router level; route bodies never look at
 credentials. Query parsing (bounding boxes, tile addresses, filters) lives here too and raises
 domain errors that :mod:`api.errors` maps to statuses.
@@ -21,15 +25,15 @@ from api.store.users import UserStore
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_users(request: Request) -> UserStore:
+async def get_users(request: Request) -> UserStore:
     return request.app.state.users  # type: ignore[no-any-return]
 
 
-def get_data(request: Request) -> DataStore:
+async def get_data(request: Request) -> DataStore:
     return request.app.state.data  # type: ignore[no-any-return]
 
 
@@ -47,7 +51,7 @@ class Principal:
     session: str | None = None
 
 
-def current_principal(request: Request, settings: SettingsDep, users: UsersDep) -> Principal:
+async def current_principal(request: Request, settings: SettingsDep, users: UsersDep) -> Principal:
     """Authenticate by ``Authorization: Bearer`` token or the ``kk_session`` cookie (CSRF-checked)."""
     auth = request.headers.get("authorization")
     if auth:
@@ -78,14 +82,14 @@ def current_principal(request: Request, settings: SettingsDep, users: UsersDep) 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def current_user(principal: PrincipalDep) -> User:
+async def current_user(principal: PrincipalDep) -> User:
     return principal.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def data_user(user: CurrentUser) -> User:
+async def data_user(user: CurrentUser) -> User:
     """A caller allowed to see scan data (beleidsmaker, analist)."""
     if not user.has_data_access:
         raise Forbidden("Uw rol (beheerder) heeft geen toegang tot de scangegevens.")
@@ -95,7 +99,7 @@ def data_user(user: CurrentUser) -> User:
 DataUser = Annotated[User, Depends(data_user)]
 
 
-def session_principal(principal: PrincipalDep) -> Principal:
+async def session_principal(principal: PrincipalDep) -> Principal:
     """Token management needs a logged-in session, so a token cannot mint tokens."""
     if principal.via != "session":
         raise SessionRequired()
@@ -106,7 +110,7 @@ SessionPrincipal = Annotated[Principal, Depends(session_principal)]
 
 
 # -- query parsers ------------------------------------------------------------------------------
-def bbox_query(
+async def bbox_query(
     bbox: Annotated[
         str | None,
         Query(
@@ -138,7 +142,7 @@ class TileAddress:
     y: int
 
 
-def tile_params(
+async def tile_params(
     z: Annotated[int, Path(ge=0, le=22)],
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
@@ -152,7 +156,7 @@ def tile_params(
 TileDep = Annotated[TileAddress, Depends(tile_params)]
 
 
-def filters_query(
+async def filters_query(
     user: DataUser,
     min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
     min_capacity: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,

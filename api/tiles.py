@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from threading import Lock
 
 import numpy as np
+import pandas as pd
 import shapely
 
 EXTENT = 4096
@@ -80,16 +81,19 @@ def prepare_polygons(
     tiled = _to_tile_coords(clipped, bounds)
     if simplify > 0:
         tiled = shapely.simplify(tiled, simplify, preserve_topology=False)
-    centres = shapely.centroid(_to_tile_coords(geoms, bounds))
-    snapped = shapely.set_precision(tiled, 1.0)
+    # Snap to the integer grid (rounding + dropping repeated vertices: ~5x cheaper than
+    # set_precision; the rare self-touching ring this can leave is harmless to renderers).
+    snapped = shapely.remove_repeated_points(shapely.transform(tiled, np.rint))
     snapped = shapely.orient_polygons(snapped, exterior_cw=False)
     # Polygons that collapsed at this zoom stay visible as a 4×4 unit square at their centre.
-    gone = shapely.is_empty(snapped) | ~np.isin(shapely.get_type_id(snapped), (3, 6))
+    gone = ~np.isin(shapely.get_type_id(snapped), (3, 6)) | (shapely.area(snapped) == 0)
     if gone.any():
-        cx, cy = shapely.get_x(centres[gone]), shapely.get_y(centres[gone])
+        centres = shapely.centroid(_to_tile_coords(geoms[gone], bounds))
+        cx, cy = shapely.get_x(centres), shapely.get_y(centres)
         inside = (
             (cx >= -BUFFER) & (cx <= EXTENT + BUFFER) & (cy >= -BUFFER) & (cy <= EXTENT + BUFFER)
         )
+        inside &= ~shapely.is_empty(clipped[gone])
         cx, cy = np.round(cx), np.round(cy)
         squares = shapely.box(cx - 2, cy - 2, cx + 2, cy + 2, ccw=True)
         squares[~inside] = None
@@ -170,17 +174,16 @@ def _value(v: object) -> bytes:
 
 
 # -- geometry command streams -------------------------------------------------------------------
-def _split_by_feature(stream: np.ndarray, feat_of_value: np.ndarray, n: int) -> list[bytes]:
+def _ragged_varints(
+    stream: np.ndarray, feat_of_value: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Varint-encode a stream; returns the bytes and the byte count per feature."""
     data, nbytes = _varints(stream)
-    value_counts = np.bincount(feat_of_value, minlength=n)
-    value_ends = np.cumsum(value_counts)
-    byte_ends = np.concatenate([[0], np.cumsum(nbytes)])[value_ends]
-    byte_starts = np.concatenate([[0], byte_ends[:-1]])
-    raw = data.tobytes()
-    return [raw[s:e] for s, e in zip(byte_starts.tolist(), byte_ends.tolist(), strict=True)]
+    per_feature = np.bincount(feat_of_value, weights=nbytes, minlength=n).astype(np.int64)
+    return data, per_feature
 
 
-def _polygon_streams(geoms: np.ndarray) -> list[bytes]:
+def _polygon_streams(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(geoms)
     parts, feat_of_part = shapely.get_parts(geoms, return_index=True)
     rings, part_of_ring = shapely.get_rings(parts, return_index=True)
@@ -210,11 +213,10 @@ def _polygon_streams(geoms: np.ndarray) -> list[bytes]:
     pos = ring_start[ring_of_coord] + np.where(j == 0, 1, 4 + 2 * (j - 1))
     stream[pos] = zz[:, 0]
     stream[pos + 1] = zz[:, 1]
-    feat_of_value = np.repeat(feat_of_ring, ring_len)
-    return _split_by_feature(stream, feat_of_value, n)
+    return _ragged_varints(stream, np.repeat(feat_of_ring, ring_len), n)
 
 
-def _point_streams(geoms: np.ndarray) -> list[bytes]:
+def _point_streams(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(geoms)
     coords, feat_of_coord = shapely.get_coordinates(geoms, return_index=True)
     coords = np.rint(coords).astype(np.int64)
@@ -233,60 +235,103 @@ def _point_streams(geoms: np.ndarray) -> list[bytes]:
     pos = feat_start[feat_of_coord] + 1 + 2 * j
     stream[pos] = zz[:, 0]
     stream[pos + 1] = zz[:, 1]
-    return _split_by_feature(stream, np.repeat(np.arange(n), feat_len), n)
+    return _ragged_varints(stream, np.repeat(np.arange(n), feat_len), n)
+
+
+def _interleave(segments: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Concatenate, feature by feature, several ragged byte arrays (data, length per feature)."""
+    lengths = np.stack([lens for _, lens in segments], axis=1)  # (n, k)
+    total = lengths.sum(axis=1)
+    starts = np.concatenate([[0], np.cumsum(total)[:-1]])
+    offsets = starts[:, None] + np.concatenate(
+        [np.zeros((len(total), 1), dtype=np.int64), np.cumsum(lengths, axis=1)[:, :-1]], axis=1
+    )
+    out = np.empty(int(total.sum()), dtype=np.uint8)
+    for k, (data, lens) in enumerate(segments):
+        if len(data) == 0:
+            continue
+        seg_start = np.repeat(offsets[:, k], lens)
+        within = np.arange(len(data)) - np.repeat(np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+        out[seg_start + within] = data
+    return out
+
+
+def encode_values(values: np.ndarray) -> np.ndarray:
+    """Pre-encode property values as the layer's ``values`` fields (``None`` stays ``None``).
+
+    Stores call this once at load, so tiles only join bytes (see ``encode_layer(pre_encoded=…)``).
+    """
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out[i] = None
+        else:
+            msg = _value(v)
+            out[i] = b"\x22" + _varint(len(msg)) + msg
+    return out
 
 
 # -- layers and tiles ---------------------------------------------------------------------------
 def encode_layer(
-    name: str, geoms: np.ndarray, properties: Mapping[str, np.ndarray], *, geom_type: int
+    name: str,
+    geoms: np.ndarray,
+    properties: Mapping[str, np.ndarray],
+    *,
+    geom_type: int,
+    pre_encoded: bool = False,
 ) -> bytes:
     """Encode one MVT layer (geometries already in integer tile coordinates).
 
     ``properties`` maps a key to an array aligned with ``geoms``; ``None``/NaN values are left out.
+    With ``pre_encoded`` the arrays hold the output of :func:`encode_values` instead of values.
+    Everything is computed for all features at once; only the distinct property values are
+    visited one by one.
     """
     n = len(geoms)
-    body = bytearray(b"\x78\x02")  # version 2
-    body += _field(0x0A, name.encode())
-    if n:
-        streams = _polygon_streams(geoms) if geom_type == GEOM_POLYGON else _point_streams(geoms)
-        keys = list(properties)
-        values: list[bytes] = []
-        tag_cols = []
-        for k_idx, key in enumerate(keys):
-            col = np.asarray(properties[key], dtype=object)
-            present = np.array(
-                [v is not None and not (isinstance(v, float) and math.isnan(v)) for v in col]
-            )
-            idx = np.full(n, -1, dtype=np.int64)
-            if present.any():
-                uniq: dict[object, int] = {}
-                codes = []
-                for v in col[present]:
-                    code = uniq.get(v)
-                    if code is None:
-                        code = uniq[v] = len(values)
-                        values.append(_value(v))
-                    codes.append(code)
-                idx[present] = codes
-            tag_cols.append((k_idx, idx))
-        tag_matrix = np.empty((n, 2 * len(keys)), dtype=np.int64)
-        for c, (k_idx, idx) in enumerate(tag_cols):
-            tag_matrix[:, 2 * c] = k_idx
-            tag_matrix[:, 2 * c + 1] = idx
-        present_mask = np.repeat(tag_matrix[:, 1::2] >= 0, 2, axis=1)
-        flat = tag_matrix[present_mask]
-        row = np.repeat(np.arange(n), 2 * len(keys)).reshape(n, -1)[present_mask]
-        tags = _split_by_feature(flat.astype(np.uint64), row, n) if len(flat) else [b""] * n
-        gtype = b"\x18" + bytes((geom_type,))
-        for t, g in zip(tags, streams, strict=True):
-            feature = _field(0x12, t) + gtype + _field(0x22, g)
-            body += b"\x12" + _varint(len(feature)) + feature
-        for key in keys:
-            body += _field(0x1A, key.encode())
-        for v in values:
-            body += _field(0x22, v)
-    body += b"\x28" + _varint(EXTENT)
-    return bytes(body)
+    head = b"\x78\x02" + _field(0x0A, name.encode())  # version 2, name
+    tail = b"\x28" + _varint(EXTENT)
+    if n == 0:
+        return head + tail
+    geom_bytes, geom_lens = (
+        _polygon_streams(geoms) if geom_type == GEOM_POLYGON else _point_streams(geoms)
+    )
+    keys = list(properties)
+    values: list[bytes] = []
+    tag_matrix = np.empty((n, 2 * len(keys)), dtype=np.int64)
+    for k, key in enumerate(keys):
+        column = (
+            properties[key]
+            if pre_encoded
+            else encode_values(np.asarray(properties[key], dtype=object))
+        )
+        codes, uniques = pd.factorize(pd.Series(column, dtype=object), use_na_sentinel=True)
+        tag_matrix[:, 2 * k] = k
+        tag_matrix[:, 2 * k + 1] = np.where(codes >= 0, codes + len(values), -1)
+        values.extend(uniques.tolist())
+    present = np.repeat(tag_matrix[:, 1::2] >= 0, 2, axis=1)
+    row = np.broadcast_to(np.arange(n)[:, None], tag_matrix.shape)[present]
+    tag_bytes, tag_lens = _ragged_varints(tag_matrix[present].astype(np.uint64), row, n)
+    tag_len_bytes, tag_len_n = _varints(tag_lens)
+    geom_len_bytes, geom_len_n = _varints(geom_lens)
+    fixed = np.frombuffer(bytes((0x18, geom_type, 0x22)), dtype=np.uint8)
+    # Feature message: 0x12 len tags | 0x18 type | 0x22 len geometry
+    feature_len = 1 + tag_len_n + tag_lens + 3 + geom_len_n + geom_lens
+    feat_len_bytes, feat_len_n = _varints(feature_len)
+    ones = np.ones(n, dtype=np.int64)
+    features = _interleave(
+        [
+            (np.full(n, 0x12, dtype=np.uint8), ones),  # layer.features field
+            (feat_len_bytes, feat_len_n),
+            (np.full(n, 0x12, dtype=np.uint8), ones),  # feature.tags field
+            (tag_len_bytes, tag_len_n),
+            (tag_bytes, tag_lens),
+            (np.tile(fixed, n), 3 * ones),
+            (geom_len_bytes, geom_len_n),
+            (geom_bytes, geom_lens),
+        ]
+    )
+    keys_bytes = b"".join(_field(0x1A, key.encode()) for key in keys)
+    return head + features.tobytes() + keys_bytes + b"".join(values) + tail
 
 
 def encode_tile(layers: list[bytes]) -> bytes:

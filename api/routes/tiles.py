@@ -6,6 +6,7 @@ import hashlib
 from enum import StrEnum
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DataDep, DataUser, FiltersDep, SettingsDep, TileDep, data_user
 from api.errors import error_responses
@@ -35,7 +36,7 @@ class TileLayer(StrEnum):
         **error_responses(401, 403, 422, 503),
     },
 )
-def tile(
+async def tile(
     layer: TileLayer,
     t: TileDep,
     request: Request,
@@ -46,7 +47,9 @@ def tile(
 ) -> Response:
     """One WebMercatorQuad tile with only the caller's municipalities in it."""
     scope = user.scope
-    version = data.version()
+    version = data.loaded_version()  # a stat(); None when the result changed or is not loaded
+    if version is None:
+        version = await run_in_threadpool(data.version)  # (re)load off the event loop
     key = (version, layer.value, t.z, t.x, t.y, scope.key(), filters.key())
     etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
@@ -55,16 +58,20 @@ def tile(
     cache = request.app.state.tile_cache
     body = cache.get(key)
     if body is None:
-        raw = data.tile(
-            layer.value,
-            t.z,
-            t.x,
-            t.y,
-            scope=scope,
-            filters=filters,
-            max_bytes=settings.tile_max_bytes,
-        )
-        body = gzip_tile(raw)
+
+        def render() -> bytes:
+            raw = data.tile(
+                layer.value,
+                t.z,
+                t.x,
+                t.y,
+                scope=scope,
+                filters=filters,
+                max_bytes=settings.tile_max_bytes,
+            )
+            return gzip_tile(raw)
+
+        body = await run_in_threadpool(render)
         cache.put(key, body)
     headers["Content-Encoding"] = "gzip"
     return Response(content=body, media_type=MVT_TYPE, headers=headers)

@@ -90,6 +90,10 @@ class DataStore(Protocol):
         """Changes whenever the underlying data changes (part of ETags and cache keys)."""
         ...
 
+    def loaded_version(self) -> str | None:
+        """The version if the loaded data is current, else ``None`` (cheap; never loads)."""
+        ...
+
     def run_info(self) -> RunInfo: ...
 
     def gemeente_names(self) -> dict[str, str]:

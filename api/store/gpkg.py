@@ -87,6 +87,13 @@ def _py(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _scalar(value: Any) -> Any:
+    """A table cell as a JSON-friendly Python value (``None`` for missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
 def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
     """Decode a GeoPackage geometry blob (header + WKB)."""
     if blob is None or len(blob) < 8 or blob[:2] != b"GP":
@@ -215,7 +222,7 @@ def _load_candidates(gdf: Any, name: str) -> _Layer:
             series = pd.to_numeric(series, errors="coerce").astype("Int64")
         elif col == "score":
             series = pd.to_numeric(series, errors="coerce").astype(float)
-        tile_props[col] = _py(series)
+        tile_props[col] = mvt.encode_values(_py(series))
     types = shapely.get_type_id(geom_merc)
     return _Layer(
         name=name,
@@ -263,7 +270,9 @@ def _load_gemeenten(gdf: Any) -> _Gemeenten:
     if "capacity_ab" not in attrs.columns:
         attrs["capacity_ab"] = None
     tile_props = {
-        c: _py(attrs[c] if c in attrs.columns else pd.Series([None] * len(attrs)))
+        c: mvt.encode_values(
+            _py(attrs[c] if c in attrs.columns else pd.Series([None] * len(attrs)))
+        )
         for c in GEMEENTE_TILE_FIELDS
     }
     return _Gemeenten(
@@ -436,6 +445,12 @@ class GeoPackageStore:
     def version(self) -> str:
         return self.current().version
 
+    def loaded_version(self) -> str | None:
+        snap = self._snapshot
+        if snap is None or self._signature() != snap.signature:
+            return None
+        return snap.version
+
     def run_info(self) -> RunInfo:
         return self.current().run
 
@@ -569,7 +584,11 @@ class GeoPackageStore:
             geoms, kept = mvt.prepare_polygons(gem.geom_merc[idx], bounds, simplify=simplify)
             props = {k: v[idx][kept] for k, v in gem.tile_props.items()}
             return mvt.encode_tile(
-                [mvt.encode_layer(layer, geoms, props, geom_type=mvt.GEOM_POLYGON)]
+                [
+                    mvt.encode_layer(
+                        layer, geoms, props, geom_type=mvt.GEOM_POLYGON, pre_encoded=True
+                    )
+                ]
             )
         lyr = snap.layers[layer]
         lo, hi = ZOOMS["candidates"]
@@ -579,7 +598,7 @@ class GeoPackageStore:
         idx = np.sort(lyr.tree_merc.query(query, predicate="intersects"))
         idx = idx[self._mask(lyr, idx, scope, filters)]
         fields = TILE_FIELDS + (TILE_DETAIL_FIELDS if z >= DETAIL_ZOOM else ())
-        simplify = 1.0 if z < hi else 0.0
+        simplify = 1.0 if z < 14 else 0.0
         while True:
             if lyr.point:
                 geoms, kept = mvt.prepare_points(lyr.geom_merc[idx], bounds)
@@ -587,7 +606,9 @@ class GeoPackageStore:
                 geoms, kept = mvt.prepare_polygons(lyr.geom_merc[idx], bounds, simplify=simplify)
             sel = idx[kept]
             props = {k: lyr.tile_props[k][sel] for k in fields}
-            data = mvt.encode_tile([mvt.encode_layer(layer, geoms, props, geom_type=gtype)])
+            data = mvt.encode_tile(
+                [mvt.encode_layer(layer, geoms, props, geom_type=gtype, pre_encoded=True)]
+            )
             if len(data) <= max_bytes or len(sel) <= 1:
                 return data
             # Too big: keep the best-scoring share that fits (never more than the limit).
@@ -644,8 +665,8 @@ class GeoPackageStore:
                         "layer": name,
                         "site_id": str(lyr.site_ids[i]),
                         "score": None if math.isnan(score) else float(score),
-                        "tier": lyr.tile_props["tier"][i],
-                        "label": lyr.tile_props["label"][i],
+                        "tier": _scalar(lyr.attrs["tier"].iat[i]),
+                        "label": _scalar(lyr.attrs["label"].iat[i]),
                     }
                 )
         parcel = self._excluded_at(snap, "uitgesloten_percelen", pt, scope)

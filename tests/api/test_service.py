@@ -86,6 +86,9 @@ class _BrokenStore:
     def version(self) -> str:
         return "x"
 
+    def loaded_version(self) -> str | None:
+        return None
+
     def available(self) -> bool:
         return True
 

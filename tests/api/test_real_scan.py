@@ -1,0 +1,154 @@
+"""The api on a real scan: ``kansenkaart sample --preset tiny`` + ``kansenkaart scan`` (the real
+pipeline, two municipalities, ~10 s), served to a beleidsmaker of one of them."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import mapbox_vector_tile
+import mercantile
+import pyogrio
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from pyproj import Transformer
+from rich.console import Console
+
+from api.main import create_app
+from api.settings import Settings
+
+PASSWORD = "a real scan password"
+LAYERS = ("tijdelijke_locaties", "kantoren", "plinten")
+
+
+@pytest.fixture(scope="module")
+def real_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.sample import generate_sample
+    from pipeline.scan import run_scan_command
+
+    out = tmp_path_factory.mktemp("real-scan")
+    sources = generate_sample(out / "raw", preset="tiny", seed=42)
+    result = out / "kansenkaart.gpkg"
+    run_scan_command(
+        sources, gemeenten=None, config_path=None, out=result, console=Console(file=io.StringIO())
+    )
+    return result
+
+
+@pytest.mark.slow
+def test_real_scan_is_served_within_scope(real_result, tmp_path):
+    codes = sorted(
+        pyogrio.read_dataframe(real_result, layer="gemeenten", read_geometry=False)["gemeentecode"]
+    )
+    assert len(codes) >= 2
+    own = codes[0]
+    settings = Settings(
+        result=real_result,
+        database=str(tmp_path / "u.sqlite"),
+        secret_key="s" * 40,
+        static_dir=tmp_path / "none",
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
+    app = create_app(settings)
+    app.state.users.add_user("bm@test.nl", PASSWORD, role="beleidsmaker", gemeenten=[own])
+    with TestClient(app, base_url="http://localhost") as c:
+        me = c.post("/api/auth/login", json={"email": "bm@test.nl", "password": PASSWORD}).json()[
+            "user"
+        ]
+        assert (
+            [g["code"] for g in me["gemeenten"]] == [own]
+            and me["synthetic"] is True
+            and me["run"]["run_id"]
+        )
+
+        truth = {
+            lyr: pyogrio.read_dataframe(real_result, layer=lyr, read_geometry=False, use_arrow=True)
+            for lyr in LAYERS
+        }
+        own_ids = {lyr: set(df.loc[df.gemeentecode == own, "site_id"]) for lyr, df in truth.items()}
+        assert own_ids["tijdelijke_locaties"], (
+            "the tiny scan should find temporary sites in the first municipality"
+        )
+
+        # GeoJSON pages, all cursors followed
+        seen: dict[str, set[str]] = {lyr: set() for lyr in LAYERS}
+        cursor = None
+        while True:
+            body = c.get(
+                "/api/sites", params={"limit": 500, **({"cursor": cursor} if cursor else {})}
+            ).json()
+            for f in body["features"]:
+                assert f["properties"]["gemeentecode"] == own
+                seen[_layer_of(f["id"])].add(f["id"])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == own_ids
+
+        # tiles over the whole scanned area at z13 hold exactly the own temporary sites
+        w, s, e, n = _bounds_wgs(real_result)
+        tile_ids = set()
+        for t in mercantile.tiles(w, s, e, n, [13]):
+            r = c.get(f"/api/tiles/tijdelijke_locaties/13/{t.x}/{t.y}.mvt")
+            assert r.status_code == 200 and len(r.content) < 500_000
+            for f in (
+                mapbox_vector_tile.decode(r.content)
+                .get("tijdelijke_locaties", {})
+                .get("features", [])
+            ):
+                assert f["properties"]["gemeentecode"] == own
+                tile_ids.add(f["properties"]["site_id"])
+        assert tile_ids == own_ids["tijdelijke_locaties"]
+
+        # one site, explained
+        site_id = sorted(own_ids["tijdelijke_locaties"])[0]
+        site = c.get(f"/api/sites/tijdelijke_locaties/{site_id}").json()
+        assert site["properties"]["explanation"]["criteria"] and site["sources"]
+
+        # why-not on an excluded parcel of the own municipality
+        parcels = pyogrio.read_dataframe(
+            real_result,
+            layer="uitgesloten_percelen",
+            where=f"gemeentecode = '{own}'",
+            max_features=50,
+        )
+        pt = shapely.point_on_surface(parcels.geometry.iloc[0])
+        lon, lat = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True).transform(
+            pt.x, pt.y
+        )
+        why = c.get("/api/why", params={"x": lon, "y": lat}).json()
+        assert why["gemeentecode"] == own and why["summary"]
+        assert why["parcel"] is None or why["parcel"]["reason_codes"]
+
+        # a point in the other municipality is refused
+        other = pyogrio.read_dataframe(
+            real_result, layer="gemeenten", where=f"gemeentecode = '{codes[1]}'"
+        )
+        opt = shapely.point_on_surface(other.geometry.iloc[0])
+        lon, lat = Transformer.from_crs(other.crs, "EPSG:4326", always_xy=True).transform(
+            opt.x, opt.y
+        )
+        assert c.get("/api/why", params={"x": lon, "y": lat}).status_code == 403
+
+        # export of the own municipality
+        r = c.get(f"/api/export/{own}.gpkg")
+        assert r.status_code == 200
+        path = tmp_path / "export.gpkg"
+        path.write_bytes(r.content)
+        for lyr in (*LAYERS, "gemeenten", "uitgesloten_percelen", "uitgesloten_panden"):
+            df = pyogrio.read_dataframe(path, layer=lyr, read_geometry=False)
+            assert set(df["gemeentecode"]) <= {own}, lyr
+        assert c.get(f"/api/export/{codes[1]}.gpkg").status_code == 403
+
+
+def _layer_of(site_id: str) -> str:
+    return {"TL": "tijdelijke_locaties", "KT": "kantoren", "PL": "plinten"}[
+        site_id.split("-", 1)[0]
+    ]
+
+
+def _bounds_wgs(result: Path) -> tuple[float, float, float, float]:
+    gdf = pyogrio.read_dataframe(result, layer="gemeenten").to_crs("EPSG:4326")
+    return tuple(float(v) for v in gdf.total_bounds)  # type: ignore[return-value]
