@@ -73,8 +73,8 @@ async function start() {
     const me = await api("/api/me");
     await showMap(me);
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
-      showLogin();
+    if (err instanceof ApiError && err.status === 401) {
+      showLogin(MSG.sessionExpired); // a CSRF cookie but no live session: it expired
     } else {
       showLogin(MSG.serverDown);
     }
@@ -186,6 +186,14 @@ function teardownMap() {
   kk.map = kk.leaflet = null;
   kk.ready = false;
   $("mark-synthetic").hidden = true;
+  $("basemap-notice").hidden = true;
+  // The next user starts fresh: no filters or layer choices of the previous one.
+  state.filters = { min_score: 0, min_capacity: 0, owner_class: "", gemeente: "" };
+  state.visible = {};
+  $("filter-form").reset();
+  $("filter-min-score-out").textContent = "0";
+  setFilterStatus("");
+  $("inview-list").replaceChildren();
 }
 
 function createMap() {
@@ -242,7 +250,8 @@ function createMap() {
   map.on("zoomend", updateZoomHint);
   map.on("mousemove", onMouseMove);
   map.on("keypress", (e) => {
-    if (e.originalEvent.key === "Enter") whyAt(map.getCenter(), { focus: true });
+    // Enter on the map itself (not on a zoom button inside it): "waarom hier niet?" for the centre.
+    if (e.originalEvent.key === "Enter" && e.originalEvent.target === map.getContainer()) whyAt(map.getCenter(), { focus: true });
   });
   updateZoomHint();
 }
