@@ -49,7 +49,11 @@ def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
 
 def rule_reasons(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> pa.Array:
     """The Dutch sentence of ``rule`` for the rows in ``mask`` (``mask.sum()`` texts)."""
-    sub = table.loc[mask, rule.column]
+    col = table[rule.column]
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        sub: object = col.to_numpy(dtype="float64", na_value=np.nan)[mask]
+    else:
+        sub = col.iloc[np.flatnonzero(mask)]
     raw = format_values(sub, rule.unit, rule.decimals)
     if isinstance(rule.value, list):
         value_text = ", ".join(rule.value)

@@ -107,6 +107,36 @@ def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> P
     return PartResult(part, raw, raw_text, sub, reason)
 
 
+def _combine(stack: np.ndarray, combine: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(combined sub-score with NaN where all parts miss, all-missing mask, deciding part)."""
+    n = stack.shape[0]
+    missing = np.all(np.isnan(stack), axis=1)
+    filled = np.where(np.isnan(stack), -np.inf if combine == "max" else np.inf, stack)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if combine == "max":
+            pick = np.argmax(filled, axis=1)
+            combined = np.take_along_axis(stack, pick[:, None], axis=1)[:, 0]
+        elif combine == "min":
+            pick = np.argmin(filled, axis=1)
+            combined = np.take_along_axis(stack, pick[:, None], axis=1)[:, 0]
+        else:
+            combined = np.nanmean(stack, axis=1) if n else np.zeros(0)
+            pick = np.argmax(~np.isnan(stack), axis=1) if n else np.zeros(0, dtype=int)
+    return combined, missing, pick
+
+
+def criterion_subscores(
+    table: pd.DataFrame, criterion: Criterion, *, missing_score: float
+) -> np.ndarray:
+    """The criterion's sub-scores only (no texts): what :func:`evaluate_criterion` computes."""
+    neutral = criterion.missing_score if criterion.missing_score is not None else missing_score
+    subs = [apply_transfer(table[p.column], p.transfer) for p in criterion.parts]
+    stack = np.column_stack(subs) if len(table) else np.zeros((0, len(subs)))
+    combined, missing, _pick = _combine(stack, criterion.combine)
+    return np.where(missing, neutral, combined)
+
+
 def evaluate_criterion(
     table: pd.DataFrame, criterion: Criterion, *, missing_score: float
 ) -> CriterionResult:
@@ -131,19 +161,7 @@ def evaluate_criterion(
         return CriterionResult(criterion, p.raw, p.raw_text, subscore, missing, p.reason, parts)
 
     stack = np.column_stack([p.subscore for p in parts]) if n else np.zeros((0, len(parts)))
-    missing = np.all(np.isnan(stack), axis=1)
-    filled = np.where(np.isnan(stack), -np.inf if criterion.combine == "max" else np.inf, stack)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if criterion.combine == "max":
-            pick = np.argmax(filled, axis=1)
-            combined = np.take_along_axis(stack, pick[:, None], axis=1)[:, 0]
-        elif criterion.combine == "min":
-            pick = np.argmin(filled, axis=1)
-            combined = np.take_along_axis(stack, pick[:, None], axis=1)[:, 0]
-        else:
-            combined = np.nanmean(stack, axis=1) if n else np.zeros(0)
-            pick = np.argmax(~np.isnan(stack), axis=1) if n else np.zeros(0, dtype=int)
+    combined, missing, pick = _combine(stack, criterion.combine)
     subscore = np.where(missing, neutral, combined)
 
     raws = [p.raw for p in parts]

@@ -12,7 +12,12 @@ from pipeline.errors import ConfigError
 from pipeline.scoring.aggregate import aggregate, assign_tiers, capacity_units, rank_within
 from pipeline.scoring.config import TypeConfig
 from pipeline.scoring.exclusions import evaluate_exclusions
-from pipeline.scoring.explain import evaluate_criterion, explanation_json, merged_notes
+from pipeline.scoring.explain import (
+    criterion_subscores,
+    evaluate_criterion,
+    explanation_json,
+    merged_notes,
+)
 from pipeline.scoring.text import Piece, concat, to_pandas
 
 SITE_PREFIX = {
@@ -85,29 +90,43 @@ def score_table(
     is_excl = excl["excluded"].to_numpy()
 
     keep = [c for c in EXCLUDED_KEEP if c in work.columns]
-    excluded = work.loc[is_excl, keep].copy()
-    excluded["reason_codes"] = excl.loc[is_excl, "reason_codes"].to_numpy()
-    excluded["reasons"] = excl.loc[is_excl, "reasons"].to_numpy()
+    excl_pos = np.flatnonzero(is_excl)
+    excluded = work[keep].iloc[excl_pos].copy()
+    excluded["reason_codes"] = excl["reason_codes"].array[excl_pos]
+    excluded["reasons"] = excl["reasons"].array[excl_pos]
     if isinstance(work, gpd.GeoDataFrame):
-        excluded = gpd.GeoDataFrame(
-            excluded, geometry=work.geometry[is_excl].to_numpy(), crs=work.crs
-        )
+        excluded = gpd.GeoDataFrame(excluded, geometry=work.geometry.array[excl_pos], crs=work.crs)
     excluded = excluded.sort_index(kind="mergesort")
 
-    cand = work.loc[~is_excl].copy()
+    # Pass 1, numbers only: sub-scores -> score -> rank -> the output order.
+    cand_pos = np.flatnonzero(~is_excl)
+    pre = work.iloc[cand_pos]
     missing_score = type_config.missing_score
+    n = len(cand_pos)
+    subscores = (
+        np.column_stack(
+            [criterion_subscores(pre, c, missing_score=missing_score) for c in type_config.criteria]
+        )
+        if n
+        else np.zeros((0, len(type_config.criteria)))
+    )
+    weights = [c.weight for c in type_config.criteria]
+    scores = aggregate(subscores, weights, method=type_config.aggregation)
+    groups = pre["gemeentecode"] if "gemeentecode" in pre.columns else None
+    ranks = rank_within(pd.Series(scores), groups, pre.index)
+    group_keys = (
+        groups.astype("string").fillna("").to_numpy() if groups is not None else np.full(n, "")
+    )
+    order = np.lexsort((pre.index.astype(str).to_numpy(), ranks, group_keys))
+
+    # Pass 2, in output order: texts and explanations.
+    cand = work.iloc[cand_pos[order]].copy()
+    scores, ranks = scores[order], ranks[order]
+    assert type_config.tiers is not None
+    tiers = assign_tiers(scores, type_config.tiers.as_dict())
     results = [
         evaluate_criterion(cand, c, missing_score=missing_score) for c in type_config.criteria
     ]
-    n = len(cand)
-    subscores = np.column_stack([r.subscore for r in results]) if n else np.zeros((0, len(results)))
-    weights = [r.criterion.weight for r in results]
-    scores = aggregate(subscores, weights, method=type_config.aggregation)
-    assert type_config.tiers is not None
-    tiers = assign_tiers(scores, type_config.tiers.as_dict())
-    groups = cand["gemeentecode"] if "gemeentecode" in cand.columns else None
-    ranks = rank_within(pd.Series(scores), groups, cand.index)
-
     new: dict[str, Any] = {
         "site_id": site_ids(cand.index, type_name)
         if "site_id" not in cand.columns
@@ -138,18 +157,6 @@ def score_table(
     )
     added = pd.DataFrame(new, index=cand.index)
     cand = pd.concat([cand.drop(columns=[c for c in new if c in cand.columns]), added], axis=1)
-    order = np.lexsort(
-        (
-            cand.index.astype(str).to_numpy(),
-            ranks,
-            (
-                groups.astype("string").fillna("").to_numpy()
-                if groups is not None
-                else np.full(n, "")
-            ),
-        )
-    )
-    cand = cand.iloc[order]
     if not isinstance(cand, gpd.GeoDataFrame):
         cand = gpd.GeoDataFrame(cand)
     return cand, excluded

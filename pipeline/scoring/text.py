@@ -50,7 +50,7 @@ def to_pandas(values: pa.Array, index: pd.Index | None = None) -> pd.Series:
 
 def full(n: int, text: str) -> pa.Array:
     """``n`` copies of one text."""
-    return pa.array(np.full(n, text, dtype=object), type=pa.string())
+    return pc.fill_null(pa.nulls(n, pa.string()), text)
 
 
 def concat(pieces: Sequence[Piece], n: int) -> pa.Array:
@@ -177,9 +177,19 @@ def format_values(values: Any, unit: str = "", decimals: int | None = None) -> p
 
 def format_scores(scores: np.ndarray) -> pa.Array:
     """Sub-scores 0–1 as Dutch text with up to two decimals (``0,6``, ``1``, ``0,85``)."""
-    text = dutch_numbers(np.asarray(scores, dtype="float64"), 2)
-    text = pc.replace_substring_regex(text, r"(,\d*?)0+$", r"\1")
-    return pc.replace_substring_regex(text, r",$", "")
+    x = np.asarray(scores, dtype="float64")
+    ok = np.isfinite(x)
+    hundredths = np.zeros(len(x), dtype="int64")
+    hundredths[ok] = np.floor(np.abs(x[ok]) * 100 + 0.5 + 1e-9).astype("int64")
+    whole = pc.cast(pa.array(hundredths // 100), pa.string())
+    frac = hundredths % 100
+    two = pc.utf8_lpad(pc.cast(pa.array(frac), pa.string()), 2, "0")
+    one = pc.cast(pa.array(frac // 10), pa.string())
+    decimals = pc.if_else(pa.array(frac % 10 == 0), one, two)
+    text = pc.if_else(pa.array(frac == 0), whole, pc.binary_join_element_wise(whole, decimals, ","))
+    negative = ok & (x < 0) & (hundredths > 0)
+    text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
+    return pc.if_else(pa.array(ok), text, pa.scalar(MISSING_TEXT, pa.string()))
 
 
 def template_fields(template: str) -> list[tuple[str, str | None]]:
@@ -204,6 +214,8 @@ def render(
 
 
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+#: Characters a JSON string literal must escape.
+_SPECIAL = r'[\x00-\x1f"\\]'
 
 
 def json_strings(values: Any) -> pa.Array:
@@ -212,12 +224,19 @@ def json_strings(values: Any) -> pa.Array:
     Control characters other than newline, carriage return and tab become spaces.
     """
     arr = as_arrow(values)
-    arr = pc.replace_substring(arr, "\\", "\\\\")
-    arr = pc.replace_substring(arr, '"', '\\"')
-    arr = pc.replace_substring(arr, "\n", "\\n")
-    arr = pc.replace_substring(arr, "\r", "\\r")
-    arr = pc.replace_substring(arr, "\t", "\\t")
-    arr = pc.replace_substring_regex(arr, _CONTROL, " ")
+    if not pc.any(pc.match_substring_regex(arr, _SPECIAL)).as_py():
+        return pc.fill_null(pc.binary_join_element_wise('"', arr, '"', ""), "null")
+    for plain, escaped in (
+        ("\\", "\\\\"),
+        ('"', '\\"'),
+        ("\n", "\\n"),
+        ("\r", "\\r"),
+        ("\t", "\\t"),
+    ):
+        if pc.any(pc.match_substring(arr, plain)).as_py():  # a scan is cheaper than a copy
+            arr = pc.replace_substring(arr, plain, escaped)
+    if not pc.all(pc.utf8_is_printable(arr)).as_py():
+        arr = pc.replace_substring_regex(arr, _CONTROL, " ")
     arr = pc.binary_join_element_wise('"', arr, '"', "")
     return pc.fill_null(arr, "null")
 
