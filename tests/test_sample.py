@@ -309,7 +309,9 @@ def test_same_seed_same_files(tiny: Path, tmp_path: Path) -> None:
 # --- planted sites -----------------------------------------------------------------------------
 
 
-def test_planted_sites_are_what_the_manifest_says(tiny: Path) -> None:
+@pytest.mark.parametrize("preset", ["tiny", "demo"])
+def test_planted_sites_are_what_the_manifest_says(preset: str, request: pytest.FixtureRequest) -> None:
+    tiny: Path = request.getfixturevalue(preset)
     manifest = json.loads((tiny / "planted.json").read_text())
     cbs = _read(tiny, "gemeenten.geojson")
     items = pd.DataFrame(manifest["items"])

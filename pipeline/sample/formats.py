@@ -87,8 +87,8 @@ def write_noise(world: World, path: Path, *, note: str) -> None:
     nx = round((bx1 - bx0) / cell)
     ny = round((by1 - by0) / cell)
     grid: dict[str, Any] = {"x0": bx0, "y0": by0, "cell": cell, "nx": nx, "ny": ny}
-    d_rail = grid_distance(world.rail, max_dist=3_000, **grid)
-    d_road = grid_distance(world.roads, max_dist=3_000, **grid)
+    d_rail = grid_distance(world.rail, max_dist=1_500, **grid)
+    d_road = grid_distance(world.roads, max_dist=1_500, **grid)
     noise = lden(d_rail, d_road).astype(np.float32)
     if world.preset.coast:
         xs = bx0 + (np.arange(nx) + 0.5) * cell
