@@ -46,6 +46,7 @@ from api.store.data import (
     Filters,
     RunInfo,
 )
+from api.store.rtree import bulk_load
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -857,16 +858,25 @@ def export_gemeente(
                     f'INSERT INTO main."{table}" SELECT * FROM src."{table}" WHERE gemeentecode = ? AND "{geom}" IS NULL',
                     (code,),
                 )
-                con.execute(
-                    f'INSERT INTO main."{rtree}" SELECT * FROM src."{rtree}" WHERE id IN (SELECT "{pk}" FROM main."{table}")'
-                )
-                ext = con.execute(
-                    f'SELECT min(minx), min(miny), max(maxx), max(maxy) FROM main."{rtree}"'
-                ).fetchone()
-                if ext[0] is not None:
+                entries = np.array(
+                    con.execute(
+                        f'SELECT id, minx, maxx, miny, maxy FROM src."{rtree}" WHERE maxx >= ? AND minx <= ? '
+                        f'AND maxy >= ? AND miny <= ? AND id IN (SELECT "{pk}" FROM main."{table}")',
+                        (minx, maxx, miny, maxy),
+                    ).fetchall(),
+                    dtype=np.float64,
+                ).reshape(-1, 5)
+                bulk_load(con, rtree, entries[:, 0].astype(np.int64), entries[:, 1:])
+                if len(entries):
+                    ext = (
+                        entries[:, 1].min(),
+                        entries[:, 3].min(),
+                        entries[:, 2].max(),
+                        entries[:, 4].max(),
+                    )
                     con.execute(
                         "UPDATE main.gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
-                        (*ext, table),
+                        (*(float(v) for v in ext), table),
                     )
             else:
                 con.execute(

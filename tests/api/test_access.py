@@ -7,6 +7,7 @@ followed), exports (the GeoPackage opened) and the other answers hold only their
 from __future__ import annotations
 
 import gzip
+import sqlite3
 
 import mapbox_vector_tile
 import mercantile
@@ -307,6 +308,16 @@ def test_export_holds_only_the_municipality_and_is_audited(env, tmp_path):
         minx, miny, maxx, maxy = df.total_bounds
         part = pyogrio.read_dataframe(path, layer=layer, bbox=(minx, miny, (minx + maxx) / 2, maxy))
         assert 0 < len(part) <= len(df)
+    con = sqlite3.connect(path)
+    rtrees = [
+        r[0]
+        for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'rtree_%' AND sql LIKE 'CREATE VIRTUAL%'"
+        )
+    ]
+    assert len(rtrees) == 6
+    assert all(con.execute(f"SELECT rtreecheck('{t}')").fetchone()[0] == "ok" for t in rtrees)
+    con.close()
     meta = pyogrio.read_dataframe(path, layer="run_metadata")
     values = dict(zip(meta["key"], meta["value"], strict=True))
     assert values["gemeenten"] == '["GM0901"]'
