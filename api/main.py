@@ -122,6 +122,9 @@ class SecurityHeaders:
     API responses are ``no-store`` unless the route chose its own caching (tiles: ``private``).
     """
 
+    #: Largest request body accepted (by Content-Length); the api only takes small JSON bodies.
+    MAX_BODY = 64 * 1024
+
     def __init__(self, app: ASGIApp, *, csp: str) -> None:
         self.app = app
         self.headers = [
@@ -148,6 +151,22 @@ class SecurityHeaders:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers
             await send(message)
+
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.MAX_BODY:
+                body = b'{"error":{"code":"too_large","message":"Verzoek te groot."}}'
+                await send_with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": 413,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
 
         await self.app(scope, receive, send_with_headers)
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api import audit
-from api.deps import SessionPrincipal, SettingsDep, UsersDep
+from api.deps import SessionPrincipal, SettingsDep, UsersDep, session_principal
 from api.errors import NotFound, error_responses
 from api.models import TokenCreate, TokenCreated, TokenList, TokenOut
 from api.store.users import TokenInfo
 
-router = APIRouter(prefix="/api/tokens", tags=["tokens"])
+router = APIRouter(prefix="/api/tokens", tags=["tokens"], dependencies=[Depends(session_principal)])
 
 
 def _iso(ts: float | None) -> str | None:

@@ -80,6 +80,12 @@ def test_errors_are_json_without_internals(env):
     assert r.status_code == 422
     r = c.delete("/api/me")
     assert r.status_code == 405 and set(r.json()) == {"error"}
+    r = c.post(
+        "/api/auth/login",
+        content=b"{" + b" " * 200_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 
 class _BrokenStore:
