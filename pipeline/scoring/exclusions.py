@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.scoring.config import Exclusion, format_value
-from pipeline.scoring.text import concat, format_values, full, render, scatter, to_pandas, where
+from pipeline.scoring.text import format_values, full, render, scatter, to_pandas
 
 
 def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
@@ -83,18 +83,31 @@ def evaluate_exclusions(table: pd.DataFrame, rules: Sequence[Exclusion]) -> pd.D
     """
     n = len(table)
     excluded = np.zeros(n, dtype=bool)
-    code_pieces: list[pa.Array | str] = []
-    reason_pieces: list[pa.Array | str] = []
+    code_cols: list[pa.Array] = []
+    reason_cols: list[pa.Array] = []
+    nulls = pa.nulls(n, pa.string())
     for rule in rules:
         mask = rule_mask(table, rule)
         if not mask.any():
             continue
-        sentences = rule_reasons(table, rule, mask)
-        reason_pieces.append(scatter(full(n, ""), mask, concat([sentences, "\n"], int(mask.sum()))))
-        code_pieces.append(where(mask, rule.code + ",", ""))
+        reason_cols.append(scatter(nulls, mask, rule_reasons(table, rule, mask)))
+        code_cols.append(
+            pc.if_else(pa.array(mask), pa.scalar(rule.code), pa.scalar(None, pa.string()))
+        )
         excluded |= mask
-    codes = pc.utf8_rtrim(concat(code_pieces, n), characters=",")
-    reasons = pc.utf8_rtrim(concat(reason_pieces, n), characters="\n")
+    codes, reasons = full(n, ""), full(n, "")
+    if code_cols:
+        # Join only the excluded rows (each has at least one non-null entry; pyarrow's
+        # null_handling="skip" drops rows that are null everywhere), then put them back.
+        keep = pa.array(excluded)
+        joined_codes = pc.binary_join_element_wise(
+            *(c.filter(keep) for c in code_cols), ",", null_handling="skip"
+        )
+        joined_reasons = pc.binary_join_element_wise(
+            *(r.filter(keep) for r in reason_cols), "\n", null_handling="skip"
+        )
+        codes = scatter(codes, excluded, joined_codes)
+        reasons = scatter(reasons, excluded, joined_reasons)
     return pd.DataFrame(
         {
             "excluded": excluded,
