@@ -105,6 +105,17 @@ FIND_EMPTY_PIXEL = """([layers, code]) => {
 }"""
 
 
+# Page coordinates of the mean vertex of a municipality in scope (inside it for compact shapes).
+GEMEENTE_CENTRE = """(code) => {
+  const kk = window.__kk, m = kk.leaflet, rect = m.getContainer().getBoundingClientRect();
+  const f = kk.state.gemeenten.features.find((g) => g.properties.gemeentecode === code);
+  const flat = f.geometry.coordinates.flat(Infinity);
+  let sx = 0, sy = 0;
+  for (let i = 0; i < flat.length; i += 2) { sx += flat[i]; sy += flat[i + 1]; }
+  const p = m.latLngToContainerPoint([sy / (flat.length / 2), sx / (flat.length / 2)]);
+  return [rect.left + p.x, rect.top + p.y];
+}"""
+
 AXE = ROOT / "webmap" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_RUN = """async () => {
   const r = await axe.run(document, {
@@ -467,6 +478,22 @@ def test_login_errors_offline_basemap_and_analist_export(
             page.locator("#legend-overview").is_visible()
             and page.locator("#zoom-hint").is_visible()
         )
+        # The same numbers as a table (text alternative), and as a tooltip over the map.
+        summary = next(body for url, body in rec.json if urlsplit(url).path == "/api/gemeenten")
+        expected = {
+            f["properties"]["gemeentenaam"]: f"{int(f['properties']['capacity_ab']):,}".replace(
+                ",", "."
+            )
+            for f in summary["features"]
+        }
+        rows = page.locator("#overview-rows tr")
+        cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(rows.count())]
+        assert {name: value for name, value in cells} == expected
+        x, y = page.evaluate(GEMEENTE_CENTRE, scope.own)
+        page.mouse.move(x, y)
+        tooltip = page.locator(".kk-tooltip")
+        tooltip.wait_for()
+        assert tooltip.inner_text().startswith(f"{scope.own_naam}:")
         page.screenshot(path=screenshots / "08-overview.png")
 
         # Keyboard: a municipality from the picker, then a site from "Beste locaties in beeld".

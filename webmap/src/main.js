@@ -172,6 +172,7 @@ async function showMap(me) {
     : "";
 
   fillGemeenteSelects();
+  renderOverviewTable();
   renderLayerList();
   renderLegends();
   createMap();
@@ -181,7 +182,7 @@ async function showMap(me) {
 function teardownMap() {
   closePanel();
   if (state.map) state.map.remove();
-  state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = null;
+  state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = state.tooltip = null;
   state.me = null;
   kk.map = kk.leaflet = null;
   kk.ready = false;
@@ -433,6 +434,39 @@ function fillGemeenteSelects() {
   }
 }
 
+/** The overview as a table too (a text alternative to the choropleth); names zoom to it. */
+function renderOverviewTable() {
+  const rows = state.gemeenten.features
+    .map((f) => f.properties)
+    .sort((a, b) => Number(b.capacity_ab) - Number(a.capacity_ab) || String(a.gemeentenaam).localeCompare(String(b.gemeentenaam), "nl"));
+  $("overview-box").hidden = rows.length < 2;
+  $("overview-rows").replaceChildren(
+    ...rows.map((g) =>
+      h(
+        "tr",
+        {},
+        h(
+          "td",
+          {},
+          h(
+            "button",
+            {
+              type: "button",
+              class: "link-button",
+              onclick: () => {
+                $("gemeente-select").value = g.gemeentecode;
+                selectGemeente(g.gemeentecode);
+              },
+            },
+            g.gemeentenaam || g.gemeentecode,
+          ),
+        ),
+        h("td", { class: "num" }, formatNumber(g.capacity_ab, 0)),
+      ),
+    ),
+  );
+}
+
 function updateExportLink() {
   const code = $("export-select").value;
   const link = $("export-link");
@@ -532,6 +566,7 @@ function updateZoomHint() {
   if (!state.map) return;
   const overview = state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM;
   $("zoom-hint").hidden = !overview;
+  if (!overview && state.tooltip && state.map.hasLayer(state.tooltip)) state.map.removeLayer(state.tooltip);
   $("legend-overview").hidden = !overview;
   $("legend-sites").hidden = overview;
 }
@@ -612,24 +647,36 @@ function featureAt(latlng, pad = 4) {
 }
 
 function onMouseMove(e) {
-  const hit = state.map && state.map.getZoom() >= OVERVIEW_LEAFLET_ZOOM ? featureAt(e.latlng) : null;
+  const overview = state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM;
+  const hit = overview ? gemeenteAt(e.latlng) : featureAt(e.latlng);
   state.map.getContainer().classList.toggle("over-feature", Boolean(hit));
+  if (overview && hit) {
+    const text = `${hit.properties.gemeentenaam}: ${formatNumber(hit.properties.capacity_ab, 0)} woningen op A/B-locaties`;
+    if (!state.tooltip) state.tooltip = L.tooltip({ direction: "top", offset: [0, -8], className: "kk-tooltip" });
+    state.tooltip.setLatLng(e.latlng).setContent(text);
+    if (!state.map.hasLayer(state.tooltip)) state.tooltip.addTo(state.map);
+  } else if (state.tooltip && state.map.hasLayer(state.tooltip)) {
+    state.map.removeLayer(state.tooltip);
+  }
+}
+
+function gemeenteAt(latlng) {
+  const gl = state.gl;
+  if (!gl || !gl.isStyleLoaded() || !gl.getLayer("gemeenten-fill")) return null;
+  const p = gl.project([latlng.lng, latlng.lat]);
+  return gl.queryRenderedFeatures([p.x, p.y], { layers: ["gemeenten-fill"] })[0] || null;
 }
 
 function onMapClick(e) {
   if (state.map.getZoom() < OVERVIEW_LEAFLET_ZOOM) {
     // Overview: a click on a municipality zooms to it (and shows its sites).
-    const gl = state.gl;
-    if (gl && gl.isStyleLoaded() && gl.getLayer("gemeenten-fill")) {
-      const p = gl.project([e.latlng.lng, e.latlng.lat]);
-      const g = gl.queryRenderedFeatures([p.x, p.y], { layers: ["gemeenten-fill"] })[0];
-      if (g) {
-        const code = g.properties.gemeentecode;
-        const select = $("gemeente-select");
-        if ([...select.options].some((o) => o.value === code)) select.value = code;
-        selectGemeente(code);
-        return;
-      }
+    const g = gemeenteAt(e.latlng);
+    if (g) {
+      const code = g.properties.gemeentecode;
+      const select = $("gemeente-select");
+      if ([...select.options].some((o) => o.value === code)) select.value = code;
+      selectGemeente(code);
+      return;
     }
   }
   const hit = featureAt(e.latlng);

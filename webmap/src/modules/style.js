@@ -103,8 +103,9 @@ export function overviewBreaks(values) {
   if (max <= 0) return [1, 2, 3, 4];
   const raw = max / 5;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s >= raw) || raw;
-  return [1, 2, 3, 4].map((i) => Math.round(step * i));
+  const step = [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((f) => f * mag).find((s) => s >= raw) || raw;
+  const whole = Math.max(1, Math.ceil(step)); // homes are counted in whole numbers
+  return [1, 2, 3, 4].map((i) => whole * i);
 }
 
 function overviewColor(breaks) {
