@@ -16,6 +16,8 @@ import datetime as dt
 import difflib
 import hashlib
 import io
+import json
+import os
 import re
 import tempfile
 import zipfile
@@ -42,7 +44,7 @@ from rich.table import Table
 from pipeline import schemas
 from pipeline.errors import InputError, Problem
 from pipeline.sources import bag, brk, cbs, imro, ownership, raster, stops, vacancy, zones
-from pipeline.sources._common import Issues
+from pipeline.sources._common import Issues, isin
 
 #: Each sources.yaml key and the one format it is read in.
 SOURCE_FORMATS: dict[str, str] = {
@@ -341,15 +343,26 @@ def read_sources_yaml(path: str | Path) -> Sources:
 
 @dataclass
 class InputInfo:
-    """One input file as it was read (for the run metadata)."""
+    """One input file as it was read (for the run metadata).
+
+    ``sha256`` is computed on first use (:meth:`digest`, ``as_dict``), so ``kansenkaart check``
+    and one-municipality runs do not hash gigabytes they never need to; digests are cached in
+    ``$XDG_CACHE_HOME/kansenkaart/sha256.json`` keyed by path, size and modification time.
+    """
 
     source: str
     path: str
     format: str
     size_bytes: int
-    sha256: str
+    sha256: str = ""
     date: str | None = None
     layer: str | None = None
+
+    def digest(self) -> str:
+        """The file's (or folder's) sha256, computed once."""
+        if not self.sha256:
+            self.sha256 = _cached_sha256(Path(self.path))
+        return self.sha256
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -357,7 +370,7 @@ class InputInfo:
             "path": self.path,
             "format": self.format,
             "size_bytes": self.size_bytes,
-            "sha256": self.sha256,
+            "sha256": self.digest(),
             "date": self.date,
         }
 
@@ -377,19 +390,52 @@ class LoadReport:
     rasters: dict[str, raster.RasterInfo] = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> tuple[int, str]:
-    """Size and sha256 of a file, or of a folder's files (sorted by relative path)."""
+def _files_of(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in _files_of(path))
+
+
+def _sha256(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and contents, sorted)."""
     digest = hashlib.sha256()
-    size = 0
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in files:
+    for p in _files_of(path):
         if path.is_dir():
             digest.update(str(p.relative_to(path)).encode())
         with p.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
-                size += len(chunk)
-    return size, digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kansenkaart" / "sha256.json"
+
+
+def _cached_sha256(path: Path) -> str:
+    """:func:`_sha256`, remembered across runs by path, size and mtime (never in the input)."""
+    stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in _files_of(path)]
+    key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
+    cache_path = _cache_file()
+    try:
+        cache = json.loads(cache_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return str(cache[key])
+    value = _sha256(path)
+    cache[key] = value
+    try:  # best effort: a read-only home only costs the next run a re-hash
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        tmp.replace(cache_path)
+    except OSError:
+        pass
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1247,9 +1293,10 @@ def load_sources(
                 problems += issues.problems
                 prog.advance(task)
                 continue
-            size, digest = _sha256(spec.path)
             report.inputs.append(
-                InputInfo(key, str(spec.path), spec.format, size, digest, spec.date, spec.layer)
+                InputInfo(
+                    key, str(spec.path), spec.format, _size(spec.path), "", spec.date, spec.layer
+                )
             )
             use_bbox = (
                 None
@@ -1317,7 +1364,7 @@ def load_sources(
             gdf = layers[name]
             gdf["gemeentecode"] = assign_gemeentecode(gdf, mun_layer)
             if selected:
-                gdf = gdf[gdf["gemeentecode"].isin(selected)]
+                gdf = gdf[isin(gdf["gemeentecode"], selected)]
             outside = int(gdf["gemeentecode"].isna().sum())
             if outside:
                 report.warnings.append(
@@ -1327,7 +1374,7 @@ def load_sources(
             layers[name] = gdf
     if selected and "vacancy" in layers and "units" in layers:
         v = layers["vacancy"]
-        layers["vacancy"] = v[v["vbo_id"].isin(layers["units"]["vbo_id"])]
+        layers["vacancy"] = v[isin(v["vbo_id"], layers["units"]["vbo_id"])]
     for name, schema in schemas.LAYERS.items():
         if name not in layers:
             layers[name] = _empty(schema)

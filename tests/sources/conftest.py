@@ -318,3 +318,9 @@ def frame_of(
     if geoms is None:
         return df
     return gpd.GeoDataFrame(df, geometry=geoms, crs=crs, index=df.index)
+
+
+@pytest.fixture(autouse=True)
+def _private_hash_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input digests are cached under $XDG_CACHE_HOME: keep the tests' cache to themselves."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import zipfile
 from pathlib import Path
@@ -44,7 +45,11 @@ def test_load_sources_assigns_municipalities_and_reports(inputs: Inputs) -> None
     assert report.rasters["noise"].bounds_rd == (80_000.0, 440_000.0, 80_100.0, 440_100.0)
     info = {i.source: i for i in report.inputs}
     assert info["parcels"].size_bytes == inputs.path("parcels").stat().st_size
-    assert len(info["zoning"].sha256) == 64
+    assert info["zoning"].sha256 == ""  # hashed only when the run metadata needs it
+    assert len(info["zoning"].as_dict()["sha256"]) == 64
+    assert (
+        info["parcels"].digest() == hashlib.sha256(inputs.path("parcels").read_bytes()).hexdigest()
+    )
 
 
 def test_gemeente_filter_limits_parcels_buildings_units_and_vacancy(inputs: Inputs) -> None:
