@@ -370,3 +370,17 @@ def test_check_never_writes_into_the_input_folder(inputs: Inputs) -> None:
     assert _tree_hash(inputs.dir) == before_bad
     assert set(before) == set(before_bad)  # no .gfs or other sidecar appeared
     assert not list(inputs.dir.rglob("*.gfs"))
+
+
+@pytest.mark.slow
+def test_generated_sample_checks_clean_and_gets_no_sidecar_files(tmp_path: Path) -> None:
+    """The generator's GeoPackages carry dataset metadata, which makes plain GDAL reads write
+    ``.aux.xml`` files next to them; the readers must not (GDAL_PAM_ENABLED=NO)."""
+    from pipeline.sample import generate_sample
+
+    yaml_path = generate_sample(tmp_path / "sample", preset="tiny", seed=3, progress=None)
+    before = _tree_hash(yaml_path.parent)
+    code, out = check(yaml_path)
+    assert code == 0, out
+    assert "(synthetic)" in out
+    assert _tree_hash(yaml_path.parent) == before
