@@ -111,6 +111,7 @@ def test_every_file_is_in_its_format_and_says_synthetic(tiny: Path) -> None:
             meta = " ".join(r[0] for r in db.execute("SELECT metadata FROM gpkg_metadata"))
         assert "SYNTHETIC" in desc and "synthetic" in meta
 
+    assert not list(tiny.glob("*.aux.xml")), "reading must not write sidecar files"
     gem = json.loads((tiny / "gemeenten.geojson").read_text())
     assert "SYNTHETIC" in gem["description"] and gem["name"] == "gemeenten_synthetisch"
     cbs = _read(tiny, "gemeenten.geojson")

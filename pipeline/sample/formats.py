@@ -51,8 +51,9 @@ def write_gpkg(
             use_arrow=True,
             append=append,
             layer_options={"DESCRIPTION": note},
+            # layer metadata only: dataset-level metadata makes GDAL write a .aux.xml next to
+            # the GeoPackage whenever it is read
             layer_metadata={"synthetic": "true", "description": note},
-            dataset_metadata=None if append else {"synthetic": "true", "description": note},
         )
 
 

@@ -597,18 +597,22 @@ def build_objects(world: World) -> Objects:
                 per_unit=True,
             )
 
-    # --- rail, main roads and the planted nature plot: one parcel per cell -----------------------
-    for klass, owner_code in ((w.RAIL, OWN_RIJK), (w.ROAD, OWN_RIJK), (w.N2K_PLANT, OWN_RIJK)):
-        c = cells[cls == klass]
+    # --- rail and main roads: strips along the rows (at most 1 km); the planted nature plot ------
+    for klass in (w.RAIL, w.ROAD, w.N2K_PLANT):
+        if klass == w.N2K_PLANT:
+            c = cells[cls == klass]
+            length = np.ones(len(c), dtype=np.int64)
+        else:
+            c, length = _row_runs(world, cls == klass)
         x, y = world.cell_xy(c)
         P.add(
             x0=x,
             y0=y,
-            x1=x + CELL,
+            x1=x + length * CELL,
             y1=y + CELL,
             cell=c,
             kind=klass,
-            owner=owner_code,
+            owner=OWN_RIJK,
             g=c // world.nx,
             side=0,
         )
@@ -620,6 +624,25 @@ def build_objects(world: World) -> Objects:
     buildings = B.frame()
     units = U.frame()
     return Objects(parcels, buildings, units)
+
+
+def _row_runs(world: World, mask: np.ndarray, max_len: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive ``mask`` cells in a row with one municipality and class, cut at
+    every ``max_len`` cells. Returns the first cell of each run and its length in cells."""
+    key = np.where(mask, world.label.astype(np.int64) * 32 + world.cls, -1).reshape(
+        world.ny, world.nx
+    )
+    cut = np.zeros_like(key, dtype=bool)
+    cut[:, 0] = True
+    cut[:, 1:] = (key[:, 1:] != key[:, :-1]) | (np.arange(1, world.nx) % max_len == 0)[None, :]
+    start = cut & (key >= 0)
+    end = np.zeros_like(cut)
+    end[:, :-1] = cut[:, 1:]
+    end[:, -1] = True
+    end &= key >= 0
+    js, is_ = np.nonzero(start)
+    _, ie = np.nonzero(end)
+    return js * world.nx + is_, (ie - is_ + 1).astype(np.int64)
 
 
 def _quadrants(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_fixed: int | None):
@@ -708,12 +731,16 @@ def _rural(world: World, P: _Acc, B: _Acc, U: _Acc, rng: np.random.Generator) ->
     whole = rural & full[grp]
     # one parcel per full group, represented by its lower-left cell
     lead = whole & (i % 4 == 0) & (j % 2 == 0)
-    single = rural & ~whole
+    single = rural & ~whole & (cls != w.WATER)
     parts = []
     for mask, wdt, hgt in ((lead, 4 * CELL, 2 * CELL), (single, CELL, CELL)):
         c = cells[mask]
         x, y = world.cell_xy(c)
         parts.append((c, x, y, np.full(len(c), wdt), np.full(len(c), hgt)))
+    # rivers and lake shores: strips along the rows
+    c, length = _row_runs(world, rural & ~whole & (cls == w.WATER))
+    x, y = world.cell_xy(c)
+    parts.append((c, x, y, length * CELL, np.full(len(c), CELL)))
     c = np.concatenate([p[0] for p in parts])
     x = np.concatenate([p[1] for p in parts])
     y = np.concatenate([p[2] for p in parts])
