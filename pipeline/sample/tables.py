@@ -727,7 +727,7 @@ def _planted(
         "note": (
             "Planted sites: 'id' is the canonical id the readers produce (parcel_id without the "
             "NL.IMKAD.KadastraalObject. prefix, pand_id, vbo_id); 'source_id' is the id in the file. "
-            "expected: top_tier (tier A/B, best of its type in its municipality) or excluded (reason_code)."
+            "expected: top_tier (tier A or B, among the best of its type in its municipality) or excluded (reason_code)."
         ),
         "items": items,
     }
