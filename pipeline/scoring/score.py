@@ -84,7 +84,7 @@ def score_table(
         When the config refers to a column the table does not have.
     """
     _check_columns(table, type_config, type_name)
-    work = table.copy()
+    work = table.copy(deep=False)  # copy-on-write: adding a column leaves ``table`` alone
     work["capacity_units"] = capacity_units(work, type_config.capacity)
     excl = evaluate_exclusions(work, type_config.exclusions)
     is_excl = excl["excluded"].to_numpy()
@@ -100,7 +100,8 @@ def score_table(
 
     # Pass 1, numbers only: sub-scores -> score -> rank -> the output order.
     cand_pos = np.flatnonzero(~is_excl)
-    pre = work.iloc[cand_pos]
+    needed = {p.column for c in type_config.criteria for p in c.parts} | {"gemeentecode"}
+    pre = work[[c for c in work.columns if c in needed]].iloc[cand_pos]
     missing_score = type_config.missing_score
     n = len(cand_pos)
     subscores = (
@@ -120,7 +121,7 @@ def score_table(
     order = np.lexsort((pre.index.astype(str).to_numpy(), ranks, group_keys))
 
     # Pass 2, in output order: texts and explanations.
-    cand = work.iloc[cand_pos[order]].copy()
+    cand = work.iloc[cand_pos[order]]
     scores, ranks = scores[order], ranks[order]
     assert type_config.tiers is not None
     tiers = assign_tiers(scores, type_config.tiers.as_dict())

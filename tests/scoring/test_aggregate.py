@@ -146,3 +146,12 @@ def test_summarise_gemeenten_counts_and_capacity_per_tier() -> None:
     assert out.loc["GM2", "capacity_ab"] == 7
     assert out.loc["GM3", "capacity_ab"] == 0 and out.loc["GM3", "n_plinttransformatie"] == 0
     assert isinstance(out, gpd.GeoDataFrame)
+
+
+def test_score_table_leaves_its_input_alone(config) -> None:
+    table = make_table(
+        "tijdelijke_locatie", 3, area_m2=[5000.0, 800.0, 2500.0], capacity_units=[1, 2, 3]
+    )
+    before = table.copy()
+    score_table(table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie")
+    pd.testing.assert_frame_equal(table, before)
