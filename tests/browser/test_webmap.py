@@ -199,7 +199,7 @@ class Recorder:
 def new_page(browser: Any, service: Service, **context_options: Any) -> tuple[Any, Any, Recorder]:
     context = browser.new_context(viewport=VIEWPORT, locale="nl-NL", **context_options)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(30_000)  # generous: CI machines run other tests alongside
     return context, page, Recorder(page, service)
 
 
