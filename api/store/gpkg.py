@@ -854,10 +854,23 @@ def export_gemeente(
                     f'(SELECT id FROM src."{rtree}" WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?))',
                     (code, minx, maxx, miny, maxy),
                 )
-                con.execute(
-                    f'INSERT INTO main."{table}" SELECT * FROM src."{table}" WHERE gemeentecode = ? AND "{geom}" IS NULL',
-                    (code,),
+                # Rows the R-tree does not index (NULL or empty geometry): only look for them when
+                # the layer has any, since that needs a full scan.
+                n_rows = (
+                    con.execute(
+                        "SELECT feature_count FROM src.gpkg_ogr_contents WHERE table_name = ?",
+                        (table,),
+                    ).fetchone()
+                    if "gpkg_ogr_contents" in system
+                    else None
                 )
+                n_indexed = con.execute(f'SELECT count(*) FROM src."{rtree}_rowid"').fetchone()[0]
+                if n_rows is None or n_rows[0] is None or int(n_rows[0]) != int(n_indexed):
+                    con.execute(
+                        f'INSERT INTO main."{table}" SELECT * FROM src."{table}" WHERE gemeentecode = ? '
+                        f'AND ("{geom}" IS NULL OR "{pk}" NOT IN (SELECT rowid FROM src."{rtree}_rowid"))',
+                        (code,),
+                    )
                 entries = np.array(
                     con.execute(
                         f'SELECT id, minx, maxx, miny, maxy FROM src."{rtree}" WHERE maxx >= ? AND minx <= ? '

@@ -424,3 +424,27 @@ def test_tile_filters(env):
         )
         seen |= {f["properties"]["site_id"] for f in data.get("kantoren", {}).get("features", [])}
     assert seen == expected and expected
+
+
+def test_export_keeps_rows_without_geometry(make_env, tmp_path):
+    import geopandas as gpd
+
+    env = make_env(copy_result=True)
+    extra = gpd.GeoDataFrame(
+        {
+            "parcel_id": ["NOGEOM-1", "NOGEOM-2"],
+            "gemeentecode": ["GM0901", "GM0902"],
+            "reason_codes": ["bebouwd", "bebouwd"],
+            "reasons": ["x", "x"],
+        },
+        geometry=[None, None],
+        crs="EPSG:28992",
+    )
+    pyogrio.write_dataframe(extra, env.result, layer="uitgesloten_percelen", append=True)
+    r = env.login("analist@test.nl").get("/api/export/GM0901.gpkg")
+    path = tmp_path / "e.gpkg"
+    path.write_bytes(r.content)
+    ids = set(
+        pyogrio.read_dataframe(path, layer="uitgesloten_percelen", read_geometry=False)["parcel_id"]
+    )
+    assert "NOGEOM-1" in ids and "NOGEOM-2" not in ids
