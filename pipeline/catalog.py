@@ -1018,7 +1018,7 @@ def _load_imro(
             elif not sub.problems:
                 _read_error(ValueError("no layers (not GML?)"), sub)
         elif raw is not None:
-            raw.index = pd.Index([f"{Path(f).name}#{i}" for i in raw.index])
+            raw.index = Path(f).name + "#" + raw.index.astype(str)
             parts.append(imro.zoning_from_imro(raw, sub, plan_id=_imro_plan_id(f)))
         issues.problems += sub.problems
         issues.warnings += sub.warnings
@@ -1374,7 +1374,9 @@ def load_sources(
             layers[name] = gdf
     if selected and "vacancy" in layers and "units" in layers:
         v = layers["vacancy"]
-        layers["vacancy"] = v[isin(v["vbo_id"], layers["units"]["vbo_id"])]
+        layers["vacancy"] = v[
+            ~v.index.isin(vacancy.unknown_vbo_ids(v, layers["units"]["vbo_id"]).index)
+        ]
     for name, schema in schemas.LAYERS.items():
         if name not in layers:
             layers[name] = _empty(schema)

@@ -78,4 +78,6 @@ def vacancy_from_csv(table: pd.DataFrame, issues: Issues) -> pd.DataFrame:
 
 def unknown_vbo_ids(vacancy: pd.DataFrame, unit_ids: pd.Series) -> pd.DataFrame:
     """The vacancy rows whose ``vbo_id`` is not a (current) unit of the BAG."""
-    return vacancy[~isin(vacancy["vbo_id"], unit_ids)]
+    # hash the few vacancy ids, not the millions of units
+    found = unit_ids[isin(unit_ids, vacancy["vbo_id"])]
+    return vacancy[~isin(vacancy["vbo_id"], found)]
