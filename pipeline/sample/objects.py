@@ -3,8 +3,9 @@
 Every 100 m cell with streets (towns) has two road parcels along its south and west edge and
 a 90 x 90 m block, split per class: two rows of row-house parcels, four apartment plots,
 office or industrial plots, one park, school or sports plot. Farmland, nature and water are
-merged into 400 x 200 m parcels where the class allows. Buildings (BAG panden) sit inside
-their parcel; units (verblijfsobjecten) are points inside their pand. All vectorised.
+merged into 400 x 200 m parcels where the class allows; railways, main roads and rivers are
+strips along the rows. Buildings (BAG panden) sit inside their parcel; units
+(verblijfsobjecten) are points inside their pand. All vectorised over cells and objects.
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def build_objects(world: World) -> Objects:
                     B.set_last("y1", hb2)
                     hb = hb2
                 _units_in(U, rng, bidx, left, ha, right, hb, n_units, purpose, area, front=side)
-                # sheds at the back of a third of the gardens
+                # sheds at the back of some gardens (BAG panden without units)
                 shed = rng.random(len(own)) < 0.12
                 if shed.any():
                     sy0 = np.where(side == 0, yb - 4.0, ya + 1.0)[shed]
