@@ -34,7 +34,12 @@ import shapely
 from pipeline.features import bag as fbag
 from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
-from pipeline.features._spatial import geometry_array, query_pairs, representative_points
+from pipeline.features._spatial import (
+    geometry_array,
+    query_pairs,
+    representative_points,
+    tile_complex,
+)
 from pipeline.features.noise import NoiseGrid, mean_noise, read_noise_grid
 from pipeline.schemas import CRS, GEBRUIKSDOELEN, STOP_KINDS, ZONE_KINDS
 
@@ -178,7 +183,7 @@ class ScanResult:
         ``tier``, ``rank``, ``capacity_units``, ``explanation``, ``reasons``, ``c_*``).
     excluded_parcels
         Every scanned parcel not (part of) a candidate: ``parcel_id``, ``gemeentecode``,
-        ``reason_codes``, ``reasons``, MultiPolygon.
+        ``reasons`` and the parcel's polygon (written as MultiPolygon by :mod:`pipeline.export`).
     excluded_buildings
         Every scanned building not a ``kantoren`` candidate: ``pand_id``, ``gemeentecode``,
         ``kantoor_reason_codes``, ``kantoor_reasons``, ``plint_reason_codes``,
@@ -258,8 +263,10 @@ def _gdf(layers: Mapping[str, Any], name: str, *, key: str | None) -> gpd.GeoDat
     if not isinstance(df, gpd.GeoDataFrame):
         df = gpd.GeoDataFrame(df, geometry=df["geometry"], crs=CRS) if "geometry" in df else df
     if key is not None and key in df.columns:
-        df = df.sort_values(key, kind="mergesort").set_index(key, drop=True)
-        df.index = df.index.astype(str)
+        keys = df[key].to_numpy(dtype=object, na_value=None)
+        order = np.argsort(keys.astype(str), kind="stable")
+        df = df.iloc[order].drop(columns=[key])
+        df.index = pd.Index(keys[order].astype(str), dtype=object, name=key)
     elif isinstance(df, gpd.GeoDataFrame) and len(df):
         # No key: sort by the attribute values and the geometry itself.
         wkb = pd.Series(shapely.to_wkb(geometry_array(df), hex=True), index=df.index)
@@ -268,6 +275,19 @@ def _gdf(layers: Mapping[str, Any], name: str, *, key: str | None) -> gpd.GeoDat
         df = df.loc[order.sort_values([*cols, "__wkb"], kind="mergesort").index]
         df = df.reset_index(drop=True)
     return df
+
+
+def _tiled(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The layer with complex polygons cut into tiles (attributes repeated per tile)."""
+    if len(gdf) == 0:
+        return gdf
+    pieces, source = tile_complex(geometry_array(gdf))
+    if pieces is geometry_array(gdf) or (
+        len(source) == len(gdf) and (source == np.arange(len(gdf))).all()
+    ):
+        return gdf
+    out = gdf.iloc[source].copy()
+    return out.set_geometry(gpd.GeoSeries(pieces, index=out.index, crs=gdf.crs))
 
 
 def _table_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -353,6 +373,7 @@ def common_features(objects: gpd.GeoDataFrame, ctx: _Context) -> pd.DataFrame:
     fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
     for col in fracs.columns:
         cols[col] = fracs[col]
+    cols["mixed_use_500m"] = fprox.mixed_use_share(points, ctx.all_units, ctx.non_residential)
     cols["in_kernwinkelgebied"] = (cols["zone_kernwinkelgebied_frac"] >= 0.5).rename(
         "in_kernwinkelgebied"
     )
@@ -549,8 +570,11 @@ def parcel_table(
     max_built = _threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
     with stages.stage("parcels") if stages else _noop():
         built = fov.built_up_fraction(parcels, buildings)
-        owner = fov.owner_class(parcels, ctx.ownership)
+        # One overlay gives both: the key is "<class>|<owner>" of the largest-overlap owner.
         okey = fov.owner_key(parcels, ctx.ownership)
+        owner = (
+            okey.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).astype(object).rename("owner_class")
+        )
         sites = merge_small_parcels(
             parcels.assign(owner_class=owner),
             owner_keys=okey,
@@ -578,7 +602,6 @@ def parcel_table(
         t["capacity_units"] = np.floor(t["area_m2"] * UNITS_PER_HA / 10_000.0 + 1e-9).astype(
             np.int64
         )
-        t["mixed_use_500m"] = fprox.mixed_use_share(sites, ctx.all_units, ctx.non_residential)
         t["site_id"] = "TL-" + t.index.astype(str)
         t["label"] = _parcel_labels(
             pd.concat(
@@ -650,12 +673,15 @@ def building_table(
     t["vacant_share"] = fbag.building_vacant_share(buildings, units, unit_vacant)
     t["vacant_years"] = fbag.building_vacant_years(buildings, units, unit_years)
     t["energielabel"] = fbag.building_energielabel(buildings, units)
-    t["mixed_use_500m"] = fprox.mixed_use_share(buildings, ctx.all_units, ctx.non_residential)
     t["capacity_units"] = np.floor(office * 0.7 / 40.0 + 1e-9).astype(np.int64)
     t["site_id"] = "KT-" + t.index.astype(str)
     from pipeline.scoring.text import format_values
 
-    year = t["bouwjaar"].map(lambda v: "" if pd.isna(v) else f" ({int(v)})")
+    yr = t["bouwjaar"]
+    year = pd.Series(
+        np.where(yr.notna(), " (" + yr.fillna(0).astype(np.int64).astype(str) + ")", ""),
+        index=t.index,
+    )
     t["label"] = (
         "Kantoorpand"
         + year
@@ -833,15 +859,16 @@ def build_feature_tables(
         ctx = _Context(
             municipalities=mun,
             names=names,
-            zoning=_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0),
-            ownership=_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0),
+            zoning=_tiled(_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0)),
+            ownership=_tiled(_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0)),
             stops=_clip_bbox(_gdf(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M),
-            zones=_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0),
+            zones=_tiled(_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0)),
             amenities=amenities,
             all_units=all_units,
             non_residential=~all_flags["woonfunctie"].to_numpy(bool),
             noise=noise,
         )
+        scoped_u = scoped_u.assign(**{fbag.POS_COLUMN: fbag.building_positions(scoped_b, scoped_u)})
         flags = fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
         unit_years = fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref)
         unit_vacant = fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref)
@@ -874,15 +901,6 @@ def build_feature_tables(
 # --------------------------------------------------------------------------- scan
 
 
-def _to_multipolygon(geoms: np.ndarray) -> np.ndarray:
-    """Polygons become one-part MultiPolygons (the GeoPackage layers are MultiPolygon)."""
-    out = np.asarray(geoms, dtype=object).copy()
-    is_poly = shapely.get_type_id(out) == 3
-    if is_poly.any():
-        out[is_poly] = shapely.multipolygons(out[is_poly].reshape(-1, 1))
-    return out
-
-
 def _excluded_parcels(
     excluded: pd.DataFrame, parcels: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
@@ -892,18 +910,33 @@ def _excluded_parcels(
         return gpd.GeoDataFrame(
             {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
         )
-    ids = sites.loc[excluded.index, "parcel_ids"].astype(str).str.split(",")
+    site_ids = excluded.index.to_numpy(dtype=object)
+    pos = sites.index.get_indexer(site_ids)
+    n = sites["n_parcels"].to_numpy()[pos]
+    parcel_ids = site_ids.copy()
+    multi = np.flatnonzero(n > 1)
+    reps = np.ones(len(site_ids), dtype=np.int64)
+    if len(multi):
+        split = [str(v).split(",") for v in sites["parcel_ids"].to_numpy(dtype=object)[pos[multi]]]
+        reps[multi] = [len(x) for x in split]
+    site_rep = np.repeat(np.arange(len(site_ids)), reps)
+    pid = np.repeat(parcel_ids, reps)
+    if len(multi):
+        starts = np.cumsum(reps) - reps
+        for k, parts in zip(multi, split, strict=True):
+            pid[starts[k] : starts[k] + len(parts)] = parts
+    ppos = parcels.index.get_indexer(pid)
     frame = pd.DataFrame(
         {
-            "site": np.repeat(excluded.index.to_numpy(dtype=object), ids.str.len().to_numpy()),
-            "parcel_id": np.concatenate(ids.to_numpy()) if len(ids) else np.array([], dtype=object),
+            "parcel_id": pid,
+            "gemeentecode": parcels["gemeentecode"].to_numpy(dtype=object, na_value=None)[ppos],
+            "reason_codes": excluded["reason_codes"].to_numpy(dtype=object)[site_rep],
+            "reasons": excluded["reasons"].to_numpy(dtype=object)[site_rep],
         }
     )
-    frame["reason_codes"] = excluded["reason_codes"].reindex(frame["site"]).to_numpy()
-    frame["reasons"] = excluded["reasons"].reindex(frame["site"]).to_numpy()
-    frame["gemeentecode"] = parcels["gemeentecode"].reindex(frame["parcel_id"]).to_numpy()
-    frame = frame.sort_values("parcel_id", kind="mergesort")
-    geoms = _to_multipolygon(geometry_array(parcels.loc[frame["parcel_id"].to_numpy()]))
+    order = np.argsort(pid.astype(str), kind="stable")
+    frame = frame.iloc[order]
+    geoms = geometry_array(parcels)[ppos[order]]
     return gpd.GeoDataFrame(frame[cols].reset_index(drop=True), geometry=geoms, crs=CRS)
 
 
@@ -940,7 +973,7 @@ def _excluded_buildings(
     out["plint_reason_codes"] = grouped["reason_codes"].reindex(keep).fillna("").to_numpy()
     out["plint_reasons"] = grouped["reasons"].reindex(keep).fillna("").to_numpy()
     out = out.reset_index()
-    geoms = _to_multipolygon(geometry_array(buildings.loc[keep]))
+    geoms = geometry_array(buildings)[buildings.index.get_indexer(keep)]
     return gpd.GeoDataFrame(out, geometry=geoms, crs=CRS)
 
 
@@ -1002,16 +1035,6 @@ def run_scan(
                 continue
             cand, excl = score_table(tables[table_name], type_config, type_name=type_name)
             cand = cand.reset_index()
-            if len(cand):
-                cand = cand.set_geometry(
-                    gpd.GeoSeries(
-                        _to_multipolygon(geometry_array(cand))
-                        if table_name != "units"
-                        else geometry_array(cand),
-                        index=cand.index,
-                        crs=CRS,
-                    )
-                )
             candidates[type_name] = cand
             excluded[table_name] = excl
     with stages.stage("summary"):
@@ -1034,9 +1057,6 @@ def run_scan(
         if codes:
             mun = mun[mun["gemeentecode"].isin(codes)]
         mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
-        mun = mun.set_geometry(
-            gpd.GeoSeries(_to_multipolygon(geometry_array(mun)), index=mun.index, crs=CRS)
-        )
         summary = summarise_gemeenten(mun, candidates)
         scanned = codes or sorted(mun["gemeentecode"].astype(str).tolist())
     counts: dict[str, int] = {f"{name}_rows": len(t) for name, t in tables.items()}

@@ -53,6 +53,52 @@ def query_pairs(
     return i[order], j[order]
 
 
+#: Polygons with more vertices than this are cut into tiles before overlays.
+TILE_MIN_VERTICES = 64
+#: Tile size (m) for cutting complex polygons.
+TILE_SIZE_M = 250.0
+
+
+def tile_complex(geoms: np.ndarray, *, size: float = TILE_SIZE_M) -> tuple[np.ndarray, np.ndarray]:
+    """Cut polygons with many vertices into ``size``-metre grid tiles.
+
+    A Natura 2000 area or a zoning plan with thousands of vertices makes every predicate
+    test and intersection with a small parcel cost thousands of vertex operations; its
+    tiles have few. The tiles partition the polygon, so areas summed over tiles are exact.
+
+    Returns
+    -------
+    (pieces, source)
+        The simple polygons unchanged plus the tiles, and for each the index of the polygon
+        it came from.
+    """
+    n = len(geoms)
+    nverts = shapely.get_num_coordinates(geoms) if n else np.zeros(0, dtype=np.int64)
+    complex_ = np.flatnonzero(nverts > TILE_MIN_VERTICES)
+    if len(complex_) == 0:
+        return geoms, np.arange(n)
+    simple = np.flatnonzero(nverts <= TILE_MIN_VERTICES)
+    b = shapely.bounds(geoms[complex_])
+    c0 = np.floor(b[:, 0] / size).astype(np.int64)
+    r0 = np.floor(b[:, 1] / size).astype(np.int64)
+    nc = np.floor(b[:, 2] / size).astype(np.int64) - c0 + 1
+    nr = np.floor(b[:, 3] / size).astype(np.int64) - r0 + 1
+    k = nc * nr
+    owner = np.repeat(np.arange(len(complex_)), k)
+    off = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+    cc = c0[owner] + off % nc[owner]
+    rr = r0[owner] + off // nc[owner]
+    boxes = shapely.box(cc * size, rr * size, (cc + 1) * size, (rr + 1) * size)
+    shapely.prepare(geoms[complex_])
+    src = geoms[complex_][owner]
+    keep = shapely.intersects(src, boxes)
+    pieces = shapely.intersection(src[keep], boxes[keep])
+    nonempty = ~shapely.is_empty(pieces) & (shapely.area(pieces) > 0)
+    pieces = pieces[nonempty]
+    source = complex_[owner[keep][nonempty]]
+    return np.concatenate([geoms[simple], pieces]), np.concatenate([simple, source])
+
+
 def intersection_areas(
     geoms: np.ndarray, others: np.ndarray, *, tree: shapely.STRtree | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,22 +118,45 @@ def intersection_areas(
     if len(geoms) == 0 or len(others) == 0:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0)
-    tree = tree if tree is not None else shapely.STRtree(others)
+    pieces, source = tile_complex(others)
+    tiled = pieces is not others
+    if tiled or tree is None:
+        tree = shapely.STRtree(pieces)
+    i, j, area = _intersection_areas(geoms, pieces, tree)
+    j = source[j]
+    if tiled and len(i):
+        # Sum the tiles of one polygon back into one pair.
+        key = i.astype(np.int64) * len(others) + j
+        ukey, inv = np.unique(key, return_inverse=True)
+        area = np.bincount(inv, weights=area)
+        i = ukey // len(others)
+        j = ukey % len(others)
+    return i, j, area
+
+
+def _intersection_areas(
+    geoms: np.ndarray, others: np.ndarray, tree: shapely.STRtree
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     i, j = query_pairs(geoms, tree, predicate="intersects")
     area = np.zeros(len(i))
     if len(i) == 0:
         return i, j, area
-    m = len(others)
-    key = i.astype(np.int64) * m + j
+    # Pairs where one lies inside the other need no overlay. ``contains`` comes from an
+    # STRtree predicate query (the query geometry is prepared); ``within`` is tested on the
+    # pairs with the other side prepared (GEOS has no fast prepared "within").
     done = np.zeros(len(i), dtype=bool)
-    for predicate, area_of in (("within", geoms), ("contains", others)):
-        pi, pj = query_pairs(geoms, tree, predicate=predicate)
-        if len(pi) == 0:
-            continue
-        hit = np.isin(key, pi.astype(np.int64) * m + pj, assume_unique=True) & ~done
-        idx = i[hit] if area_of is geoms else j[hit]
-        area[hit] = shapely.area(area_of[idx])
+    ci, cj = query_pairs(geoms, tree, predicate="contains")
+    if len(ci):
+        m = len(others)
+        hit = np.isin(i.astype(np.int64) * m + j, ci.astype(np.int64) * m + cj, assume_unique=True)
+        area[hit] = shapely.area(others[j[hit]])
         done |= hit
+    todo = np.flatnonzero(~done)
+    if len(todo):
+        shapely.prepare(others)
+        within = shapely.contains(others[j[todo]], geoms[i[todo]])
+        area[todo[within]] = shapely.area(geoms[i[todo[within]]])
+        done[todo[within]] = True
     rest = ~done
     if rest.any():
         # Pairs whose bounding boxes only touch (adjacent boxes) cannot share area.
@@ -127,6 +196,9 @@ def largest_overlap(
     is_point = shapely.get_type_id(geoms) == 0
     vals = np.asarray(values, dtype=object)
     codes, uniques = pd.factorize(pd.Series(vals).astype(str), sort=True)
+    pieces, source = tile_complex(others)
+    codes = codes[source]
+    others = pieces
     tree = shapely.STRtree(others)
     pi_list: list[np.ndarray] = []
     pj_list: list[np.ndarray] = []
@@ -142,7 +214,7 @@ def largest_overlap(
         pa_list.append(s)
     pt_idx = np.flatnonzero(is_point)
     if len(pt_idx):
-        i, j = query_pairs(geoms[pt_idx], tree, predicate="within")
+        i, j = query_pairs(geoms[pt_idx], tree, predicate="intersects")
         pi_list.append(pt_idx[i])
         pj_list.append(j)
         pa_list.append(np.ones(len(i)))

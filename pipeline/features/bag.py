@@ -98,10 +98,24 @@ def unit_is_vacant(
     return vacant_since(units, vacancy, reference_date=reference_date).notna().rename("is_vacant")
 
 
+#: Optional precomputed column of ``units``: the position of its building (see building_positions).
+POS_COLUMN = "_building_pos"
+
+
+def building_positions(buildings: pd.DataFrame, units: pd.DataFrame) -> np.ndarray:
+    """Position of each unit's building in ``buildings`` (−1 without a known building).
+
+    Store the result in ``units[POS_COLUMN]`` to let every building aggregate reuse it.
+    """
+    pand = units["pand_id"].to_numpy(dtype=object, na_value="")
+    index = pd.Index(buildings.index.to_numpy(dtype=object))
+    return np.asarray(index.get_indexer(pand))
+
+
 def _building_pos(buildings: pd.DataFrame, units: pd.DataFrame) -> np.ndarray:
-    """Position of each unit's building in ``buildings`` (−1 without a known building)."""
-    pand = units["pand_id"].astype("string")
-    return np.asarray(pd.Index(buildings.index.astype(str)).get_indexer(pand.fillna("")))
+    if POS_COLUMN in units.columns:
+        return units[POS_COLUMN].to_numpy()
+    return building_positions(buildings, units)
 
 
 def _per_building(buildings: pd.DataFrame, units: pd.DataFrame, weights: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pipeline.features._spatial import (
     largest_overlap,
     query_pairs,
     representative_points,
+    tile_complex,
 )
 
 UNKNOWN = "onbekend"
@@ -141,8 +142,8 @@ def zone_fractions(
     out = {k: np.zeros(len(geoms)) for k in kinds}
     sel = zones[zones["kind"].isin(kinds)] if len(zones) else zones
     if len(geoms) and len(sel):
-        zg = geometry_array(sel)
-        zkind = sel["kind"].to_numpy(dtype=object)
+        zg, source = tile_complex(geometry_array(sel))
+        zkind = sel["kind"].to_numpy(dtype=object)[source]
         tree = shapely.STRtree(zg)
         is_point = shapely.get_type_id(geoms) == 0
         poly_idx = np.flatnonzero(~is_point)

@@ -1,0 +1,288 @@
+"""Benchmark the scan on the province preset: wall time, peak RSS, ratio to the I/O floor.
+
+Run: ``.venv/bin/python benchmarks/bench_scan.py`` (or ``make bench``). It
+
+1. generates the province preset into ``benchmarks/out/province`` once (reused afterwards;
+   ``--regenerate`` forces a new one);
+2. runs ``kansenkaart scan`` on it in a child process (read + scan + write), recording the
+   stage timings and the child's peak RSS;
+3. measures the I/O floor in another child: reading every input with pyogrio
+   (``use_arrow=True``), pyarrow (CSV) and rasterio, and writing the same output layers with
+   pyogrio to a GeoPackage — no validation, no features, no scoring;
+4. scans one municipality (``--gemeente``) the same way;
+
+and prints the figures against the goals of DESIGN.md §10 (2 cores: ≤ 60 s, ≤ 6 GB, ratio
+≤ 2.5, one municipality ≤ 3 s). ``--profile`` writes a cProfile of the full scan to
+``benchmarks/out/scan.prof`` and prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+GOALS = {"wall_s": 60.0, "rss_gb": 6.0, "ratio": 2.5, "one_gemeente_s": 3.0}
+
+
+# --------------------------------------------------------------------------- children
+
+
+def child_scan(sources: Path, out: Path, gemeente: str | None, profile: Path | None) -> dict:
+    """Run the scan command in this process and return its timings."""
+    from rich.console import Console
+
+    from pipeline.scan import run_scan_command
+
+    t0 = time.perf_counter()
+    console = Console(stderr=True, quiet=True)
+    if profile is not None:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    result = run_scan_command(
+        sources,
+        gemeenten=[gemeente] if gemeente else None,
+        config_path=None,
+        out=out,
+        console=console,
+    )
+    if profile is not None:
+        prof.disable()
+        prof.dump_stats(profile)
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "timings": result.timings,
+        "counts": result.counts,
+        "layers": {k: len(v) for k, v in result.layers.items()},
+    }
+
+
+def child_io(sources: Path, result: Path, out: Path) -> dict:
+    """Read every input and write the result's layers again: the I/O floor."""
+    import pandas as pd
+    import pyarrow.csv as pacsv
+    import pyogrio
+    import rasterio
+    import yaml
+
+    spec = yaml.safe_load(sources.read_text(encoding="utf-8"))["sources"]
+    base = sources.parent
+    t0 = time.perf_counter()
+    rows = 0
+    for key, entry in spec.items():
+        path = base / entry["path"]
+        if entry["format"] == "raster":
+            with rasterio.open(path) as src:
+                rows += src.read(1).size
+            continue
+        if entry["format"] == "vacancy-csv":
+            table = pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter=";"),
+                read_options=pacsv.ReadOptions(skip_rows=1),
+            )
+            rows += table.num_rows
+            continue
+        files = sorted(path.glob("*.gml")) if path.is_dir() else [path]
+        for f in files:
+            layers = (
+                [entry["layer"]] if entry.get("layer") else [n for n, _ in pyogrio.list_layers(f)]
+            )
+            if entry["format"] == "imro":
+                layers = [n for n in layers if n == "Enkelbestemming"] or layers
+            for layer in layers:
+                kw = {"open_options": ["WRITE_GFS=NO"]} if str(f).endswith(".gml") else {}
+                df = pyogrio.read_dataframe(f, layer=layer, use_arrow=True, **kw)
+                rows += len(df)
+    read_s = time.perf_counter() - t0
+    frames = {}
+    for name, _ in pyogrio.list_layers(result):
+        if name in ("run_metadata", "layer_styles") or name.startswith(("gpkg_", "rtree_")):
+            continue
+        frames[name] = pyogrio.read_dataframe(result, layer=name, use_arrow=True)
+    if out.exists():
+        out.unlink()
+    t1 = time.perf_counter()
+    for name, df in frames.items():
+        pyogrio.write_dataframe(df, out, layer=name, driver="GPKG", use_arrow=True)
+    meta = pd.DataFrame({"key": ["k"], "value": ["v"]})
+    pyogrio.write_dataframe(meta, out, layer="run_metadata", driver="GPKG")
+    write_s = time.perf_counter() - t1
+    return {
+        "read_s": read_s,
+        "write_s": write_s,
+        "rows_read": rows,
+        "layers": {k: len(v) for k, v in frames.items()},
+    }
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _run_child(args: list[str]) -> tuple[dict, float, float]:
+    """Run this script as a child; returns (its JSON answer, wall seconds, peak RSS in GB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT
+    )
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    # ru_maxrss of the children reaped so far is the max over them: run one child at a time
+    # and read the peak from /proc via the answer instead when available.
+    if proc.returncode != 0:
+        sys.stderr.write(err.decode())
+        raise SystemExit(f"child {args[:2]} failed with exit code {proc.returncode}")
+    answer = json.loads(out.decode().strip().splitlines()[-1])
+    return answer, wall, answer.get("peak_rss_gb", float("nan"))
+
+
+def _peak_rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", choices=["scan", "io"], help=argparse.SUPPRESS)
+    parser.add_argument("--sources", type=Path, default=OUT / "province" / "sources.yaml")
+    parser.add_argument("--out", type=Path, default=OUT / "province.gpkg")
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gemeente", help="municipality for the one-municipality scan (default: the largest)"
+    )
+    parser.add_argument(
+        "--regenerate", action="store_true", help="generate the province preset anew"
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile the full scan")
+    parser.add_argument(
+        "--preset", default="province", help="sample preset to generate (default province)"
+    )
+    args = parser.parse_args(argv)
+
+    if args.child == "scan":
+        prof = OUT / "scan.prof" if args.profile else None
+        answer = child_scan(args.sources, args.out, args.gemeente, prof)
+        answer["peak_rss_gb"] = _peak_rss_gb()
+        print(json.dumps(answer, default=str))
+        return 0
+    if args.child == "io":
+        answer = child_io(args.sources, args.result, args.out)
+        answer["peak_rss_gb"] = _peak_rss_gb()
+        print(json.dumps(answer, default=str))
+        return 0
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    sources = args.sources
+    if args.regenerate or not sources.exists():
+        from pipeline.sample import generate_sample
+
+        print(
+            f"generating the {args.preset} preset into {sources.parent} (once; reused afterwards) …",
+            flush=True,
+        )
+        t0 = time.perf_counter()
+        sources = generate_sample(sources.parent, preset=args.preset, seed=42)
+        print(f"  generated in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    print(f"cores: {os.cpu_count()}; sources: {sources}", flush=True)
+    scan_args = ["--child", "scan", "--sources", str(sources), "--out", str(args.out)]
+    if args.profile:
+        scan_args.append("--profile")
+    full, full_wall, full_rss = _run_child(scan_args)
+    print(
+        f"full scan: {full_wall:.1f} s wall (in-process {full['wall_s']:.1f} s), peak RSS {full_rss:.2f} GB",
+        flush=True,
+    )
+    print(f"  stages: {json.dumps(full['timings'])}", flush=True)
+    print(f"  layers: {json.dumps(full['layers'])}", flush=True)
+
+    io, io_wall, io_rss = _run_child(
+        [
+            "--child",
+            "io",
+            "--sources",
+            str(sources),
+            "--result",
+            str(args.out),
+            "--out",
+            str(OUT / "io_floor.gpkg"),
+        ]
+    )
+    floor = io["read_s"] + io["write_s"]
+    print(
+        f"I/O floor: {floor:.1f} s (read {io['read_s']:.1f} s, write {io['write_s']:.1f} s; {io['rows_read']:,} input rows/cells)",
+        flush=True,
+    )
+
+    gemeente = args.gemeente
+    if gemeente is None:
+        import pyogrio
+
+        gem = pyogrio.read_dataframe(args.out, layer="gemeenten", read_geometry=False)
+        gemeente = str(gem.sort_values("gemeentecode")["gemeentecode"].iloc[0])
+    one, one_wall, one_rss = _run_child(
+        [
+            "--child",
+            "scan",
+            "--sources",
+            str(sources),
+            "--out",
+            str(OUT / "one_gemeente.gpkg"),
+            "--gemeente",
+            gemeente,
+        ]
+    )
+    one_inproc = one["wall_s"]
+
+    ratio = full["wall_s"] / floor if floor > 0 else float("nan")
+    rows = [
+        (
+            "full scan wall (read+scan+write)",
+            f"{full['wall_s']:.1f} s",
+            f"≤ {GOALS['wall_s']:.0f} s",
+            full["wall_s"] <= GOALS["wall_s"],
+        ),
+        (
+            "peak RSS",
+            f"{full_rss:.2f} GB",
+            f"≤ {GOALS['rss_gb']:.0f} GB",
+            full_rss <= GOALS["rss_gb"],
+        ),
+        ("ratio scan / I/O floor", f"{ratio:.2f}", f"≤ {GOALS['ratio']}", ratio <= GOALS["ratio"]),
+        (
+            f"one municipality ({gemeente})",
+            f"{one_inproc:.1f} s",
+            f"≤ {GOALS['one_gemeente_s']:.0f} s",
+            one_inproc <= GOALS["one_gemeente_s"],
+        ),
+    ]
+    print()
+    print(f"{'measure':<36} {'value':>10} {'goal':>10}  met")
+    for name, value, goal, ok in rows:
+        print(f"{name:<36} {value:>10} {goal:>10}  {'yes' if ok else 'NO'}")
+    print()
+    print(
+        f"one municipality: read {one['timings'].get('read', 0):.1f} s, scan {one['timings'].get('total', 0):.1f} s, write {one['timings'].get('write', 0):.1f} s; process wall {one_wall:.1f} s (incl. interpreter start and imports)"
+    )
+    print(
+        f"full scan stages (s): read {full['timings'].get('read', 0):.1f}, scan {full['timings'].get('total', 0):.1f}, write {full['timings'].get('write', 0):.1f}"
+    )
+    if args.profile:
+        import pstats
+
+        print("\nprofile of the full scan (top 25 by cumulative time):")
+        pstats.Stats(str(OUT / "scan.prof")).sort_stats("cumulative").print_stats(25)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
