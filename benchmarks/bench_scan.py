@@ -77,7 +77,7 @@ def child_io(sources: Path, result: Path, out: Path) -> dict:
     base = sources.parent
     t0 = time.perf_counter()
     rows = 0
-    for key, entry in spec.items():
+    for entry in spec.values():
         path = base / entry["path"]
         if entry["format"] == "raster":
             with rasterio.open(path) as src:
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  stages: {json.dumps(full['timings'])}", flush=True)
     print(f"  layers: {json.dumps(full['layers'])}", flush=True)
 
-    io, io_wall, io_rss = _run_child(
+    io, _io_wall, _io_rss = _run_child(
         [
             "--child",
             "io",
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 
         gem = pyogrio.read_dataframe(args.out, layer="gemeenten", read_geometry=False)
         gemeente = str(gem.sort_values("gemeentecode")["gemeentecode"].iloc[0])
-    one, one_wall, one_rss = _run_child(
+    one, one_wall, _one_rss = _run_child(
         [
             "--child",
             "scan",
