@@ -44,6 +44,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.data.available()  # load the result now if it is there (else on first request)
         yield
+        close = getattr(app.state.data, "close", None)
+        if close is not None:
+            close()
 
     # -- app -----------------------------------------------------------------------------------
     app = FastAPI(

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 
 from api import audit
 from api.deps import DataDep, DataUser, data_user
@@ -19,12 +16,6 @@ from api.errors import Forbidden, InvalidRequest, error_responses
 router = APIRouter(prefix="/api/export", tags=["export"], dependencies=[Depends(data_user)])
 
 GPKG_TYPE = "application/geopackage+sqlite3"
-
-
-def _cleanup(folder: str) -> None:
-    for p in Path(folder).iterdir():
-        p.unlink(missing_ok=True)
-    Path(folder).rmdir()
 
 
 @router.get(
@@ -55,20 +46,13 @@ def export(
     if not user.can_export or not user.scope.allows(code):
         audit.record(request, "export", outcome="refused", user=user, gemeentecode=code)
         raise Forbidden("U mag deze gemeente niet downloaden.")
-    folder = tempfile.mkdtemp(prefix="kk-export-")
-    dest = Path(folder) / f"kansenkaart_{code}.gpkg"
-    try:
-        info = data.export(code, scope=user.scope, dest=dest)
-    except BaseException:
-        _cleanup(folder)
-        raise
+    info = data.export(code, scope=user.scope)
     audit.record(
         request, "export", outcome="success", user=user, gemeentecode=code, counts=info.counts
     )
     return FileResponse(
-        dest,
+        info.path,
         media_type=GPKG_TYPE,
-        filename=dest.name,
+        filename=f"kansenkaart_{code}.gpkg",
         headers={"Cache-Control": "no-store"},
-        background=BackgroundTask(_cleanup, folder),
     )

@@ -18,8 +18,11 @@ import json
 import logging
 import math
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -387,6 +390,9 @@ class GeoPackageStore:
         self._snapshot: _Snapshot | None = None
         self._failed: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
+        self._exports: Path | None = None
+        self._export_lock = threading.Lock()
+        self._export_locks: dict[tuple[str, str], threading.Lock] = {}
 
     # snapshot management
     def _signature(self) -> tuple[int, int, int] | None:
@@ -739,16 +745,57 @@ class GeoPackageStore:
             if scope.allows(c) and (not codes or c in codes)
         ]
 
-    def export(self, gemeentecode: str, *, scope: Scope, dest: Path) -> ExportInfo:
+    def export(self, gemeentecode: str, *, scope: Scope) -> ExportInfo:
+        """The GeoPackage of one municipality, built once per result version and kept on disk.
+
+        An export depends only on the data version and the municipality (the scope decides
+        *whether* one may have it, not what is in it), so repeated downloads are served from the
+        store's private cache directory; files of replaced results are removed.
+        """
         snap = self.current()
         if not scope.allows(gemeentecode):
             raise Forbidden("Deze gemeente valt buiten uw toegang.")
         if gemeentecode not in snap.gemeenten.names:
             raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
-        counts = export_gemeente(
-            snap.path, dest, gemeentecode, bbox_rd=snap.gemeenten.bounds_rd[gemeentecode]
-        )
-        return ExportInfo(dest, counts)
+        with self._export_lock:
+            lock = self._export_locks.setdefault((snap.version, gemeentecode), threading.Lock())
+        with lock:
+            folder = self._export_dir()
+            dest = folder / f"{snap.version}-{gemeentecode}.gpkg"
+            meta = dest.with_suffix(".json")
+            if dest.exists() and meta.exists():
+                return ExportInfo(dest, json.loads(meta.read_text()))
+            tmp = folder / f".{dest.name}.{threading.get_ident()}.tmp"
+            counts = export_gemeente(
+                snap.path, tmp, gemeentecode, bbox_rd=snap.gemeenten.bounds_rd[gemeentecode]
+            )
+            os.replace(tmp, dest)
+            meta.write_text(json.dumps(counts))
+            self._evict_exports(keep_version=snap.version)
+            return ExportInfo(dest, counts)
+
+    def close(self) -> None:
+        """Remove the export cache (called when the app shuts down)."""
+        if self._exports is not None:
+            shutil.rmtree(self._exports, ignore_errors=True)
+            self._exports = None
+
+    def _export_dir(self) -> Path:
+        if self._exports is None or not self._exports.is_dir():
+            self._exports = Path(tempfile.mkdtemp(prefix="kansenkaart-exports-"))  # mode 0700
+        return self._exports
+
+    def _evict_exports(self, *, keep_version: str, keep_files: int = 16) -> None:
+        """Drop exports of older results (after a grace period for downloads in flight) and the
+        least recently written beyond ``keep_files``."""
+        folder = self._export_dir()
+        now = time.time()
+        files = sorted(folder.glob("*.gpkg"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for i, path in enumerate(files):
+            stale = not path.name.startswith(keep_version) and now - path.stat().st_mtime > 300
+            if stale or i >= keep_files:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".json").unlink(missing_ok=True)
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -791,6 +838,7 @@ def export_gemeente(
     try:
         con.execute("PRAGMA journal_mode=OFF")
         con.execute("PRAGMA synchronous=OFF")
+        con.execute("PRAGMA cache_size=-262144")  # 256 MB: keep the new file's pages in memory
         con.execute("ATTACH DATABASE ? AS src", (f"file:{src}?mode=ro",))
         con.execute(
             f"PRAGMA main.application_id = {int(con.execute('PRAGMA src.application_id').fetchone()[0])}"

@@ -127,3 +127,41 @@ def bulk_load(
                 f"INSERT INTO {schema}.\"{table}\" ({cols}) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)",
                 (json.dumps(rows),),
             )
+
+
+def read_entries(
+    con: sqlite3.Connection, name: str, *, schema: str = "main"
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (id, box) entries of an rtree, parsed from its leaf nodes in one vectorised pass.
+
+    Much faster than ``SELECT * FROM rtree`` for millions of entries. Returns ids (int64) and
+    boxes (n×4 float32: minx, maxx, miny, maxy).
+    """
+    nodes = con.execute(f'SELECT nodeno, data FROM {schema}."{name}_node"').fetchall()
+    if not nodes:
+        return np.zeros(0, np.int64), np.zeros((0, 4), np.float32)
+    parents = {
+        r[0] for r in con.execute(f'SELECT DISTINCT parentnode FROM {schema}."{name}_parent"')
+    }
+    root = next(data for nodeno, data in nodes if nodeno == 1)
+    depth = int.from_bytes(root[:2], "big")
+    leaves = [
+        data for nodeno, data in nodes if nodeno not in parents and not (nodeno == 1 and depth > 0)
+    ]
+    if not leaves:
+        return np.zeros(0, np.int64), np.zeros((0, 4), np.float32)
+    size = len(leaves[0])
+    raw = np.frombuffer(b"".join(leaves), dtype=np.uint8).reshape(len(leaves), size)
+    counts = raw[:, 2].astype(np.int64) * 256 + raw[:, 3]
+    max_cells = (size - 4) // _CELL.itemsize
+    cells = (
+        np.ascontiguousarray(raw[:, 4 : 4 + max_cells * _CELL.itemsize])
+        .view(_CELL)
+        .reshape(len(leaves), max_cells)
+    )
+    valid = np.arange(max_cells)[None, :] < counts[:, None]
+    picked = cells[valid]
+    boxes = np.column_stack(
+        [picked["minx"], picked["maxx"], picked["miny"], picked["maxy"]]
+    ).astype(np.float32)
+    return picked["id"].astype(np.int64), boxes

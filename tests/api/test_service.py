@@ -7,6 +7,7 @@ import os
 import mapbox_vector_tile
 import mercantile
 import numpy as np
+import pyogrio
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -155,12 +156,17 @@ def test_result_is_reloaded_when_the_file_is_replaced(make_env, tmp_path):
     tile_url = f"/api/tiles/plinten/14/{t.x}/{t.y}.mvt"
     etag_before = c.get(tile_url).headers["etag"]
     assert c.get("/api/me").json()["run"]["run_id"] == "test-1"
+    export_before = c.get("/api/export/GM0901.gpkg").content
+    assert c.get("/api/export/GM0901.gpkg").content == export_before  # served from the export cache
     # a new scan writes a temp file and renames it over the old one
     write_result(env.result, n_gemeenten=3, per_layer=12, grid=6, seed=7)
     after = c.get("/api/sites?layer=plinten&limit=10000").json()
     assert after["numberReturned"] == 36
     assert c.get("/api/me").json()["run"]["run_id"] == "test-7"
     assert c.get(tile_url).headers["etag"] != etag_before
+    export_after = tmp_path / "after.gpkg"
+    export_after.write_bytes(c.get("/api/export/GM0901.gpkg").content)
+    assert len(pyogrio.read_dataframe(export_after, layer="plinten", read_geometry=False)) == 12
 
 
 def test_missing_result_answers_503_until_it_appears(make_env, tmp_path):
