@@ -597,6 +597,8 @@ def _plant(world: World, *, d_hv: np.ndarray, d_river: np.ndarray) -> None:
             near_zone[j0:j1, i0:i1] |= np.hypot(px[None, :] - x, py[:, None] - y) <= reach
     d_zone_ok = ~near_zone.ravel()
     env_ok = (d_hv > 200) & (d_river > 200) & d_zone_ok
+    # may touch the dike zone along a river (not an exclusion), never the river itself
+    env_near_river = (d_hv > 200) & (d_river > 110) & d_zone_ok
     order = np.argsort(world.label, kind="stable")
     bounds = np.searchsorted(world.label[order], np.arange(n + 1))
     roles = {r: np.full(n, -1, dtype=np.int64) for r in ("tl", "kt", "pl", "n2k", "ev")}
@@ -610,16 +612,21 @@ def _plant(world: World, *, d_hv: np.ndarray, d_river: np.ndarray) -> None:
         on_main = (np.abs(j - ms.j[k] + 0.5) < 1) & (i >= ms.i0[k] - 1) & (i <= ms.i1[k] + 1)
         shop_gap = d_t - mu.rc[k]
         base = ok_cls[c] & env_ok[c] & ~on_main
+        base_river = ok_cls[c] & env_near_river[c] & ~on_main
         penalty = np.where(world.cls[c] == CENTRE, 5_000.0, 0.0)
         used: list[int] = []
 
         def pick(mask: np.ndarray, score: np.ndarray) -> int:
             return _pick_cell(c, i, j, used, mask, score, world.nx)  # noqa: B023
 
-        for thr in (48.6, 50.0, 52.0, 55.0):
+        # quiet first; then a slightly wider ring around the station; then louder
+        steps = ((48.6, 460, 280, base), (48.6, 490, 380, base), (50.0, 490, 380, base),
+                 (48.6, 500, 450, base), (50.0, 500, 450, base_river), (52.0, 500, 450, base),
+                 (55.0, 500, 450, base_river))  # fmt: skip
+        for thr, d_max, gap, allowed in steps:
             quiet = noise[c] <= thr
             got = pick(
-                base & quiet & (d_s >= 230) & (d_s <= 460) & (shop_gap <= 280), d_t + penalty
+                allowed & quiet & (d_s >= 200) & (d_s <= d_max) & (shop_gap <= gap), d_t + penalty
             )
             if got >= 0:
                 roles["tl"][k] = got
@@ -659,7 +666,19 @@ def _plant(world: World, *, d_hv: np.ndarray, d_river: np.ndarray) -> None:
             got = pick((world.cls[c] == NATURE) & (dn < mu.rn[k] - 90) & (d_hv[c] > 200), dn)
             roles["n2k"][k] = got
         de = np.hypot(x - mu.ix[k], y - mu.iy[k])
-        got = pick((world.cls[c] == INDUSTRY) & (de < mu.rev[k] - 90) & (d_hv[c] > 150), de)
+        inside = de < mu.rev[k] - 90
+        buildable = np.isin(world.cls[c], (INDUSTRY, FARM, RES_ROW, RES_APT, GREEN))
+        # on the estate away from power lines; else closer to them (outside their 40 m
+        # corridor); else any buildable cell in the safety zone
+        got = -1
+        for mask in (
+            (world.cls[c] == INDUSTRY) & inside & (d_hv[c] > 150),
+            (world.cls[c] == INDUSTRY) & inside & (d_hv[c] > 90),
+            buildable & inside & (d_hv[c] > 90),
+        ):
+            got = pick(mask, de)
+            if got >= 0:
+                break
         roles["ev"][k] = got
     for role, klass in (
         ("tl", PLOT),
