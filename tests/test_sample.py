@@ -504,3 +504,16 @@ def test_demo_loads_through_the_readers_and_check_passes(demo: Path) -> None:
     assert ids["units"] <= set(layers["units"].vbo_id)
     res = CliRunner().invoke(app, ["check", "--sources", str(demo / "sources.yaml")])
     assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(("preset", "seeds"), [("tiny", range(25)), ("demo", range(8))])
+def test_every_seed_plants_every_site_quietly(preset: str, seeds: range) -> None:
+    from pipeline.sample.presets import PRESETS
+    from pipeline.sample.world import build_world, lden
+
+    for seed in seeds:
+        world = build_world(PRESETS[preset], seed)
+        for role, cells in world.planted.items():
+            assert (cells >= 0).all(), (seed, role)
+            if role in ("tl", "kt"):
+                assert (lden(world.d_rail[cells], world.d_road[cells]) <= 52).all(), (seed, role)
