@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
@@ -16,6 +16,10 @@ from api.errors import Forbidden, InvalidRequest, error_responses
 router = APIRouter(prefix="/api/export", tags=["export"], dependencies=[Depends(data_user)])
 
 GPKG_TYPE = "application/geopackage+sqlite3"
+
+
+class GeoPackageFile(FileResponse):
+    chunk_size = 4 * 1024 * 1024  # fewer thread hops for files of tens of MB
 
 
 @router.get(
@@ -34,8 +38,13 @@ def export(
     request: Request,
     user: DataUser,
     data: DataDep,
+    uitgesloten: Annotated[
+        bool,
+        Query(description="Also the excluded parcels and buildings with their reasons (large)"),
+    ] = False,
 ) -> FileResponse:
-    """All layers of one municipality you may see, with run metadata and QGIS styles.
+    """The styled layers of one municipality you may see (candidates and the summary), with run
+    metadata and QGIS styles; ``uitgesloten=true`` adds the excluded parcels and buildings.
 
     Who may export: ``analist`` (any municipality) and ``beleidsmaker`` (only their own). Every
     export (and every refused one) is written to the audit log.
@@ -46,13 +55,13 @@ def export(
     if not user.can_export or not user.scope.allows(code):
         audit.record(request, "export", outcome="refused", user=user, gemeentecode=code)
         raise Forbidden("U mag deze gemeente niet downloaden.")
-    info = data.export(code, scope=user.scope)
+    info = data.export(code, scope=user.scope, include_excluded=uitgesloten)
     audit.record(
         request, "export", outcome="success", user=user, gemeentecode=code, counts=info.counts
     )
-    return FileResponse(
+    return GeoPackageFile(
         info.path,
         media_type=GPKG_TYPE,
-        filename=f"kansenkaart_{code}.gpkg",
+        filename=f"kansenkaart_{code}{'_volledig' if uitgesloten else ''}.gpkg",
         headers={"Cache-Control": "no-store"},
     )

@@ -131,6 +131,9 @@ class DataStore(Protocol):
         """The summary features in scope, serialised as GeoJSON features."""
         ...
 
-    def export(self, gemeentecode: str, *, scope: Scope) -> ExportInfo:
-        """A GeoPackage with only this municipality; the path stays readable while it is sent."""
+    def export(
+        self, gemeentecode: str, *, scope: Scope, include_excluded: bool = False
+    ) -> ExportInfo:
+        """A GeoPackage with only this municipality (with ``include_excluded`` also its excluded
+        parcels and buildings); the path stays readable while it is sent."""
         ...

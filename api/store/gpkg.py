@@ -392,7 +392,7 @@ class GeoPackageStore:
         self._lock = threading.Lock()
         self._exports: Path | None = None
         self._export_lock = threading.Lock()
-        self._export_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._export_locks: dict[tuple[str, str, bool], threading.Lock] = {}
 
     # snapshot management
     def _signature(self) -> tuple[int, int, int] | None:
@@ -745,7 +745,9 @@ class GeoPackageStore:
             if scope.allows(c) and (not codes or c in codes)
         ]
 
-    def export(self, gemeentecode: str, *, scope: Scope) -> ExportInfo:
+    def export(
+        self, gemeentecode: str, *, scope: Scope, include_excluded: bool = False
+    ) -> ExportInfo:
         """The GeoPackage of one municipality, built once per result version and kept on disk.
 
         An export depends only on the data version and the municipality (the scope decides
@@ -758,16 +760,24 @@ class GeoPackageStore:
         if gemeentecode not in snap.gemeenten.names:
             raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
         with self._export_lock:
-            lock = self._export_locks.setdefault((snap.version, gemeentecode), threading.Lock())
+            key = (snap.version, gemeentecode, include_excluded)
+            lock = self._export_locks.setdefault(key, threading.Lock())
         with lock:
             folder = self._export_dir()
-            dest = folder / f"{snap.version}-{gemeentecode}.gpkg"
+            dest = (
+                folder
+                / f"{snap.version}-{gemeentecode}{'-volledig' if include_excluded else ''}.gpkg"
+            )
             meta = dest.with_suffix(".json")
             if dest.exists() and meta.exists():
                 return ExportInfo(dest, json.loads(meta.read_text()))
             tmp = folder / f".{dest.name}.{threading.get_ident()}.tmp"
             counts = export_gemeente(
-                snap.path, tmp, gemeentecode, bbox_rd=snap.gemeenten.bounds_rd[gemeentecode]
+                snap.path,
+                tmp,
+                gemeentecode,
+                bbox_rd=snap.gemeenten.bounds_rd[gemeentecode],
+                include_excluded=include_excluded,
             )
             os.replace(tmp, dest)
             meta.write_text(json.dumps(counts))
@@ -823,9 +833,17 @@ _WHOLE_TABLES = ("layer_styles", "run_metadata")
 
 
 def export_gemeente(
-    src: Path, dest: Path, code: str, *, bbox_rd: tuple[float, float, float, float]
+    src: Path,
+    dest: Path,
+    code: str,
+    *,
+    bbox_rd: tuple[float, float, float, float],
+    include_excluded: bool = False,
 ) -> dict[str, int]:
     """Write a GeoPackage with only ``code``'s rows of every layer that has a ``gemeentecode``.
+
+    The layers of excluded parcels and buildings (``uitgesloten_*``, most of the volume) are only
+    included with ``include_excluded``.
 
     Layers without that column are left out (never exported unscoped). Rows are copied as stored
     (geometry blobs, R-tree entries), run metadata is kept with the counts of this export, and the
@@ -860,7 +878,13 @@ def export_gemeente(
         def columns(table: str) -> list[str]:
             return [r[1] for r in con.execute(f'PRAGMA src.table_info("{table}")')]
 
-        scoped = [t for t in contents if t in tables and "gemeentecode" in columns(t)]
+        scoped = [
+            t
+            for t in contents
+            if t in tables
+            and "gemeentecode" in columns(t)
+            and (include_excluded or t not in EXCLUDED_LAYERS)
+        ]
         whole = [t for t in _WHOLE_TABLES if t in tables]
         included = set(scoped) | set(whole)
         rtrees = {

@@ -272,9 +272,30 @@ def test_geojson_filters_and_bbox(env):
     assert body["numberReturned"] == 30
 
 
+def test_default_export_has_the_styled_layers_only(env, tmp_path):
+    r = env.login("bm1@test.nl").get("/api/export/GM0901.gpkg")
+    assert r.status_code == 200
+    assert "kansenkaart_GM0901.gpkg" in r.headers["content-disposition"]
+    path = tmp_path / "small.gpkg"
+    path.write_bytes(r.content)
+    layers = {str(n) for n, _ in pyogrio.list_layers(path)}
+    assert layers == {
+        "tijdelijke_locaties",
+        "kantoren",
+        "plinten",
+        "gemeenten",
+        "run_metadata",
+        "layer_styles",
+    }
+    for layer in ("tijdelijke_locaties", "kantoren", "plinten", "gemeenten"):
+        assert set(
+            pyogrio.read_dataframe(path, layer=layer, read_geometry=False)["gemeentecode"]
+        ) == {"GM0901"}
+
+
 def test_export_holds_only_the_municipality_and_is_audited(env, tmp_path):
     c = env.login("bm1@test.nl")
-    r = c.get("/api/export/GM0901.gpkg")
+    r = c.get("/api/export/GM0901.gpkg?uitgesloten=true")
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/geopackage+sqlite3"
     assert "attachment" in r.headers["content-disposition"]
@@ -441,7 +462,7 @@ def test_export_keeps_rows_without_geometry(make_env, tmp_path):
         crs="EPSG:28992",
     )
     pyogrio.write_dataframe(extra, env.result, layer="uitgesloten_percelen", append=True)
-    r = env.login("analist@test.nl").get("/api/export/GM0901.gpkg")
+    r = env.login("analist@test.nl").get("/api/export/GM0901.gpkg?uitgesloten=true")
     path = tmp_path / "e.gpkg"
     path.write_bytes(r.content)
     ids = set(

@@ -133,7 +133,7 @@ def test_real_scan_is_served_within_scope(real_result, tmp_path):
         assert c.get("/api/why", params={"x": lon, "y": lat}).status_code == 403
 
         # export of the own municipality
-        r = c.get(f"/api/export/{own}.gpkg")
+        r = c.get(f"/api/export/{own}.gpkg?uitgesloten=true")
         assert r.status_code == 200
         path = tmp_path / "export.gpkg"
         path.write_bytes(r.content)
