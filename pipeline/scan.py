@@ -684,7 +684,7 @@ def building_table(
     )
     t["label"] = (
         "Kantoorpand"
-        + year
+        + year.astype(str)
         + ", "
         + pd.Series(format_values(office, "m2"), index=t.index)
         + " kantoor"
@@ -1095,25 +1095,33 @@ def _vacancy_date(report: Any) -> str | None:
 
 
 def summary_table(result: ScanResult) -> Any:
-    """A rich table: candidates and capacity per type and tier."""
+    """A rich table: candidates and capacity (homes) per type and tier."""
     from rich.table import Table
 
-    table = Table(title="Scan result", show_lines=False)
-    table.add_column("type")
+    table = Table(
+        title="Scan result: candidates and homes per tier", show_lines=False, padding=(0, 1)
+    )
+    table.add_column("layer", no_wrap=True)
     for t in TIERS:
-        table.add_column(f"{t}", justify="right")
-    table.add_column("total", justify="right")
-    table.add_column("homes A+B", justify="right")
+        table.add_column(t, justify="right", no_wrap=True)
+    table.add_column("total", justify="right", no_wrap=True)
     for type_name in TYPE_TABLES:
         cand = result.candidates.get(type_name)
         if cand is None:
             continue
         tiers = cand["tier"].value_counts() if len(cand) else pd.Series(dtype=int)
         cap = cand.groupby("tier")["capacity_units"].sum() if len(cand) else pd.Series(dtype=int)
-        cells = [f"{int(tiers.get(t, 0)):,} ({int(cap.get(t, 0)):,})" for t in TIERS]
-        ab = int(cap.get("A", 0)) + int(cap.get("B", 0))
-        table.add_row(type_name, *cells, f"{len(cand):,}", f"{ab:,}")
-    table.caption = "candidates per tier (homes in brackets)"
+        table.add_row(
+            TYPE_LAYERS[type_name].replace("tijdelijke_", "tijd. "),
+            *(f"{int(tiers.get(t, 0)):,}" for t in TIERS),
+            f"{len(cand):,}",
+        )
+        table.add_row(
+            "  homes",
+            *(f"{int(cap.get(t, 0)):,}" for t in TIERS),
+            f"{int(cap.sum()) if len(cap) else 0:,}",
+            style="dim",
+        )
     return table
 
 

@@ -45,7 +45,7 @@ def use_flags(units: pd.DataFrame, uses: tuple[str, ...]) -> pd.DataFrame:
         vals = vals.where(~strings, vals[strings].str.split(","))
     exploded = vals.explode()
     idx = exploded.index.to_numpy()
-    flat = exploded.astype("string").str.strip().to_numpy(dtype=object, na_value=None)
+    flat = np.asarray(exploded.astype("string").str.strip().to_numpy(dtype=object, na_value=None))  # type: ignore[call-overload]
     present = pd.notna(flat)
     for u in uses:
         hit = np.zeros(n, dtype=bool)
@@ -209,7 +209,7 @@ def building_energielabel(buildings: pd.DataFrame, units: pd.DataFrame) -> pd.Se
         return out
     df = df.sort_values(["pos", "area", "label"], ascending=[True, False, False], kind="mergesort")
     first = df.drop_duplicates("pos")
-    out.iloc[first["pos"].to_numpy()] = first["label"].to_numpy(dtype=object)
+    out.iloc[first["pos"].to_numpy()] = first["label"].to_numpy(dtype=object)  # type: ignore[call-overload]
     return out
 
 
