@@ -6,7 +6,8 @@ httpx load generator (a fixed number of requests and a time cap):
 - z14 vector tiles, uncached: p50/p95 latency over distinct tiles that hold candidates;
 - z14 vector tiles, cached: tiles/s with 32 concurrent clients;
 - one GeoJSON page of 1,000 features (following cursors);
-- the GeoPackage export of the largest municipality.
+- the GeoPackage export of the largest municipality (default and ``?uitgesloten=true``; first
+  request builds it, later ones come from the per-version export cache).
 
 Goals: p95 ≤ 50 ms uncached, ≥ 300 tiles/s cached, export ≤ 2 s.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -139,37 +141,47 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _cached_load(
-    base: str,
-    cookies: dict[str, str],
-    urls: list[str],
+    host: str,
+    port: int,
+    cookie: str,
+    paths: list[str],
     *,
     clients: int,
     seconds: float,
     max_requests: int,
 ) -> tuple[int, float, list[float]]:
+    """Keep-alive HTTP/1.1 GETs from ``clients`` connections (a minimal client, so the load
+    generator costs far less CPU than the server it measures)."""
     done = 0
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        base_url=base, cookies=cookies, limits=limits, timeout=30
-    ) as client:
+    length_re = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
 
-        async def worker(k: int) -> None:
-            nonlocal done
-            i = k
+    async def worker(k: int) -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection(host, port)
+        i = k
+        try:
             while time.perf_counter() < stop and done < max_requests:
+                path = paths[i % len(paths)]
                 t = time.perf_counter()
-                r = await client.get(urls[i % len(urls)])
+                writer.write(
+                    f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head[9:12] == b"200", head[:40]
+                match = length_re.search(head)
+                assert match is not None
+                await reader.readexactly(int(match.group(1)))
                 latencies.append(time.perf_counter() - t)
-                assert r.status_code == 200, r.status_code
                 done += 1
                 i += clients
+        finally:
+            writer.close()
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(clients)))
-        elapsed = time.perf_counter() - t0
-    return done, elapsed, latencies
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(clients)))
+    return done, time.perf_counter() - t0, latencies
 
 
 def main() -> None:
@@ -304,10 +316,12 @@ def main() -> None:
             for u in urls:
                 c.get(u)
             cpu0 = cpu()
+            cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
             done, elapsed, lat = asyncio.run(
                 _cached_load(
-                    base,
-                    cookies,
+                    "127.0.0.1",
+                    port,
+                    cookie,
                     urls,
                     clients=args.clients,
                     seconds=args.seconds,
@@ -340,24 +354,34 @@ def main() -> None:
 
             # 4. export of the largest municipality
             code = _largest(result)
-            ex_times: list[float] = []
-            cpu0 = cpu()
-            for _ in range(3):
+            for query, label in (
+                ("", "styled layers (default)"),
+                ("?uitgesloten=true", "with excluded parcels/buildings"),
+            ):
+                cpu0 = cpu()
                 t = time.perf_counter()
-                r = c.get(f"/api/export/{code}.gpkg")
-                ex_times.append(time.perf_counter() - t)
+                r = c.get(f"/api/export/{code}.gpkg{query}")
+                cold = time.perf_counter() - t
+                cpu_cold = cpu() - cpu0
                 assert r.status_code == 200, r.text
-            path = work / "export.gpkg"
-            path.write_bytes(r.content)
-            n = {
-                lyr: pyogrio.read_info(path, layer=lyr)["features"]
-                for lyr in ("tijdelijke_locaties", "uitgesloten_percelen", "uitgesloten_panden")
-            }
-            best = min(ex_times)
-            cpu_ex = (cpu() - cpu0) / 3
-            print(
-                f"export {code} (largest): median {statistics.median(ex_times):.2f} s, best {best:.2f} s, {len(r.content) / 1e6:.1f} MB, {n}; server CPU {cpu_ex:.2f} s/export  [goal ≤ 2 s: {2 / statistics.median(ex_times):.2f}×]"
-            )
+                warm: list[float] = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    assert c.get(f"/api/export/{code}.gpkg{query}").status_code == 200
+                    warm.append(time.perf_counter() - t)
+                path = work / "export.gpkg"
+                path.write_bytes(r.content)
+                n = {
+                    str(lyr): pyogrio.read_info(path, layer=str(lyr))["features"]
+                    for lyr, _ in pyogrio.list_layers(path)
+                    if str(lyr) not in ("run_metadata", "layer_styles", "gemeenten")
+                }
+                print(
+                    f"export {code} (largest), {label}: {len(r.content) / 1e6:.0f} MB {n}; first (built) "
+                    f"{cold:.2f} s (server CPU {cpu_cold:.2f} s), again (cached per result version) "
+                    f"median {statistics.median(warm):.2f} s  [goal ≤ 2 s: {2 / cold:.2f}× first, "
+                    f"{2 / statistics.median(warm):.2f}× again]"
+                )
             print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         server.terminate()
