@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -65,6 +66,7 @@ def create_app(
     )
     app.state.data = data if data is not None else GeoPackageStore(settings.result)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
+    app.state.password_slots = threading.BoundedSemaphore(4)
 
     # -- routers -------------------------------------------------------------------------------
     for module in (auth, me, layers, tiles, sites, why, gemeenten, export, tokens):

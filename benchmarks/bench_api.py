@@ -284,6 +284,7 @@ def main() -> None:
                 t = proc.cpu_times()
                 return t.user + t.system
 
+            print(f"server RSS with the result loaded: {proc.memory_info().rss / 2**30:.2f} GiB")
             print(
                 f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes compete for the CPU)"
             )

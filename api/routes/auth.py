@@ -48,7 +48,8 @@ def login(
             retry = max(1, math.ceil((first or now) + window - now))
             audit.record(request, "login", outcome="throttled", email=email, failures=n)
             raise TooManyAttempts(retry)
-    user = users.check_password(email, body.password)
+    with request.app.state.password_slots:  # argon2id uses 64 MiB per check: bound the concurrency
+        user = users.check_password(email, body.password)
     if user is None:
         users.record_attempt(email, address, success=False)
         audit.record(request, "login", outcome="failure", email=email)
