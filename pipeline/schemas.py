@@ -280,14 +280,13 @@ def has_duplicates(values: pd.Series) -> bool:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    present = values.dropna()
-    if len(present) < 2:
+    if len(values) < 2:
         return False
     try:
-        arr = pa.array(present, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return bool(present.duplicated().any())
-    return int(pc.count_distinct(arr).as_py()) < len(present)
+        arr = pc.drop_null(pa.array(values, from_pandas=True))
+        return len(pc.unique(arr)) < len(arr)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return bool(values.dropna().duplicated().any())
 
 
 def _coerce_column(

@@ -269,3 +269,10 @@ def test_validate_layer_repairs_counts_and_keeps_the_polygon() -> None:
     out, problems, repaired = schemas.validate_layer(gdf, schemas.PARCELS, file="f")
     assert not problems and repaired == 1
     assert out.is_valid.all() and out.geometry.iloc[0].area == 50.0
+
+
+def test_has_duplicates_ignores_missing_values() -> None:
+    assert not schemas.has_duplicates(pd.Series(["a", "b", None, None], dtype="str"))
+    assert schemas.has_duplicates(pd.Series(["a", "b", "a"], dtype="str"))
+    assert schemas.has_duplicates(pd.Series(["a", "a"], dtype=object))
+    assert not schemas.has_duplicates(pd.Series([1.0, np.nan, np.nan]))
