@@ -1078,7 +1078,7 @@ def _gtfs_tables(path: Path) -> dict[str, Any]:
             ):
                 if f"{t}.txt" in names:
                     with zf.open(names[f"{t}.txt"]) as fh:
-                        out[t] = pd.read_csv(fh, usecols=cols, dtype=str)
+                        out[t] = pd.read_csv(fh, usecols=cols, dtype=str, engine="pyarrow")
             if names.get("stops.txt"):
                 out["stops_bytes"] = zf.read(names["stops.txt"])
             return out
@@ -1091,7 +1091,7 @@ def _gtfs_tables(path: Path) -> dict[str, Any]:
     ):
         p = folder / f"{t}.txt"
         if p.is_file() and (path.is_dir() or path.name == "stops.txt"):
-            out[t] = pd.read_csv(p, usecols=cols, dtype=str)
+            out[t] = pd.read_csv(p, usecols=cols, dtype=str, engine="pyarrow")
     return out
 
 
