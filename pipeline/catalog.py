@@ -1108,11 +1108,10 @@ def _load_stops(spec: SourceSpec, issues: Issues, bbox: Any) -> dict[str, pd.Dat
             if "stops_bytes" not in extra:
                 issues.problem("the zip has no stops.txt", fix="point `path:` at a GTFS zip")
                 return {}
-            tmp_issues = issues
             with tempfile.TemporaryDirectory(prefix="kansenkaart-gtfs-") as tmp:
                 p = Path(tmp) / "stops.txt"
                 p.write_bytes(extra["stops_bytes"])
-                table = read_text_table(p, tmp_issues)
+                table = read_text_table(p, issues)  # problems name the zip
         else:
             stops_path = path / "stops.txt" if path.is_dir() else path
             if not stops_path.is_file():
