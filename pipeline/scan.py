@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,6 +302,12 @@ def _threshold(type_config: Any, column: str, ops: tuple[str, ...], default: flo
     return default
 
 
+def _type(config: Any, name: str) -> Any:
+    """The type block ``name`` of a ScanConfig (``None`` without config)."""
+    types = getattr(config, "types", None)
+    return types.get(name) if isinstance(types, Mapping) else None
+
+
 def _reference_date(config: Any, reference_date: dt.date | str | None) -> dt.date:
     for value in (reference_date, getattr(config, "reference_date", None)):
         if value:
@@ -333,8 +339,46 @@ def _fmin(cols: Mapping[str, pd.Series], kinds: tuple[str, ...], name: str) -> p
     return pd.Series(v, index=cols[f"dist_{kinds[0]}_m"].index, name=name)
 
 
-def common_features(objects: gpd.GeoDataFrame, ctx: _Context) -> pd.DataFrame:
-    """The columns every feature table shares (contracts §E), aligned to ``objects``."""
+#: Groups of common columns computed together, and what each costs to compute.
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "owner": ("owner_class", "is_provincial"),
+    "zoning": ("zoning_hoofdgroep",),
+    "transit": (
+        *(f"dist_{k}_m" for k in STOP_KINDS),
+        "dist_rail_m",
+        "dist_station_m",
+        "dist_hov_m",
+    ),
+    "amenities": (*AMENITY_COUNTS, *(f"dist_{k}_m" for k in AMENITIES)),
+    "noise": ("noise_db",),
+    "zones": (*(f"zone_{k}_frac" for k in ZONE_KINDS), "in_kernwinkelgebied"),
+    "mixed": ("mixed_use_500m",),
+}
+ALL_GROUPS = frozenset(GROUP_COLUMNS)
+#: Derived table columns and the groups they are computed from.
+DERIVED_GROUPS: dict[str, set[str]] = {
+    "zoning_wonen_realised": {"zoning"},
+    "site_readiness": {"zoning", "transit"},
+    "secondary_street": {"zones"},
+}
+
+
+def _groups_for(columns: set[str]) -> set[str]:
+    groups: set[str] = set()
+    for col in columns:
+        groups |= DERIVED_GROUPS.get(col, set())
+        groups |= {g for g, cols in GROUP_COLUMNS.items() if col in cols}
+    return groups
+
+
+def common_features(
+    objects: gpd.GeoDataFrame, ctx: _Context, *, groups: set[str] | frozenset[str] = ALL_GROUPS
+) -> pd.DataFrame:
+    """The columns every feature table shares (contracts §E), aligned to ``objects``.
+
+    ``gemeentecode`` and ``gemeentenaam`` always; the other columns per group in ``groups``
+    (see :data:`GROUP_COLUMNS`).
+    """
     cols: dict[str, pd.Series] = {}
     code = (
         objects["gemeentecode"]
@@ -348,36 +392,93 @@ def common_features(objects: gpd.GeoDataFrame, ctx: _Context) -> pd.DataFrame:
         code.loc[missing] = filled
     cols["gemeentecode"] = code.astype(object).rename("gemeentecode")
     cols["gemeentenaam"] = code.map(ctx.names).astype(object).rename("gemeentenaam")
-    if "owner_class" in objects:
-        owner = objects["owner_class"]
-    else:
-        owner = fov.owner_class(objects, ctx.ownership)
-    cols["owner_class"] = owner
-    cols["is_provincial"] = fov.is_provincial(owner)
-    cols["zoning_hoofdgroep"] = fov.zoning_hoofdgroep(objects, ctx.zoning)
-    # Proximity is measured from the representative point: compute it once.
-    points = gpd.GeoDataFrame(
-        geometry=representative_points(geometry_array(objects)), index=objects.index, crs=CRS
-    )
-    for kind in STOP_KINDS:
-        cols[f"dist_{kind}_m"] = fprox.distance_to_stop(points, ctx.stops, kinds=kind)
-    cols["dist_rail_m"] = _fmin(cols, ("trein", "metro", "tram"), "dist_rail_m")
-    cols["dist_station_m"] = cols["dist_trein_m"].rename("dist_station_m")
-    cols["dist_hov_m"] = _fmin(cols, ("bus", "tram", "metro"), "dist_hov_m")
-    for col, (kind, radius) in AMENITY_COUNTS.items():
-        cols[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)
-    for kind in AMENITIES:
-        col = f"dist_{kind}_m"
-        cols[col] = fprox.distance_to_nearest(points, ctx.amenities[kind], name=col)
-    cols["noise_db"] = mean_noise(objects, ctx.noise)
-    fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
-    for col in fracs.columns:
-        cols[col] = fracs[col]
-    cols["mixed_use_500m"] = fprox.mixed_use_share(points, ctx.all_units, ctx.non_residential)
-    cols["in_kernwinkelgebied"] = (cols["zone_kernwinkelgebied_frac"] >= 0.5).rename(
-        "in_kernwinkelgebied"
-    )
+    if "owner" in groups:
+        if "owner_class" in objects:
+            owner = objects["owner_class"]
+        else:
+            owner = fov.owner_class(objects, ctx.ownership)
+        cols["owner_class"] = owner
+        cols["is_provincial"] = fov.is_provincial(owner)
+    if "zoning" in groups:
+        cols["zoning_hoofdgroep"] = fov.zoning_hoofdgroep(objects, ctx.zoning)
+    points = None
+    if groups & {"transit", "amenities", "mixed"}:
+        # Proximity is measured from the representative point: compute it once.
+        points = gpd.GeoDataFrame(
+            geometry=representative_points(geometry_array(objects)), index=objects.index, crs=CRS
+        )
+    if "transit" in groups:
+        for kind in STOP_KINDS:
+            cols[f"dist_{kind}_m"] = fprox.distance_to_stop(points, ctx.stops, kinds=kind)
+        cols["dist_rail_m"] = _fmin(cols, ("trein", "metro", "tram"), "dist_rail_m")
+        cols["dist_station_m"] = cols["dist_trein_m"].rename("dist_station_m")
+        cols["dist_hov_m"] = _fmin(cols, ("bus", "tram", "metro"), "dist_hov_m")
+    if "amenities" in groups:
+        for col, (kind, radius) in AMENITY_COUNTS.items():
+            cols[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)
+        for kind in AMENITIES:
+            col = f"dist_{kind}_m"
+            cols[col] = fprox.distance_to_nearest(points, ctx.amenities[kind], name=col)
+    if "noise" in groups:
+        cols["noise_db"] = mean_noise(objects, ctx.noise)
+    if "zones" in groups:
+        fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
+        for col in fracs.columns:
+            cols[col] = fracs[col]
+        cols["in_kernwinkelgebied"] = (cols["zone_kernwinkelgebied_frac"] >= 0.5).rename(
+            "in_kernwinkelgebied"
+        )
+    if "mixed" in groups:
+        cols["mixed_use_500m"] = fprox.mixed_use_share(points, ctx.all_units, ctx.non_residential)
     return pd.DataFrame(cols, index=objects.index)
+
+
+def _fill_rows(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """``frame`` reindexed to ``index``; new rows get NaN, False, 0 or None by dtype."""
+    out = frame.reindex(index)
+    for col in frame.columns:
+        dtype = frame[col].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            out[col] = out[col].fillna(False).astype(bool)
+        elif pd.api.types.is_integer_dtype(dtype):
+            out[col] = out[col].fillna(0).astype(dtype)
+        elif not pd.api.types.is_float_dtype(dtype):
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
+def _with_common(
+    objects: gpd.GeoDataFrame,
+    base: pd.DataFrame,
+    ctx: _Context,
+    type_config: Any,
+    derive: Callable[[pd.DataFrame], pd.DataFrame],
+) -> pd.DataFrame:
+    """``base`` + the common columns + derived columns, computing little for excluded rows.
+
+    First the columns the type's exclusion rules need are computed for every row; the rules
+    are evaluated (:func:`pipeline.scoring.evaluate_exclusions`, as scoring will); the other
+    columns (distances, counts, …) are computed only for the rows that survive. Excluded rows
+    keep every column an exclusion reason uses, and NaN/0/False/None in the rest (they are
+    not candidates, so no criterion reads them).
+    """
+    rules = list(getattr(type_config, "exclusions", None) or [])
+    needed = {r.column for r in rules}
+    first = _groups_for(needed) if rules else set(ALL_GROUPS)
+    t = derive(pd.concat([base, common_features(objects, ctx, groups=first)], axis=1))
+    rest = ALL_GROUPS - first
+    if not rest:
+        return t
+    if not needed <= set(t.columns):  # a rule on a column we cannot pre-compute: do it all
+        t = pd.concat([t, common_features(objects, ctx, groups=rest)], axis=1)
+        return derive(t)
+    from pipeline.scoring import evaluate_exclusions
+
+    keep = ~evaluate_exclusions(t, rules)["excluded"].to_numpy(dtype=bool)
+    more = common_features(objects.iloc[np.flatnonzero(keep)], ctx, groups=rest)
+    more = more.drop(columns=["gemeentecode", "gemeentenaam"])
+    t = pd.concat([t, _fill_rows(more, objects.index)], axis=1)
+    return derive(t)
 
 
 # --------------------------------------------------------------------------- parcels
@@ -583,25 +684,27 @@ def parcel_table(
             max_built_up=max_built,
         )
     with stages.stage("parcel_features") if stages else _noop():
-        common = common_features(sites, ctx)
-        t = pd.concat(
-            [
-                _table_frame(sites)[
-                    ["parcel_ids", "n_parcels", "merged", "area_m2", "built_up_fraction"]
-                ],
-                common,
-            ],
-            axis=1,
-        )
-        zoning = t["zoning_hoofdgroep"]
-        is_wonen = zoning.isin(["wonen", "woongebied"])
-        t["zoning_wonen_realised"] = is_wonen & (t["built_up_fraction"] >= 0.10)
-        t["site_readiness"] = site_readiness(
-            t["built_up_fraction"], zoning, t["dist_bus_m"], t["dist_rail_m"]
-        )
-        t["capacity_units"] = np.floor(t["area_m2"] * UNITS_PER_HA / 10_000.0 + 1e-9).astype(
+        base = _table_frame(sites)[
+            ["parcel_ids", "n_parcels", "merged", "area_m2", "built_up_fraction"]
+        ].copy()
+        base["capacity_units"] = np.floor(base["area_m2"] * UNITS_PER_HA / 10_000.0 + 1e-9).astype(
             np.int64
         )
+
+        def derive(t: pd.DataFrame) -> pd.DataFrame:
+            if "zoning_hoofdgroep" in t:
+                is_wonen = t["zoning_hoofdgroep"].isin(["wonen", "woongebied"])
+                t["zoning_wonen_realised"] = is_wonen & (t["built_up_fraction"] >= 0.10)
+                if "dist_bus_m" in t:
+                    t["site_readiness"] = site_readiness(
+                        t["built_up_fraction"],
+                        t["zoning_hoofdgroep"],
+                        t["dist_bus_m"],
+                        t["dist_rail_m"],
+                    )
+            return t
+
+        t = _with_common(sites, base, ctx, type_config, derive)
         t["site_id"] = "TL-" + t.index.astype(str)
         t["label"] = _parcel_labels(
             pd.concat(
@@ -660,11 +763,17 @@ def building_table(
     unit_years: pd.Series,
     unit_vacant: pd.Series,
     ctx: _Context,
+    *,
+    type_config: Any = None,
 ) -> gpd.GeoDataFrame:
-    """The ``buildings`` feature table (contracts §E), one row per current building."""
+    """The ``buildings`` feature table (contracts §E), one row per current building.
+
+    Location columns are computed only for buildings that pass the type's exclusions (see
+    :func:`_with_common`): most buildings have no office floor at all.
+    """
     floor = fbag.floor_area(buildings, units)
     office = fbag.office_floor_area(buildings, units, flags)
-    t = common_features(buildings, ctx)
+    t = pd.DataFrame(index=buildings.index)
     t["bouwjaar"] = pd.to_numeric(buildings["bouwjaar"], errors="coerce").astype("float64")
     t["bouwlagen"] = fbag.storeys(buildings, floor)
     t["floor_area_m2"] = floor
@@ -674,6 +783,7 @@ def building_table(
     t["vacant_years"] = fbag.building_vacant_years(buildings, units, unit_years)
     t["energielabel"] = fbag.building_energielabel(buildings, units)
     t["capacity_units"] = np.floor(office * 0.7 / 40.0 + 1e-9).astype(np.int64)
+    t = _with_common(buildings, t, ctx, type_config, lambda frame: frame)
     t["site_id"] = "KT-" + t.index.astype(str)
     from pipeline.scoring.text import format_values
 
@@ -704,6 +814,8 @@ def unit_table(
     unit_vacant: pd.Series,
     bouwlagen: pd.Series,
     ctx: _Context,
+    *,
+    type_config: Any = None,
 ) -> gpd.GeoDataFrame:
     """The ``units`` feature table (contracts §E): the shop units (winkelfunctie) only.
 
@@ -714,16 +826,19 @@ def unit_table(
     entrance = fbag.own_entrance(units, buildings)
     shop = flags["winkelfunctie"].to_numpy(bool)
     shops = units.loc[shop].copy()
-    b_owner = fov.owner_class(buildings, ctx.ownership) if len(shops) else pd.Series(dtype=object)
     pos = fbag._building_pos(buildings, shops)
+    hosts = np.unique(pos[pos >= 0])
+    lookup = np.full(len(buildings), None, dtype=object)
+    if len(hosts):
+        lookup[hosts] = fov.owner_class(buildings.iloc[hosts], ctx.ownership).to_numpy(dtype=object)
     u_owner = np.full(len(shops), None, dtype=object)
-    u_owner[pos >= 0] = b_owner.to_numpy(dtype=object)[pos[pos >= 0]] if len(b_owner) else None
+    u_owner[pos >= 0] = lookup[pos[pos >= 0]]
     owner = pd.Series(u_owner, index=shops.index)
     unowned = owner.isna() | (owner == fov.UNKNOWN)
     if unowned.any():
         owner.loc[unowned] = fov.owner_class(shops.loc[unowned], ctx.ownership)
     shops["owner_class"] = owner
-    t = common_features(shops, ctx)
+    t = pd.DataFrame(index=shops.index)
     t["pand_id"] = shops["pand_id"].astype(object)
     t["oppervlakte_m2"] = pd.to_numeric(shops["oppervlakte_m2"], errors="coerce").astype("float64")
     t["is_ground_floor_shop"] = ground.loc[shops.index]
@@ -732,14 +847,22 @@ def unit_table(
     t["straatnaam"] = (
         shops["straatnaam"] if "straatnaam" in shops else pd.Series(None, index=shops.index)
     ).astype(object)
-    keyed = pd.DataFrame({"gemeentecode": t["gemeentecode"], "straatnaam": t["straatnaam"]})
+    keyed = pd.DataFrame({"gemeentecode": shops["gemeentecode"], "straatnaam": t["straatnaam"]})
     t["street_shop_units"] = fbag.street_shop_units(keyed)
     t["street_shop_vacancy"] = fbag.street_shop_vacancy(keyed, t["is_vacant"])
-    t["secondary_street"] = fbag.secondary_street(t["street_shop_units"], t["in_kernwinkelgebied"])
     t["own_entrance"] = entrance.loc[shops.index]
     t["capacity_units"] = np.maximum(
         1, np.floor(t["oppervlakte_m2"].fillna(0) / 40.0 + 1e-9)
     ).astype(np.int64)
+
+    def derive(frame: pd.DataFrame) -> pd.DataFrame:
+        if "in_kernwinkelgebied" in frame:
+            frame["secondary_street"] = fbag.secondary_street(
+                frame["street_shop_units"], frame["in_kernwinkelgebied"]
+            )
+        return frame
+
+    t = _with_common(shops, t, ctx, type_config, derive)
     t["site_id"] = "PL-" + t.index.astype(str)
     from pipeline.scoring.text import format_values
 
@@ -883,7 +1006,13 @@ def build_feature_tables(
     )
     with stages.stage("buildings"):
         tables["buildings"] = building_table(
-            scoped_b, scoped_u, flags, unit_years, unit_vacant, ctx
+            scoped_b,
+            scoped_u,
+            flags,
+            unit_years,
+            unit_vacant,
+            ctx,
+            type_config=_type(config, "kantoortransformatie"),
         )
     with stages.stage("units"):
         tables["units"] = unit_table(
@@ -894,6 +1023,7 @@ def build_feature_tables(
             unit_vacant,
             tables["buildings"]["bouwlagen"],
             ctx,
+            type_config=_type(config, "plinttransformatie"),
         )
     return tables
 

@@ -194,9 +194,27 @@ def test_parcel_features_by_hand(result):
     assert t.loc["P01", "capacity_units"] == 40  # 1 ha × 40 units/ha
     assert t.loc["P02", "zone_natura2000_frac"] == 1.0
     assert t.loc["P05", "built_up_fraction"] == pytest.approx(0.5)
-    assert t.loc["P05", "site_readiness"] == pytest.approx(
-        0.4
-    )  # built up, not accessible, buildable
+    # bare (0.6), a station within 2 km (0.2), buildable zoning (0.2)
+    assert t.loc["P01", "site_readiness"] == pytest.approx(1.0)
+    # P05 is excluded (built up): columns no exclusion reads are not computed for it
+    assert np.isnan(t.loc["P05", "dist_trein_m"])
+    assert t.loc["P05", "zone_natura2000_frac"] == 0.0
+
+
+def test_location_features_only_for_rows_that_pass_the_exclusions(result):
+    full = build_feature_tables(tiny_layers(), noise_path=None, reference_date=REF)
+    t = result.features["parcels"]
+    for col in ("dist_trein_m", "n_winkel_500m", "mixed_use_500m", "site_readiness"):
+        pd.testing.assert_series_equal(
+            t.loc[["P01", "P03", "P07"], col], full["parcels"].loc[["P01", "P03", "P07"], col]
+        )
+    assert full["parcels"].loc["P05", "dist_trein_m"] == pytest.approx(np.hypot(300, 100))
+    assert full["parcels"].loc["P05", "site_readiness"] == pytest.approx(0.4)
+    b = result.features["buildings"]
+    assert np.isnan(b.loc["B02", "dist_trein_m"])  # no office floor: excluded
+    assert b.loc["B01", "dist_trein_m"] == pytest.approx(
+        full["buildings"].loc["B01", "dist_trein_m"]
+    )
     assert t.loc["P01", "zoning_hoofdgroep"] == "agrarisch"
 
 
