@@ -463,7 +463,7 @@ def list_layers(path: str) -> list[str]:
 
 
 def _read_error(exc: Exception, issues: Issues, *, file: str | None = None) -> None:
-    text = str(exc).split("\n")[0]
+    text = str(exc).split("\n")[0].split("; It might help")[0].rstrip(".;")
     issues.problem(
         f"cannot be read: {text}",
         fix="the file may be truncated or damaged, or not in the stated format: download or "

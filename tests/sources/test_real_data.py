@@ -234,6 +234,30 @@ REAL_CHECKS = [
         2,
         "no Enkelbestemming",
     ),
+    ("parcels", "brk_kadastralekaart_samples/v3/perceel_dkkv3_doc.gml", {}, 0, "15"),
+    ("municipalities", "cbs_gemeenten_2022/gemeenten_2022_gegeneraliseerd.geojson", {}, 0, "345"),
+    # files that are not what the source needs: a clear error, not a traceback
+    (
+        "municipalities",
+        "cbs_gebiedsindelingen_2024/provincie_gegeneraliseerd2024.geojson",
+        {},
+        2,
+        "municipality code is missing",
+    ),
+    (
+        "municipalities",
+        "cbs_gemeenten_2022/cbs_kerncijfers_gemeente_2023.json",
+        {},
+        2,
+        "[municipalities]",
+    ),
+    (
+        "transit_stops",
+        "ns_treinstations_spoor/spoorwegen_rws_2015.geojson",
+        {"kind": "trein"},
+        2,
+        "LineString",
+    ),
 ]
 
 
