@@ -257,18 +257,18 @@ def _interleave(segments: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
 
 
 def encode_values(values: np.ndarray) -> np.ndarray:
-    """Pre-encode property values as the layer's ``values`` fields (``None`` stays ``None``).
+    """Pre-encode property values as the layer's ``values`` fields (``None``/NaN stay ``None``).
 
     Stores call this once at load, so tiles only join bytes (see ``encode_layer(pre_encoded=…)``).
+    Each distinct value is encoded once.
     """
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            out[i] = None
-        else:
-            msg = _value(v)
-            out[i] = b"\x22" + _varint(len(msg)) + msg
-    return out
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    encoded = np.empty(len(uniques) + 1, dtype=object)
+    encoded[-1] = None
+    for i, v in enumerate(uniques.tolist()):
+        msg = _value(v)
+        encoded[i] = b"\x22" + _varint(len(msg)) + msg
+    return encoded[codes]
 
 
 # -- layers and tiles ---------------------------------------------------------------------------

@@ -98,6 +98,20 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def _explanation(path: Path, table: str, fid: int) -> str | None:
+    """The ``explanation`` of one candidate, read from the GeoPackage by feature id."""
+    con = _connect_ro(path)
+    try:
+        cols = con.execute(f'PRAGMA table_info("{table}")').fetchall()
+        if not any(c["name"] == "explanation" for c in cols):
+            return None
+        pk = next((c["name"] for c in cols if c["pk"]), "fid")
+        row = con.execute(f'SELECT explanation FROM "{table}" WHERE "{pk}" = ?', (fid,)).fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
+
+
 def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
     """Decode a GeoPackage geometry blob (header + WKB)."""
     if blob is None or len(blob) < 8 or blob[:2] != b"GP":
@@ -144,7 +158,11 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 class _Layer:
     name: str
     point: bool
-    attrs: pd.DataFrame  # sorted by site_id, positional index
+    attrs: (
+        pd.DataFrame
+    )  # file order; position p is row order[p]; no ``explanation`` (read on demand)
+    order: np.ndarray
+    fids: np.ndarray  # GeoPackage feature ids, by position
     site_ids: np.ndarray
     index: pd.Index
     gemeentecode: np.ndarray
@@ -153,11 +171,27 @@ class _Layer:
     owner_class: np.ndarray
     geom_rd: np.ndarray
     geom_merc: np.ndarray
+    geom_wgs: np.ndarray
     tree_merc: shapely.STRtree
     tree_rd: shapely.STRtree
-    geojson_geoms: list[str]
-    geojson_props: list[str]
     tile_props: dict[str, np.ndarray]
+
+    def geojson_features(self, positions: np.ndarray) -> list[str]:
+        """GeoJSON features (WGS84; every column but ``explanation``) for these positions."""
+        if len(positions) == 0:
+            return []
+        props = _json_lines(self.attrs.iloc[self.order[positions]])
+        geoms = shapely.to_geojson(self.geom_wgs[positions]).tolist()
+        return [
+            f'{{"type":"Feature","id":{json.dumps(sid)},"geometry":{g or "null"},"properties":{p}}}'
+            for sid, g, p in zip(self.site_ids[positions].tolist(), geoms, props, strict=True)
+        ]
+
+    def cell(self, position: int, column: str) -> Any:
+        """One attribute of the feature at ``position``."""
+        if column not in self.attrs.columns:
+            return None
+        return _scalar(self.attrs[column].iat[int(self.order[position])])
 
 
 @dataclass
@@ -196,20 +230,32 @@ class _Snapshot:
     to_rd: Transformer  # from WGS84
 
 
-def _read_layer(path: Path, name: str) -> pd.DataFrame:
-    return pyogrio.read_dataframe(path, layer=name, use_arrow=True)
+def _read_layer(path: Path, name: str, *, skip: tuple[str, ...] = ()) -> pd.DataFrame:
+    columns = None
+    if skip:
+        fields = [str(f) for f in pyogrio.read_info(path, layer=name)["fields"]]
+        columns = [f for f in fields if f not in skip]
+    return pyogrio.read_dataframe(
+        path, layer=name, columns=columns, use_arrow=True, fid_as_index=True
+    )
 
 
 def _load_candidates(gdf: Any, name: str) -> _Layer:
     if "site_id" not in gdf.columns:
         raise ValueError(f"layer '{name}' has no site_id column")
-    gdf = gdf.sort_values("site_id", kind="stable").reset_index(drop=True)
+    # Per-feature arrays are kept in site_id order ("positions"); the attribute table stays in
+    # file order and is reached through ``order`` (sorting it would copy every column).
+    site_ids_file = gdf["site_id"].astype(str).to_numpy(dtype=object)
+    order = np.argsort(site_ids_file, kind="stable")
     crs = gdf.crs or CRS.from_user_input(RD)
-    geom_src = gdf.geometry.to_numpy()
+    geom_src = gdf.geometry.to_numpy()[order]
     to_rd = crs.equals(CRS.from_user_input(RD))
     geom_rd = geom_src if to_rd else _reproject(geom_src, _transformer(crs, RD))
-    geom_merc = _reproject(geom_src, _transformer(crs, "EPSG:3857"))
-    geom_wgs = _reproject(geom_src, _transformer(crs, "EPSG:4326"), decimals=7)
+    geom_wgs_full = _reproject(geom_src, _transformer(crs, "EPSG:4326"))
+    geom_merc = shapely.transform(
+        geom_wgs_full, lambda c: np.column_stack(mvt.lonlat_to_3857(c[:, 0], c[:, 1]))
+    )
+    geom_wgs = shapely.transform(geom_wgs_full, lambda c: np.round(c, 7))
     attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     for col in ("gemeentecode", "owner_class", "tier", "label"):
         if col not in attrs.columns:
@@ -217,8 +263,11 @@ def _load_candidates(gdf: Any, name: str) -> _Layer:
     for col in ("score", "capacity_units", "rank"):
         if col not in attrs.columns:
             attrs[col] = np.nan
-    geojson_geoms = [g if g is not None else "null" for g in shapely.to_geojson(geom_wgs).tolist()]
-    props = _json_lines(attrs.drop(columns=[c for c in ("explanation",) if c in attrs.columns]))
+    # Arrow-backed string columns make row takes slow (chunk handling per column); plain object
+    # columns make a 1,000-row page a few milliseconds. ``explanation`` is only read one at a time.
+    for col in attrs.columns:
+        if col != "explanation" and pd.api.types.is_string_dtype(attrs[col].dtype):
+            attrs[col] = attrs[col].to_numpy(dtype=object)
     tile_props: dict[str, np.ndarray] = {}
     for col in (*TILE_FIELDS, *TILE_DETAIL_FIELDS):
         series = attrs[col]
@@ -226,24 +275,28 @@ def _load_candidates(gdf: Any, name: str) -> _Layer:
             series = pd.to_numeric(series, errors="coerce").astype("Int64")
         elif col == "score":
             series = pd.to_numeric(series, errors="coerce").astype(float)
-        tile_props[col] = mvt.encode_values(_py(series))
+        tile_props[col] = mvt.encode_values(_py(series))[order]
     types = shapely.get_type_id(geom_merc)
+    site_ids = site_ids_file[order]
     return _Layer(
         name=name,
         point=bool(len(types)) and bool(np.all(np.isin(types, (0, 4)))),
-        attrs=attrs,
-        site_ids=attrs["site_id"].astype(str).to_numpy(dtype=object),
-        index=pd.Index(attrs["site_id"].astype(str)),
-        gemeentecode=attrs["gemeentecode"].astype(object).to_numpy(dtype=object),
-        score=pd.to_numeric(attrs["score"], errors="coerce").to_numpy(dtype=float),
-        capacity=pd.to_numeric(attrs["capacity_units"], errors="coerce").to_numpy(dtype=float),
-        owner_class=attrs["owner_class"].astype(object).to_numpy(dtype=object),
+        attrs=attrs.reset_index(drop=True),
+        order=order,
+        fids=np.asarray(gdf.index, dtype=np.int64)[order],
+        site_ids=site_ids,
+        index=pd.Index(site_ids),
+        gemeentecode=attrs["gemeentecode"].astype(object).to_numpy(dtype=object)[order],
+        score=pd.to_numeric(attrs["score"], errors="coerce").to_numpy(dtype=float)[order],
+        capacity=pd.to_numeric(attrs["capacity_units"], errors="coerce").to_numpy(dtype=float)[
+            order
+        ],
+        owner_class=attrs["owner_class"].astype(object).to_numpy(dtype=object)[order],
         geom_rd=geom_rd,
         geom_merc=geom_merc,
+        geom_wgs=geom_wgs,
         tree_merc=shapely.STRtree(geom_merc),
         tree_rd=shapely.STRtree(geom_rd),
-        geojson_geoms=geojson_geoms,
-        geojson_props=props,
         tile_props=tile_props,
     )
 
@@ -361,7 +414,7 @@ def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
     gem_gdf = _read_layer(path, "gemeenten")
     for name in CANDIDATE_LAYERS:
         gdf = (
-            _read_layer(path, name)
+            _read_layer(path, name, skip=("explanation",))
             if name in present
             else gem_gdf.iloc[0:0].assign(site_id=pd.Series(dtype=str))
         )
@@ -537,10 +590,7 @@ class GeoPackageStore:
                     break
                 continue
             take = idx[:room]
-            out.extend(
-                f'{{"type":"Feature","id":{json.dumps(lyr.site_ids[i])},"geometry":{lyr.geojson_geoms[i]},"properties":{lyr.geojson_props[i]}}}'
-                for i in take.tolist()
-            )
+            out.extend(lyr.geojson_features(take))
             if len(idx) > room:
                 next_cursor = encode_cursor(name, str(lyr.site_ids[take[-1]]))
                 break
@@ -552,13 +602,14 @@ class GeoPackageStore:
         pos = int(lyr.index.get_indexer(pd.Index([site_id]))[0])
         if pos < 0 or not scope.allows(lyr.gemeentecode[pos]):
             return None
-        props = json.loads(lyr.geojson_props[pos])
-        raw = lyr.attrs.at[pos, "explanation"] if "explanation" in lyr.attrs.columns else None
+        feature = json.loads(lyr.geojson_features(np.array([pos]))[0])
+        props = feature["properties"]
+        raw = _explanation(snap.path, layer, int(lyr.fids[pos]))
         props["explanation"] = _json_value(raw) if raw is not None else None
         return {
             "type": "Feature",
             "id": site_id,
-            "geometry": json.loads(lyr.geojson_geoms[pos]),
+            "geometry": feature["geometry"],
             "properties": props,
             "layer": layer,
             "sources": snap.run.sources,
@@ -672,8 +723,8 @@ class GeoPackageStore:
                         "layer": name,
                         "site_id": str(lyr.site_ids[i]),
                         "score": None if math.isnan(score) else float(score),
-                        "tier": _scalar(lyr.attrs["tier"].iat[i]),
-                        "label": _scalar(lyr.attrs["label"].iat[i]),
+                        "tier": lyr.cell(i, "tier"),
+                        "label": lyr.cell(i, "label"),
                     }
                 )
         parcel = self._excluded_at(snap, "uitgesloten_percelen", pt, scope)
