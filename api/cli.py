@@ -232,12 +232,12 @@ def run_demo_serve_command(*, result: Path, host: str, port: int, console: Conso
     """``kansenkaart demo-serve``: development mode with demo accounts, printed once."""
     settings, accounts = prepare_demo(result, console=console)
     codes = _result_codes(result)
-    table = Table(
-        "role", "e-mail", "password", title="Demo accounts (passwords are new on every start)"
+    out = Console(soft_wrap=True, highlight=False)
+    out.print("[bold]Demo accounts[/] (passwords are new on every start):")
+    out.print(
+        f"  beleidsmaker ({codes[0]}): {DEMO_BELEIDSMAKER}  password: {accounts[DEMO_BELEIDSMAKER]}"
     )
-    table.add_row(f"beleidsmaker ({codes[0]})", DEMO_BELEIDSMAKER, accounts[DEMO_BELEIDSMAKER])
-    table.add_row("analist (alle gemeenten)", DEMO_ANALIST, accounts[DEMO_ANALIST])
-    Console().print(table)
+    out.print(f"  analist (alle gemeenten): {DEMO_ANALIST}  password: {accounts[DEMO_ANALIST]}")
     if not (settings.page_dir() / "index.html").is_file():
         console.print(
             f"[yellow]warning:[/] the web map is not built ({settings.static_dir}): run `make setup`"
