@@ -49,7 +49,7 @@ from api.store.data import (
     Filters,
     RunInfo,
 )
-from api.store.rtree import bulk_load
+from api.store.rtree import bulk_load, envelopes_from_gpkg
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -994,15 +994,27 @@ def export_gemeente(
                         f'AND ("{geom}" IS NULL OR "{pk}" NOT IN (SELECT rowid FROM src."{rtree}_rowid"))',
                         (code,),
                     )
-                entries = np.array(
-                    con.execute(
-                        f'SELECT id, minx, maxx, miny, maxy FROM src."{rtree}" WHERE maxx >= ? AND minx <= ? '
-                        f'AND maxy >= ? AND miny <= ? AND id IN (SELECT "{pk}" FROM main."{table}")',
-                        (minx, maxx, miny, maxy),
-                    ).fetchall(),
-                    dtype=np.float64,
-                ).reshape(-1, 5)
-                bulk_load(con, rtree, entries[:, 0].astype(np.int64), entries[:, 1:])
+                heads = con.execute(
+                    f'SELECT "{pk}", substr("{geom}", 1, 40) FROM main."{table}" WHERE "{geom}" IS NOT NULL'
+                ).fetchall()
+                parsed = envelopes_from_gpkg(heads)
+                if parsed is None:  # e.g. points (no envelope in the blob): read the source R-tree
+                    found = np.array(
+                        con.execute(
+                            f'SELECT id, minx, maxx, miny, maxy FROM src."{rtree}" WHERE maxx >= ? AND minx <= ? '
+                            f'AND maxy >= ? AND miny <= ? AND id IN (SELECT "{pk}" FROM main."{table}")',
+                            (minx, maxx, miny, maxy),
+                        ).fetchall(),
+                        dtype=np.float64,
+                    ).reshape(-1, 5)
+                    parsed = (found[:, 0].astype(np.int64), found[:, 1:].astype(np.float32))
+                ids, boxes = parsed
+                entries = (
+                    np.column_stack([ids.astype(np.float64), boxes.astype(np.float64)])
+                    if len(ids)
+                    else np.zeros((0, 5))
+                )
+                bulk_load(con, rtree, ids, boxes)
                 if len(entries):
                     ext = (
                         entries[:, 1].min(),

@@ -165,3 +165,54 @@ def read_entries(
         [picked["minx"], picked["maxx"], picked["miny"], picked["maxy"]]
     ).astype(np.float32)
     return picked["id"].astype(np.int64), boxes
+
+
+_RND_TOWARDS = 1.0 - 1.0 / 8388608.0
+_RND_AWAY = 1.0 + 1.0 / 8388608.0
+
+
+def float32_down(d: np.ndarray) -> np.ndarray:
+    """Round doubles to float32 no larger than them, exactly as SQLite's rtree does."""
+    f = d.astype(np.float32)
+    bad = f.astype(np.float64) > d
+    f[bad] = (d[bad] * np.where(d[bad] < 0, _RND_AWAY, _RND_TOWARDS)).astype(np.float32)
+    return f
+
+
+def float32_up(d: np.ndarray) -> np.ndarray:
+    """Round doubles to float32 no smaller than them, exactly as SQLite's rtree does."""
+    f = d.astype(np.float32)
+    bad = f.astype(np.float64) < d
+    f[bad] = (d[bad] * np.where(d[bad] < 0, _RND_TOWARDS, _RND_AWAY)).astype(np.float32)
+    return f
+
+
+def envelopes_from_gpkg(rows: list[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ids, float32 boxes) from GeoPackage geometry blob headers (first 40 bytes of each blob).
+
+    Returns ``None`` unless every blob is a little-endian, non-empty geometry with an xy envelope
+    (GDAL writes none for points), so callers can fall back to reading the source R-tree.
+    """
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 4), np.float32)
+    heads = [h for _, h in rows]
+    if any(h is None or len(h) != 40 for h in heads):
+        return None
+    raw = np.frombuffer(b"".join(heads), dtype=np.uint8).reshape(len(heads), 40)
+    flags = raw[:, 3]
+    ok = (raw[:, 0] == 0x47) & (raw[:, 1] == 0x50) & ((flags & 1) == 1)
+    ok &= ((flags >> 1) & 7) >= 1
+    ok &= ((flags >> 4) & 1) == 0
+    if not ok.all():
+        return None
+    env = np.ascontiguousarray(raw[:, 8:40]).view("<f8").reshape(-1, 4)  # minx, maxx, miny, maxy
+    boxes = np.column_stack(
+        [
+            float32_down(env[:, 0]),
+            float32_up(env[:, 1]),
+            float32_down(env[:, 2]),
+            float32_up(env[:, 3]),
+        ]
+    )
+    ids = np.fromiter((i for i, _ in rows), dtype=np.int64, count=len(rows))
+    return ids, boxes

@@ -59,3 +59,22 @@ def test_bulk_loaded_rtree_is_valid_and_answers_like_a_scan(n):
     if n:
         con.execute("DELETE FROM r WHERE id = ?", (int(ids[-1]),))
     assert con.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+
+
+def test_float32_rounding_matches_sqlite_rtree():
+    from api.store.rtree import float32_down, float32_up
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [rng.uniform(-300_000, 700_000, 2000), rng.uniform(-1, 1, 200), [0.0, 1.0, -1.0]]
+    )
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+    lo, hi = np.minimum(values, values[::-1]), np.maximum(values, values[::-1])
+    con.executemany(
+        "INSERT INTO r VALUES (?, ?, ?, ?, ?)",
+        [(i, a, b, a, b) for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True))],
+    )
+    stored = np.array(con.execute("SELECT minx, maxx FROM r ORDER BY id").fetchall())
+    assert np.array_equal(stored[:, 0], float32_down(lo).astype(np.float64))
+    assert np.array_equal(stored[:, 1], float32_up(hi).astype(np.float64))
