@@ -916,6 +916,7 @@ def build_feature_tables(
     reference_date: dt.date | str | None = None,
     progress: Progress | None = None,
     _stages: _Stages | None = None,
+    _prepared: dict[str, gpd.GeoDataFrame] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """The three feature tables of docs/contracts.md §E from the canonical layers.
 
@@ -960,6 +961,8 @@ def build_feature_tables(
             scoped_u = units[units["gemeentecode"].isin(sel)]
         else:
             scoped_b, scoped_u = buildings, units
+        if _prepared is not None:
+            _prepared.update(parcels=parcels, buildings=scoped_b, municipalities=mun)
         bbox = _context_bounds([parcels, scoped_b, scoped_u])
         all_units = _clip_bbox(units, bbox, CONTEXT_MARGIN_M)
         all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
@@ -1115,6 +1118,7 @@ def run_scan(
     gemeenten: list[str] | None = None,
     progress: Progress | None = None,
     reference_date: dt.date | str | None = None,
+    keep_features: bool = True,
 ) -> ScanResult:
     """Run the whole scan on canonical layers: features, scoring, exclusion reasons, summary.
 
@@ -1134,6 +1138,9 @@ def run_scan(
         The date vacancy durations are measured against; default the config's
         ``reference_date`` when it has one, else today (pass the vacancy data's date for
         reproducible runs; :func:`run_scan_command` does).
+    keep_features
+        Keep the feature tables in ``ScanResult.features`` (the command drops them after
+        scoring to lower peak memory).
 
     Returns
     -------
@@ -1148,6 +1155,7 @@ def run_scan(
     stages = _Stages(progress, timings)
     ref = _reference_date(config, reference_date)
     codes = sorted({str(g).strip().upper() for g in gemeenten}) if gemeenten else None
+    prepared: dict[str, gpd.GeoDataFrame] = {}
     tables = build_feature_tables(
         layers,
         noise_path=noise_path,
@@ -1155,6 +1163,7 @@ def run_scan(
         gemeenten=codes,
         reference_date=ref,
         _stages=stages,
+        _prepared=prepared,
     )
     candidates: dict[str, gpd.GeoDataFrame] = {}
     excluded: dict[str, pd.DataFrame] = {}
@@ -1167,11 +1176,15 @@ def run_scan(
             cand = cand.reset_index()
             candidates[type_name] = cand
             excluded[table_name] = excl
+        if not keep_features:  # free memory: keep only what the summary needs
+            tables = {
+                "parcels": tables["parcels"][["parcel_ids", "n_parcels", "merged"]],
+                "buildings": tables["buildings"][["gemeentecode"]],
+                "units": tables["units"][["pand_id"]],
+            }
     with stages.stage("summary"):
-        parcels = _gdf(layers, "parcels", key="parcel_id")
-        buildings = _gdf(layers, "buildings", key="pand_id")
-        if codes:
-            buildings = buildings[buildings["gemeentecode"].isin(codes)]
+        parcels = prepared["parcels"]
+        buildings = prepared["buildings"]
         empty = pd.DataFrame(
             {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)}
         )
@@ -1183,10 +1196,9 @@ def run_scan(
             excluded.get("units", empty),
             tables["units"],
         )
-        mun = _gdf(layers, "municipalities", key=None)
+        mun = prepared["municipalities"]
         if codes:
-            mun = mun[mun["gemeentecode"].isin(codes)]
-        mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+            mun = mun[mun["gemeentecode"].isin(codes)].reset_index(drop=True)
         summary = summarise_gemeenten(mun, candidates)
         scanned = codes or sorted(mun["gemeentecode"].astype(str).tolist())
     counts: dict[str, int] = {f"{name}_rows": len(t) for name, t in tables.items()}
@@ -1209,7 +1221,7 @@ def run_scan(
         tiers=tiers,
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
-        features=tables,
+        features=tables if keep_features else {},
     )
 
 
@@ -1293,6 +1305,7 @@ def run_scan_command(
             gemeenten=gemeenten,
             progress=progress,
             reference_date=_vacancy_date(report),
+            keep_features=False,
         )
         result.timings["read"] = round(read_s, 3)
         task = progress.add_task(f"writing {out}", total=1)
