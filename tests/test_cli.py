@@ -27,7 +27,10 @@ def test_unknown_option_is_a_usage_error_with_exit_code_2() -> None:
 
 def test_console_script_runs_as_module() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "pipeline.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0
     assert "kansenkaart" in proc.stdout.lower()
