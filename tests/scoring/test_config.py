@@ -50,6 +50,7 @@ def test_default_config_loads_with_design_defaults() -> None:
         "hoogspanning",
         "geluid",
         "wonen_gerealiseerd",
+        "ongeschikte_bestemming",
     ]
     assert tl.tiers is not None and tl.tiers.as_dict() == {"A": 80, "B": 65, "C": 50, "D": 35}
     assert "454,47" in tl.rent_note

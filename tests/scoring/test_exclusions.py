@@ -63,6 +63,12 @@ CASES = [
         "Het perceel heeft een woonbestemming die al is gerealiseerd (bebouwd).",
     ),
     (
+        "tijdelijke_locatie",
+        {"zoning_hoofdgroep": "water"},
+        "ongeschikte_bestemming",
+        "Het perceel heeft de bestemming water: water, verkeer, natuur en bos zijn geen bouwlocatie.",
+    ),
+    (
         "kantoortransformatie",
         {"office_share": 0.3},
         "geen_kantoor",
