@@ -41,7 +41,13 @@ from pipeline.features._spatial import (
     tile_complex,
 )
 from pipeline.features.noise import NoiseGrid, mean_noise, read_noise_grid
-from pipeline.schemas import CRS, GEBRUIKSDOELEN, STOP_KINDS, ZONE_KINDS
+from pipeline.schemas import (
+    COMMON_FEATURE_COLUMNS,
+    CRS,
+    GEBRUIKSDOELEN,
+    STOP_KINDS,
+    ZONE_KINDS,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -86,29 +92,7 @@ MERGE_MIN_SHARED_EDGE_M = 1.0
 #: Residential density used for the parcels' capacity estimate (units per hectare).
 UNITS_PER_HA = 40.0
 
-COMMON_COLUMNS = (
-    "gemeentecode",
-    "gemeentenaam",
-    "owner_class",
-    "is_provincial",
-    "zoning_hoofdgroep",
-    "dist_trein_m",
-    "dist_metro_m",
-    "dist_tram_m",
-    "dist_bus_m",
-    "dist_rail_m",
-    "dist_station_m",
-    "dist_hov_m",
-    "n_winkel_500m",
-    "n_onderwijs_2km",
-    "n_gezondheidszorg_2km",
-    "dist_winkel_m",
-    "dist_onderwijs_m",
-    "dist_gezondheidszorg_m",
-    "noise_db",
-    *(f"zone_{k}_frac" for k in ZONE_KINDS),
-    "in_kernwinkelgebied",
-)
+COMMON_COLUMNS = ("gemeentecode", "gemeentenaam", *COMMON_FEATURE_COLUMNS[1:])
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "parcels": (
         "site_id",

@@ -103,6 +103,32 @@ ZONE_KINDS = (
 )
 
 
+#: Feature columns every feature table carries (docs/contracts.md §E); the scan computes them
+#: and a scan config may refer to them.
+COMMON_FEATURE_COLUMNS = (
+    "gemeentecode",
+    "owner_class",
+    "is_provincial",
+    "zoning_hoofdgroep",
+    "dist_trein_m",
+    "dist_metro_m",
+    "dist_tram_m",
+    "dist_bus_m",
+    "dist_rail_m",
+    "dist_station_m",
+    "dist_hov_m",
+    "n_winkel_500m",
+    "n_onderwijs_2km",
+    "n_gezondheidszorg_2km",
+    "dist_winkel_m",
+    "dist_onderwijs_m",
+    "dist_gezondheidszorg_m",
+    "noise_db",
+    *(f"zone_{kind}_frac" for kind in ZONE_KINDS),
+    "in_kernwinkelgebied",
+)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

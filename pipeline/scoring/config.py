@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
-from pipeline.schemas import ZONE_KINDS
+from pipeline.schemas import COMMON_FEATURE_COLUMNS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -40,28 +40,7 @@ TYPE_NAMES = ("tijdelijke_locatie", "kantoortransformatie", "plinttransformatie"
 TRANSFER_TYPES = ("increasing", "decreasing", "ideal_range", "steps", "categorical", "boolean")
 TIER_NAMES = ("A", "B", "C", "D")  # E is everything below D
 
-_COMMON_COLUMNS = (
-    "gemeentecode",
-    "owner_class",
-    "is_provincial",
-    "zoning_hoofdgroep",
-    "dist_trein_m",
-    "dist_metro_m",
-    "dist_tram_m",
-    "dist_bus_m",
-    "dist_rail_m",
-    "dist_station_m",
-    "dist_hov_m",
-    "n_winkel_500m",
-    "n_onderwijs_2km",
-    "n_gezondheidszorg_2km",
-    "dist_winkel_m",
-    "dist_onderwijs_m",
-    "dist_gezondheidszorg_m",
-    "noise_db",
-    "in_kernwinkelgebied",
-    *(f"zone_{kind}_frac" for kind in ZONE_KINDS),
-)
+_COMMON_COLUMNS = COMMON_FEATURE_COLUMNS
 #: The feature columns of docs/contracts.md §E that a config may refer to, per type.
 KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
     "tijdelijke_locatie": (
