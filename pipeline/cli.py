@@ -41,7 +41,12 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except KansenkaartError as exc:
-            console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+            console.print(
+                f"[bold red]error:[/] {escape(str(exc))}",
+                markup=True,
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted; nothing was written[/]")
@@ -59,8 +64,12 @@ SourcesOpt = Annotated[
 @app.command()
 @friendly_errors
 def sample(
-    preset: Annotated[str, typer.Option(help="demo (seconds) or province (Zuid-Holland size).")] = "demo",
-    out: Annotated[Path, typer.Option(help="Output folder (created; must be empty or a previous sample).")] = Path("data/raw/demo"),
+    preset: Annotated[
+        str, typer.Option(help="demo (seconds) or province (Zuid-Holland size).")
+    ] = "demo",
+    out: Annotated[
+        Path, typer.Option(help="Output folder (created; must be empty or a previous sample).")
+    ] = Path("data/raw/demo"),
     seed: Annotated[int, typer.Option(help="Random seed; same seed = same files.")] = 42,
 ) -> None:
     """Generate a synthetic province in the real published formats, with its sources.yaml."""
@@ -83,15 +92,24 @@ def check(sources: SourcesOpt = Path("data/raw/sources.yaml")) -> None:
 def scan(
     sources: SourcesOpt = Path("data/raw/sources.yaml"),
     gemeente: Annotated[
-        list[str] | None, typer.Option("--gemeente", "-g", help="Only these municipality codes (GM0599); repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--gemeente", "-g", help="Only these municipality codes (GM0599); repeatable."
+        ),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="Scan configuration YAML (default: the shipped one).")] = None,
-    out: Annotated[Path, typer.Option(help="The result GeoPackage.")] = Path("data/processed/kansenkaart.gpkg"),
+    config: Annotated[
+        Path | None, typer.Option(help="Scan configuration YAML (default: the shipped one).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="The result GeoPackage.")] = Path(
+        "data/processed/kansenkaart.gpkg"
+    ),
 ) -> None:
     """Score plots and buildings for the three opportunity types and write the result GeoPackage."""
     from pipeline.scan import run_scan_command
 
-    run_scan_command(sources, gemeenten=gemeente or None, config_path=config, out=out, console=console)
+    run_scan_command(
+        sources, gemeenten=gemeente or None, config_path=config, out=out, console=console
+    )
 
 
 @app.command()
@@ -109,7 +127,9 @@ def serve(
 @app.command("demo-serve", hidden=False)
 @friendly_errors
 def demo_serve(
-    result: Annotated[Path, typer.Option(help="The result GeoPackage to serve.")] = Path("data/processed/kansenkaart.gpkg"),
+    result: Annotated[Path, typer.Option(help="The result GeoPackage to serve.")] = Path(
+        "data/processed/kansenkaart.gpkg"
+    ),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
@@ -124,8 +144,12 @@ def demo_serve(
 def users_add(
     email: str,
     role: Annotated[str, typer.Option(help="beleidsmaker, analist or beheerder.")],
-    gemeente: Annotated[list[str] | None, typer.Option("--gemeente", "-g", help="Municipality code; repeatable.")] = None,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    gemeente: Annotated[
+        list[str] | None, typer.Option("--gemeente", "-g", help="Municipality code; repeatable.")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Add a user (the password is read from stdin or prompted, never taken from the command line)."""
     from api.cli import users_add as _add
@@ -155,7 +179,9 @@ def users_disable(email: str) -> None:
 @friendly_errors
 def users_reset_password(
     email: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Set a new password; the user's sessions are revoked."""
     from api.cli import users_reset_password as _reset

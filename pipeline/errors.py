@@ -72,7 +72,9 @@ class InputError(KansenkaartError):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
         self.title = title or (
-            f"{len(self.problems)} problem(s) in the input" if len(self.problems) != 1 else "1 problem in the input"
+            f"{len(self.problems)} problem(s) in the input"
+            if len(self.problems) != 1
+            else "1 problem in the input"
         )
         super().__init__(self.format())
 
