@@ -129,6 +129,44 @@ COMMON_FEATURE_COLUMNS = (
 )
 
 
+#: Type-specific feature columns a scan config may score on, per feature table (§E).
+TABLE_FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "parcels": (
+        "area_m2",
+        "built_up_fraction",
+        "n_parcels",
+        "merged",
+        "zoning_wonen_realised",
+        "site_readiness",
+        "capacity_units",
+        "mixed_use_500m",
+    ),
+    "buildings": (
+        "bouwjaar",
+        "bouwlagen",
+        "floor_area_m2",
+        "office_floor_m2",
+        "office_share",
+        "vacant_share",
+        "vacant_years",
+        "energielabel",
+        "mixed_use_500m",
+        "capacity_units",
+    ),
+    "units": (
+        "oppervlakte_m2",
+        "is_ground_floor_shop",
+        "vacant_years",
+        "is_vacant",
+        "street_shop_units",
+        "street_shop_vacancy",
+        "secondary_street",
+        "own_entrance",
+        "capacity_units",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
-from pipeline.schemas import COMMON_FEATURE_COLUMNS
+from pipeline.schemas import COMMON_FEATURE_COLUMNS, TABLE_FEATURE_COLUMNS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -40,45 +40,14 @@ TYPE_NAMES = ("tijdelijke_locatie", "kantoortransformatie", "plinttransformatie"
 TRANSFER_TYPES = ("increasing", "decreasing", "ideal_range", "steps", "categorical", "boolean")
 TIER_NAMES = ("A", "B", "C", "D")  # E is everything below D
 
-_COMMON_COLUMNS = COMMON_FEATURE_COLUMNS
 #: The feature columns of docs/contracts.md §E that a config may refer to, per type.
 KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
-    "tijdelijke_locatie": (
-        *_COMMON_COLUMNS,
-        "area_m2",
-        "built_up_fraction",
-        "n_parcels",
-        "merged",
-        "zoning_wonen_realised",
-        "site_readiness",
-        "capacity_units",
-        "mixed_use_500m",
-    ),
-    "kantoortransformatie": (
-        *_COMMON_COLUMNS,
-        "bouwjaar",
-        "bouwlagen",
-        "floor_area_m2",
-        "office_floor_m2",
-        "office_share",
-        "vacant_share",
-        "vacant_years",
-        "energielabel",
-        "mixed_use_500m",
-        "capacity_units",
-    ),
-    "plinttransformatie": (
-        *_COMMON_COLUMNS,
-        "oppervlakte_m2",
-        "is_ground_floor_shop",
-        "vacant_years",
-        "is_vacant",
-        "street_shop_units",
-        "street_shop_vacancy",
-        "secondary_street",
-        "own_entrance",
-        "capacity_units",
-    ),
+    type_name: (*COMMON_FEATURE_COLUMNS, *TABLE_FEATURE_COLUMNS[table])
+    for type_name, table in (
+        ("tijdelijke_locatie", "parcels"),
+        ("kantoortransformatie", "buildings"),
+        ("plinttransformatie", "units"),
+    )
 }
 
 #: How a raw value is written in a Dutch sentence: (scale, decimals, suffix, thousands grouping).
