@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,11 @@ class Sources:
 
     def __getitem__(self, key: str) -> SourceSpec:
         return self.entries[key]
+
+    def only(self, *keys: str) -> Sources:
+        """The same sources limited to ``keys``, e.g. ``load_sources(sources.only("municipalities"))``
+        to list the municipalities without reading the whole province."""
+        return replace(self, entries={k: v for k, v in self.entries.items() if k in keys})
 
 
 def _did_you_mean(word: str, options: tuple[str, ...] | list[str]) -> str:

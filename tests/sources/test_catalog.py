@@ -129,3 +129,14 @@ def test_gtfs_zip(inputs: Inputs) -> None:
         "1": "trein",
         "2": "bus",
     }
+
+
+def test_only_limits_the_sources_that_are_read(tmp_path: Path) -> None:
+    from pipeline.catalog import load_sources, read_sources_yaml
+    from pipeline.sample import generate_sample
+
+    sources = read_sources_yaml(generate_sample(tmp_path / "s", preset="tiny", seed=3))
+    layers, report = load_sources(sources.only("municipalities"))
+    assert len(layers["municipalities"]) == 2
+    assert len(layers["parcels"]) == 0
+    assert [i.source for i in report.inputs] == ["municipalities"]
