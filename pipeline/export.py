@@ -35,6 +35,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import yaml
 
@@ -574,7 +575,266 @@ def _remove_quietly(path: Path) -> None:
             Path(str(path) + suffix).unlink()
 
 
-def write_result(result: Any, out_path: Path, *, report: Any, config_text: str) -> Path:
+#: WKB prefix that turns one little-endian Polygon WKB into a MultiPolygon of that one part.
+_MULTI_PREFIX = {3: b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"}
+#: Layers with at least this many rows are handed to the background writer process.
+BACKGROUND_MIN_ROWS = 50_000
+
+
+def layer_table(gdf: gpd.GeoDataFrame, geometry_type: str) -> pa.Table:
+    """The layer as an Arrow table with WKB geometry in column ``geometry``, ready for GDAL.
+
+    Single polygons are promoted to one-part MultiPolygons at the byte level when the layer
+    is declared ``MultiPolygon`` (the same geometries ``promote_to_multi`` gives, without
+    building shapely objects). Columns are converted as ``pyogrio.write_dataframe`` does.
+    """
+    import shapely
+
+    geoms = np.asarray(gdf.geometry.array, dtype=object)
+    wkb = shapely.to_wkb(geoms, byte_order=1)
+    if geometry_type == "MultiPolygon" and len(wkb):
+        types = shapely.get_type_id(geoms)
+        single = np.flatnonzero(types == 3)
+        if len(single):
+            prefix = _MULTI_PREFIX[3]
+            wkb[single] = [prefix + w for w in wkb[single].tolist()]
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name), copy=False)
+    for col in df.columns:
+        if df[col].dtype == object:
+            kind = pd.api.types.infer_dtype(df[col], skipna=True)
+            if kind not in ("string", "empty"):
+                df[col] = df[col].astype("string")
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_null(fld.type):
+            table = table.set_column(i, fld.with_type(pa.string()), table[i].cast(pa.string()))
+    return table.append_column("geometry", pa.array(wkb, type=pa.binary()))
+
+
+def write_layer_table(table: pa.Table, path: Path, name: str, geometry_type: str) -> None:
+    """Write one Arrow layer table (from :func:`layer_table`) into the GeoPackage ``path``."""
+    pyogrio.write_arrow(
+        table,
+        path,
+        layer=name,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type=geometry_type,
+        crs=CRS,
+        layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
+        append=False,
+    )
+
+
+class _Background:
+    """A child process (``python -m pipeline._gpkg_writer``) that writes layers in order.
+
+    Layers are passed as Arrow IPC files in a private temporary folder; GDAL's GeoPackage
+    writer holds the GIL, so a separate process is what lets the scan go on computing while
+    the big layers are written.
+    """
+
+    def __init__(self, gpkg: Path) -> None:
+        import subprocess
+        import sys
+        import tempfile
+
+        self.folder = Path(tempfile.mkdtemp(prefix="kansenkaart-layers-"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline._gpkg_writer", str(gpkg)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.sent = 0
+
+    def send(self, table: pa.Table, name: str, geometry_type: str) -> None:
+        import pyarrow.ipc as ipc
+
+        path = self.folder / f"{self.sent:02d}-{name}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        self.sent += 1
+        line = json.dumps({"ipc": str(path), "layer": name, "geometry_type": geometry_type})
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            self.wait()  # raises the child's error
+
+    def wait(self) -> dict[str, float]:
+        """Wait until every layer is written; the seconds per layer (raises on a failure)."""
+        out, err = self.proc.communicate()
+        done: dict[str, float] = {}
+        problem = None
+        for line in out.splitlines():
+            msg = json.loads(line)
+            if "error" in msg:
+                problem = msg["error"]
+            else:
+                done[msg["layer"]] = msg["seconds"]
+        if self.proc.returncode != 0 or problem:
+            raise RuntimeError(
+                f"writing the GeoPackage failed: {problem or err.strip() or self.proc.returncode}"
+            )
+        return done
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class ResultWriter:
+    """Writes the result GeoPackage layer by layer, then moves it into place atomically.
+
+    ``add`` a result layer as soon as it is ready (the scan hands over the parcels' layers
+    while it still computes the buildings); large layers go to a background writer process
+    so writing overlaps with computing. ``finish`` adds ``gemeenten``, ``run_metadata`` and
+    ``layer_styles``, waits for the writer, syncs the file and renames it over ``out_path``.
+    On any error (or ``abort``) the temporary file is removed and a previous result at
+    ``out_path`` stays as it was.
+
+    Use as a context manager::
+
+        with ResultWriter(out) as writer:
+            writer.add("tijdelijke_locaties", candidates)
+            ...
+            writer.finish(result, report=report, config_text=text)
+    """
+
+    def __init__(
+        self,
+        out_path: Path,
+        *,
+        background: bool | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.names = dict(names or {})
+        self.out_path = Path(out_path)
+        self.out_path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out_path.with_name(
+            f".{self.out_path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.gpkg"
+        )
+        self.background = background
+        self._bg: _Background | None = None
+        self.counts: dict[str, int] = {}
+        self.capacity: dict[str, np.ndarray] = {}
+        self.seconds: dict[str, float] = {}
+        self._done = False
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if not self._done:
+            self.abort()
+
+    def add(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
+        """Prepare a result layer (documented columns, contracts §C) and write it."""
+        if name in SCORED_LAYERS:
+            prepared = _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, self.names)
+        elif name in ("uitgesloten_percelen", "uitgesloten_panden"):
+            prepared = _empty_layer(name) if gdf is None else _select(name, gdf)
+        else:
+            prepared = gdf
+        self.counts[name] = len(prepared)
+        if "capacity_units" in prepared.columns:
+            self.capacity[name] = pd.to_numeric(prepared["capacity_units"]).to_numpy(float)
+        gtype = GEOMETRY_TYPES[name]
+        table = layer_table(prepared, gtype)
+        del prepared
+        use_bg = self.background
+        if use_bg is None:
+            use_bg = self._bg is not None or len(table) >= BACKGROUND_MIN_ROWS
+        if use_bg:
+            if self._bg is None:
+                self._bg = _Background(self.tmp)
+            self._bg.send(table, name, gtype)
+        else:
+            self._flush_background()
+            import time
+
+            t0 = time.perf_counter()
+            write_layer_table(table, self.tmp, name, gtype)
+            self.seconds[name] = round(time.perf_counter() - t0, 3)
+
+    def _flush_background(self) -> None:
+        if self._bg is not None:
+            try:
+                self.seconds.update(self._bg.wait())
+            finally:
+                self._bg.cleanup()
+                self._bg = None
+
+    def finish(self, result: Any, *, report: Any, config_text: str) -> Path:
+        """Add gemeenten, run metadata and styles; wait; sync; rename. Returns ``out_path``."""
+        try:
+            gemeenten = _gemeenten_layer(result)
+            for name in LAYER_ORDER:
+                if name not in self.counts and name != "gemeenten":
+                    self.add(name, _layer(result, name))
+            self._flush_background()
+            self.background = False  # the small rest is written here, after the child
+            self.add("gemeenten", gemeenten)
+            sizes = {name: _Sized(n) for name, n in self.counts.items()}
+            sizes["gemeenten"] = gemeenten
+            meta = run_metadata(result, sizes, report=report, config_text=config_text)
+            tiers_value = json.loads(str(meta.set_index("key").loc["tiers", "value"]))
+            styles = layer_styles(
+                {"gemeenten": gemeenten},
+                tiers=tiers_value if isinstance(tiers_value, dict) else None,
+            )
+            pyogrio.write_dataframe(
+                meta, self.tmp, layer="run_metadata", driver="GPKG", use_arrow=True
+            )
+            pyogrio.write_dataframe(
+                styles,
+                self.tmp,
+                layer="layer_styles",
+                driver="GPKG",
+                use_arrow=True,
+                layer_options={"FID": "id"},
+            )
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self.tmp, self.out_path)
+            self._done = True
+        except BaseException:
+            self.abort()
+            raise
+        return self.out_path
+
+    def abort(self) -> None:
+        """Stop the writer and remove the temporary file (the previous result stays)."""
+        if self._bg is not None:
+            self._bg.kill()
+            self._bg.cleanup()
+            self._bg = None
+        _remove_quietly(self.tmp)
+        self._done = True
+
+
+class _Sized:
+    """Stands in for a written layer where only its length is needed (run metadata)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def write_result(
+    result: Any, out_path: Path, *, report: Any, config_text: str, background: bool | None = None
+) -> Path:
     """Write the scan result GeoPackage atomically (temp file in the same folder, then rename).
 
     Parameters
@@ -588,6 +848,9 @@ def write_result(result: Any, out_path: Path, *, report: Any, config_text: str) 
         ``warnings``), recorded in ``run_metadata``.
     config_text
         The scan config YAML text, stored with its sha256.
+    background
+        Write large layers in a background process (default: layers of at least
+        :data:`BACKGROUND_MIN_ROWS` rows); see :class:`ResultWriter`.
 
     Returns
     -------
@@ -595,40 +858,10 @@ def write_result(result: Any, out_path: Path, *, report: Any, config_text: str) 
         ``out_path``. On any error the temporary file is removed and a previous file at
         ``out_path`` is untouched.
     """
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.gpkg")
-    try:
-        layers = result_layers(result)
-        meta = run_metadata(result, layers, report=report, config_text=config_text)
-        tiers_value = json.loads(str(meta.set_index("key").loc["tiers", "value"]))
-        styles = layer_styles(layers, tiers=tiers_value if isinstance(tiers_value, dict) else None)
+    gemeenten = _gemeenten_layer(result)
+    names = dict(zip(gemeenten["gemeentecode"], gemeenten["gemeentenaam"], strict=False))
+    with ResultWriter(out_path, background=background, names=names) as writer:
         for name in LAYER_ORDER:
-            gdf = layers[name]
-            pyogrio.write_dataframe(
-                gdf,
-                tmp,
-                layer=name,
-                driver="GPKG",
-                use_arrow=True,
-                geometry_type=GEOMETRY_TYPES[name],
-                promote_to_multi=GEOMETRY_TYPES[name].startswith("Multi"),
-                layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
-                append=False,
-            )
-        pyogrio.write_dataframe(meta, tmp, layer="run_metadata", driver="GPKG", use_arrow=True)
-        pyogrio.write_dataframe(
-            styles,
-            tmp,
-            layer="layer_styles",
-            driver="GPKG",
-            use_arrow=True,
-            layer_options={"FID": "id"},
-        )
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    return out_path
+            if name != "gemeenten":
+                writer.add(name, _layer(result, name))
+        return writer.finish(result, report=report, config_text=config_text)

@@ -203,7 +203,7 @@ class _Stages:
             self.progress.update(self.task, description=f"scan: {label}")
         t0 = time.perf_counter()
         yield
-        self.timings[key] = round(time.perf_counter() - t0, 3)
+        self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - t0, 3)
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task)
 
@@ -863,6 +863,113 @@ def _clip_bbox(
     return gdf if keep.all() else gdf.loc[keep]
 
 
+@dataclass
+class _Prepared:
+    """The layers of one scan, sorted and scoped, and the shared context (stage "prepare")."""
+
+    ctx: _Context
+    municipalities: gpd.GeoDataFrame
+    parcels: gpd.GeoDataFrame
+    context_buildings: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    flags: pd.DataFrame
+    unit_years: pd.Series
+    unit_vacant: pd.Series
+
+
+def _prepare(
+    layers: Mapping[str, Any],
+    *,
+    noise_path: Path | None,
+    gemeenten: list[str] | None,
+    ref: dt.date,
+) -> _Prepared:
+    mun = _gdf(layers, "municipalities", key=None)
+    if "gemeentecode" in mun.columns:
+        mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+    parcels = _gdf(layers, "parcels", key="parcel_id")
+    buildings = _gdf(layers, "buildings", key="pand_id")
+    units = _gdf(layers, "units", key="vbo_id")
+    vacancy = layers.get("vacancy")
+    vacancy = vacancy if vacancy is not None else pd.DataFrame({"vbo_id": [], "vacant_since": []})
+    if gemeenten:
+        sel = set(gemeenten)
+        parcels = parcels[parcels["gemeentecode"].isin(sel)]
+        scoped_b = buildings[buildings["gemeentecode"].isin(sel)]
+        scoped_u = units[units["gemeentecode"].isin(sel)]
+    else:
+        scoped_b, scoped_u = buildings, units
+    bbox = _context_bounds([parcels, scoped_b, scoped_u])
+    all_units = _clip_bbox(units, bbox, CONTEXT_MARGIN_M)
+    all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
+    amenities = {
+        kind: gpd.GeoDataFrame(
+            geometry=all_units.geometry[all_flags[use].to_numpy()].to_numpy(), crs=CRS
+        )
+        for kind, use in AMENITIES.items()
+    }
+    names = (
+        dict(zip(mun["gemeentecode"].astype(str), mun["gemeentenaam"].astype(str), strict=False))
+        if "gemeentenaam" in mun.columns
+        else {}
+    )
+    noise = None
+    if noise_path is not None and bbox is not None and Path(noise_path).exists():
+        noise = read_noise_grid(Path(noise_path), bounds=bbox)
+    ctx = _Context(
+        municipalities=mun,
+        names=names,
+        zoning=_tiled(_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0)),
+        ownership=_tiled(_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0)),
+        stops=_clip_bbox(_gdf(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M),
+        zones=_tiled(_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0)),
+        amenities=amenities,
+        all_units=all_units,
+        non_residential=~all_flags["woonfunctie"].to_numpy(bool),
+        noise=noise,
+    )
+    scoped_u = scoped_u.assign(**{fbag.POS_COLUMN: fbag.building_positions(scoped_b, scoped_u)})
+    return _Prepared(
+        ctx=ctx,
+        municipalities=mun,
+        parcels=parcels,
+        context_buildings=_clip_bbox(buildings, _context_bounds([parcels]), 0),
+        buildings=scoped_b,
+        units=scoped_u,
+        flags=fbag.use_flags(scoped_u, GEBRUIKSDOELEN),
+        unit_years=fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
+        unit_vacant=fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref),
+    )
+
+
+def _building_and_unit_tables(
+    p: _Prepared, config: Any, stages: _Stages
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    with stages.stage("buildings"):
+        buildings = building_table(
+            p.buildings,
+            p.units,
+            p.flags,
+            p.unit_years,
+            p.unit_vacant,
+            p.ctx,
+            type_config=_type(config, "kantoortransformatie"),
+        )
+    with stages.stage("units"):
+        units = unit_table(
+            p.units,
+            p.buildings,
+            p.flags,
+            p.unit_years,
+            p.unit_vacant,
+            buildings["bouwlagen"],
+            p.ctx,
+            type_config=_type(config, "plinttransformatie"),
+        )
+    return buildings, units
+
+
 def build_feature_tables(
     layers: Mapping[str, Any],
     *,
@@ -871,8 +978,6 @@ def build_feature_tables(
     gemeenten: list[str] | None = None,
     reference_date: dt.date | str | None = None,
     progress: Progress | None = None,
-    _stages: _Stages | None = None,
-    _prepared: dict[str, gpd.GeoDataFrame] | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """The three feature tables of docs/contracts.md §E from the canonical layers.
 
@@ -897,93 +1002,19 @@ def build_feature_tables(
         ``parcels`` (indexed by ``parcel_id``; merged sites by their first parcel id),
         ``buildings`` (``pand_id``) and ``units`` (``vbo_id``, shop units only).
     """
-    stages = _stages or _Stages(progress, {})
+    stages = _Stages(progress, {})
     ref = _reference_date(config, reference_date)
     with stages.stage("prepare"):
-        mun = _gdf(layers, "municipalities", key=None)
-        if "gemeentecode" in mun.columns:
-            mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
-        parcels = _gdf(layers, "parcels", key="parcel_id")
-        buildings = _gdf(layers, "buildings", key="pand_id")
-        units = _gdf(layers, "units", key="vbo_id")
-        vacancy = layers.get("vacancy")
-        vacancy = (
-            vacancy if vacancy is not None else pd.DataFrame({"vbo_id": [], "vacant_since": []})
-        )
-        if gemeenten:
-            sel = set(gemeenten)
-            parcels = parcels[parcels["gemeentecode"].isin(sel)]
-            scoped_b = buildings[buildings["gemeentecode"].isin(sel)]
-            scoped_u = units[units["gemeentecode"].isin(sel)]
-        else:
-            scoped_b, scoped_u = buildings, units
-        if _prepared is not None:
-            _prepared.update(parcels=parcels, buildings=scoped_b, municipalities=mun)
-        bbox = _context_bounds([parcels, scoped_b, scoped_u])
-        all_units = _clip_bbox(units, bbox, CONTEXT_MARGIN_M)
-        all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
-        amenities = {
-            kind: gpd.GeoDataFrame(
-                geometry=all_units.geometry[all_flags[use].to_numpy()].to_numpy(), crs=CRS
-            )
-            for kind, use in AMENITIES.items()
-        }
-        names = (
-            dict(
-                zip(mun["gemeentecode"].astype(str), mun["gemeentenaam"].astype(str), strict=False)
-            )
-            if "gemeentenaam" in mun.columns
-            else {}
-        )
-        noise = None
-        if noise_path is not None and bbox is not None and Path(noise_path).exists():
-            noise = read_noise_grid(Path(noise_path), bounds=bbox)
-        ctx = _Context(
-            municipalities=mun,
-            names=names,
-            zoning=_tiled(_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0)),
-            ownership=_tiled(_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0)),
-            stops=_clip_bbox(_gdf(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M),
-            zones=_tiled(_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0)),
-            amenities=amenities,
-            all_units=all_units,
-            non_residential=~all_flags["woonfunctie"].to_numpy(bool),
-            noise=noise,
-        )
-        scoped_u = scoped_u.assign(**{fbag.POS_COLUMN: fbag.building_positions(scoped_b, scoped_u)})
-        flags = fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
-        unit_years = fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref)
-        unit_vacant = fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref)
-    tl_config = None
-    types = getattr(config, "types", None)
-    if isinstance(types, Mapping):
-        tl_config = types.get("tijdelijke_locatie")
-    context_buildings = _clip_bbox(buildings, _context_bounds([parcels]), 0)
+        p = _prepare(layers, noise_path=noise_path, gemeenten=gemeenten, ref=ref)
     tables: dict[str, gpd.GeoDataFrame] = {}
     tables["parcels"] = parcel_table(
-        parcels, context_buildings, ctx, type_config=tl_config, stages=stages
+        p.parcels,
+        p.context_buildings,
+        p.ctx,
+        type_config=_type(config, "tijdelijke_locatie"),
+        stages=stages,
     )
-    with stages.stage("buildings"):
-        tables["buildings"] = building_table(
-            scoped_b,
-            scoped_u,
-            flags,
-            unit_years,
-            unit_vacant,
-            ctx,
-            type_config=_type(config, "kantoortransformatie"),
-        )
-    with stages.stage("units"):
-        tables["units"] = unit_table(
-            scoped_u,
-            scoped_b,
-            flags,
-            unit_years,
-            unit_vacant,
-            tables["buildings"]["bouwlagen"],
-            ctx,
-            type_config=_type(config, "plinttransformatie"),
-        )
+    tables["buildings"], tables["units"] = _building_and_unit_tables(p, config, stages)
     return tables
 
 
@@ -1036,10 +1067,20 @@ def _excluded_buildings(
     plint_excluded: pd.DataFrame,
     unit_table: gpd.GeoDataFrame,
 ) -> gpd.GeoDataFrame:
-    """Every scanned building that is not a ``kantoren`` candidate, with both reason sets."""
+    """Every scanned office or shop building that is not a ``kantoren`` candidate.
+
+    A building is in scope of the building types when it has office floor area (it could be
+    a ``kantoortransformatie``) or hosts a shop unit (its units could be
+    ``plinttransformatie``); each such non-candidate keeps both reason sets. Buildings with
+    neither (homes, sheds, schools, …) are outside both types by definition; they are not
+    listed one by one (over 95 % of all buildings), the api explains them with one rule.
+    """
     from pipeline.scoring import group_reasons
 
-    keep = building_table.index[building_table.index.isin(kantoor_excluded.index)]
+    office = building_table["office_floor_m2"].to_numpy(float) if len(building_table) else []
+    has_shop = building_table.index.isin(pd.Index(unit_table["pand_id"].dropna().unique()))
+    in_scope = (np.nan_to_num(office) > 0) | has_shop
+    keep = building_table.index[in_scope & building_table.index.isin(kantoor_excluded.index)]
     out = pd.DataFrame(index=keep)
     out.index.name = "pand_id"
     out["gemeentecode"] = building_table.loc[keep, "gemeentecode"].to_numpy()
@@ -1066,6 +1107,16 @@ def _excluded_buildings(
     return gpd.GeoDataFrame(out, geometry=geoms, crs=CRS)
 
 
+#: Candidate columns kept in memory after a layer was handed to ``on_layer``.
+_SUMMARY_COLUMNS = ("site_id", "gemeentecode", "score", "tier", "capacity_units")
+
+
+def _empty_reasons() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)}
+    )
+
+
 def run_scan(
     layers: Mapping[str, Any],
     *,
@@ -1075,8 +1126,16 @@ def run_scan(
     progress: Progress | None = None,
     reference_date: dt.date | str | None = None,
     keep_features: bool = True,
+    on_layer: Callable[[str, gpd.GeoDataFrame], None] | None = None,
 ) -> ScanResult:
     """Run the whole scan on canonical layers: features, scoring, exclusion reasons, summary.
+
+    Parcels are done first (features, scoring, exclusion reasons), then buildings and shop
+    units. With ``on_layer``, each finished result layer is handed over as soon as it is ready
+    (in this order: ``tijdelijke_locaties``, ``uitgesloten_percelen``,
+    ``kantoren``, ``plinten``, ``uitgesloten_panden``), so a writer can store it while the scan
+    goes on; the result then keeps only the candidates' summary columns and empty
+    ``uitgesloten_*`` frames (their sizes are in ``counts``).
 
     Parameters
     ----------
@@ -1095,8 +1154,10 @@ def run_scan(
         ``reference_date`` when it has one, else today (pass the vacancy data's date for
         reproducible runs; :func:`run_scan_command` does).
     keep_features
-        Keep the feature tables in ``ScanResult.features`` (the command drops them after
-        scoring to lower peak memory).
+        Keep the feature tables in ``ScanResult.features`` (the command drops them to lower
+        peak memory).
+    on_layer
+        Called as ``on_layer(layer_name, frame)`` for each finished result layer.
 
     Returns
     -------
@@ -1111,58 +1172,71 @@ def run_scan(
     stages = _Stages(progress, timings)
     ref = _reference_date(config, reference_date)
     codes = sorted({str(g).strip().upper() for g in gemeenten}) if gemeenten else None
-    prepared: dict[str, gpd.GeoDataFrame] = {}
-    tables = build_feature_tables(
-        layers,
-        noise_path=noise_path,
-        config=config,
-        gemeenten=codes,
-        reference_date=ref,
-        _stages=stages,
-        _prepared=prepared,
-    )
+    with stages.stage("prepare"):
+        p = _prepare(layers, noise_path=noise_path, gemeenten=codes, ref=ref)
     candidates: dict[str, gpd.GeoDataFrame] = {}
-    excluded: dict[str, pd.DataFrame] = {}
+    counts: dict[str, int] = {}
+    features: dict[str, gpd.GeoDataFrame] = {}
+
+    def emit(type_name: str | None, layer: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        if on_layer is None:
+            return frame
+        on_layer(layer, frame)
+        if type_name is not None:  # keep what the summary needs
+            return frame[[c for c in _SUMMARY_COLUMNS if c in frame.columns]]
+        return frame.iloc[:0]
+
+    def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
+        type_config = config.types.get(type_name)
+        if type_config is None:
+            return _empty_reasons()
+        cand, excl = score_table(table, type_config, type_name=type_name)
+        candidates[type_name] = emit(type_name, TYPE_LAYERS[type_name], cand.reset_index())
+        return excl
+
+    # Parcels: features, scoring, exclusion reasons.
+    parcel_feats = parcel_table(
+        p.parcels,
+        p.context_buildings,
+        p.ctx,
+        type_config=_type(config, "tijdelijke_locatie"),
+        stages=stages,
+    )
+    counts["parcels_rows"] = len(parcel_feats)
+    counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0
     with stages.stage("score"):
-        for type_name, table_name in TYPE_TABLES.items():
-            type_config = config.types.get(type_name)
-            if type_config is None:
-                continue
-            cand, excl = score_table(tables[table_name], type_config, type_name=type_name)
-            cand = cand.reset_index()
-            candidates[type_name] = cand
-            excluded[table_name] = excl
-        if not keep_features:  # free memory: keep only what the summary needs
-            tables = {
-                "parcels": tables["parcels"][["parcel_ids", "n_parcels", "merged"]],
-                "buildings": tables["buildings"][["gemeentecode"]],
-                "units": tables["units"][["pand_id"]],
-            }
+        excl = score("tijdelijke_locatie", parcel_feats)
     with stages.stage("summary"):
-        parcels = prepared["parcels"]
-        buildings = prepared["buildings"]
-        empty = pd.DataFrame(
-            {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)}
-        )
-        excl_parcels = _excluded_parcels(excluded.get("parcels", empty), parcels, tables["parcels"])
+        excl_parcels = _excluded_parcels(excl, p.parcels, parcel_feats)
+        counts["excluded_parcels"] = len(excl_parcels)
+        excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
+    if keep_features:
+        features["parcels"] = parcel_feats
+    del parcel_feats, excl
+
+    # Buildings and shop units.
+    b_feats, u_feats = _building_and_unit_tables(p, config, stages)
+    counts["buildings_rows"] = len(b_feats)
+    counts["units_rows"] = len(u_feats)
+    with stages.stage("score"):
+        kantoor_excl = score("kantoortransformatie", b_feats)
+        plint_excl = score("plinttransformatie", u_feats)
+    with stages.stage("summary"):
         excl_buildings = _excluded_buildings(
-            buildings,
-            tables["buildings"],
-            excluded.get("buildings", empty),
-            excluded.get("units", empty),
-            tables["units"],
+            p.buildings, b_feats, kantoor_excl, plint_excl, u_feats
         )
-        mun = prepared["municipalities"]
+        counts["excluded_buildings"] = len(excl_buildings)
+        excl_buildings = emit(None, "uitgesloten_panden", excl_buildings)
+        if keep_features:
+            features["buildings"], features["units"] = b_feats, u_feats
+        del b_feats, u_feats
+        mun = p.municipalities
         if codes:
             mun = mun[mun["gemeentecode"].isin(codes)].reset_index(drop=True)
         summary = summarise_gemeenten(mun, candidates)
         scanned = codes or sorted(mun["gemeentecode"].astype(str).tolist())
-    counts: dict[str, int] = {f"{name}_rows": len(t) for name, t in tables.items()}
-    counts["merged_sites"] = int(tables["parcels"]["merged"].sum()) if len(tables["parcels"]) else 0
     for type_name, cand in candidates.items():
         counts[f"{type_name}_candidates"] = len(cand)
-    counts["excluded_parcels"] = len(excl_parcels)
-    counts["excluded_buildings"] = len(excl_buildings)
     timings["total"] = round(time.perf_counter() - t_start, 3)
     tiers = getattr(getattr(config, "tiers", None), "as_dict", lambda: None)()
     return ScanResult(
@@ -1177,7 +1251,7 @@ def run_scan(
         tiers=tiers,
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
-        features=tables if keep_features else {},
+        features=features,
     )
 
 
@@ -1235,7 +1309,7 @@ def run_scan_command(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.catalog import load_sources, read_sources_yaml
-    from pipeline.export import write_result
+    from pipeline.export import ResultWriter
     from pipeline.scoring import load_config
 
     t0 = time.perf_counter()
@@ -1250,7 +1324,7 @@ def run_scan_command(
         console=console,
         transient=False,
     )
-    with progress:
+    with progress, ResultWriter(out) as writer:
         t_read = time.perf_counter()
         layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress)
         read_s = time.perf_counter() - t_read
@@ -1262,12 +1336,17 @@ def run_scan_command(
             progress=progress,
             reference_date=_vacancy_date(report),
             keep_features=False,
+            on_layer=writer.add,
         )
+        del layers
         result.timings["read"] = round(read_s, 3)
         task = progress.add_task(f"writing {out}", total=1)
         t_write = time.perf_counter()
-        write_result(result, out, report=report, config_text=config.text)
+        writer.finish(result, report=report, config_text=config.text)
+        # Most layers were written in the background while the scan went on: this is the
+        # time spent waiting for the writer at the end (see writer.seconds for each layer).
         result.timings["write"] = round(time.perf_counter() - t_write, 3)
+        result.timings["write_layers"] = round(sum(writer.seconds.values()), 3)
         progress.advance(task)
     result.timings["wall"] = round(time.perf_counter() - t0, 3)
     console.print(summary_table(result))
@@ -1277,8 +1356,8 @@ def run_scan_command(
     )
     console.print(
         f"municipalities: {len(result.gemeente_codes)}  ·  merged sites: {result.counts.get('merged_sites', 0):,}"
-        f"  ·  excluded parcels: {len(result.excluded_parcels):,}  ·  excluded buildings: "
-        f"{len(result.excluded_buildings):,}"
+        f"  ·  excluded parcels: {result.counts.get('excluded_parcels', 0):,}  ·  excluded "
+        f"office/shop buildings: {result.counts.get('excluded_buildings', 0):,}"
     )
     console.print(
         f"repaired geometries: {repaired:,} ({repaired_detail})  ·  vacancy reference date: {result.reference_date}"

@@ -268,16 +268,16 @@ def test_interrupted_write_leaves_previous_result_intact(
     out = tmp_path / "kansenkaart.gpkg"
     write_result(build_result(), out, report=REPORT, config_text=CONFIG.text)
     before = out.read_bytes()
-    real_write = pyogrio.write_dataframe
+    real_write = export.write_layer_table
     written_layers: list[str] = []
 
-    def failing_write(df, path, *args, **kwargs):
-        if kwargs.get("layer") == "plinten":
+    def failing_write(table, path, name, *args, **kwargs):
+        if name == "plinten":
             raise RuntimeError("disk full while writing plinten")
-        written_layers.append(kwargs.get("layer"))
-        return real_write(df, path, *args, **kwargs)
+        written_layers.append(name)
+        return real_write(table, path, name, *args, **kwargs)
 
-    monkeypatch.setattr(export.pyogrio, "write_dataframe", failing_write)
+    monkeypatch.setattr(export, "write_layer_table", failing_write)
     with pytest.raises(RuntimeError, match="disk full"):
         write_result(build_result(), out, report=REPORT, config_text=CONFIG.text)
     assert written_layers == ["tijdelijke_locaties", "kantoren"]  # it failed mid-write
@@ -286,13 +286,13 @@ def test_interrupted_write_leaves_previous_result_intact(
 
 
 def test_keyboard_interrupt_also_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = pyogrio.write_dataframe
+    real_write = export.write_layer_table
 
-    def interrupted(df, path, *args, **kwargs):
-        real_write(df, path, *args, **kwargs)
+    def interrupted(table, path, name, *args, **kwargs):
+        real_write(table, path, name, *args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export.pyogrio, "write_dataframe", interrupted)
+    monkeypatch.setattr(export, "write_layer_table", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_result(build_result(), tmp_path / "k.gpkg", report=REPORT, config_text=CONFIG.text)
     assert list(tmp_path.iterdir()) == []
@@ -309,3 +309,39 @@ def test_a_bad_layer_fails_before_anything_is_replaced(tmp_path: Path) -> None:
         write_result(result, out, report=REPORT, config_text=CONFIG.text)
     assert out.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == ["k.gpkg"]
+
+
+def test_background_writer_gives_the_same_layers(tmp_path: Path) -> None:
+    """Layers written by the background process equal those written in-process."""
+    a = write_result(
+        build_result(),
+        tmp_path / "a.gpkg",
+        report=REPORT,
+        config_text=CONFIG.text,
+        background=False,
+    )
+    b = write_result(
+        build_result(), tmp_path / "b.gpkg", report=REPORT, config_text=CONFIG.text, background=True
+    )
+    for name in LAYER_ORDER:
+        left, right = gpd.read_file(a, layer=name), gpd.read_file(b, layer=name)
+        pd.testing.assert_frame_equal(left, right)
+        assert set(right.geom_type) <= {"MultiPolygon", "Point"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]
+
+
+def test_background_writer_failure_leaves_previous_result(tmp_path: Path) -> None:
+    """A failing background writer raises, and the temporary file and IPC files go away."""
+    out = tmp_path / "kansenkaart.gpkg"
+    write_result(build_result(), out, report=REPORT, config_text=CONFIG.text)
+    before = out.read_bytes()
+    with export.ResultWriter(out, background=True) as writer:
+        writer.add("tijdelijke_locaties", build_result().layers["tijdelijke_locaties"])
+        assert writer._bg is not None
+        folder = writer._bg.folder
+        writer._bg.proc.kill()  # the writer dies (out of memory, killed, …)
+        with pytest.raises(RuntimeError, match="writing the GeoPackage failed"):
+            writer.finish(build_result(), report=REPORT, config_text=CONFIG.text)
+    assert out.read_bytes() == before
+    assert not folder.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kansenkaart.gpkg"]

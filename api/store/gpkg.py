@@ -873,9 +873,14 @@ def _summary(result: dict[str, Any]) -> str:
         reasons = b["kantoor_reasons"] + b["plint_reasons"]
         if reasons:
             parts.append("Pand: " + " ".join(reasons))
-    if parts:
+    if not result["building"]:
+        parts.append(
+            "Panden zonder kantoor- of winkelruimte komen niet in aanmerking voor kantoor- of "
+            "plinttransformatie."
+        )
+    if result["parcel"] or result["building"]:
         return "Geen kans op deze plek. " + " ".join(parts)
-    return "Op deze plek ligt geen kans en geen perceel of pand uit de scan."
+    return ("Op deze plek ligt geen kans en geen perceel uit de scan. " + " ".join(parts)).strip()
 
 
 # -- export -------------------------------------------------------------------------------------

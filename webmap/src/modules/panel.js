@@ -176,7 +176,14 @@ export function renderWhy(body, answer, onSite) {
         ]
       : null,
     !parcel && !building && !candidates.length
-      ? h("p", { class: "muted" }, "Op dit punt ligt geen perceel of pand uit de scan.")
+      ? h("p", { class: "muted" }, "Op dit punt ligt geen perceel uit de scan.")
+      : null,
+    !building
+      ? h(
+          "p",
+          { class: "muted" },
+          "Panden zonder kantoor- of winkelruimte komen niet in aanmerking voor kantoor- of plinttransformatie.",
+        )
       : null,
   ]);
 }

@@ -1,0 +1,49 @@
+"""Background GeoPackage writer: ``python -m pipeline._gpkg_writer OUT.gpkg``.
+
+Used by :class:`pipeline.export.ResultWriter`. Reads one JSON command per line on stdin,
+``{"ipc": path, "layer": name, "geometry_type": type}``, writes the Arrow IPC file at
+``path`` as layer ``name`` into ``OUT.gpkg`` (in the order received), deletes the IPC file and
+answers ``{"layer": name, "seconds": s}`` on stdout; on a failure it answers
+``{"error": message}`` and exits with status 1. It ends when stdin is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m pipeline._gpkg_writer OUT.gpkg", file=sys.stderr)
+        return 2
+    out = Path(args[0])
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from pipeline.export import write_layer_table
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        t0 = time.perf_counter()
+        try:
+            with pa.memory_map(cmd["ipc"], "r") as source:
+                table = ipc.open_file(source).read_all()
+            write_layer_table(table, out, cmd["layer"], cmd["geometry_type"])
+            del table
+            Path(cmd["ipc"]).unlink(missing_ok=True)
+        except Exception as exc:  # reported to the parent, which raises it
+            print(json.dumps({"error": f"layer {cmd.get('layer')}: {exc}"}), flush=True)
+            return 1
+        answer = {"layer": cmd["layer"], "seconds": round(time.perf_counter() - t0, 3)}
+        print(json.dumps(answer), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
