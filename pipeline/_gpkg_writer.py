@@ -3,7 +3,7 @@
 Used by :class:`pipeline.export.ResultWriter`. Reads one JSON command per line on stdin,
 ``{"ipc": path, "layer": name, "geometry_type": type}``, writes the Arrow IPC file at
 ``path`` as layer ``name`` into ``OUT.gpkg`` (in the order received), deletes the IPC file and
-answers ``{"layer": name, "seconds": s}`` on stdout; on a failure it answers
+answers ``{"layer": name, "seconds": s, "peak_rss_gb": g}`` on stdout; on a failure it answers
 ``{"error": message}`` and exits with status 1. It ends when stdin is closed.
 """
 
@@ -13,6 +13,17 @@ import json
 import sys
 import time
 from pathlib import Path
+
+
+def _peak_rss_gb() -> float:
+    """This process's peak resident memory (VmHWM; Linux), in GB (0 where unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024**2, 3)
+    except OSError:
+        pass
+    return 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # reported to the parent, which raises it
             print(json.dumps({"error": f"layer {cmd.get('layer')}: {exc}"}), flush=True)
             return 1
-        answer = {"layer": cmd["layer"], "seconds": round(time.perf_counter() - t0, 3)}
+        answer = {
+            "layer": cmd["layer"],
+            "seconds": round(time.perf_counter() - t0, 3),
+            "peak_rss_gb": _peak_rss_gb(),
+        }
         print(json.dumps(answer), flush=True)
     return 0
 

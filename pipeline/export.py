@@ -648,6 +648,7 @@ class _Background:
             text=True,
         )
         self.sent = 0
+        self.peak_rss_gb = 0.0
 
     def send(self, table: pa.Table, name: str, geometry_type: str) -> None:
         import pyarrow.ipc as ipc
@@ -675,6 +676,7 @@ class _Background:
                 problem = msg["error"]
             else:
                 done[msg["layer"]] = msg["seconds"]
+                self.peak_rss_gb = max(self.peak_rss_gb, float(msg.get("peak_rss_gb", 0.0)))
         if self.proc.returncode != 0 or problem:
             raise RuntimeError(
                 f"writing the GeoPackage failed: {problem or err.strip() or self.proc.returncode}"
@@ -728,6 +730,8 @@ class ResultWriter:
         self.counts: dict[str, int] = {}
         self.capacity: dict[str, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
+        #: Peak memory of the background writer process (GB; 0 if none ran).
+        self.writer_peak_rss_gb = 0.0
         self._done = False
 
     def __enter__(self) -> ResultWriter:
@@ -770,6 +774,7 @@ class ResultWriter:
         if self._bg is not None:
             try:
                 self.seconds.update(self._bg.wait())
+                self.writer_peak_rss_gb = max(self.writer_peak_rss_gb, self._bg.peak_rss_gb)
             finally:
                 self._bg.cleanup()
                 self._bg = None

@@ -19,8 +19,10 @@ and config give identical layers.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +172,8 @@ class ScanResult:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
+    #: Peak memory (GB) of the background GeoPackage writer of ``kansenkaart scan`` (0: none).
+    writer_peak_rss_gb: float = 0.0
 
     @property
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -219,10 +223,13 @@ def _gdf(layers: Mapping[str, Any], name: str, *, key: str | None) -> gpd.GeoDat
     if not isinstance(df, gpd.GeoDataFrame):
         df = gpd.GeoDataFrame(df, geometry=df["geometry"], crs=CRS) if "geometry" in df else df
     if key is not None and key in df.columns:
-        keys = df[key].to_numpy(dtype=object, na_value=None)
-        order = np.argsort(keys.astype(str), kind="stable")
-        df = df.iloc[order].drop(columns=[key])
-        df.index = pd.Index(keys[order].astype(str), dtype=object, name=key)
+        keys = df[key].to_numpy(dtype=object, na_value=None).astype(str)
+        if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
+            order = np.argsort(keys, kind="stable")
+            df, keys = df.iloc[order], keys[order]
+        # Already sorted (the readers' usual order): no copy of the layer (copy-on-write).
+        df = df.drop(columns=[key])
+        df.index = pd.Index(keys, dtype=object, name=key)
     elif isinstance(df, gpd.GeoDataFrame) and len(df):
         # No key: sort by the attribute values and the geometry itself.
         wkb = pd.Series(shapely.to_wkb(geometry_array(df), hex=True), index=df.index)
@@ -319,6 +326,18 @@ DERIVED_GROUPS: dict[str, set[str]] = {
 }
 
 
+#: Column order of :func:`common_features` (independent of which task finished first).
+_COMMON_ORDER = (
+    "gemeentecode",
+    "gemeentenaam",
+    *(
+        c
+        for g in ("owner", "zoning", "transit", "amenities", "noise", "zones", "mixed")
+        for c in GROUP_COLUMNS[g]
+    ),
+)
+
+
 def _groups_for(columns: set[str]) -> set[str]:
     groups: set[str] = set()
     for col in columns:
@@ -327,13 +346,29 @@ def _groups_for(columns: set[str]) -> set[str]:
     return groups
 
 
+def _concurrently(*tasks: Callable[[], Any]) -> list[Any]:
+    """Run independent tasks on two threads and return their results in order.
+
+    The feature functions spend most of their time in shapely (GEOS), numpy and pyarrow,
+    which release the GIL, so two threads use both cores. Tasks must not prepare
+    (``shapely.prepare``) geometries another task uses: each overlays the objects with its
+    own context layer, and the objects themselves are only prepared by the noise feature,
+    which therefore runs on its own (:func:`common_features`).
+    """
+    if len(tasks) < 2 or (os.cpu_count() or 1) < 2:
+        return [t() for t in tasks]
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kansenkaart-scan") as pool:
+        futures = [pool.submit(t) for t in tasks]
+        return [f.result() for f in futures]
+
+
 def common_features(
     objects: gpd.GeoDataFrame, ctx: _Context, *, groups: set[str] | frozenset[str] = ALL_GROUPS
 ) -> pd.DataFrame:
     """The columns every feature table shares (contracts §E), aligned to ``objects``.
 
     ``gemeentecode`` and ``gemeentenaam`` always; the other columns per group in ``groups``
-    (see :data:`GROUP_COLUMNS`).
+    (see :data:`GROUP_COLUMNS`). Independent groups are computed on two threads.
     """
     cols: dict[str, pd.Series] = {}
     code = (
@@ -348,45 +383,64 @@ def common_features(
         code.loc[missing] = filled
     cols["gemeentecode"] = code.astype(object).rename("gemeentecode")
     cols["gemeentenaam"] = code.map(ctx.names).astype(object).rename("gemeentenaam")
-    if "owner" in groups:
+    if "noise" in groups:  # prepares the objects' geometries: not next to other tasks
+        cols["noise_db"] = mean_noise(objects, ctx.noise)
+
+    def owner() -> dict[str, pd.Series]:
         if "owner_class" in objects:
             owner = objects["owner_class"]
         else:
             owner = fov.owner_class(objects, ctx.ownership)
-        cols["owner_class"] = owner
-        cols["is_provincial"] = fov.is_provincial(owner)
-    if "zoning" in groups:
-        cols["zoning_hoofdgroep"] = fov.zoning_hoofdgroep(objects, ctx.zoning)
-    points = None
-    if groups & {"transit", "amenities", "mixed"}:
+        return {"owner_class": owner, "is_provincial": fov.is_provincial(owner)}
+
+    def zoning() -> dict[str, pd.Series]:
+        return {"zoning_hoofdgroep": fov.zoning_hoofdgroep(objects, ctx.zoning)}
+
+    def zones() -> dict[str, pd.Series]:
+        fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
+        out = {col: fracs[col] for col in fracs.columns}
+        out["in_kernwinkelgebied"] = (out["zone_kernwinkelgebied_frac"] >= 0.5).rename(
+            "in_kernwinkelgebied"
+        )
+        return out
+
+    def proximity() -> dict[str, pd.Series]:
         # Proximity is measured from the representative point: compute it once.
         points = gpd.GeoDataFrame(
             geometry=representative_points(geometry_array(objects)), index=objects.index, crs=CRS
         )
-    if "transit" in groups:
-        for kind in STOP_KINDS:
-            cols[f"dist_{kind}_m"] = fprox.distance_to_stop(points, ctx.stops, kinds=kind)
-        cols["dist_rail_m"] = _fmin(cols, ("trein", "metro", "tram"), "dist_rail_m")
-        cols["dist_station_m"] = cols["dist_trein_m"].rename("dist_station_m")
-        cols["dist_hov_m"] = _fmin(cols, ("bus", "tram", "metro"), "dist_hov_m")
-    if "amenities" in groups:
-        for col, (kind, radius) in AMENITY_COUNTS.items():
-            cols[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)
-        for kind in AMENITIES:
-            col = f"dist_{kind}_m"
-            cols[col] = fprox.distance_to_nearest(points, ctx.amenities[kind], name=col)
-    if "noise" in groups:
-        cols["noise_db"] = mean_noise(objects, ctx.noise)
+        out: dict[str, pd.Series] = {}
+        if "transit" in groups:
+            for kind in STOP_KINDS:
+                out[f"dist_{kind}_m"] = fprox.distance_to_stop(points, ctx.stops, kinds=kind)
+            out["dist_rail_m"] = _fmin(out, ("trein", "metro", "tram"), "dist_rail_m")
+            out["dist_station_m"] = out["dist_trein_m"].rename("dist_station_m")
+            out["dist_hov_m"] = _fmin(out, ("bus", "tram", "metro"), "dist_hov_m")
+        if "amenities" in groups:
+            for col, (kind, radius) in AMENITY_COUNTS.items():
+                out[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)
+            for kind in AMENITIES:
+                col = f"dist_{kind}_m"
+                out[col] = fprox.distance_to_nearest(points, ctx.amenities[kind], name=col)
+        if "mixed" in groups:
+            out["mixed_use_500m"] = fprox.mixed_use_share(
+                points, ctx.all_units, ctx.non_residential
+            )
+        return out
+
+    tasks: list[Callable[[], dict[str, pd.Series]]] = []
+    if "owner" in groups:
+        tasks.append(owner)
+    if "zoning" in groups:
+        tasks.append(zoning)
     if "zones" in groups:
-        fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
-        for col in fracs.columns:
-            cols[col] = fracs[col]
-        cols["in_kernwinkelgebied"] = (cols["zone_kernwinkelgebied_frac"] >= 0.5).rename(
-            "in_kernwinkelgebied"
-        )
-    if "mixed" in groups:
-        cols["mixed_use_500m"] = fprox.mixed_use_share(points, ctx.all_units, ctx.non_residential)
-    return pd.DataFrame(cols, index=objects.index)
+        tasks.append(zones)
+    if groups & {"transit", "amenities", "mixed"}:
+        tasks.append(proximity)
+    for part in _concurrently(*tasks):
+        cols.update(part)
+    order = [c for c in _COMMON_ORDER if c in cols]
+    return pd.DataFrame({c: cols[c] for c in order}, index=objects.index)
 
 
 def _fill_rows(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
@@ -626,9 +680,11 @@ def parcel_table(
     min_area = _threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
     max_built = _threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
     with stages.stage("parcels") if stages else _noop():
-        built = fov.built_up_fraction(parcels, buildings)
         # One overlay gives both: the key is "<class>|<owner>" of the largest-overlap owner.
-        okey = fov.owner_key(parcels, ctx.ownership)
+        built, okey = _concurrently(
+            lambda: fov.built_up_fraction(parcels, buildings),
+            lambda: fov.owner_key(parcels, ctx.ownership),
+        )
         owner = (
             okey.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).astype(object).rename("owner_class")
         )
@@ -1347,6 +1403,7 @@ def run_scan_command(
         # time spent waiting for the writer at the end (see writer.seconds for each layer).
         result.timings["write"] = round(time.perf_counter() - t_write, 3)
         result.timings["write_layers"] = round(sum(writer.seconds.values()), 3)
+        result.writer_peak_rss_gb = writer.writer_peak_rss_gb
         progress.advance(task)
     result.timings["wall"] = round(time.perf_counter() - t0, 3)
     console.print(summary_table(result))
