@@ -10,14 +10,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.scoring.config import Exclusion, format_value
-from pipeline.scoring.text import format_values, full, render, scatter, to_pandas
+from pipeline.scoring.text import (
+    Coded,
+    constant,
+    format_values_coded,
+    full,
+    joint_codes,
+    render_coded,
+    to_pandas,
+)
 
 
 def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
     """True where ``rule`` excludes the row (``column op value``; NaN -> ``when_missing``)."""
     s = table[rule.column]
-    isna = s.isna().to_numpy()
     op = rule.op
+    if op in ("in", "not_in") or (op in ("==", "!=") and isinstance(rule.value, str)):
+        # text comparisons: decide once per distinct value (columns of few categories)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        text = pd.Series(uniques).astype("string")
+        if op in ("in", "not_in"):
+            assert isinstance(rule.value, list)
+            inside = text.isin(rule.value).to_numpy(dtype=bool, na_value=False)
+            hit_u = inside if op == "in" else ~inside
+        else:
+            eq = (text == rule.value).to_numpy(dtype=bool, na_value=False)
+            hit_u = eq if op == "==" else ~eq
+        hit_u = np.append(np.asarray(hit_u, dtype=bool), rule.when_missing == "exclude")
+        return hit_u[np.where(codes < 0, len(uniques), codes)]
+    isna = s.isna().to_numpy()
     if op in ("is_true", "is_false"):
         truth = s.fillna(False).astype(bool).to_numpy()
         hit = truth if op == "is_true" else ~truth
@@ -47,24 +68,104 @@ def rule_mask(table: pd.DataFrame, rule: Exclusion) -> np.ndarray:
     return np.where(isna, rule.when_missing == "exclude", hit)
 
 
-def rule_reasons(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> pa.Array:
-    """The Dutch sentence of ``rule`` for the rows in ``mask`` (``mask.sum()`` texts)."""
+def _rule_value_text(rule: Exclusion) -> str:
+    if isinstance(rule.value, list):
+        return ", ".join(rule.value)
+    if rule.value is None:
+        return ""
+    return format_value(rule.value, rule.unit, rule.decimals)
+
+
+def rule_reasons_coded(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> Coded:
+    """:func:`rule_reasons` as :class:`Coded` texts: one sentence per distinct raw value."""
     col = table[rule.column]
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         sub: object = col.to_numpy(dtype="float64", na_value=np.nan)[mask]
     else:
         sub = col.iloc[np.flatnonzero(mask)]
-    raw = format_values(sub, rule.unit, rule.decimals)
-    if isinstance(rule.value, list):
-        value_text = ", ".join(rule.value)
-    elif rule.value is None:
-        value_text = ""
-    else:
-        value_text = format_value(rule.value, rule.unit, rule.decimals)
-    return render(rule.reason, int(mask.sum()), rows={"raw": raw}, constants={"value": value_text})
+    raw = format_values_coded(sub, rule.unit, rule.decimals)
+    return render_coded(
+        rule.reason,
+        len(raw),
+        rows={"raw": raw},
+        constants={"value": _rule_value_text(rule)},
+    )
 
 
-def evaluate_exclusions(table: pd.DataFrame, rules: Sequence[Exclusion]) -> pd.DataFrame:
+def rule_reasons(table: pd.DataFrame, rule: Exclusion, mask: np.ndarray) -> pa.Array:
+    """The Dutch sentence of ``rule`` for the rows in ``mask`` (``mask.sum()`` texts)."""
+    return rule_reasons_coded(table, rule, mask).decode()
+
+
+def exclusion_texts(
+    table: pd.DataFrame, rules: Sequence[Exclusion]
+) -> tuple[np.ndarray, Coded, Coded]:
+    """Evaluate the rules, with texts for the excluded rows only.
+
+    Returns
+    -------
+    (excluded, codes, reasons)
+        ``excluded`` is the row mask; ``codes`` and ``reasons`` hold one text per excluded
+        row, in row order: the codes joined with ``,``, the sentences with ``\\n``, both in
+        config order.
+    """
+    n = len(table)
+    masks: list[tuple[Exclusion, np.ndarray]] = []
+    excluded = np.zeros(n, dtype=bool)
+    for rule in rules:
+        mask = rule_mask(table, rule)
+        if mask.any():
+            masks.append((rule, mask))
+            excluded |= mask
+    if not masks:
+        return excluded, constant(0, ""), constant(0, "")
+    pos = np.flatnonzero(excluded)
+    m = len(pos)
+    # A row's texts depend only on the sentence each rule gives it (0: the rule does not
+    # hit): join the codes and sentences once per distinct combination.
+    components = []
+    sentences = []
+    for rule, mask in masks:
+        rule_sentences = rule_reasons_coded(table, rule, mask)
+        component = np.zeros(m, dtype="int64")
+        component[mask[pos]] = rule_sentences.codes + 1
+        components.append(component)
+        sentences.append(pa.concat_arrays([pa.nulls(1, pa.string()), rule_sentences.texts]))
+    joint, parts = joint_codes(components)
+    null = pa.scalar(None, pa.string())
+    code_columns = [
+        pc.if_else(pa.array(part > 0), pa.scalar(rule.code), null)
+        for (rule, _mask), part in zip(masks, parts, strict=True)
+    ]
+    reason_columns = [
+        texts.take(pa.array(part)) for texts, part in zip(sentences, parts, strict=True)
+    ]
+    return (
+        excluded,
+        Coded(_join(code_columns, ","), joint),
+        Coded(_join(reason_columns, "\n"), joint),
+    )
+
+
+def _join(columns: list[pa.Array], sep: str) -> pa.Array:
+    """Element-wise join with ``sep``, skipping nulls."""
+    if len(columns) == 1:
+        return columns[0]
+    return pc.binary_join_element_wise(*columns, sep, null_handling="skip")
+
+
+def _spread(n: int, positions: np.ndarray, values: pa.Array, fill: str) -> pa.Array:
+    """A column of ``n`` texts: ``values`` at ``positions`` (in order), ``fill`` elsewhere."""
+    if len(positions) == n:
+        return values
+    idx = np.full(n, len(values), dtype="int64")
+    idx[positions] = np.arange(len(positions))
+    return pa.concat_arrays([values, pa.array([fill], type=pa.string())]).take(pa.array(idx))
+
+
+def evaluate_exclusions(
+    table: pd.DataFrame, rules: Sequence[Exclusion], *, texts: bool = True
+) -> pd.DataFrame:
     """Evaluate every rule on every row and keep all reasons of an excluded row.
 
     Parameters
@@ -73,41 +174,28 @@ def evaluate_exclusions(table: pd.DataFrame, rules: Sequence[Exclusion]) -> pd.D
         A feature table (contracts §E) holding the rules' columns.
     rules
         The type's exclusion rules, in config order.
+    texts
+        ``False``: only compute ``excluded`` (fast); ``reason_codes`` and ``reasons`` are
+        then ``""`` on every row.
 
     Returns
     -------
     DataFrame
         Aligned to ``table.index``: ``excluded`` (bool), ``reason_codes`` (codes joined with
         ``,`` in config order, ``""`` when not excluded) and ``reasons`` (the Dutch sentences
-        joined with ``\\n``).
+        joined with ``\n``).
     """
     n = len(table)
-    excluded = np.zeros(n, dtype=bool)
-    code_cols: list[pa.Array] = []
-    reason_cols: list[pa.Array] = []
-    nulls = pa.nulls(n, pa.string())
-    for rule in rules:
-        mask = rule_mask(table, rule)
-        if not mask.any():
-            continue
-        reason_cols.append(scatter(nulls, mask, rule_reasons(table, rule, mask)))
-        code_cols.append(
-            pc.if_else(pa.array(mask), pa.scalar(rule.code), pa.scalar(None, pa.string()))
-        )
-        excluded |= mask
-    codes, reasons = full(n, ""), full(n, "")
-    if code_cols:
-        # Join only the excluded rows (each has at least one non-null entry; pyarrow's
-        # null_handling="skip" drops rows that are null everywhere), then put them back.
-        keep = pa.array(excluded)
-        joined_codes = pc.binary_join_element_wise(
-            *(c.filter(keep) for c in code_cols), ",", null_handling="skip"
-        )
-        joined_reasons = pc.binary_join_element_wise(
-            *(r.filter(keep) for r in reason_cols), "\n", null_handling="skip"
-        )
-        codes = scatter(codes, excluded, joined_codes)
-        reasons = scatter(reasons, excluded, joined_reasons)
+    if not texts:
+        excluded = np.zeros(n, dtype=bool)
+        for rule in rules:
+            excluded |= rule_mask(table, rule)
+        codes = reasons = full(n, "")
+    else:
+        excluded, coded_codes, coded_reasons = exclusion_texts(table, rules)
+        pos = np.flatnonzero(excluded)
+        codes = _spread(n, pos, coded_codes.decode(), "")
+        reasons = _spread(n, pos, coded_reasons.decode(), "")
     return pd.DataFrame(
         {
             "excluded": excluded,

@@ -11,14 +11,14 @@ import pandas as pd
 from pipeline.errors import ConfigError
 from pipeline.scoring.aggregate import aggregate, assign_tiers, capacity_units, rank_within
 from pipeline.scoring.config import TypeConfig
-from pipeline.scoring.exclusions import evaluate_exclusions
+from pipeline.scoring.exclusions import exclusion_texts
 from pipeline.scoring.explain import (
     criterion_subscores,
     evaluate_criterion,
     explanation_json,
     merged_notes,
 )
-from pipeline.scoring.text import Piece, concat, to_pandas
+from pipeline.scoring.text import STR_DTYPE, Piece, concat, to_pandas
 
 SITE_PREFIX = {
     "tijdelijke_locatie": "TL",
@@ -86,14 +86,13 @@ def score_table(
     _check_columns(table, type_config, type_name)
     work = table.copy(deep=False)  # copy-on-write: adding a column leaves ``table`` alone
     work["capacity_units"] = capacity_units(work, type_config.capacity)
-    excl = evaluate_exclusions(work, type_config.exclusions)
-    is_excl = excl["excluded"].to_numpy()
+    is_excl, excl_codes, excl_reasons = exclusion_texts(work, type_config.exclusions)
 
     keep = [c for c in EXCLUDED_KEEP if c in work.columns]
     excl_pos = np.flatnonzero(is_excl)
     excluded = work[keep].iloc[excl_pos].copy()
-    excluded["reason_codes"] = excl["reason_codes"].array[excl_pos]
-    excluded["reasons"] = excl["reasons"].array[excl_pos]
+    excluded["reason_codes"] = pd.array(excl_codes.decode(), dtype=STR_DTYPE)
+    excluded["reasons"] = pd.array(excl_reasons.decode(), dtype=STR_DTYPE)
     if isinstance(work, gpd.GeoDataFrame):
         excluded = gpd.GeoDataFrame(excluded, geometry=work.geometry.array[excl_pos], crs=work.crs)
     excluded = excluded.sort_index(kind="mergesort")

@@ -6,13 +6,18 @@ element-wise join of all their pieces (``pyarrow.compute.binary_join_element_wis
 the text length; JSON string escaping is a handful of vectorised replacements. No Python code
 runs per row (text columns with few distinct values, such as categories, are formatted once per
 distinct value).
+
+Texts that repeat a lot (a rounded number, a category, a sentence made from them) are built as
+:class:`Coded` texts: each distinct text once, plus one index per row. Formatting and template
+filling then run over the distinct values only, and one ``take`` turns them into full columns.
 """
 
 from __future__ import annotations
 
 import json
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -27,6 +32,117 @@ STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 
 #: A piece of text to join: a constant, or one text per row.
 Piece: TypeAlias = pa.Array | str
+
+#: Key of values that are not finite numbers (never a rounded number's key).
+_NOT_OK = np.iinfo("int64").min
+#: Key of NaN where it is written differently from other non-finite values.
+_NAN = _NOT_OK + 1
+
+
+@dataclass(frozen=True)
+class Coded:
+    """Texts as a table of (distinct) texts plus, per row, an index into that table."""
+
+    texts: pa.Array
+    codes: np.ndarray  # int64, one per row
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def decode(self) -> pa.Array:
+        """The full column: one text per row."""
+        return self.texts.take(pa.array(self.codes, type=pa.int64()))
+
+    def map(self, fn: Callable[[pa.Array], pa.Array]) -> Coded:
+        """Apply an element-wise text function to the distinct texts only."""
+        return Coded(as_arrow(fn(self.texts)), self.codes)
+
+    def take(self, positions: np.ndarray) -> Coded:
+        """The rows at ``positions`` (the text table is shared)."""
+        return Coded(self.texts, self.codes[positions])
+
+
+def factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of an integer key array: ``uniques[codes] == keys``."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype="int64"), np.asarray(keys)[:0]
+    codes, uniques = pd.factorize(keys)
+    return codes.astype("int64", copy=False), np.asarray(uniques)
+
+
+def joint_codes(codes: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One code per distinct combination of several code arrays.
+
+    Returns
+    -------
+    (joint, components)
+        ``joint`` numbers the distinct combinations (0…k-1, first-seen order);
+        ``components[i][j]`` is the ``i``-th input's code in combination ``j``.
+    """
+    n = len(codes[0])
+    if n == 0:
+        return np.zeros(0, dtype="int64"), [np.zeros(0, dtype="int64") for _ in codes]
+    arrays = [np.asarray(c, dtype="int64") for c in codes]
+    joint = np.zeros(n, dtype="int64")
+    bound = 1  # joint < bound: a mixed-radix number, renumbered only when it would overflow
+    for c in arrays:
+        size = int(c.max()) + 1
+        if bound * size >= 2**62:
+            joint, uniques = factorize(joint)
+            bound = len(uniques)
+        joint = joint * size + c
+        bound *= size
+    joint, uniques = factorize(joint)
+    first = np.empty(len(uniques), dtype="int64")
+    first[joint[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: first occurrence
+    return joint, [c[first] for c in arrays]
+
+
+def constant(n: int, text: str) -> Coded:
+    """``n`` copies of one text."""
+    return Coded(pa.array([text], type=pa.string()), np.zeros(n, dtype="int64"))
+
+
+def coded(values: pa.Array | Coded) -> Coded:
+    """A plain text column as :class:`Coded` (distinct texts found by dictionary encoding)."""
+    if isinstance(values, Coded):
+        return values
+    enc = pc.dictionary_encode(as_arrow(values), null_encoding="encode")
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    return Coded(
+        enc.dictionary, enc.indices.to_numpy(zero_copy_only=False).astype("int64", copy=False)
+    )
+
+
+def concat_coded(pieces: Sequence[str | Coded], n: int) -> Coded:
+    """:func:`concat` over coded texts: each distinct combination is joined once."""
+    rows = [p for p in pieces if not isinstance(p, str)]
+    if not rows:
+        return constant(n, "".join(p for p in pieces if isinstance(p, str)))
+    if len(rows) == 1:  # fill in the distinct texts, keep the codes
+        texts = [p if isinstance(p, str) else p.texts for p in pieces]
+        return Coded(concat(texts, len(rows[0].texts)), rows[0].codes)
+    joint, parts = joint_codes([r.codes for r in rows])
+    taken = iter([r.texts.take(pa.array(c)) for r, c in zip(rows, parts, strict=True)])
+    distinct: list[Piece] = [p if isinstance(p, str) else next(taken) for p in pieces]
+    return Coded(concat(distinct, len(parts[0])), joint)
+
+
+def render_coded(
+    template: str,
+    n: int,
+    *,
+    rows: Mapping[str, Coded],
+    constants: Mapping[str, str],
+) -> Coded:
+    """:func:`render` over coded texts: the template is filled once per distinct combination."""
+    pieces: list[str | Coded] = []
+    for literal, field in template_fields(template):
+        pieces.append(literal)
+        if field is not None:
+            pieces.append(constants[field] if field in constants else rows[field])
+    return concat_coded(pieces, n)
 
 
 def as_arrow(values: Any) -> pa.Array:
@@ -89,22 +205,28 @@ def scatter(base: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
     return pc.replace_with_mask(base, pa.array(np.asarray(mask, dtype=bool)), as_arrow(values))
 
 
-def dutch_numbers(
-    values: np.ndarray, decimals: int = 0, *, grouping: bool = True, missing: str = MISSING_TEXT
-) -> pa.Array:
-    """Numbers as Dutch text (``1.234.567,89``), rounded half away from zero; NaN -> ``missing``.
+def _dutch_keys(x: np.ndarray, decimals: int) -> np.ndarray:
+    """The rounded value that decides a number's Dutch text: ±(|x|·10^decimals rounded).
 
-    Equal to :func:`pipeline.scoring.config.format_nl` value by value, for |x| < 1e15.
+    Non-finite values get the key ``_NOT_OK``; a negative number that rounds to zero gets 0.
     """
-    x = np.asarray(values, dtype="float64")
-    n = len(x)
     ok = np.isfinite(x)
     scale = 10**decimals
-    total = np.zeros(n, dtype="int64")
+    total = np.zeros(len(x), dtype="int64")
     total[ok] = np.floor(np.abs(x[ok]) * scale + 0.5 + 1e-9).astype("int64")
+    key = np.where(ok & (x < 0), -total, total)
+    key[~ok] = _NOT_OK
+    return key
+
+
+def _dutch_text(key: np.ndarray, decimals: int, grouping: bool, missing: str) -> pa.Array:
+    """The Dutch text of each key of :func:`_dutch_keys` (``missing`` for non-finite keys)."""
+    ok = key > _NAN
+    total = np.where(ok, np.abs(np.where(ok, key, 0)), 0)
+    negative = ok & (key < 0)
+    scale = 10**decimals
     whole = total // scale
     frac = total % scale
-    negative = ok & (x < 0) & (total > 0)
     if grouping:
         text = pc.cast(pa.array(whole % 1000), pa.string())
         rest = whole // 1000
@@ -126,6 +248,25 @@ def dutch_numbers(
     return pc.if_else(pa.array(ok), text, pa.scalar(missing, pa.string()))
 
 
+def dutch_numbers_coded(
+    values: np.ndarray, decimals: int = 0, *, grouping: bool = True, missing: str = MISSING_TEXT
+) -> Coded:
+    """:func:`dutch_numbers` as :class:`Coded` texts (each distinct rounded value once)."""
+    codes, uniques = factorize(_dutch_keys(np.asarray(values, dtype="float64"), decimals))
+    return Coded(_dutch_text(uniques, decimals, grouping, missing), codes)
+
+
+def dutch_numbers(
+    values: np.ndarray, decimals: int = 0, *, grouping: bool = True, missing: str = MISSING_TEXT
+) -> pa.Array:
+    """Numbers as Dutch text (``1.234.567,89``), rounded half away from zero; NaN -> ``missing``.
+
+    Equal to :func:`pipeline.scoring.config.format_nl` value by value, for
+    |x|·10^decimals < 1e13 (beyond that float64 cannot resolve the half-way point).
+    """
+    return dutch_numbers_coded(values, decimals, grouping=grouping, missing=missing).decode()
+
+
 def _numeric_array(values: Any) -> np.ndarray | None:
     """A float64 array when ``values`` is numeric (not bool), else ``None``."""
     if isinstance(values, np.ndarray):
@@ -139,11 +280,48 @@ def _numeric_array(values: Any) -> np.ndarray | None:
     return None
 
 
-def _take_formatted(keys: pd.Series, fmt: Any, missing: str = MISSING_TEXT) -> pa.Array:
-    """Format each distinct value once, then take; for text columns with few distinct values."""
+def _take_formatted_coded(keys: pd.Series, fmt: Any, missing: str = MISSING_TEXT) -> Coded:
+    """Format each distinct value once; for text columns with few distinct values."""
     codes, uniques = pd.factorize(keys, use_na_sentinel=True)
     texts = pa.array([fmt(u) for u in uniques] + [missing], type=pa.string())
-    return texts.take(pa.array(np.where(codes < 0, len(uniques), codes)))
+    return Coded(texts, np.where(codes < 0, len(uniques), codes).astype("int64"))
+
+
+def _take_formatted(keys: pd.Series, fmt: Any, missing: str = MISSING_TEXT) -> pa.Array:
+    """Format each distinct value once, then take; for text columns with few distinct values."""
+    return _take_formatted_coded(keys, fmt, missing).decode()
+
+
+def _bool_coded(truth: np.ndarray, when_true: str, when_false: str) -> Coded:
+    return Coded(
+        pa.array([when_false, when_true], type=pa.string()),
+        np.asarray(truth, dtype=bool).astype("int64"),
+    )
+
+
+def format_values_coded(values: Any, unit: str = "", decimals: int | None = None) -> Coded:
+    """:func:`format_values` as :class:`Coded` texts (each distinct text formatted once)."""
+    x = _numeric_array(values)
+    if x is not None:
+        scale, dec, suffix, grouping = UNITS[unit]
+        if decimals is not None:
+            dec = decimals
+        key = _dutch_keys(x * scale, dec)
+        if suffix:
+            key[np.isnan(x)] = _NAN  # NaN: "onbekend" without the unit
+        codes, uniques = factorize(key)
+        text = _dutch_text(uniques, dec, grouping, MISSING_TEXT)
+        if suffix:
+            text = where(uniques == _NAN, MISSING_TEXT, concat([text, suffix], len(uniques)))
+        return Coded(text, codes)
+    s = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return _bool_coded(s.fillna(False).astype(bool).to_numpy(), "ja", "nee")
+    # object/string columns: text as is, booleans as ja/nee, numbers formatted
+    return _take_formatted_coded(
+        s.astype(object).where(s.notna(), None),
+        lambda v: format_value(v, unit, decimals) if not isinstance(v, str) else v,
+    )
 
 
 def format_values(values: Any, unit: str = "", decimals: int | None = None) -> pa.Array:
@@ -156,40 +334,33 @@ def format_values(values: Any, unit: str = "", decimals: int | None = None) -> p
     unit, decimals
         A key of :data:`pipeline.scoring.config.UNITS` and an optional number of decimals.
     """
-    x = _numeric_array(values)
-    if x is not None:
-        scale, dec, suffix, grouping = UNITS[unit]
-        if decimals is not None:
-            dec = decimals
-        text = dutch_numbers(x * scale, dec, grouping=grouping)
-        if suffix:
-            text = where(np.isnan(x), MISSING_TEXT, concat([text, suffix], len(x)))
-        return text
-    s = pd.Series(values).reset_index(drop=True)
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return where(s.fillna(False).astype(bool).to_numpy(), "ja", "nee")
-    # object/string columns: text as is, booleans as ja/nee, numbers formatted
-    return _take_formatted(
-        s.astype(object).where(s.notna(), None),
-        lambda v: format_value(v, unit, decimals) if not isinstance(v, str) else v,
-    )
+    return format_values_coded(values, unit, decimals).decode()
 
 
-def format_scores(scores: np.ndarray) -> pa.Array:
-    """Sub-scores 0–1 as Dutch text with up to two decimals (``0,6``, ``1``, ``0,85``)."""
-    x = np.asarray(scores, dtype="float64")
-    ok = np.isfinite(x)
-    hundredths = np.zeros(len(x), dtype="int64")
-    hundredths[ok] = np.floor(np.abs(x[ok]) * 100 + 0.5 + 1e-9).astype("int64")
+def _score_text(key: np.ndarray) -> pa.Array:
+    """The text of each key ±hundredths of :func:`format_scores_coded`."""
+    ok = key > _NAN
+    hundredths = np.where(ok, np.abs(np.where(ok, key, 0)), 0)
     whole = pc.cast(pa.array(hundredths // 100), pa.string())
     frac = hundredths % 100
     two = pc.utf8_lpad(pc.cast(pa.array(frac), pa.string()), 2, "0")
     one = pc.cast(pa.array(frac // 10), pa.string())
     decimals = pc.if_else(pa.array(frac % 10 == 0), one, two)
     text = pc.if_else(pa.array(frac == 0), whole, pc.binary_join_element_wise(whole, decimals, ","))
-    negative = ok & (x < 0) & (hundredths > 0)
+    negative = ok & (key < 0)
     text = pc.if_else(pa.array(negative), pc.binary_join_element_wise("-", text, ""), text)
     return pc.if_else(pa.array(ok), text, pa.scalar(MISSING_TEXT, pa.string()))
+
+
+def format_scores_coded(scores: np.ndarray) -> Coded:
+    """:func:`format_scores` as :class:`Coded` texts (at most ~100 distinct texts)."""
+    codes, uniques = factorize(_dutch_keys(np.asarray(scores, dtype="float64"), 2))
+    return Coded(_score_text(uniques), codes)
+
+
+def format_scores(scores: np.ndarray) -> pa.Array:
+    """Sub-scores 0–1 as Dutch text with up to two decimals (``0,6``, ``1``, ``0,85``)."""
+    return format_scores_coded(scores).decode()
 
 
 def template_fields(template: str) -> list[tuple[str, str | None]]:
@@ -241,18 +412,24 @@ def json_strings(values: Any) -> pa.Array:
     return pc.fill_null(arr, "null")
 
 
-def json_numbers(values: Any, *, decimals: int = 4) -> pa.Array:
-    """Numbers (or text, or booleans) as JSON literals; NaN/None become ``null``."""
+def json_numbers_coded(values: Any, *, decimals: int = 4) -> Coded:
+    """:func:`json_numbers` as :class:`Coded` texts (each distinct rounded number once)."""
     x = _numeric_array(values)
     if x is not None:
         rounded = np.round(x, decimals) + 0.0  # no "-0"
-        arr = pa.array(rounded, from_pandas=True)  # NaN -> null
-        return pc.fill_null(pc.cast(arr, pa.string()), "null")
+        codes, uniques = factorize(rounded.view("int64"))
+        arr = pa.array(uniques.view("float64"), from_pandas=True)  # NaN -> null
+        return Coded(pc.fill_null(pc.cast(arr, pa.string()), "null"), codes)
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
-        return where(s.to_numpy(dtype=bool), "true", "false")
+        return _bool_coded(s.to_numpy(dtype=bool), "true", "false")
     obj = s.astype(object).where(s.notna(), None)
-    return _take_formatted(obj, lambda v: json.dumps(_plain(v), ensure_ascii=False), "null")
+    return _take_formatted_coded(obj, lambda v: json.dumps(_plain(v), ensure_ascii=False), "null")
+
+
+def json_numbers(values: Any, *, decimals: int = 4) -> pa.Array:
+    """Numbers (or text, or booleans) as JSON literals; NaN/None become ``null``."""
+    return json_numbers_coded(values, decimals=decimals).decode()
 
 
 def _plain(v: Any) -> Any:
