@@ -463,6 +463,8 @@ def _with_common(
     ctx: _Context,
     type_config: Any,
     derive: Callable[[pd.DataFrame], pd.DataFrame],
+    *,
+    explain: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """``base`` + the common columns + derived columns, computing little for excluded rows.
 
@@ -471,20 +473,44 @@ def _with_common(
     columns (distances, counts, …) are computed only for the rows that survive. Excluded rows
     keep every column an exclusion reason uses, and NaN/0/False/None in the rest (they are
     not candidates, so no criterion reads them).
+
+    ``explain`` (boolean mask) limits the first step: rows outside it that a rule on the
+    ``base`` columns alone already excludes (a house is no office) get no spatial columns,
+    so their reasons list only the base rules. Default: every row is explained in full.
     """
+    from pipeline.scoring import evaluate_exclusions
+
     rules = list(getattr(type_config, "exclusions", None) or [])
     needed = {r.column for r in rules}
     first = _groups_for(needed) if rules else set(ALL_GROUPS)
-    t = derive(pd.concat([base, common_features(objects, ctx, groups=first)], axis=1))
+    todo = np.ones(len(objects), dtype=bool)
+    base_rules = [r for r in rules if r.column in base.columns]
+    if explain is not None and base_rules:
+        pre = evaluate_exclusions(base, base_rules, texts=False)["excluded"].to_numpy(dtype=bool)
+        todo = ~pre | np.asarray(explain, dtype=bool)
+    if todo.all():
+        common = common_features(objects, ctx, groups=first)
+    else:
+        common = pd.concat(
+            [
+                common_features(objects, ctx, groups=set()),
+                _fill_rows(
+                    common_features(objects.iloc[np.flatnonzero(todo)], ctx, groups=first).drop(
+                        columns=["gemeentecode", "gemeentenaam"]
+                    ),
+                    objects.index,
+                ),
+            ],
+            axis=1,
+        )
+    t = derive(pd.concat([base, common], axis=1))
     rest = ALL_GROUPS - first
     if not rest:
         return t
     if not needed <= set(t.columns):  # a rule on a column we cannot pre-compute: do it all
         t = pd.concat([t, common_features(objects, ctx, groups=rest)], axis=1)
         return derive(t)
-    from pipeline.scoring import evaluate_exclusions
-
-    keep = ~evaluate_exclusions(t, rules)["excluded"].to_numpy(dtype=bool)
+    keep = ~evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(dtype=bool)
     more = common_features(objects.iloc[np.flatnonzero(keep)], ctx, groups=rest)
     more = more.drop(columns=["gemeentecode", "gemeentenaam"])
     t = pd.concat([t, _fill_rows(more, objects.index)], axis=1)
@@ -795,7 +821,12 @@ def building_table(
     t["vacant_years"] = fbag.building_vacant_years(buildings, units, unit_years)
     t["energielabel"] = fbag.building_energielabel(buildings, units)
     t["capacity_units"] = np.floor(office * 0.7 / 40.0 + 1e-9).astype(np.int64)
-    t = _with_common(buildings, t, ctx, type_config, lambda frame: frame)
+    # Full reasons for the buildings uitgesloten_panden lists: office floor or a shop unit.
+    shop_pos = fbag._building_pos(buildings, units.loc[flags["winkelfunctie"].to_numpy(bool)])
+    hosts_shop = np.zeros(len(buildings), dtype=bool)
+    hosts_shop[shop_pos[shop_pos >= 0]] = True
+    explain = (np.nan_to_num(np.asarray(office, dtype=float)) > 0) | hosts_shop
+    t = _with_common(buildings, t, ctx, type_config, lambda frame: frame, explain=explain)
     t["site_id"] = "KT-" + t.index.astype(str)
     from pipeline.scoring.text import format_values
 
@@ -985,6 +1016,8 @@ def _prepare(
         non_residential=~all_flags["woonfunctie"].to_numpy(bool),
         noise=noise,
     )
+    # The whole area: the scoped units are the context units, flag them once.
+    flags = all_flags if scoped_u is all_units else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
     scoped_u = scoped_u.assign(**{fbag.POS_COLUMN: fbag.building_positions(scoped_b, scoped_u)})
     return _Prepared(
         ctx=ctx,
@@ -993,7 +1026,7 @@ def _prepare(
         context_buildings=_clip_bbox(buildings, _context_bounds([parcels]), 0),
         buildings=scoped_b,
         units=scoped_u,
-        flags=fbag.use_flags(scoped_u, GEBRUIKSDOELEN),
+        flags=flags,
         unit_years=fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
         unit_vacant=fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref),
     )
@@ -1077,6 +1110,20 @@ def build_feature_tables(
 # --------------------------------------------------------------------------- scan
 
 
+def _lookup(index: pd.Index, keys: np.ndarray) -> np.ndarray:
+    """Positions of ``keys`` in ``index`` (−1 where absent), by binary search when it is sorted.
+
+    The scan's layers are sorted by their key; a binary search over fixed-width strings is
+    several times faster than pandas' hash lookup of millions of string ids.
+    """
+    if len(index) == 0 or not (index.is_unique and index.is_monotonic_increasing):
+        return index.get_indexer(keys)
+    hay = np.asarray(index.to_numpy(dtype=object), dtype=str)
+    k = np.asarray(keys, dtype=object).astype(str)
+    pos = np.minimum(np.searchsorted(hay, k), len(hay) - 1)
+    return np.where(hay[pos] == k, pos, -1)
+
+
 def _excluded_parcels(
     excluded: pd.DataFrame, parcels: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
@@ -1087,7 +1134,7 @@ def _excluded_parcels(
             {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
         )
     site_ids = excluded.index.to_numpy(dtype=object)
-    pos = sites.index.get_indexer(site_ids)
+    pos = _lookup(sites.index, site_ids)
     n = sites["n_parcels"].to_numpy()[pos]
     parcel_ids = site_ids.copy()
     multi = np.flatnonzero(n > 1)
@@ -1101,7 +1148,7 @@ def _excluded_parcels(
         starts = np.cumsum(reps) - reps
         for k, parts in zip(multi, split, strict=True):
             pid[starts[k] : starts[k] + len(parts)] = parts
-    ppos = parcels.index.get_indexer(pid)
+    ppos = _lookup(parcels.index, pid)
     frame = pd.DataFrame(
         {
             "parcel_id": pid,
