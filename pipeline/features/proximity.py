@@ -1,13 +1,39 @@
 """Proximity features: distance to transit stops and amenities, amenity counts, mixed use.
 
 Distances and counts are measured from the object's representative point (a point inside a
-plot or footprint, :func:`shapely.point_on_surface`; a unit's own point), in metres in
-EPSG:28992. Both run on grids (distance transform, FFT convolution) rather than STRtree pair
-queries: at the province's 2.3 M objects the pair searches took minutes (see benchmarks/).
+plot or footprint, :func:`shapely.point_on_surface`; a unit's own point) to the targets'
+representative points, in metres in EPSG:28992. Distances and amenity counts are exact (no
+snapping to a grid); the mixed-use share is counted on a 50 m grid by default (see
+:func:`mixed_use_share` for why; ``exact=True`` counts it exactly).
+
+* **Nearest distance** (:func:`nearest_distance_xy`): a k-d tree of the targets
+  (:class:`scipy.spatial.cKDTree`, exact nearest neighbour) finds the nearest target and the
+  distance is ``hypot(dx, dy)`` to it: what
+  ``STRtree.query_nearest(points, return_distance=True, all_matches=False)`` returns for
+  point targets, but about 4× faster on points (province, 110 k points: 0.14 s against
+  0.6 s per layer).
+* **Counts within a radius** (:func:`disk_counts_xy`): ``n = |{t : dx² + dy² ≤ r²}|``; the
+  radius is *inclusive* (a target exactly ``r`` away counts). One side is bucketed in a grid
+  of square cells, sorted row by row with the first position of every cell (CSR offsets).
+  For each disk and each grid row it touches, the cells lying entirely inside the disk are
+  one contiguous run of the sorted points, taken whole (two offset look-ups); only the
+  points in the cells the circle crosses are tested pair by pair (``dx² + dy² ≤ r²``). A
+  1 µm safety margin in classifying cells keeps the result identical to that brute-force
+  test. With few targets (shops, schools, doctors) the query points are bucketed and each
+  target adds itself to the runs inside its disk through a difference array ("scatter");
+  with many targets each query point sums the targets in its disk ("gather"). An STRtree
+  ``dwithin`` search enumerates every pair instead, and the pair count is what costs:
+  1.8 M pairs for the shops within 500 m of 110 k province parcels, 5 M for doctors within
+  2 km, 2 × 10⁸ for all units within 500 m.
+
+Everything is vectorised with numpy, in chunks of (disk, grid row) items and batches of
+tested pairs, so memory stays bounded (tens of MB) for a million points.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -17,15 +43,432 @@ import shapely
 
 from pipeline.features._spatial import geometry_array, representative_points
 
+#: Safety margin (m) of the inside/outside cell classification: far above float rounding of
+#: coordinates ~10⁵ m (~10⁻¹¹ m), far below any meaningful distance.
+_EPS = 1e-6
+#: At most this many bucket cells (offset table of 8 bytes per cell); larger cells otherwise.
+MAX_GRID_CELLS = 6_000_000
+#: (point, grid row) items processed at once.
+ROW_ITEMS = 400_000
+#: Candidate pairs tested at once.
+PAIR_BATCH = 1_000_000
+
 
 def _xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pts = representative_points(geoms)
     return shapely.get_x(pts), shapely.get_y(pts)
 
 
+def nearest_distance_xy(x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    """Exact distance from each point (x, y) to the nearest target point (tx, ty).
+
+    ``d_i = min_t hypot(x_i − tx_t, y_i − ty_t)``: a k-d tree (:class:`scipy.spatial.cKDTree`)
+    finds the nearest target and the distance is recomputed with :func:`numpy.hypot`. NaN
+    without targets.
+    """
+    from scipy.spatial import cKDTree
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    out = np.full(len(x), np.nan)
+    if len(x) == 0 or len(tx) == 0:
+        return out
+    tx = np.asarray(tx, dtype=float)
+    ty = np.asarray(ty, dtype=float)
+    tree = cKDTree(np.column_stack([tx, ty]), leafsize=16, balanced_tree=False)
+    _, idx = tree.query(np.column_stack([x, y]), k=1, workers=-1)
+    return np.hypot(tx[idx] - x, ty[idx] - y)
+
+
+@dataclass(frozen=True)
+class _Buckets:
+    """Points bucketed in a grid of square ``c``-metre cells, sorted cell by cell (row-major).
+
+    ``offs[k]`` is the position (in the sorted order) of the first point of cell ``k`` and
+    ``offs[k + 1]`` one past its last; ``order`` maps sorted positions to input indices.
+    """
+
+    x0: float
+    y0: float
+    c: float
+    nx: int
+    ny: int
+    order: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+    offs: np.ndarray
+
+    @classmethod
+    def build(cls, x: np.ndarray, y: np.ndarray, cell: float) -> _Buckets:
+        x0, y0 = float(x.min()), float(y.min())
+        w = float(x.max()) - x0
+        h = float(y.max()) - y0
+        c = max(float(cell), np.sqrt(w * h / MAX_GRID_CELLS) * 1.01, (w + h) / MAX_GRID_CELLS, 1e-3)
+        nx = int(w // c) + 1
+        ny = int(h // c) + 1
+        col = np.minimum(((x - x0) // c).astype(np.int64), nx - 1)
+        row = np.minimum(((y - y0) // c).astype(np.int64), ny - 1)
+        flat = row * nx + col
+        order = np.argsort(flat, kind="stable")
+        offs = np.zeros(nx * ny + 1, dtype=np.int64)
+        np.cumsum(np.bincount(flat, minlength=nx * ny), out=offs[1:])
+        return cls(x0, y0, c, nx, ny, order, x[order], y[order], offs)
+
+    def runs(
+        self, cx: np.ndarray, cy: np.ndarray, r: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The bucketed points near each centre, as runs of the sorted order.
+
+        One item per (centre, grid row) the disk of radius ``r`` around the centre touches:
+        ``(centre, a, b, c, d)`` such that sorted points ``[b, c)`` are certainly within
+        ``r`` (their cells lie inside the disk), points ``[a, b)`` and ``[c, d)`` (the cells
+        the circle crosses) must be tested, and no other point of that row can be within r.
+        """
+        x0, y0, c, nx, ny = self.x0, self.y0, self.c, self.nx, self.ny
+        lo = np.maximum(np.floor((cy - r - _EPS - y0) / c), 0).astype(np.int64)
+        hi = np.minimum(np.floor((cy + r + _EPS - y0) / c), ny - 1).astype(np.int64)
+        nrow = np.maximum(hi - lo + 1, 0)
+        total = int(nrow.sum())
+        pi = np.repeat(np.arange(len(cx)), nrow)
+        row = lo[pi] + (np.arange(total) - np.repeat(np.cumsum(nrow) - nrow, nrow))
+        qx, qy = cx[pi], cy[pi]
+        ylo = y0 + row * c
+        # Nearest and farthest vertical distance from the centre to the row's band.
+        dy_near = np.maximum(np.maximum(ylo - qy, qy - (ylo + c)) - _EPS, 0.0)
+        dy_far = np.maximum(qy - ylo, ylo + c - qy) + _EPS
+        # Candidate columns [ca, cb1): no point outside them can be within r.
+        w_out = np.sqrt(np.maximum(r * r - dy_near * dy_near, 0.0)) + _EPS
+        ca = np.clip(np.floor((qx - w_out - x0) / c), 0, nx).astype(np.int64)
+        cb1 = np.clip(np.floor((qx + w_out - x0) / c) + 1, 0, nx).astype(np.int64)
+        cb1 = np.maximum(cb1, ca)
+        # Columns [ia, ib1) lie entirely inside the disk.
+        w_in = np.sqrt(np.maximum(r * r - dy_far * dy_far, 0.0)) - _EPS
+        ia = np.where(dy_far < r, np.ceil((qx - w_in - x0) / c), ca).clip(ca, cb1)
+        ib1 = np.where(dy_far < r, np.floor((qx + w_in - x0) / c), ia).clip(ia, cb1)
+        base = row * nx
+        offs = self.offs
+        return (
+            pi,
+            offs[base + ca],
+            offs[base + ia.astype(np.int64)],
+            offs[base + ib1.astype(np.int64)],
+            offs[base + cb1],
+        )
+
+    def crossed_hits(
+        self,
+        cx: np.ndarray,
+        cy: np.ndarray,
+        r: float,
+        pi: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        c: np.ndarray,
+        d: np.ndarray,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(centre, sorted position) of the points in runs ``[a, b)``, ``[c, d)`` within r.
+
+        The brute-force test ``dx² + dy² ≤ r²``, in batches of about ``PAIR_BATCH`` pairs.
+        """
+        starts = np.concatenate([a, c])
+        lens = np.concatenate([b - a, d - c])
+        owner = np.concatenate([pi, pi])
+        keep = lens > 0
+        starts, lens, owner = starts[keep], lens[keep], owner[keep]
+        if len(lens) == 0:
+            return
+        cum = np.cumsum(lens)
+        cuts = np.searchsorted(cum, np.arange(PAIR_BATCH, int(cum[-1]), PAIR_BATCH))
+        bounds = np.unique(np.concatenate([[0], cuts + 1, [len(lens)]]).clip(0, len(lens)))
+        r2 = r * r
+        for i, j in itertools.pairwise(bounds):
+            ln = lens[i:j]
+            tot = int(ln.sum())
+            first = np.cumsum(ln) - ln
+            t = np.repeat(starts[i:j] - first, ln) + np.arange(tot)
+            o = np.repeat(owner[i:j], ln)
+            dx = self.sx[t] - cx[o]
+            dy = self.sy[t] - cy[o]
+            hit = dx * dx + dy * dy <= r2
+            yield o[hit], t[hit]
+
+
+def _density_near(x: np.ndarray, y: np.ndarray, bx: np.ndarray, by: np.ndarray, r: float) -> float:
+    """Mean density (points/m²) of (bx, by) in the ``r``-metre cells holding (x, y)."""
+    r = max(r, 1.0)
+    x0, y0 = float(bx.min()), float(by.min())
+    nx = int((float(bx.max()) - x0) // r) + 1
+    ny = int((float(by.max()) - y0) // r) + 1
+    if nx * ny > MAX_GRID_CELLS:
+        return len(bx) / (nx * ny * r * r)
+    flat = ((by - y0) // r).astype(np.int64) * nx + ((bx - x0) // r).astype(np.int64)
+    counts = np.bincount(flat, minlength=nx * ny)
+    col = ((x - x0) // r).astype(np.int64)
+    row = ((y - y0) // r).astype(np.int64)
+    inside = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
+    hits = counts[row[inside] * nx + col[inside]].sum()
+    return float(hits) / (len(x) * r * r)
+
+
+def _plan(n_centres: int, density: float, r: float) -> tuple[float, float]:
+    """(cell, estimated cost in ns) for ``n_centres`` disks over points of ``density``.
+
+    Per centre: ``2r / c + 3`` grid rows of ``_ROW_NS`` each, and the points in the cells
+    the circle crosses (about ``8 r c`` m²) tested at ``_PAIR_NS`` each; the cell size
+    minimising the sum. Only speed depends on this: the counts are exact for any cell.
+    """
+    cell = float(
+        np.clip(
+            np.sqrt(_ROW_NS / (4 * _PAIR_NS * max(density, 1e-12))),
+            max(r / 32, 1.0),
+            max(2 * r, 1.0),
+        )
+    )
+    per_centre = (2 * r / cell + 3) * _ROW_NS + density * 8 * r * cell * _PAIR_NS
+    return cell, n_centres * per_centre
+
+
+#: Measured costs (ns, one core) of one (centre, grid row) item, one tested pair and one
+#: bucketed point (sorting), used to choose the cell size and which side to bucket.
+_ROW_NS = 150.0
+_PAIR_NS = 12.0
+_SORT_NS = 150.0
+
+
+def disk_counts_xy(
+    x: np.ndarray,
+    y: np.ndarray,
+    tx: np.ndarray,
+    ty: np.ndarray,
+    *,
+    radius: float,
+    flags: list[np.ndarray] | tuple[np.ndarray, ...] = (),
+    cell: float | None = None,
+    scatter: bool | None = None,
+) -> np.ndarray:
+    """Exact number of targets within ``radius`` of each point, overall and per flag.
+
+    Returns an ``int64`` array of shape ``(len(x), 1 + len(flags))``: column 0 counts all
+    targets t with ``(tx_t − x)² + (ty_t − y)² ≤ radius²`` (inclusive), column ``k + 1`` those
+    of them with ``flags[k][t]`` true.
+
+    Either the targets are bucketed and each point sums the targets of its disk ("gather"),
+    or — cheaper when the targets are few — the points are bucketed and each target adds
+    itself to the points within its disk ("scatter", runs added through a difference
+    array). ``cell`` (bucket size, m) and ``scatter`` are chosen from a cost estimate when
+    ``None``; they change the speed, never the result.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    tx = np.asarray(tx, dtype=float)
+    ty = np.asarray(ty, dtype=float)
+    fl = [np.asarray(f, dtype=bool) for f in flags]
+    n = len(x)
+    out = np.zeros((n, 1 + len(fl)), dtype=np.int64)
+    if n == 0 or len(tx) == 0:
+        return out
+    r = float(radius)
+    if not r >= 0:
+        raise ValueError(f"radius must be a number >= 0, got {radius!r}")
+    if scatter is None or cell is None:
+        g_cell, g_cost = _plan(n, _density_near(x, y, tx, ty, r), r)
+        s_cell, s_cost = _plan(len(tx), _density_near(tx, ty, x, y, r), r)
+        g_cost += len(tx) * _SORT_NS
+        s_cost += n * _SORT_NS
+        if scatter is None:
+            scatter = s_cost < g_cost
+        if cell is None:
+            cell = s_cell if scatter else g_cell
+    if scatter:
+        return _scatter_counts(x, y, tx, ty, fl, r, float(cell))
+    return _gather_counts(x, y, tx, ty, fl, r, float(cell))
+
+
+def _chunks_by_rows(n: int, r: float, cell: float) -> Iterator[slice]:
+    step = max(1, ROW_ITEMS // (int(2 * r / cell) + 3))
+    for start in range(0, n, step):
+        yield slice(start, min(n, start + step))
+
+
+def _gather_counts(
+    x: np.ndarray,
+    y: np.ndarray,
+    tx: np.ndarray,
+    ty: np.ndarray,
+    flags: list[np.ndarray],
+    r: float,
+    cell: float,
+) -> np.ndarray:
+    """Targets bucketed; each point sums the targets within its disk."""
+    bk = _Buckets.build(tx, ty, cell)
+    sflags = [f[bk.order] for f in flags]
+    prefix = [np.concatenate([[0], np.cumsum(f, dtype=np.int64)]) for f in sflags]
+    out = np.zeros((len(x), 1 + len(flags)), dtype=np.int64)
+    # Points in bucket order, for cache locality.
+    col = np.clip((x - bk.x0) // bk.c, 0, bk.nx - 1).astype(np.int64)
+    row = np.clip((y - bk.y0) // bk.c, 0, bk.ny - 1).astype(np.int64)
+    qorder = np.argsort(row * bk.nx + col, kind="stable")
+    for sl in _chunks_by_rows(len(x), r, bk.c):
+        idx = qorder[sl]
+        cx, cy = x[idx], y[idx]
+        m = len(idx)
+        res = np.zeros((m, 1 + len(flags)), dtype=np.int64)
+        pi, a, b, c, d = bk.runs(cx, cy, r)
+        res[:, 0] = np.bincount(pi, weights=c - b, minlength=m).astype(np.int64)
+        for k, pre in enumerate(prefix):
+            res[:, k + 1] = np.bincount(pi, weights=pre[c] - pre[b], minlength=m).astype(np.int64)
+        for o, t in bk.crossed_hits(cx, cy, r, pi, a, b, c, d):
+            res[:, 0] += np.bincount(o, minlength=m)
+            for k, f in enumerate(sflags):
+                res[:, k + 1] += np.bincount(o[f[t]], minlength=m)
+        out[idx] = res
+    return out
+
+
+def _scatter_counts(
+    x: np.ndarray,
+    y: np.ndarray,
+    tx: np.ndarray,
+    ty: np.ndarray,
+    flags: list[np.ndarray],
+    r: float,
+    cell: float,
+) -> np.ndarray:
+    """Points bucketed; each target adds itself to the points within its disk."""
+    bk = _Buckets.build(x, y, cell)
+    n = len(x)
+    weights = [None, *flags]
+    diff = np.zeros((n + 1, len(weights)))
+    hits = np.zeros((n, len(weights)), dtype=np.int64)
+    for sl in _chunks_by_rows(len(tx), r, bk.c):
+        cx, cy = tx[sl], ty[sl]
+        pi, a, b, c, d = bk.runs(cx, cy, r)
+        for k, w in enumerate(weights):
+            wi = None if w is None else w[sl][pi].astype(float)
+            diff[:, k] += np.bincount(b, weights=wi, minlength=n + 1)
+            diff[:, k] -= np.bincount(c, weights=wi, minlength=n + 1)
+        for o, t in bk.crossed_hits(cx, cy, r, pi, a, b, c, d):
+            for k, w in enumerate(weights):
+                tk = t if w is None else t[w[sl][o]]
+                hits[:, k] += np.bincount(tk, minlength=n)
+    counts = np.rint(np.cumsum(diff[:-1], axis=0)).astype(np.int64) + hits
+    out = np.empty_like(counts)
+    out[bk.order] = counts
+    return out
+
+
+def distance_to_nearest(
+    objects: gpd.GeoDataFrame, targets: gpd.GeoDataFrame | gpd.GeoSeries, *, name: str
+) -> pd.Series:
+    """Exact distance (m) from each object to the nearest target, both as points.
+
+    ``dist = min_t ‖p(object) − p(t)‖`` where ``p`` is the representative point (a point
+    inside a polygon, the point itself for points), found with :func:`nearest_distance_xy`.
+    NaN when there are no targets.
+    """
+    geoms = geometry_array(objects)
+    tg = geometry_array(targets)
+    dist = np.full(len(geoms), np.nan)
+    if len(geoms) and len(tg):
+        x, y = _xy(geoms)
+        tx, ty = _xy(tg)
+        dist = nearest_distance_xy(x, y, tx, ty)
+    return pd.Series(dist, index=objects.index, name=name)
+
+
+def distance_to_stop(
+    objects: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *, kinds: str | tuple[str, ...]
+) -> pd.Series:
+    """Exact distance (m) to the nearest transit stop of the given kind(s).
+
+    ``dist_<kind>_m = min_{s: kind(s) ∈ kinds} ‖p(object) − s‖`` (see
+    :func:`distance_to_nearest`); NaN when no stop of those kinds exists. Named
+    ``dist_<kind>_m`` for one kind; callers rename combinations (``dist_rail_m`` =
+    trein/metro/tram, ``dist_hov_m`` = bus/tram/metro, both the minimum of the single kinds).
+    """
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    sel = stops[stops["kind"].isin(kinds)]
+    return distance_to_nearest(objects, sel, name=f"dist_{'_'.join(kinds)}_m")
+
+
+def count_within(
+    objects: gpd.GeoDataFrame,
+    targets: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    radius: float,
+    name: str,
+    cell: float | None = None,
+) -> pd.Series:
+    """Exact number of targets within ``radius`` metres of each object (``int64``).
+
+    ``n = |{t : ‖p(object) − p(t)‖ ≤ radius}|`` (inclusive: a target exactly ``radius`` away
+    counts) with ``p`` the representative point, computed by :func:`disk_counts_xy`.
+    ``cell`` only tunes the speed of the bucket grid.
+    """
+    geoms = geometry_array(objects)
+    tg = geometry_array(targets)
+    counts = np.zeros(len(geoms), dtype=np.int64)
+    if len(geoms) and len(tg):
+        x, y = _xy(geoms)
+        tx, ty = _xy(tg)
+        counts = disk_counts_xy(x, y, tx, ty, radius=radius, cell=cell)[:, 0]
+    return pd.Series(counts, index=objects.index, name=name)
+
+
+def mixed_use_share(
+    objects: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    non_residential: np.ndarray | pd.Series,
+    *,
+    radius: float = 500.0,
+    cell: float | None = None,
+    exact: bool = False,
+) -> pd.Series:
+    """Share of the addresses (units) within ``radius`` of the object that are not homes.
+
+    ``mixed_use_500m = n_nonresidential(r) / n_units(r)``, NaN where no unit lies within r.
+
+    With ``exact=True`` both are exact counts of the units whose point lies within
+    ``radius`` (inclusive) of the object's representative point (:func:`disk_counts_xy`, one
+    pass for both; ``cell`` then only tunes the speed). By default they are counted on the
+    grid of ``cell``-metre cells (default :data:`COUNT_CELL_M`): units and the object's
+    representative point snapped to cell centres in a grid aligned to multiples of ``cell``
+    in RD coordinates, the unit counts convolved with a disk (FFT), so a unit up to half a
+    cell diagonal (35 m) inside or outside the radius may be miscounted. The grid stays the
+    default because an exact count is dense-dense: ~1 800 units lie within 500 m of the
+    average surviving parcel and ~300 of them in the cells the circle crosses must be tested
+    one by one (~15 µs per object in numpy): 1.7–2.2 s CPU for 110 k province parcels
+    against 0.6 s on the grid, and ~19 s against 0.7 s for 1.2 M points.
+    """
+    name = f"mixed_use_{int(radius)}m"
+    geoms = geometry_array(objects)
+    out = np.full(len(geoms), np.nan)
+    ug = geometry_array(units)
+    if len(geoms) and len(ug):
+        x, y = _xy(geoms)
+        ux, uy = _xy(ug)
+        nonres = np.asarray(non_residential, dtype=bool)
+        if exact:
+            counts = disk_counts_xy(x, y, ux, uy, radius=radius, flags=[nonres], cell=cell)
+            total, other = counts[:, 0], counts[:, 1]
+        else:
+            gcell = COUNT_CELL_M if cell is None else float(cell)
+            sums = _disk_sum(
+                x, y, ux, uy, [np.ones(len(ux)), nonres.astype(float)], radius=radius, cell=gcell
+            )
+            total, other = np.rint(sums[0]), np.rint(sums[1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(total > 0, other / total, np.nan)
+    return pd.Series(out, index=objects.index, name=name)
+
+
+#: Cell size (m) of the grid :func:`mixed_use_share` counts on by default.
+COUNT_CELL_M = 50.0
+
+
 @dataclass(frozen=True)
 class _Grid:
-    """A regular grid of ``cell``-metre cells; row/column of points, cell centres."""
+    """A regular grid of ``cell``-metre cells aligned to multiples of ``cell``."""
 
     x0: float
     y0: float
@@ -53,117 +496,6 @@ class _Grid:
         return row, col
 
 
-#: Cell size (m) of the grid the nearest-target search runs on.
-NEAREST_CELL_M = 50.0
-#: Cell size (m) of the grid amenity counts and mixed use are computed on.
-COUNT_CELL_M = 50.0
-
-
-def nearest_distance_xy(
-    x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.ndarray, *, cell: float = NEAREST_CELL_M
-) -> np.ndarray:
-    """Distance from each point (x, y) to the nearest target point (tx, ty).
-
-    Grid search: targets are binned in ``cell``-metre cells (per cell the target nearest the
-    cell centre represents it); a Euclidean distance transform
-    (:func:`scipy.ndimage.distance_transform_edt`) gives, for every cell, the nearest
-    occupied cell; each point then measures the exact distance to the representatives found
-    from its own cell and its 8 neighbours and keeps the smallest. The distance returned is
-    always a true point-to-target distance; it can exceed the true minimum only when two
-    targets share a cell or lie almost equally far (in practice metres, at most about one
-    cell). NaN without targets.
-    """
-    from scipy import ndimage
-
-    out = np.full(len(x), np.nan)
-    if len(x) == 0 or len(tx) == 0:
-        return out
-    g = _Grid.covering([x, tx], [y, ty], cell=cell, margin=2)
-    trow, tcol = g.cells(tx, ty)
-    tcell = trow * g.nx + tcol
-    cx = g.x0 + (tcol + 0.5) * cell
-    cy = g.y0 + (trow + 0.5) * cell
-    order = np.lexsort((ty, tx, np.hypot(tx - cx, ty - cy), tcell))
-    first = order[np.r_[True, tcell[order][1:] != tcell[order][:-1]]]
-    rep = np.full(g.nx * g.ny, -1, dtype=np.int64)
-    rep[tcell[first]] = first
-    empty = (rep < 0).reshape(g.ny, g.nx)
-    rows, cols = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
-    nearest_cell = (rows.astype(np.int64) * g.nx + cols).ravel()
-    prow, pcol = g.cells(x, y)
-    best = np.full(len(x), np.inf)
-    for dr in (-1, 0, 1):
-        for dc in (-1, 0, 1):
-            r = np.clip(prow + dr, 0, g.ny - 1)
-            c = np.clip(pcol + dc, 0, g.nx - 1)
-            t = rep[nearest_cell[r * g.nx + c]]
-            best = np.minimum(best, np.hypot(tx[t] - x, ty[t] - y))
-    return best
-
-
-def distance_to_nearest(
-    objects: gpd.GeoDataFrame, targets: gpd.GeoDataFrame | gpd.GeoSeries, *, name: str
-) -> pd.Series:
-    """Distance (m) from each object to the nearest target, both as points.
-
-    ``dist = min_t ‖p(object) − p(t)‖`` where ``p`` is the representative point (a point
-    inside a polygon, the point itself for points), found with :func:`nearest_distance_xy`.
-    NaN when there are no targets.
-    """
-    geoms = geometry_array(objects)
-    tg = geometry_array(targets)
-    dist = np.full(len(geoms), np.nan)
-    if len(geoms) and len(tg):
-        x, y = _xy(geoms)
-        tx, ty = _xy(tg)
-        dist = nearest_distance_xy(x, y, tx, ty)
-    return pd.Series(dist, index=objects.index, name=name)
-
-
-def distance_to_stop(
-    objects: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, *, kinds: str | tuple[str, ...]
-) -> pd.Series:
-    """Distance (m) to the nearest transit stop of the given kind(s).
-
-    ``dist_<kind>_m = min_{s: kind(s) ∈ kinds} ‖p(object) − s‖`` (see
-    :func:`distance_to_nearest`); NaN when no stop of those kinds exists. Named
-    ``dist_<kind>_m`` for one kind; callers rename combinations (``dist_rail_m`` =
-    trein/metro/tram, ``dist_hov_m`` = bus/tram/metro, both the minimum of the single kinds).
-    """
-    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    sel = stops[stops["kind"].isin(kinds)]
-    return distance_to_nearest(objects, sel, name=f"dist_{'_'.join(kinds)}_m")
-
-
-def count_within(
-    objects: gpd.GeoDataFrame,
-    targets: gpd.GeoDataFrame | gpd.GeoSeries,
-    *,
-    radius: float,
-    name: str,
-    cell: float = COUNT_CELL_M,
-) -> pd.Series:
-    """Number of targets within ``radius`` metres of each object, on a grid.
-
-    ``n = |{t : ‖c(object) − c(t)‖ ≤ radius}|`` where ``c`` snaps a (representative) point
-    to the centre of its ``cell``-metre cell. The target counts per cell are convolved with
-    a disk of radius ``radius`` (FFT) and read at the object's cell: exact for points on cell
-    centres, otherwise each position is off by at most half a cell diagonal (35 m). An exact
-    pair search (STRtree ``dwithin``) enumerates ~10⁸ pairs for the province and took
-    minutes; this takes a second.
-    """
-    geoms = geometry_array(objects)
-    tg = geometry_array(targets)
-    counts = np.zeros(len(geoms), dtype=np.int64)
-    if len(geoms) and len(tg):
-        x, y = _xy(geoms)
-        tx, ty = _xy(tg)
-        counts = np.rint(
-            _disk_sum(x, y, tx, ty, [np.ones(len(tx))], radius=radius, cell=cell)[0]
-        ).astype(np.int64)
-    return pd.Series(counts, index=objects.index, name=name)
-
-
 def _disk_sum(
     x: np.ndarray,
     y: np.ndarray,
@@ -174,7 +506,11 @@ def _disk_sum(
     radius: float,
     cell: float,
 ) -> list[np.ndarray]:
-    """For each weight vector, the sum of target weights within ``radius`` (grid, FFT)."""
+    """For each weight vector, the sum of target weights within ``radius`` on the grid.
+
+    Targets and points are snapped to cell centres; the per-cell sums are convolved (FFT)
+    with the cells whose centres lie within ``radius`` of the centre cell's centre.
+    """
     k = int(np.floor(radius / cell + 1e-9))
     g = _Grid.covering([x, tx], [y, ty], cell=cell, margin=k + 1)
     trow, tcol = g.cells(tx, ty)
@@ -188,36 +524,6 @@ def _disk_sum(
         conv = _convolve_same(grid, disk)
         out.append(conv[prow, pcol])
     return out
-
-
-def mixed_use_share(
-    objects: gpd.GeoDataFrame,
-    units: gpd.GeoDataFrame,
-    non_residential: np.ndarray | pd.Series,
-    *,
-    radius: float = 500.0,
-    cell: float = COUNT_CELL_M,
-) -> pd.Series:
-    """Share of the addresses (units) within ``radius`` of the object that are not homes.
-
-    ``mixed_use_500m = n_nonresidential(r) / n_units(r)`` (NaN where no unit lies within r),
-    both counted on the grid of :func:`count_within` (units and the object's representative
-    point snapped to ``cell``-metre cell centres).
-    """
-    name = f"mixed_use_{int(radius)}m"
-    geoms = geometry_array(objects)
-    out = np.full(len(geoms), np.nan)
-    ug = geometry_array(units)
-    if len(geoms) and len(ug):
-        x, y = _xy(geoms)
-        ux, uy = _xy(ug)
-        nonres = np.asarray(non_residential, dtype=float)
-        total, other = _disk_sum(x, y, ux, uy, [np.ones(len(ux)), nonres], radius=radius, cell=cell)
-        t = np.rint(total)
-        o = np.rint(other)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(t > 0, o / t, np.nan)
-    return pd.Series(out, index=objects.index, name=name)
 
 
 def _convolve_same(grid: np.ndarray, kernel: np.ndarray) -> np.ndarray:

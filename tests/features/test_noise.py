@@ -73,13 +73,23 @@ def test_window_read_gives_the_same_answer(raster):
     assert windowed == pytest.approx(full)
 
 
-def test_large_polygons_are_sampled_on_a_lattice(raster, monkeypatch):
+def test_large_polygons_use_every_cell_centre(raster, monkeypatch):
     import pipeline.features.noise as noise
 
-    monkeypatch.setattr(noise, "MAX_SAMPLES_PER_OBJECT", 25)  # 100 cells -> every 2nd cell
-    s = mean_noise(frame([b(0, 0, 100, 100)]), read_noise_grid(raster)).iloc[0]
-    # rows 0,2,4,6,8 and cols 0,2,4,6,8 (the nodata cell 9,9 is skipped anyway)
-    assert s == pytest.approx(40 + 4 + 10 * 4)
+    # batches smaller than one polygon: each polygon is then a batch of its own
+    monkeypatch.setattr(noise, "SAMPLES_PER_BATCH", 7)
+    objs = frame([b(0, 0, 100, 100), b(0, 80, 20, 100), b(30, 30, 60, 50)])
+    s = mean_noise(objs, read_noise_grid(raster)).to_numpy()
+    valid = (40 + np.arange(10)[None, :] + 10 * np.arange(10)[:, None]).astype(float)
+    assert s[0] == pytest.approx((valid.sum() - valid[9, 9]) / 99)
+    assert s[1] == pytest.approx(45.5)
+    assert s[2] == pytest.approx(40 + 4 + 10 * 5.5)
+
+
+def test_cell_centres_on_the_boundary_are_not_inside(raster):
+    # x 15..35 holds the centres 25 (inside) and 15, 35 (on the edge); rows 0 (y 95 inside)
+    s = mean_noise(frame([b(15, 90, 35, 100)]), read_noise_grid(raster)).iloc[0]
+    assert s == 40 + 2  # only the cell (row 0, col 2), centre (25, 95)
 
 
 def test_without_raster_noise_is_nan():

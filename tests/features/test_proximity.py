@@ -40,9 +40,15 @@ def test_nearest_finds_the_closest_of_many_targets():
     x, y = rng.uniform(-500, 5500, 2000), rng.uniform(-500, 5500, 2000)
     got = fprox.nearest_distance_xy(x, y, tx, ty)
     brute = np.hypot(x[:, None] - tx[None, :], y[:, None] - ty[None, :]).min(axis=1)
-    assert (got >= brute - 1e-9).all()  # always a real distance to a real target
-    assert np.mean(np.isclose(got, brute)) > 0.99
-    assert (got - brute).max() < fprox.NEAREST_CELL_M
+    np.testing.assert_allclose(got, brute, rtol=1e-12, atol=1e-9)
+
+
+def test_nearest_distance_of_a_3_4_5_triangle():
+    # the nearest of (3, 4) at 5 m and (0, 6) at 6 m; a point on a target is at 0 m
+    objs = frame([p(0, 0), p(3, 4)], index=["origin", "on"])
+    d = fprox.distance_to_nearest(objs, frame([p(3, 4), p(0, 6), p(-7, 0)]), name="d")
+    assert d["origin"] == 5.0
+    assert d["on"] == 0.0
 
 
 def test_distance_is_nan_without_stops_of_the_kind(stops):
@@ -56,7 +62,6 @@ def test_distance_is_zero_for_a_target_inside():
 
 
 def test_count_within_radius_includes_the_boundary():
-    # points on 50 m cell centres, so the grid count is exact
     objs = frame([p(25, 25), b(1000, 0, 1050, 50), p(5025, 5025)], index=["a", "b", "c"])
     targets = frame([p(325, 25), p(525, 25), p(575, 25), p(1025, 525), p(1525, 25), p(1025, 575)])
     n = fprox.count_within(objs, targets, radius=500, name="n_winkel_500m")
@@ -67,7 +72,19 @@ def test_count_within_radius_includes_the_boundary():
     assert n.dtype == np.int64
 
 
-def test_count_within_matches_brute_force_up_to_the_cell():
+def test_count_within_is_exact_off_the_grid():
+    # 3-4-5 triangles scaled to r = 500: (300, 400) is on the circle, a millimetre more is not
+    objs = frame([p(0, 0)])
+    on = [p(300, 400), p(-400, 300), p(-300, -400), p(500, 0), p(0, -500)]
+    off = [p(300.001, 400), p(0, 500.001), p(353.6, 353.6)]  # 353.6·√2 = 500.06
+    inside = [p(1, 1), p(353.5, 353.5)]  # 353.5·√2 = 499.92
+    targets = frame(on + off + inside)
+    for cell in (None, 7.0, 50.0, 1000.0):
+        n = fprox.count_within(objs, targets, radius=500, name="n", cell=cell)
+        assert n.iloc[0] == len(on) + len(inside)
+
+
+def test_count_within_matches_brute_force():
     rng = np.random.default_rng(5)
     objs = frame([p(x, y) for x, y in rng.uniform(0, 3000, (200, 2))])
     pts = rng.uniform(0, 3000, (400, 2))
@@ -75,9 +92,7 @@ def test_count_within_matches_brute_force_up_to_the_cell():
     ox = np.array([g.x for g in objs.geometry]) - 80_000
     oy = np.array([g.y for g in objs.geometry]) - 440_000
     d = np.hypot(ox[:, None] - pts[None, :, 0], oy[:, None] - pts[None, :, 1])
-    lo = (d <= 500 - 71).sum(axis=1)  # certainly inside, whatever the snapping
-    hi = (d <= 500 + 71).sum(axis=1)
-    assert ((n >= lo) & (n <= hi)).all()
+    assert (n == (d <= 500).sum(axis=1)).all()
 
 
 def test_count_within_without_targets_is_zero():
@@ -94,4 +109,15 @@ def test_mixed_use_share_on_the_grid():
     assert s.name == "mixed_use_500m"
     # within 500 m: the first four (cells 0, 0, 2, 9 along x); 2 of 4 non-residential
     assert s["near"] == pytest.approx(0.5)
+    assert np.isnan(s["far"])
+
+
+def test_mixed_use_share_exact():
+    # the object's representative point is (20, 20); (520, 20) is exactly 500 m away
+    units = frame([p(20, 20), p(520, 20), p(521, 20), p(20, -480), p(20, 521)])
+    nonres = np.array([False, True, True, True, True])
+    objs = frame([b(0, 0, 40, 40), p(5000, 5000)], index=["near", "far"])
+    s = fprox.mixed_use_share(objs, units, nonres, exact=True)
+    assert s.name == "mixed_use_500m"
+    assert s["near"] == pytest.approx(2 / 3)  # (20, 20), (520, 20), (20, -480)
     assert np.isnan(s["far"])
