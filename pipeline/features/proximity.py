@@ -55,8 +55,18 @@ PAIR_BATCH = 1_000_000
 
 
 def _xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the representative points; NaN for missing or empty geometries."""
     pts = representative_points(geoms)
-    return shapely.get_x(pts), shapely.get_y(pts)
+    ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+    x = np.full(len(pts), np.nan)
+    y = np.full(len(pts), np.nan)
+    x[ok] = shapely.get_x(pts[ok])
+    y[ok] = shapely.get_y(pts[ok])
+    return x, y
+
+
+def _finite(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.isfinite(x) & np.isfinite(y)
 
 
 def nearest_distance_xy(x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
@@ -64,20 +74,24 @@ def nearest_distance_xy(x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.nda
 
     ``d_i = min_t hypot(x_i − tx_t, y_i − ty_t)``: a k-d tree (:class:`scipy.spatial.cKDTree`)
     finds the nearest target and the distance is recomputed with :func:`numpy.hypot`. NaN
-    without targets.
+    without targets; points or targets with NaN coordinates (empty geometries) are left out.
     """
     from scipy.spatial import cKDTree
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    out = np.full(len(x), np.nan)
-    if len(x) == 0 or len(tx) == 0:
-        return out
     tx = np.asarray(tx, dtype=float)
     ty = np.asarray(ty, dtype=float)
+    keep = _finite(tx, ty)
+    tx, ty = tx[keep], ty[keep]
+    out = np.full(len(x), np.nan)
+    ok = np.flatnonzero(_finite(x, y))
+    if len(ok) == 0 or len(tx) == 0:
+        return out
     tree = cKDTree(np.column_stack([tx, ty]), leafsize=16, balanced_tree=False)
-    _, idx = tree.query(np.column_stack([x, y]), k=1, workers=-1)
-    return np.hypot(tx[idx] - x, ty[idx] - y)
+    _, idx = tree.query(np.column_stack([x[ok], y[ok]]), k=1, workers=-1)
+    out[ok] = np.hypot(tx[idx] - x[ok], ty[idx] - y[ok])
+    return out
 
 
 @dataclass(frozen=True)
@@ -250,7 +264,8 @@ def disk_counts_xy(
 
     Returns an ``int64`` array of shape ``(len(x), 1 + len(flags))``: column 0 counts all
     targets t with ``(tx_t − x)² + (ty_t − y)² ≤ radius²`` (inclusive), column ``k + 1`` those
-    of them with ``flags[k][t]`` true.
+    of them with ``flags[k][t]`` true. Points or targets with NaN coordinates (empty
+    geometries) count nothing and are not counted.
 
     Either the targets are bucketed and each point sums the targets of its disk ("gather"),
     or — cheaper when the targets are few — the points are bucketed and each target adds
@@ -258,18 +273,27 @@ def disk_counts_xy(
     array). ``cell`` (bucket size, m) and ``scatter`` are chosen from a cost estimate when
     ``None``; they change the speed, never the result.
     """
+    r = float(radius)
+    if not r >= 0:
+        raise ValueError(f"radius must be a number >= 0, got {radius!r}")
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     tx = np.asarray(tx, dtype=float)
     ty = np.asarray(ty, dtype=float)
-    fl = [np.asarray(f, dtype=bool) for f in flags]
+    keep = _finite(tx, ty)
+    fl = [np.asarray(f, dtype=bool)[keep] for f in flags]
+    tx, ty = tx[keep], ty[keep]
+    out = np.zeros((len(x), 1 + len(fl)), dtype=np.int64)
+    ok = np.flatnonzero(_finite(x, y))
+    if len(ok) < len(x):  # points with NaN coordinates count nothing
+        if len(ok):
+            out[ok] = disk_counts_xy(
+                x[ok], y[ok], tx, ty, radius=r, flags=fl, cell=cell, scatter=scatter
+            )
+        return out
     n = len(x)
-    out = np.zeros((n, 1 + len(fl)), dtype=np.int64)
     if n == 0 or len(tx) == 0:
         return out
-    r = float(radius)
-    if not r >= 0:
-        raise ValueError(f"radius must be a number >= 0, got {radius!r}")
     if scatter is None or cell is None:
         g_cell, g_cost = _plan(n, _density_near(x, y, tx, ty, r), r)
         s_cell, s_cost = _plan(len(tx), _density_near(tx, ty, x, y, r), r)
@@ -453,10 +477,14 @@ def mixed_use_share(
             total, other = counts[:, 0], counts[:, 1]
         else:
             gcell = COUNT_CELL_M if cell is None else float(cell)
-            sums = _disk_sum(
-                x, y, ux, uy, [np.ones(len(ux)), nonres.astype(float)], radius=radius, cell=gcell
-            )
-            total, other = np.rint(sums[0]), np.rint(sums[1])
+            total = np.zeros(len(x))
+            other = np.zeros(len(x))
+            ok = _finite(x, y)
+            uok = _finite(ux, uy)
+            if ok.any() and uok.any():
+                w = [np.ones(int(uok.sum())), nonres[uok].astype(float)]
+                sums = _disk_sum(x[ok], y[ok], ux[uok], uy[uok], w, radius=radius, cell=gcell)
+                total[ok], other[ok] = np.rint(sums[0]), np.rint(sums[1])
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.where(total > 0, other / total, np.nan)
     return pd.Series(out, index=objects.index, name=name)

@@ -121,3 +121,16 @@ def test_mixed_use_share_exact():
     assert s.name == "mixed_use_500m"
     assert s["near"] == pytest.approx(2 / 3)  # (20, 20), (520, 20), (20, -480)
     assert np.isnan(s["far"])
+
+
+def test_empty_geometries_get_nan_and_count_nothing():
+    from shapely.geometry import Point, Polygon
+
+    objs = frame([Polygon(), p(0, 0)], index=["empty", "pt"])
+    targets = frame([p(3, 4), Point()])
+    assert fprox.distance_to_nearest(objs, targets, name="d").tolist()[1] == 5.0
+    assert np.isnan(fprox.distance_to_nearest(objs, targets, name="d")["empty"])
+    assert fprox.count_within(objs, targets, radius=5, name="n").tolist() == [0, 1]
+    for exact in (False, True):
+        s = fprox.mixed_use_share(objs, targets, np.array([True, True]), exact=exact)
+        assert np.isnan(s["empty"]) and s["pt"] == 1.0
