@@ -65,6 +65,7 @@ def child_scan(sources: Path, out: Path, gemeente: str | None, profile: Path | N
         # The writer reports its own VmHWM: ru_maxrss of children counts the parent's image
         # copied at fork time, not the writer's memory.
         "writer_peak_rss_gb": result.writer_peak_rss_gb,
+        "memory_gb": result.memory_gb,
     }
 
 
@@ -211,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     full_rss = full_rss + writer_rss
     print(f"  stages: {json.dumps(full['timings'])}", flush=True)
     print(f"  layers: {json.dumps(full['layers'])}", flush=True)
+    print(f"  resident memory at the end of each stage (GB): {json.dumps(full['memory_gb'])}")
 
     io, _io_wall, _io_rss = _run_child(
         [

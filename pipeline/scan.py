@@ -174,6 +174,8 @@ class ScanResult:
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
     #: Peak memory (GB) of the background GeoPackage writer of ``kansenkaart scan`` (0: none).
     writer_peak_rss_gb: float = 0.0
+    #: Resident memory (GB) of the scan process at the end of each stage.
+    memory_gb: dict[str, float] = field(default_factory=dict)
 
     @property
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -192,23 +194,40 @@ class ScanResult:
 # --------------------------------------------------------------------------- progress
 
 
+def _rss_gb() -> float:
+    """This process's resident memory now (GB; Linux ``/proc``, else 0)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class _Stages:
-    """Reports stages to a rich ``Progress`` (when given) and times them."""
+    """Reports stages to a rich ``Progress`` (when given), times them and notes the memory.
+
+    A stage may be entered several times (scoring runs per table); its times add up, and the
+    progress bar advances once per stage.
+    """
 
     def __init__(self, progress: Progress | None, timings: dict[str, float]) -> None:
         self.progress = progress
         self.timings = timings
+        #: Resident memory (GB) at the end of each stage, the largest if entered repeatedly.
+        self.memory: dict[str, float] = {}
         self.task = progress.add_task("scan", total=len(STAGES)) if progress is not None else None
 
     @contextmanager
     def stage(self, key: str) -> Iterator[None]:
         label = dict(STAGES)[key]
+        first = key not in self.timings
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, description=f"scan: {label}")
         t0 = time.perf_counter()
         yield
         self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - t0, 3)
-        if self.progress is not None and self.task is not None:
+        self.memory[key] = round(max(self.memory.get(key, 0.0), _rss_gb()), 2)
+        if self.progress is not None and self.task is not None and first:
             self.progress.advance(self.task)
 
 
@@ -588,6 +607,13 @@ def merge_small_parcels(
         same = (okey[a] == okey[b]) & (ccode[a] == ccode[b])
         a, b = a[same], b[same]
         if len(a):
+            # Requiring a shared edge can only split groups: pairs in a group too small even
+            # before that test can never form a site, so skip their (costly) edge overlay.
+            pre = _components(len(cand), a, b)
+            pre_tot = np.bincount(pre, weights=area[cand], minlength=len(cand))
+            viable = pre_tot[pre[a]] >= min_area_m2
+            a, b = a[viable], b[viable]
+        if len(a):
             shared = shapely.length(
                 shapely.intersection(shapely.boundary(cg[a]), shapely.boundary(cg[b]))
             )
@@ -624,7 +650,7 @@ def merge_small_parcels(
         index=parcels.index,
     )
     single = np.bincount(group, minlength=len(parcels))[group] == 1
-    sites = parcels.loc[single].copy()
+    sites = parcels.copy(deep=False) if single.all() else parcels.loc[single].copy()
     sites["parcel_ids"] = sites.index.astype(str)
     sites["n_parcels"] = 1
     sites["merged"] = False
@@ -661,7 +687,8 @@ def merge_small_parcels(
             )
         )
         sites = pd.concat([sites, merged])
-    sites = sites.sort_index(kind="mergesort")
+    if not sites.index.is_monotonic_increasing:
+        sites = sites.sort_index(kind="mergesort")
     sites.index.name = "parcel_id"
     return gpd.GeoDataFrame(sites, geometry=sites.geometry.name, crs=parcels.crs)
 
@@ -1125,14 +1152,39 @@ def _lookup(index: pd.Index, keys: np.ndarray) -> np.ndarray:
 
 
 def _excluded_parcels(
-    excluded: pd.DataFrame, parcels: gpd.GeoDataFrame, sites: gpd.GeoDataFrame
+    excluded: pd.DataFrame,
+    parcels: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    candidate_ids: pd.Index | None = None,
 ) -> gpd.GeoDataFrame:
-    """One row per parcel of every excluded site (merged sites expand to their parcels)."""
+    """One row per parcel of every excluded site (merged sites expand to their parcels).
+
+    ``candidate_ids`` (the candidate sites' ids) allows a fast path when no site is merged.
+    """
     cols = ["parcel_id", "gemeentecode", "reason_codes", "reasons"]
     if len(excluded) == 0:
         return gpd.GeoDataFrame(
             {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
         )
+    if (
+        candidate_ids is not None
+        and len(sites) == len(parcels)
+        and not sites["merged"].to_numpy(bool).any()
+    ):
+        # No merged sites: sites are the parcels, in the same (sorted) order, and the
+        # excluded ones are all but the few candidates. No lookup of a million string ids.
+        ppos = np.flatnonzero(~sites.index.isin(candidate_ids))
+        if len(ppos) == len(excluded):
+            geoms = geometry_array(parcels)[ppos]
+            frame = pd.DataFrame(
+                {
+                    "parcel_id": excluded.index.to_numpy(dtype=object),
+                    "gemeentecode": parcels["gemeentecode"].array.take(ppos),
+                    "reason_codes": excluded["reason_codes"].array,
+                    "reasons": excluded["reasons"].array,
+                }
+            )
+            return gpd.GeoDataFrame(frame, geometry=geoms, crs=CRS)
     site_ids = excluded.index.to_numpy(dtype=object)
     pos = _lookup(sites.index, site_ids)
     n = sites["n_parcels"].to_numpy()[pos]
@@ -1289,11 +1341,14 @@ def run_scan(
             return frame[[c for c in _SUMMARY_COLUMNS if c in frame.columns]]
         return frame.iloc[:0]
 
+    candidate_ids: dict[str, pd.Index] = {}
+
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
         type_config = config.types.get(type_name)
         if type_config is None:
             return _empty_reasons()
         cand, excl = score_table(table, type_config, type_name=type_name)
+        candidate_ids[type_name] = cand.index
         candidates[type_name] = emit(type_name, TYPE_LAYERS[type_name], cand.reset_index())
         return excl
 
@@ -1310,7 +1365,9 @@ def run_scan(
     with stages.stage("score"):
         excl = score("tijdelijke_locatie", parcel_feats)
     with stages.stage("summary"):
-        excl_parcels = _excluded_parcels(excl, p.parcels, parcel_feats)
+        excl_parcels = _excluded_parcels(
+            excl, p.parcels, parcel_feats, candidate_ids.get("tijdelijke_locatie")
+        )
         counts["excluded_parcels"] = len(excl_parcels)
         excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
     if keep_features:
@@ -1355,6 +1412,7 @@ def run_scan(
         started_at=started,
         finished_at=dt.datetime.now(dt.UTC),
         features=features,
+        memory_gb=stages.memory,
     )
 
 

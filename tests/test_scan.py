@@ -344,3 +344,34 @@ def test_site_readiness_formula():
         pd.Series([np.nan, 1500.0, 5000.0, np.nan], index=idx),
     )
     assert s.tolist() == pytest.approx([1.0, 0.4, 0.6, 0.3 + 0.0 + 0.1])
+
+
+def test_excluded_parcels_fast_path_equals_the_general_one():
+    """Without merged sites the excluded parcels come from positions, not id lookups."""
+    from pipeline.scan import _excluded_parcels
+
+    ids = [f"P{i:02d}" for i in range(8)]
+    parcels = gdf(
+        {"gemeentecode": ["GM0001"] * 4 + ["GM0002"] * 4},
+        [b(100 * i, 0, 100 * i + 90, 90) for i in range(8)],
+    )
+    parcels.index = pd.Index(ids, name="parcel_id")
+    sites = parcels.assign(parcel_ids=ids, n_parcels=1, merged=False, area_m2=parcels.area)
+    cand = pd.Index(["P02", "P05"])
+    excl_ids = [i for i in ids if i not in cand]
+    excluded = pd.DataFrame(
+        {
+            "gemeentecode": parcels.loc[excl_ids, "gemeentecode"].to_numpy(),
+            "n_parcels": 1,
+            "reason_codes": [f"code{i}" for i in range(6)],
+            "reasons": [f"Reden {i}." for i in range(6)],
+        },
+        index=pd.Index(excl_ids, name="parcel_id"),
+    )
+    fast = _excluded_parcels(excluded, parcels, sites, cand)
+    slow = _excluded_parcels(excluded, parcels, sites)
+    assert fast["parcel_id"].tolist() == excl_ids
+    for col in ("parcel_id", "gemeentecode", "reason_codes", "reasons"):
+        assert fast[col].astype(str).tolist() == slow[col].astype(str).tolist()
+    assert fast.geometry.equals(slow.geometry)
+    assert fast.loc[fast["parcel_id"] == "P07", "reasons"].item() == "Reden 5."
