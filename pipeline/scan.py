@@ -462,18 +462,30 @@ def common_features(
     return pd.DataFrame({c: cols[c] for c in order}, index=objects.index)
 
 
-def _fill_rows(frame: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """``frame`` reindexed to ``index``; new rows get NaN, False, 0 or None by dtype."""
-    out = frame.reindex(index)
+def _fill_rows(frame: pd.DataFrame, index: pd.Index, positions: np.ndarray) -> pd.DataFrame:
+    """``frame`` (the rows at ``positions`` of ``index``) spread out to all of ``index``.
+
+    The other rows get NaN, False, 0 or None by dtype. Placed by position: no lookup of ids.
+    """
+    n = len(index)
+    cols: dict[str, Any] = {}
     for col in frame.columns:
-        dtype = frame[col].dtype
+        values = frame[col]
+        dtype = values.dtype
         if pd.api.types.is_bool_dtype(dtype):
-            out[col] = out[col].fillna(False).astype(bool)
+            out = np.zeros(n, dtype=bool)
+            out[positions] = values.to_numpy(dtype=bool, na_value=False)
         elif pd.api.types.is_integer_dtype(dtype):
-            out[col] = out[col].fillna(0).astype(dtype)
-        elif not pd.api.types.is_float_dtype(dtype):
-            out[col] = out[col].astype(object).where(out[col].notna(), None)
-    return out
+            out = np.zeros(n, dtype=np.int64)
+            out[positions] = values.to_numpy(dtype=np.int64, na_value=0)
+        elif pd.api.types.is_float_dtype(dtype):
+            out = np.full(n, np.nan)
+            out[positions] = values.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            out = np.full(n, None, dtype=object)
+            out[positions] = values.to_numpy(dtype=object, na_value=None)
+        cols[col] = out
+    return pd.DataFrame(cols, index=index, columns=frame.columns)
 
 
 def _with_common(
@@ -518,6 +530,7 @@ def _with_common(
                         columns=["gemeentecode", "gemeentenaam"]
                     ),
                     objects.index,
+                    np.flatnonzero(todo),
                 ),
             ],
             axis=1,
@@ -529,10 +542,10 @@ def _with_common(
     if not needed <= set(t.columns):  # a rule on a column we cannot pre-compute: do it all
         t = pd.concat([t, common_features(objects, ctx, groups=rest)], axis=1)
         return derive(t)
-    keep = ~evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(dtype=bool)
-    more = common_features(objects.iloc[np.flatnonzero(keep)], ctx, groups=rest)
+    keep = np.flatnonzero(~evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(bool))
+    more = common_features(objects.iloc[keep], ctx, groups=rest)
     more = more.drop(columns=["gemeentecode", "gemeentenaam"])
-    t = pd.concat([t, _fill_rows(more, objects.index)], axis=1)
+    t = pd.concat([t, _fill_rows(more, objects.index, keep)], axis=1)
     return derive(t)
 
 
