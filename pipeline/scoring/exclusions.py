@@ -206,6 +206,40 @@ def evaluate_exclusions(
     )
 
 
+def _distinct_per_key(
+    key_codes: np.ndarray, texts: pa.Array, sep: str
+) -> tuple[np.ndarray, pa.Array]:
+    """Split each text on ``sep`` and join the distinct non-empty items per key.
+
+    Items keep their first-seen order (row order, then order within the text). Returns the
+    key codes that have at least one item (ascending) and their joined texts.
+    """
+    lists = pc.split_pattern(texts, sep)
+    items = pc.list_flatten(lists)
+    parent = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    keep = pc.fill_null(pc.not_equal(items, ""), False).to_numpy(zero_copy_only=False)
+    item_codes, _uniques = factorize_texts(items)
+    item_keys = key_codes[parent]
+    # the first occurrence of every (key, item) pair, in item order
+    pair = joint_codes([item_keys, item_codes])[0]
+    first = np.zeros(len(pair), dtype=bool)
+    first[np.unique(pair, return_index=True)[1]] = True
+    first &= keep
+    pos = np.flatnonzero(first)
+    order = pos[np.argsort(item_keys[pos], kind="stable")]  # by key, first-seen within a key
+    sorted_keys = item_keys[order]
+    groups, starts = np.unique(sorted_keys, return_index=True)
+    offsets = np.append(starts, len(order)).astype("int32")
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), items.take(order)), sep)
+    return groups, joined
+
+
+def factorize_texts(texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """``(codes, distinct)`` of a text array (null is a value of its own)."""
+    enc = pc.dictionary_encode(texts, null_encoding="encode")
+    return enc.indices.to_numpy(zero_copy_only=False).astype("int64"), enc.dictionary
+
+
 def group_reasons(excluded: pd.DataFrame, *, by: str) -> pd.DataFrame:
     """Merge the reasons of several rows per ``by`` key (e.g. shop units per ``pand_id``).
 
@@ -222,25 +256,24 @@ def group_reasons(excluded: pd.DataFrame, *, by: str) -> pd.DataFrame:
             {"reason_codes": pd.Series(dtype=object), "reasons": pd.Series(dtype=object)},
             index=pd.Index([], name=by),
         )
-    frame = pd.DataFrame(
-        {
-            "key": excluded[by].to_numpy(),
-            "code": excluded["reason_codes"].to_numpy(),
-            "reason": excluded["reasons"].to_numpy(),
-        },
-        index=excluded.index,
-    ).sort_index(kind="mergesort")
-    codes = frame[["key", "code"]].assign(code=frame["code"].str.split(",")).explode("code")
-    codes = codes[codes["code"].astype(bool)].drop_duplicates()
-    reasons = (
-        frame[["key", "reason"]].assign(reason=frame["reason"].str.split("\n")).explode("reason")
-    )
-    reasons = reasons[reasons["reason"].astype(bool)].drop_duplicates()
-    out = pd.DataFrame(
-        {
-            "reason_codes": codes.groupby("key", sort=True)["code"].agg(",".join),
-            "reasons": reasons.groupby("key", sort=True)["reason"].agg("\n".join),
-        }
-    )
+    order = np.argsort(excluded.index.to_numpy(), kind="mergesort")
+    keys = pd.Series(excluded[by].to_numpy()[order])  # the key dtype as pandas infers it
+    key_codes, key_values = pd.factorize(keys, sort=True, use_na_sentinel=True)
+    present = key_codes >= 0  # rows without a key are left out
+    key_codes = key_codes[present]
+    rows = order[present]
+    columns = {}
+    for name, sep in (("reason_codes", ","), ("reasons", "\n")):
+        texts = pa.array(
+            np.asarray(excluded[name].to_numpy(), dtype=object)[rows],
+            type=pa.string(),
+            from_pandas=True,
+        )
+        groups, joined = _distinct_per_key(key_codes, texts, sep)
+        columns[name] = pd.Series(
+            joined.to_numpy(zero_copy_only=False),
+            index=pd.Index(key_values).take(groups),
+        )
+    out = pd.DataFrame(columns)
     out.index.name = by
     return out

@@ -26,12 +26,17 @@ import pyarrow.compute as pc
 
 from pipeline.scoring.config import Criterion, Part, TypeConfig, format_value, transfer_params
 from pipeline.scoring.text import (
+    Coded,
     Piece,
+    bool_coded,
     concat,
-    format_scores,
+    concat_coded,
+    format_scores_coded,
     format_values,
+    format_values_coded,
     full,
-    json_numbers,
+    joint_codes,
+    json_numbers_coded,
     json_strings,
     render,
     scatter,
@@ -46,19 +51,19 @@ DEFAULT_MISSING_REASON = "Geen gegevens over {label}; neutrale deelscore {score}
 class PartResult:
     part: Part
     raw: pd.Series
-    raw_text: pa.Array
+    raw_text: Coded
     subscore: np.ndarray  # NaN where missing
-    reason: pa.Array
+    reason: Coded
 
 
 @dataclass
 class CriterionResult:
     criterion: Criterion
     raw: pd.Series
-    raw_text: pa.Array
+    raw_text: Coded
     subscore: np.ndarray  # never NaN
     missing: np.ndarray
-    reason: pa.Array
+    reason: Coded
     parts: list[PartResult]
 
 
@@ -77,10 +82,9 @@ def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> P
     raw = table[part.column].reset_index(drop=True)
     sub = apply_transfer(raw, part.transfer)
     missing = np.isnan(sub)
-    raw_text = format_values(raw, part.unit, part.decimals)
-    score_text = format_scores(np.where(missing, missing_score, sub))
+    raw_text = format_values_coded(raw, part.unit, part.decimals)
+    score_text = format_scores_coded(np.where(missing, missing_score, sub))
     consts = _constants(part)
-    rows = {"raw": raw_text, "score": score_text}
 
     choice = np.zeros(n, dtype="int8")  # 0 reason, 1 full, 2 zero, 3 missing
     if part.reason_full is not None:
@@ -94,16 +98,27 @@ def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> P
         part.reason_zero or part.reason,
         part.reason_missing or DEFAULT_MISSING_REASON,
     ]
-    reason = full(n, "")
-    for k, template in enumerate(templates):
-        mask = choice == k
+    # The sentence depends only on (raw text, score text, template): fill each distinct
+    # combination once.
+    joint, (raw_codes, score_codes, choices) = joint_codes(
+        [raw_text.codes, score_text.codes, choice]
+    )
+    k = len(choices)
+    rows = {
+        "raw": raw_text.texts.take(pa.array(raw_codes)),
+        "score": score_text.texts.take(pa.array(score_codes)),
+    }
+    distinct = full(k, "")
+    for t, template in enumerate(templates):
+        mask = choices == t
         if mask.all():
-            reason = render(template, n, rows=rows, constants=consts)
+            distinct = render(template, k, rows=rows, constants=consts)
         elif mask.any():
             keep = pa.array(mask)
             sub_rows = {key: val.filter(keep) for key, val in rows.items()}
             sentences = render(template, int(mask.sum()), rows=sub_rows, constants=consts)
-            reason = scatter(reason, mask, sentences)
+            distinct = scatter(distinct, mask, sentences)
+    reason = Coded(distinct, joint)
     return PartResult(part, raw, raw_text, sub, reason)
 
 
@@ -190,13 +205,13 @@ def evaluate_criterion(
             dtype=object,
         )
 
-    text_pieces: list[Piece] = []
-    reason_pieces: list[Piece] = []
+    text_pieces: list[str | Coded] = []
+    reason_pieces: list[str | Coded] = []
     for i, p in enumerate(parts):
         text_pieces += [("; " if i else "") + (p.part.label or p.part.column) + ": ", p.raw_text]
         reason_pieces += [" " if i else "", p.reason]
-    raw_text = concat(text_pieces, n)
-    reason = concat(reason_pieces, n)
+    raw_text = concat_coded(text_pieces, n)
+    reason = concat_coded(reason_pieces, n)
     return CriterionResult(criterion, raw, raw_text, subscore, missing, reason, parts)
 
 
@@ -222,39 +237,41 @@ def explanation_json(
     pieces: list[Piece] = ['{"criteria": [']
     for i, r in enumerate(results):
         c = r.criterion
-        pieces += [
+        # one criterion object per distinct combination of its values, then one take
+        obj: list[str | Coded] = [
             (", " if i else "")
             + f'{{"id": {js(c.id)}, "label": {js(c.label)}, "weight": {js(c.weight)}, "raw": ',
-            json_numbers(r.raw),
+            json_numbers_coded(r.raw),
             ', "raw_text": ',
-            json_strings(r.raw_text),
+            r.raw_text.map(json_strings),
             ', "subscore": ',
-            json_numbers(r.subscore, decimals=3),
+            json_numbers_coded(r.subscore, decimals=3),
             ', "reason": ',
-            json_strings(r.reason),
+            r.reason.map(json_strings),
             ', "missing": ',
-            where(r.missing, "true", "false"),
+            bool_coded(r.missing, "true", "false"),
         ]
         if len(r.parts) > 1:
-            pieces.append(f', "combine": {js(c.combine)}, "parts": [')
+            obj.append(f', "combine": {js(c.combine)}, "parts": [')
             for j, p in enumerate(r.parts):
-                pieces += [
+                obj += [
                     (", " if j else "")
                     + f'{{"column": {js(p.part.column)}, "label": {js(p.part.label)}, "raw": ',
-                    json_numbers(p.raw),
+                    json_numbers_coded(p.raw),
                     ', "raw_text": ',
-                    json_strings(p.raw_text),
+                    p.raw_text.map(json_strings),
                     ', "subscore": ',
-                    json_numbers(p.subscore, decimals=3),
+                    json_numbers_coded(p.subscore, decimals=3),
                     "}",
                 ]
-            pieces.append("]")
-        pieces.append("}")
+            obj.append("]")
+        obj.append("}")
+        pieces.append(concat_coded(obj, n).decode())
     static_notes = [*type_config.notes, *([type_config.rent_note] if type_config.rent_note else [])]
     notes_head = ", ".join(js(t) for t in static_notes)
     pieces += [
         f'], "aggregation": {js(type_config.aggregation)}, "score": ',
-        json_numbers(scores, decimals=1),
+        json_numbers_coded(scores, decimals=1).decode(),
         ', "tier": ',
         json_strings(tiers),
         ', "notes": [' + notes_head,

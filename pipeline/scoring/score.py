@@ -138,7 +138,7 @@ def score_table(
     }
     reason_pieces: list[Piece] = []
     for i, r in enumerate(results):
-        reason_pieces += ["\n" if i else "", r.reason]
+        reason_pieces += ["\n" if i else "", r.reason.decode()]
         raw = r.raw
         if pd.api.types.is_bool_dtype(raw.dtype):
             raw = raw.astype("float64")

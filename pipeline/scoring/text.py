@@ -292,7 +292,8 @@ def _take_formatted(keys: pd.Series, fmt: Any, missing: str = MISSING_TEXT) -> p
     return _take_formatted_coded(keys, fmt, missing).decode()
 
 
-def _bool_coded(truth: np.ndarray, when_true: str, when_false: str) -> Coded:
+def bool_coded(truth: np.ndarray, when_true: str, when_false: str) -> Coded:
+    """:func:`where` with two constant texts, as :class:`Coded` texts."""
     return Coded(
         pa.array([when_false, when_true], type=pa.string()),
         np.asarray(truth, dtype=bool).astype("int64"),
@@ -316,7 +317,7 @@ def format_values_coded(values: Any, unit: str = "", decimals: int | None = None
         return Coded(text, codes)
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
-        return _bool_coded(s.fillna(False).astype(bool).to_numpy(), "ja", "nee")
+        return bool_coded(s.fillna(False).astype(bool).to_numpy(), "ja", "nee")
     # object/string columns: text as is, booleans as ja/nee, numbers formatted
     return _take_formatted_coded(
         s.astype(object).where(s.notna(), None),
@@ -422,7 +423,7 @@ def json_numbers_coded(values: Any, *, decimals: int = 4) -> Coded:
         return Coded(pc.fill_null(pc.cast(arr, pa.string()), "null"), codes)
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
-        return _bool_coded(s.to_numpy(dtype=bool), "true", "false")
+        return bool_coded(s.to_numpy(dtype=bool), "true", "false")
     obj = s.astype(object).where(s.notna(), None)
     return _take_formatted_coded(obj, lambda v: json.dumps(_plain(v), ensure_ascii=False), "null")
 
