@@ -250,12 +250,22 @@ def _gdf(layers: Mapping[str, Any], name: str, *, key: str | None) -> gpd.GeoDat
         df = df.drop(columns=[key])
         df.index = pd.Index(keys, dtype=object, name=key)
     elif isinstance(df, gpd.GeoDataFrame) and len(df):
-        # No key: sort by the attribute values and the geometry itself.
-        wkb = pd.Series(shapely.to_wkb(geometry_array(df), hex=True), index=df.index)
+        # No key: sort by the attribute values and the geometry (bounds and area; the WKB
+        # itself only for rows that tie on all of those).
+        geoms = geometry_array(df)
         cols = [c for c in df.columns if c != df.geometry.name]
-        order = pd.concat([df[cols].astype(str), wkb.rename("__wkb")], axis=1)
-        df = df.loc[order.sort_values([*cols, "__wkb"], kind="mergesort").index]
-        df = df.reset_index(drop=True)
+        keys = df[cols].astype(str).reset_index(drop=True)
+        bounds = shapely.bounds(geoms)
+        geo = ["__x0", "__y0", "__x1", "__y1", "__area"]
+        for k, name in enumerate(geo[:4]):
+            keys[name] = bounds[:, k]
+        keys["__area"] = shapely.area(geoms)
+        tied = keys.duplicated(keep=False).to_numpy()
+        keys["__wkb"] = ""
+        if tied.any():
+            keys.loc[tied, "__wkb"] = shapely.to_wkb(geoms[tied], hex=True)
+        order = keys.sort_values([*cols, *geo, "__wkb"], kind="mergesort").index.to_numpy()
+        df = df.iloc[order].reset_index(drop=True)
     return df
 
 
