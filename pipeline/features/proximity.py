@@ -57,6 +57,10 @@ PAIR_BATCH = 1_000_000
 def _xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of the representative points; NaN for missing or empty geometries."""
     pts = representative_points(geoms)
+    try:
+        return shapely.get_x(pts), shapely.get_y(pts)  # NaN for missing geometries
+    except shapely.errors.GEOSException:  # GEOS refuses the x of an empty point
+        pass
     ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
     x = np.full(len(pts), np.nan)
     y = np.full(len(pts), np.nan)
@@ -208,20 +212,30 @@ class _Buckets:
 
 
 def _density_near(x: np.ndarray, y: np.ndarray, bx: np.ndarray, by: np.ndarray, r: float) -> float:
-    """Mean density (points/m²) of (bx, by) in the ``r``-metre cells holding (x, y)."""
+    """Mean density (points/m²) of (bx, by) in the ``r``-metre cells holding (x, y).
+
+    Estimated from evenly strided samples of at most ``_DENSITY_SAMPLE`` points of each side.
+    """
     r = max(r, 1.0)
+    sx = max(1, len(x) // _DENSITY_SAMPLE)
+    sb = max(1, len(bx) // _DENSITY_SAMPLE)
+    x, y, bx, by = x[::sx], y[::sx], bx[::sb], by[::sb]
     x0, y0 = float(bx.min()), float(by.min())
     nx = int((float(bx.max()) - x0) // r) + 1
     ny = int((float(by.max()) - y0) // r) + 1
     if nx * ny > MAX_GRID_CELLS:
-        return len(bx) / (nx * ny * r * r)
+        return len(bx) * sb / (nx * ny * r * r)
     flat = ((by - y0) // r).astype(np.int64) * nx + ((bx - x0) // r).astype(np.int64)
     counts = np.bincount(flat, minlength=nx * ny)
     col = ((x - x0) // r).astype(np.int64)
     row = ((y - y0) // r).astype(np.int64)
     inside = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
     hits = counts[row[inside] * nx + col[inside]].sum()
-    return float(hits) / (len(x) * r * r)
+    return float(hits) * sb / (len(x) * r * r)
+
+
+#: Points per side used to estimate densities in :func:`_density_near`.
+_DENSITY_SAMPLE = 100_000
 
 
 def _plan(n_centres: int, density: float, r: float) -> tuple[float, float]:
