@@ -38,6 +38,7 @@ from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
 from pipeline.features._spatial import (
     geometry_array,
+    lookup_positions,
     query_pairs,
     representative_points,
     tile_complex,
@@ -1160,20 +1161,6 @@ def build_feature_tables(
 # --------------------------------------------------------------------------- scan
 
 
-def _lookup(index: pd.Index, keys: np.ndarray) -> np.ndarray:
-    """Positions of ``keys`` in ``index`` (−1 where absent), by binary search when it is sorted.
-
-    The scan's layers are sorted by their key; a binary search over fixed-width strings is
-    several times faster than pandas' hash lookup of millions of string ids.
-    """
-    if len(index) == 0 or not (index.is_unique and index.is_monotonic_increasing):
-        return index.get_indexer(keys)
-    hay = np.asarray(index.to_numpy(dtype=object), dtype=str)
-    k = np.asarray(keys, dtype=object).astype(str)
-    pos = np.minimum(np.searchsorted(hay, k), len(hay) - 1)
-    return np.where(hay[pos] == k, pos, -1)
-
-
 def _excluded_parcels(
     excluded: pd.DataFrame,
     parcels: gpd.GeoDataFrame,
@@ -1209,7 +1196,7 @@ def _excluded_parcels(
             )
             return gpd.GeoDataFrame(frame, geometry=geoms, crs=CRS)
     site_ids = excluded.index.to_numpy(dtype=object)
-    pos = _lookup(sites.index, site_ids)
+    pos = lookup_positions(sites.index, site_ids)
     n = sites["n_parcels"].to_numpy()[pos]
     parcel_ids = site_ids.copy()
     multi = np.flatnonzero(n > 1)
@@ -1223,7 +1210,7 @@ def _excluded_parcels(
         starts = np.cumsum(reps) - reps
         for k, parts in zip(multi, split, strict=True):
             pid[starts[k] : starts[k] + len(parts)] = parts
-    ppos = _lookup(parcels.index, pid)
+    ppos = lookup_positions(parcels.index, pid)
     frame = pd.DataFrame(
         {
             "parcel_id": pid,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from pipeline.features._spatial import geometry_array
+from pipeline.features._spatial import geometry_array, lookup_positions
 
 DAYS_PER_YEAR = 365.25
 #: Shop units whose total floor area fits in this multiple of the footprint all fit on the
@@ -108,8 +108,7 @@ def building_positions(buildings: pd.DataFrame, units: pd.DataFrame) -> np.ndarr
     Store the result in ``units[POS_COLUMN]`` to let every building aggregate reuse it.
     """
     pand = units["pand_id"].to_numpy(dtype=object, na_value="")
-    index = pd.Index(buildings.index.to_numpy(dtype=object))
-    return np.asarray(index.get_indexer(pand))
+    return lookup_positions(pd.Index(buildings.index.to_numpy(dtype=object)), pand)
 
 
 def _building_pos(buildings: pd.DataFrame, units: pd.DataFrame) -> np.ndarray:
