@@ -121,9 +121,13 @@ class _Buckets:
         x0, y0 = float(x.min()), float(y.min())
         w = float(x.max()) - x0
         h = float(y.max()) - y0
-        c = max(float(cell), np.sqrt(w * h / MAX_GRID_CELLS) * 1.01, (w + h) / MAX_GRID_CELLS, 1e-3)
+        c = max(float(cell), 1e-3)
         nx = int(w // c) + 1
         ny = int(h // c) + 1
+        while nx * ny > MAX_GRID_CELLS:  # larger cells than asked for, to bound memory
+            c *= max(np.sqrt(nx * ny / MAX_GRID_CELLS), 1.01)
+            nx = int(w // c) + 1
+            ny = int(h // c) + 1
         col = np.minimum(((x - x0) // c).astype(np.int64), nx - 1)
         row = np.minimum(((y - y0) // c).astype(np.int64), ny - 1)
         flat = row * nx + col
