@@ -1,7 +1,7 @@
 """Background GeoPackage writer: ``python -m pipeline._gpkg_writer OUT.gpkg``.
 
 Used by :class:`pipeline.export.ResultWriter`. Reads one JSON command per line on stdin,
-``{"ipc": path, "layer": name, "geometry_type": type}``, writes the Arrow IPC file at
+``{"ipc": path, "layer": name, "geometry_type": type}``, writes the Arrow IPC stream file at
 ``path`` as layer ``name`` into ``OUT.gpkg`` (in the order received), deletes the IPC file and
 answers ``{"layer": name, "seconds": s, "peak_rss_gb": g}`` on stdout; on a failure it answers
 ``{"error": message}`` and exits with status 1. It ends when stdin is closed.
@@ -43,10 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = json.loads(line)
         t0 = time.perf_counter()
         try:
-            with pa.memory_map(cmd["ipc"], "r") as source:
-                table = ipc.open_file(source).read_all()
-            write_layer_table(table, out, cmd["layer"], cmd["geometry_type"])
-            del table
+            with pa.OSFile(cmd["ipc"], "rb") as source:
+                reader = ipc.open_stream(source)  # batch by batch: little memory
+                write_layer_table(reader, out, cmd["layer"], cmd["geometry_type"])
             Path(cmd["ipc"]).unlink(missing_ok=True)
         except Exception as exc:  # reported to the parent, which raises it
             print(json.dumps({"error": f"layer {cmd.get('layer')}: {exc}"}), flush=True)

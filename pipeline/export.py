@@ -577,6 +577,8 @@ def _remove_quietly(path: Path) -> None:
 
 #: WKB prefix that turns one little-endian Polygon WKB into a MultiPolygon of that one part.
 _MULTI_PREFIX = {3: b"\x01\x06\x00\x00\x00\x01\x00\x00\x00"}
+#: Rows per Arrow batch handed to the background writer (bounds its memory).
+IPC_BATCH_ROWS = 65_536
 #: Layers with at least this many rows are handed to the background writer process.
 BACKGROUND_MIN_ROWS = 50_000
 
@@ -611,8 +613,9 @@ def layer_table(gdf: gpd.GeoDataFrame, geometry_type: str) -> pa.Table:
     return table.append_column("geometry", pa.array(wkb, type=pa.binary()))
 
 
-def write_layer_table(table: pa.Table, path: Path, name: str, geometry_type: str) -> None:
-    """Write one Arrow layer table (from :func:`layer_table`) into the GeoPackage ``path``."""
+def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> None:
+    """Write one Arrow layer (a table from :func:`layer_table`, or a reader of its batches)
+    into the GeoPackage ``path``."""
     pyogrio.write_arrow(
         table,
         path,
@@ -653,9 +656,10 @@ class _Background:
     def send(self, table: pa.Table, name: str, geometry_type: str) -> None:
         import pyarrow.ipc as ipc
 
-        path = self.folder / f"{self.sent:02d}-{name}.arrow"
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as w:
-            w.write_table(table)
+        path = self.folder / f"{self.sent:02d}-{name}.arrows"
+        # An IPC stream in batches: the writer reads and writes one batch at a time.
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_stream(sink, table.schema) as w:
+            w.write_table(table, max_chunksize=IPC_BATCH_ROWS)
         self.sent += 1
         line = json.dumps({"ipc": str(path), "layer": name, "geometry_type": geometry_type})
         try:
