@@ -266,7 +266,7 @@ def explanation_json(
                 ]
             obj.append("]")
         obj.append("}")
-        pieces.append(concat_coded(obj, n).decode())
+        pieces += _row_pieces(obj, n)
     static_notes = [*type_config.notes, *([type_config.rent_note] if type_config.rent_note else [])]
     notes_head = ", ".join(js(t) for t in static_notes)
     pieces += [
@@ -282,6 +282,18 @@ def explanation_json(
         pieces.append(where(has, concat([sep, json_strings(row_notes)], n), ""))
     pieces.append("]}")
     return concat(pieces, n)
+
+
+def _row_pieces(pieces: list[str | Coded], n: int) -> list[Piece]:
+    """Pieces for the final row-wise join: one column when the pieces take few distinct
+    combinations (joined once per combination), else each piece on its own (no extra copy)."""
+    rows = [p for p in pieces if not isinstance(p, str)]
+    joint, parts = joint_codes([r.codes for r in rows])
+    if len(parts[0]) * 4 <= n:
+        taken = iter([r.texts.take(pa.array(c)) for r, c in zip(rows, parts, strict=True)])
+        distinct = [p if isinstance(p, str) else next(taken) for p in pieces]
+        return [Coded(concat(distinct, len(parts[0])), joint).decode()]
+    return [p if isinstance(p, str) else p.decode() for p in pieces]
 
 
 def merged_notes(table: pd.DataFrame) -> pa.Array | None:

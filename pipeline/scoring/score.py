@@ -100,7 +100,7 @@ def score_table(
     # Pass 1, numbers only: sub-scores -> score -> rank -> the output order.
     cand_pos = np.flatnonzero(~is_excl)
     needed = {p.column for c in type_config.criteria for p in c.parts} | {"gemeentecode"}
-    pre = work[[c for c in work.columns if c in needed]].iloc[cand_pos]
+    pre = work.iloc[cand_pos, [i for i, c in enumerate(work.columns) if c in needed]]
     missing_score = type_config.missing_score
     n = len(cand_pos)
     subscores = (
@@ -117,7 +117,9 @@ def score_table(
     group_keys = (
         groups.astype("string").fillna("").to_numpy() if groups is not None else np.full(n, "")
     )
-    order = np.lexsort((pre.index.astype(str).to_numpy(), ranks, group_keys))
+    # (municipality, rank) is unique: rank_within already broke score ties by id
+    group_order = pd.factorize(group_keys, sort=True)[0]  # integer keys sort faster
+    order = np.lexsort((ranks, group_order))
 
     # Pass 2, in output order: texts and explanations.
     cand = work.iloc[cand_pos[order]]
