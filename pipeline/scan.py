@@ -412,7 +412,10 @@ def common_features(
         code = code.astype(object).copy()
         code.loc[missing] = filled
     cols["gemeentecode"] = code.astype(object).rename("gemeentecode")
-    cols["gemeentenaam"] = code.map(ctx.names).astype(object).rename("gemeentenaam")
+    # Map the few distinct codes, not a million rows.
+    codes, uniques = pd.factorize(code, use_na_sentinel=True)
+    names = np.array([ctx.names.get(str(u)) for u in uniques] + [None], dtype=object)
+    cols["gemeentenaam"] = pd.Series(names[codes], index=objects.index, name="gemeentenaam")
     if "noise" in groups:  # prepares the objects' geometries: not next to other tasks
         cols["noise_db"] = mean_noise(objects, ctx.noise)
 
@@ -752,8 +755,13 @@ def parcel_table(
     *,
     type_config: Any = None,
     stages: _Stages | None = None,
+    all_labels: bool = True,
 ) -> gpd.GeoDataFrame:
-    """The ``parcels`` feature table (contracts §E): one row per parcel or merged site."""
+    """The ``parcels`` feature table (contracts §E): one row per parcel or merged site.
+
+    With ``all_labels=False`` (the scan), ``site_id`` and ``label`` are only made for the
+    rows the type's exclusion rules keep (the candidates); excluded rows get ``None``.
+    """
     min_area = _threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
     max_built = _threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
     with stages.stage("parcels") if stages else _noop():
@@ -794,18 +802,22 @@ def parcel_table(
             return t
 
         t = _with_common(sites, base, ctx, type_config, derive)
-        t["site_id"] = "TL-" + t.index.astype(str)
-        t["label"] = _parcel_labels(
-            pd.concat(
-                [
-                    _table_frame(sites)[
-                        [c for c in ("akr_code", "sectie", "perceelnummer") if c in sites]
-                    ],
-                    t,
-                ],
-                axis=1,
-            )
-        )
+        live = np.arange(len(t))
+        rules = list(getattr(type_config, "exclusions", None) or [])
+        if not all_labels and rules and {r.column for r in rules} <= set(t.columns):
+            from pipeline.scoring import evaluate_exclusions
+
+            excluded = evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(bool)
+            live = np.flatnonzero(~excluded)
+        site_id = np.full(len(t), None, dtype=object)
+        label = np.full(len(t), None, dtype=object)
+        site_id[live] = ("TL-" + t.index[live].astype(str)).to_numpy(dtype=object)
+        kad = _table_frame(sites)[
+            [c for c in ("akr_code", "sectie", "perceelnummer") if c in sites]
+        ]
+        label[live] = _parcel_labels(pd.concat([kad, t], axis=1).iloc[live]).to_numpy(dtype=object)
+        t["site_id"] = site_id
+        t["label"] = label
         t["n_parcels"] = t["n_parcels"].astype(np.int64)
         t["merged"] = t["merged"].astype(bool)
     out = gpd.GeoDataFrame(
@@ -1369,6 +1381,7 @@ def run_scan(
         p.ctx,
         type_config=_type(config, "tijdelijke_locatie"),
         stages=stages,
+        all_labels=False,
     )
     counts["parcels_rows"] = len(parcel_feats)
     counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0

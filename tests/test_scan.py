@@ -375,3 +375,15 @@ def test_excluded_parcels_fast_path_equals_the_general_one():
         assert fast[col].astype(str).tolist() == slow[col].astype(str).tolist()
     assert fast.geometry.equals(slow.geometry)
     assert fast.loc[fast["parcel_id"] == "P07", "reasons"].item() == "Reden 5."
+
+
+def test_candidates_have_labels_while_excluded_sites_need_none(result):
+    """The scan labels only the sites its exclusion rules keep (labels cost time at scale)."""
+    cand = result.candidates["tijdelijke_locatie"]
+    assert len(cand) and cand["label"].notna().all() and cand["site_id"].notna().all()
+    assert cand.set_index("parcel_id").loc["P01", "label"].startswith("Perceel ")
+    t = result.features["parcels"]
+    excluded = t.index.difference(cand["parcel_id"])
+    assert t.loc[excluded, "label"].isna().all()
+    full = build_feature_tables(tiny_layers(), noise_path=None, reference_date=REF)["parcels"]
+    assert full["label"].notna().all()  # the feature tables for analysts label every site
