@@ -85,9 +85,18 @@ def require_column(
     return found
 
 
+def _as_str(values: pd.Series) -> pd.Series:
+    """``values`` as pandas' ``str`` dtype, missing values missing (no copy when it is one)."""
+    if values.dtype == _STR:
+        return values
+    return values.astype("str").where(values.notna())
+
+
 def strip_prefix(values: pd.Series, prefix: str) -> pd.Series:
-    """Remove an id prefix like ``NL.IMBAG.Pand.`` (vectorised)."""
-    text = values.astype("str").where(values.notna())
+    """Remove an id prefix like ``NL.IMBAG.Pand.`` (vectorised; free when no value has it)."""
+    text = _as_str(values)
+    if not pc.any(pc.starts_with(to_arrow(text), prefix)).as_py():
+        return text
     return text.str.removeprefix(prefix)
 
 
@@ -99,7 +108,7 @@ def text_column(df: pd.DataFrame, column: str | None) -> pd.Series:
     if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
         present = values.notna()
         return values.astype("Int64").astype("str").where(present)
-    return values.astype("str").where(values.notna()).str.strip()
+    return _as_str(values).str.strip()
 
 
 def frame(df: pd.DataFrame, columns: dict[str, pd.Series]) -> gpd.GeoDataFrame:

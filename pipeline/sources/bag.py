@@ -87,7 +87,7 @@ def current_voorkomens(
     inactive = find_column(raw, ["tijdstipInactief"])
     if inactive is not None:
         keep &= raw[inactive].isna()
-    out = raw[keep]
+    out = raw[keep] if not keep.all() else raw
     if (end is not None or inactive is not None) and has_duplicates(out[id_col]):
         order = find_column(out, ["voorkomenIdentificatie"])
         if order is not None:
@@ -187,9 +187,21 @@ def gebruiksdoel_lists(values: pd.Series) -> pd.Series:
     """
     if _holds_lists(values):
         return values.map(lambda v: [str(x).strip().lower() for x in v] if _is_list(v) else v)
-    arr = pc.utf8_trim_whitespace(pc.utf8_lower(to_arrow(values)))
-    parts = pc.split_pattern_regex(arr, pattern=r"\s*,\s*")
-    return pd.Series(parts.to_pylist(), index=values.index, dtype=object)
+    # few distinct values (combinations of uses): split each distinct value once, then give
+    # every row its own copy of its list
+    encoded = pc.dictionary_encode(to_arrow(values))
+    distinct = pc.utf8_trim_whitespace(pc.utf8_lower(encoded.dictionary))
+    split = pc.split_pattern_regex(distinct, pattern=r"\s*,\s*").to_pylist()
+    lookup = np.empty(len(split), dtype=object)
+    for k, parts in enumerate(split):  # a handful of distinct values
+        lookup[k] = parts
+    codes = encoded.indices
+    out = np.full(len(values), None, dtype=object)
+    present = np.asarray(codes.is_valid(), dtype=bool)
+    if present.any():
+        rows = lookup[np.asarray(codes.drop_null(), dtype=np.intp)]
+        out[present] = np.fromiter(map(list.copy, rows), dtype=object, count=len(rows))
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
