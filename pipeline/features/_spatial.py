@@ -113,7 +113,8 @@ def intersection_areas(
     Returns
     -------
     (i, j, area)
-        Pair indices into ``geoms`` and ``others`` and the overlap area (m²), sorted by i, j.
+        Pair indices into ``geoms`` and ``others`` and the overlap area (m²), sorted by i, j;
+        only pairs that share area (not those that merely touch).
     """
     if len(geoms) == 0 or len(others) == 0:
         empty = np.zeros(0, dtype=np.intp)
@@ -134,40 +135,77 @@ def intersection_areas(
     return i, j, area
 
 
+def _is_rectangle(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """``True`` for polygons that fill their bounding box (area equals the box's area)."""
+    box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
+    area = shapely.area(geoms)
+    return (shapely.get_type_id(geoms) == 3) & (np.abs(area - box_area) <= 1e-9 * box_area)
+
+
 def _intersection_areas(
     geoms: np.ndarray, others: np.ndarray, tree: shapely.STRtree
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    i, j = query_pairs(geoms, tree, predicate="intersects")
+    """See :func:`intersection_areas`; ``tree`` holds ``others``.
+
+    Candidate pairs come from the tree's bounding boxes, and are settled cheapest first:
+
+    1. boxes that only touch (no common interior) cannot share area: 0;
+    2. a rectangle (a polygon that fills its bounding box) whose box contains the other's
+       box contains the other: the area is the other's;
+    3. pairs where one polygon lies inside the other, by an STRtree ``contains`` query of
+       the remaining objects (the object prepared) and a ``contains`` test with the other
+       side prepared (GEOS has no fast prepared "within");
+    4. only the pairs left, which cross a boundary, are intersected.
+    """
+    i, j = query_pairs(geoms, tree, predicate=None)
     area = np.zeros(len(i))
     if len(i) == 0:
         return i, j, area
-    # Pairs where one lies inside the other need no overlay. ``contains`` comes from an
-    # STRtree predicate query (the query geometry is prepared); ``within`` is tested on the
-    # pairs with the other side prepared (GEOS has no fast prepared "within").
-    done = np.zeros(len(i), dtype=bool)
-    ci, cj = query_pairs(geoms, tree, predicate="contains")
-    if len(ci):
-        m = len(others)
-        hit = np.isin(i.astype(np.int64) * m + j, ci.astype(np.int64) * m + cj, assume_unique=True)
-        area[hit] = shapely.area(others[j[hit]])
-        done |= hit
-    todo = np.flatnonzero(~done)
-    if len(todo):
+    gb, ob = shapely.bounds(geoms), shapely.bounds(others)
+    bi, bj = gb[i], ob[j]
+    w = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
+    h = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
+    todo = (w > 0) & (h > 0)  # 1.
+    g_rect, o_rect = _is_rectangle(geoms, gb), _is_rectangle(others, ob)
+    g_area, o_area = shapely.area(geoms), shapely.area(others)
+    j_in_i = (
+        (bj[:, 0] >= bi[:, 0])
+        & (bj[:, 1] >= bi[:, 1])
+        & (bj[:, 2] <= bi[:, 2])
+        & (bj[:, 3] <= bi[:, 3])
+    )
+    i_in_j = (
+        (bi[:, 0] >= bj[:, 0])
+        & (bi[:, 1] >= bj[:, 1])
+        & (bi[:, 2] <= bj[:, 2])
+        & (bi[:, 3] <= bj[:, 3])
+    )
+    hit = todo & j_in_i & g_rect[i]  # 2.: the object (a rectangle) contains the other
+    area[hit] = o_area[j[hit]]
+    todo &= ~hit
+    hit = todo & i_in_j & o_rect[j]  # 2.: the other (a rectangle) contains the object
+    area[hit] = g_area[i[hit]]
+    todo &= ~hit
+    if todo.any():  # 3.
+        sub = np.unique(i[todo])
+        ci, cj = query_pairs(geoms[sub], tree, predicate="contains")
+        if len(ci):
+            m = len(others)
+            key = i.astype(np.int64) * m + j
+            hit = todo & np.isin(key, sub[ci].astype(np.int64) * m + cj)
+            area[hit] = o_area[j[hit]]
+            todo &= ~hit
+    rest = np.flatnonzero(todo)
+    if len(rest):
         shapely.prepare(others)
-        within = shapely.contains(others[j[todo]], geoms[i[todo]])
-        area[todo[within]] = shapely.area(geoms[i[todo[within]]])
-        done[todo[within]] = True
-    rest = ~done
-    if rest.any():
-        # Pairs whose bounding boxes only touch (adjacent boxes) cannot share area.
-        bg = shapely.bounds(geoms[i[rest]])
-        bo = shapely.bounds(others[j[rest]])
-        w = np.minimum(bg[:, 2], bo[:, 2]) - np.maximum(bg[:, 0], bo[:, 0])
-        h = np.minimum(bg[:, 3], bo[:, 3]) - np.maximum(bg[:, 1], bo[:, 1])
-        rest[np.flatnonzero(rest)[(w <= 0) | (h <= 0)]] = False
-    if rest.any():
+        within = shapely.contains(others[j[rest]], geoms[i[rest]])
+        area[rest[within]] = g_area[i[rest[within]]]
+        todo[rest[within]] = False
+    rest = np.flatnonzero(todo)
+    if len(rest):  # 4.
         area[rest] = shapely.area(shapely.intersection(geoms[i[rest]], others[j[rest]]))
-    return i, j, area
+    overlap = area > 0  # pairs that only touch share no area: not an overlap
+    return i[overlap], j[overlap], area[overlap]
 
 
 def largest_overlap(

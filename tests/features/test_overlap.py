@@ -46,7 +46,7 @@ def test_intersection_areas_splits_contained_pairs_without_overlay():
         (0, 0): 100.0,  # contained in the parcel: its own area
         (0, 1): 2500.0,  # crossing: intersected
         (0, 2): 100.0,  # crossing corner 10×10
-        (1, 0): 0.0,  # touching at a corner
+        # (1, 0) touch at a corner only: no shared area, not a pair
         (1, 1): 100.0,  # the small box lies within the other: its own area
     }
 
@@ -157,3 +157,41 @@ def test_empty_layers_give_defaults():
     empty = frame([], kind=pd.Series([], dtype=object), hoofdgroep=pd.Series([], dtype=object))
     assert fov.zone_fraction(objs, empty, kind="nnn").tolist() == [0.0]
     assert fov.zoning_hoofdgroep(objs, empty).tolist() == ["onbekend"]
+
+
+def test_intersection_areas_equal_brute_force_overlays_for_any_shapes():
+    """Rectangles, rotated squares and triangles: every fast path gives the overlay's area."""
+    import shapely
+
+    rng = np.random.default_rng(7)
+    n = 120
+    x, y = rng.uniform(0, 400, n), rng.uniform(0, 400, n)
+    size = rng.uniform(5, 60, n)
+    boxes = shapely.box(x, y, x + size, y + size * rng.uniform(0.5, 1.5, n))
+    rotated = shapely.affinity.rotate  # per geometry below
+    shapes = []
+    for k, g in enumerate(boxes):
+        if k % 3 == 1:
+            g = rotated(g, float(rng.uniform(5, 80)))
+        elif k % 3 == 2:
+            (x0, y0, x1, y1) = g.bounds
+            g = shapely.Polygon([(x0, y0), (x1, y0), (x0, y1)])
+        shapes.append(g)
+    # Nested on purpose: a big rectangle (contains everything), a big rotated square and a
+    # big triangle (contain some shapes without being rectangles).
+    big_rotated = rotated(shapely.box(150, 150, 300, 300), 30)
+    big_triangle = shapely.Polygon([(0, 0), (250, 0), (0, 250)])
+    geoms = np.array([*shapes[:60], big_rotated], dtype=object)
+    others = np.array([*shapes[60:], shapely.box(0, 0, 500, 500), big_triangle], dtype=object)
+    i, j, area = intersection_areas(geoms, others)
+    got = {(int(a), int(c)): float(v) for a, c, v in zip(i, j, area, strict=True)}
+    ii, jj = np.meshgrid(np.arange(len(geoms)), np.arange(len(others)), indexing="ij")
+    brute = shapely.area(shapely.intersection(geoms[ii.ravel()], others[jj.ravel()]))
+    want = {
+        (int(a), int(c)): float(v)
+        for a, c, v in zip(ii.ravel(), jj.ravel(), brute, strict=True)
+        if v > 1e-9
+    }
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9)
