@@ -4,7 +4,9 @@
 published format (pyogrio with ``use_arrow=True``, rasterio for rasters), hands the raw table to
 the format's reader in :mod:`pipeline.sources`, validates the canonical layer
 (:func:`pipeline.schemas.validate_layer`), and assigns municipalities. Every problem in every
-source is collected first and raised as one :class:`~pipeline.errors.InputError`.
+source is collected first and raised as one :class:`~pipeline.errors.InputError`. After the
+municipalities, sources are read by two threads (GDAL, pyarrow and GEOS release the GIL);
+results, problems and warnings are merged in a fixed order, so they never depend on timing.
 
 Nothing is ever written next to an input: GML is opened with ``WRITE_GFS=NO``, and the BRK
 parcel template lives in a temporary directory.
@@ -1574,7 +1576,11 @@ def load_sources(
             )
             result = results[key]
             if isinstance(result, Future):
-                result = result.result()
+                try:
+                    result = result.result()
+                except BaseException:  # e.g. Ctrl-C: do not start the sources still waiting
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
             if result.raster is not None:
                 report.rasters[key] = result.raster
             for name, gdf in result.layers.items():
