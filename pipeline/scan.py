@@ -38,6 +38,7 @@ from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
 from pipeline.features._spatial import (
     geometry_array,
+    is_rectangle,
     lookup_positions,
     query_pairs,
     representative_points,
@@ -376,6 +377,14 @@ def _groups_for(columns: set[str]) -> set[str]:
     return groups
 
 
+def _threads() -> int:
+    """Threads for independent feature groups: ``KANSENKAART_THREADS`` or 2 (1 = serial)."""
+    value = os.environ.get("KANSENKAART_THREADS", "").strip()
+    if value.isdigit() and int(value) >= 1:
+        return min(int(value), 2)
+    return min(2, os.cpu_count() or 1)
+
+
 def _concurrently(*tasks: Callable[[], Any]) -> list[Any]:
     """Run independent tasks on two threads and return their results in order.
 
@@ -385,7 +394,7 @@ def _concurrently(*tasks: Callable[[], Any]) -> list[Any]:
     own context layer, and the objects themselves are only prepared by the noise feature,
     which therefore runs on its own (:func:`common_features`).
     """
-    if len(tasks) < 2 or (os.cpu_count() or 1) < 2:
+    if len(tasks) < 2 or _threads() < 2:
         return [t() for t in tasks]
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kansenkaart-scan") as pool:
         futures = [pool.submit(t) for t in tasks]
@@ -587,6 +596,29 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         labels = new
 
 
+def _shared_edge_lengths(geoms: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Length of the common boundary of ``geoms[a]`` and ``geoms[b]`` (m), pair by pair.
+
+    Two rectangles that touch share the overlap of their sides (from the bounds alone);
+    other pairs intersect their boundaries.
+    """
+    bounds = shapely.bounds(geoms)
+    rect = is_rectangle(geoms, bounds)
+    ba, bb = bounds[a], bounds[b]
+    w = np.minimum(ba[:, 2], bb[:, 2]) - np.maximum(ba[:, 0], bb[:, 0])
+    h = np.minimum(ba[:, 3], bb[:, 3]) - np.maximum(ba[:, 1], bb[:, 1])
+    shared = np.zeros(len(a))
+    fast = rect[a] & rect[b] & ((w <= 0) | (h <= 0))  # touching, not overlapping
+    shared[fast] = np.where(w[fast] <= 0, np.maximum(h[fast], 0.0), np.maximum(w[fast], 0.0))
+    shared[fast & (w < 0) | fast & (h < 0)] = 0.0  # apart (only their boxes' query matched)
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        shared[slow] = shapely.length(
+            shapely.intersection(shapely.boundary(geoms[a[slow]]), shapely.boundary(geoms[b[slow]]))
+        )
+    return shared
+
+
 def merge_small_parcels(
     parcels: gpd.GeoDataFrame,
     *,
@@ -641,9 +673,7 @@ def merge_small_parcels(
             viable = pre_tot[pre[a]] >= min_area_m2
             a, b = a[viable], b[viable]
         if len(a):
-            shared = shapely.length(
-                shapely.intersection(shapely.boundary(cg[a]), shapely.boundary(cg[b]))
-            )
+            shared = _shared_edge_lengths(cg, a, b)
             edge = shared >= MERGE_MIN_SHARED_EDGE_M
             a, b = a[edge], b[edge]
         labels = _components(len(cand), a, b)

@@ -387,3 +387,27 @@ def test_candidates_have_labels_while_excluded_sites_need_none(result):
     assert t.loc[excluded, "label"].isna().all()
     full = build_feature_tables(tiny_layers(), noise_path=None, reference_date=REF)["parcels"]
     assert full["label"].notna().all()  # the feature tables for analysts label every site
+
+
+def test_shared_edge_lengths_of_rectangles_equal_the_boundary_overlay():
+    """The bounds-only answer for touching rectangles equals intersecting their boundaries."""
+    import shapely
+
+    from pipeline.scan import _shared_edge_lengths
+
+    rng = np.random.default_rng(3)
+    xs = np.cumsum(rng.integers(5, 40, 12)).astype(float)
+    ys = np.cumsum(rng.integers(5, 40, 12)).astype(float)
+    cells = [box(xs[c], ys[r], xs[c + 1], ys[r + 1]) for r in range(11) for c in range(11)]
+    cells += [shapely.affinity.rotate(box(0, 0, 30, 30), 20), box(3, 3, 50, 7)]
+    geoms = np.array(cells, dtype=object)
+    tree = shapely.STRtree(geoms)
+    a, bb = tree.query(geoms, predicate="intersects")
+    keep = a < bb
+    a, bb = a[keep], bb[keep]
+    got = _shared_edge_lengths(geoms, a, bb)
+    want = shapely.length(
+        shapely.intersection(shapely.boundary(geoms[a]), shapely.boundary(geoms[bb]))
+    )
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    assert (got > 0).sum() > 100  # many real shared edges were tested

@@ -135,7 +135,7 @@ def intersection_areas(
     return i, j, area
 
 
-def _is_rectangle(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+def is_rectangle(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """``True`` for polygons that fill their bounding box (area equals the box's area)."""
     box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
     area = shapely.area(geoms)
@@ -155,7 +155,8 @@ def _intersection_areas(
     3. pairs where one polygon lies inside the other, by an STRtree ``contains`` query of
        the remaining objects (the object prepared) and a ``contains`` test with the other
        side prepared (GEOS has no fast prepared "within");
-    4. only the pairs left, which cross a boundary, are intersected.
+    4. two crossing rectangles overlap in the product of their boxes' overlaps; only the
+       other pairs left, which cross a boundary, are intersected.
     """
     i, j = query_pairs(geoms, tree, predicate=None)
     area = np.zeros(len(i))
@@ -166,7 +167,7 @@ def _intersection_areas(
     w = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
     h = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
     todo = (w > 0) & (h > 0)  # 1.
-    g_rect, o_rect = _is_rectangle(geoms, gb), _is_rectangle(others, ob)
+    g_rect, o_rect = is_rectangle(geoms, gb), is_rectangle(others, ob)
     g_area, o_area = shapely.area(geoms), shapely.area(others)
     j_in_i = (
         (bj[:, 0] >= bi[:, 0])
@@ -201,6 +202,9 @@ def _intersection_areas(
         within = shapely.contains(others[j[rest]], geoms[i[rest]])
         area[rest[within]] = g_area[i[rest[within]]]
         todo[rest[within]] = False
+    both = todo & g_rect[i] & o_rect[j]  # two rectangles cross: their boxes' overlap
+    area[both] = w[both] * h[both]
+    todo &= ~both
     rest = np.flatnonzero(todo)
     if len(rest):  # 4.
         area[rest] = shapely.area(shapely.intersection(geoms[i[rest]], others[j[rest]]))
