@@ -240,6 +240,10 @@ def factorize_texts(texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return enc.indices.to_numpy(zero_copy_only=False).astype("int64"), enc.dictionary
 
 
+#: The dtype pandas infers for a column of texts (``str`` in pandas 3, ``object`` before).
+_TEXT_DTYPE = pd.Series(["text"]).dtype
+
+
 def group_reasons(excluded: pd.DataFrame, *, by: str) -> pd.DataFrame:
     """Merge the reasons of several rows per ``by`` key (e.g. shop units per ``pand_id``).
 
@@ -273,6 +277,7 @@ def group_reasons(excluded: pd.DataFrame, *, by: str) -> pd.DataFrame:
         columns[name] = pd.Series(
             joined.to_numpy(zero_copy_only=False),
             index=pd.Index(key_values).take(groups),
+            dtype=_TEXT_DTYPE,
         )
     out = pd.DataFrame(columns)
     out.index.name = by

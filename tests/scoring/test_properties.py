@@ -100,7 +100,8 @@ def test_scores_stay_within_0_and_100(type_name: str, data: st.DataObject) -> No
     geo = CONFIG.types[type_name].model_copy(update={"aggregation": "weighted_geometric_mean"})
     cand_g, _ = score_table(table, geo, type_name=type_name)
     assert ((cand_g["score"] >= 0) & (cand_g["score"] <= 100)).all()
-    assert (cand_g["score"] <= cand["score"] + 0.1).all()  # geometric mean <= arithmetic mean
+    # geometric mean <= arithmetic mean, row by row (the two rank orders may differ)
+    assert (cand_g["score"] <= cand["score"].reindex(cand_g.index) + 0.1).all()
 
 
 @pytest.mark.slow
