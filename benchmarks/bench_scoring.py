@@ -1,13 +1,21 @@
-"""Time pipeline.scoring.score_table on province-sized feature tables (random values).
+"""Time pipeline.scoring.score_table on province-sized feature tables.
 
-Run: ``.venv/bin/python benchmarks/bench_scoring.py [--rows 1200000] [--candidate-share 0.15]``.
-Prints wall time and rows/s per opportunity type and the peak RSS; the explanation text of
-every candidate is built, so the candidate share drives the cost.
+Random tables: ``.venv/bin/python benchmarks/bench_scoring.py [--rows 1200000]
+[--candidate-share 0.15]``. Prints wall time and rows/s per opportunity type and the peak RSS;
+the explanation text of every candidate is built, so the candidate share drives the cost.
+
+Real feature tables (what the scan scores): ``--tables /tmp/scoring`` reads
+``parcels.pkl``/``buildings.pkl``/``units.pkl`` from that folder; with ``--sources
+benchmarks/out/province/sources.yaml`` they are first built with
+``pipeline.scan.build_feature_tables`` (~70 s, ~5 GB) and pickled there. Prints, per type, the
+mask-only exclusion pass the scan runs (``evaluate_exclusions(texts=False)``), ``score_table``,
+and ``group_reasons`` over the excluded shop units, as the scan calls them.
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +28,7 @@ import pyogrio
 import shapely
 
 from pipeline.schemas import HOOFDGROEPEN, OWNER_CLASSES
-from pipeline.scoring import load_config, score_table
+from pipeline.scoring import evaluate_exclusions, group_reasons, load_config, score_table
 from pipeline.scoring.config import KNOWN_COLUMNS, TYPE_NAMES
 
 
@@ -78,8 +86,13 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_200_000)
     ap.add_argument("--candidate-share", type=float, default=0.15)
     ap.add_argument("--write", type=Path, help="also write the result GeoPackage here and time it")
+    ap.add_argument("--tables", type=Path, help="folder of pickled real feature tables")
+    ap.add_argument("--sources", type=Path, help="build the --tables from this sources.yaml")
     args = ap.parse_args()
     config = load_config(None)
+    if args.tables:
+        real_tables(args.tables, args.sources, config)
+        return
     rng = np.random.default_rng(1)
     proc = psutil.Process()
     sizes = {
@@ -108,6 +121,80 @@ def main() -> None:
 
     if args.write:
         write(candidates, excluded, args.write, config)
+
+
+TABLES = {
+    "tijdelijke_locatie": "parcels",
+    "kantoortransformatie": "buildings",
+    "plinttransformatie": "units",
+}
+
+
+def load_tables(folder: Path, sources: Path | None, config: object) -> dict[str, pd.DataFrame]:
+    """The feature tables pickled in ``folder``; built from ``sources`` first when given."""
+    if sources is not None:
+        from pipeline.catalog import load_sources, read_sources_yaml
+        from pipeline.scan import _vacancy_date, build_feature_tables
+
+        src = read_sources_yaml(sources)
+        layers, report = load_sources(src)
+        built = build_feature_tables(
+            layers, noise_path=src.noise, config=config, reference_date=_vacancy_date(report)
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, table in built.items():
+            with open(folder / f"{name}.pkl", "wb") as f:
+                pickle.dump(table, f, protocol=5)
+        return dict(built)
+    out = {}
+    for name in TABLES.values():
+        with open(folder / f"{name}.pkl", "rb") as f:
+            out[name] = pickle.load(f)
+    return out
+
+
+def real_tables(folder: Path, sources: Path | None, config: object) -> None:
+    """Time the scan's scoring calls on real feature tables."""
+    tables = load_tables(folder, sources, config)
+    proc = psutil.Process()
+    wall = cpu = 0.0
+    excluded_units = None
+    for type_name, name in TABLES.items():
+        table, type_config = tables[name], config.types[type_name]
+        t0, c0 = time.perf_counter(), time.process_time()
+        evaluate_exclusions(table, type_config.exclusions, texts=False)
+        t1, c1 = time.perf_counter(), time.process_time()
+        cand, excl = score_table(table, type_config, type_name=type_name)
+        t2, c2 = time.perf_counter(), time.process_time()
+        wall += t2 - t0
+        cpu += c2 - c0
+        if name == "units":
+            excluded_units = excl
+        print(
+            f"{type_name:22s} rows {len(table):>9,}  candidates {len(cand):>8,}  "
+            f"excluded {len(excl):>9,}  exclusion mask wall {t1 - t0:5.2f} s cpu {c1 - c0:5.2f} s"
+            f"  score_table wall {t2 - t1:5.2f} s cpu {c2 - c1:5.2f} s"
+        )
+    if excluded_units is not None and len(excluded_units):
+        pe = excluded_units.copy()
+        if "pand_id" not in pe.columns:
+            pe["pand_id"] = tables["units"]["pand_id"].reindex(pe.index).to_numpy()
+        pe = pe[pe["pand_id"].notna()]
+        t0, c0 = time.perf_counter(), time.process_time()
+        grouped = group_reasons(
+            pd.DataFrame(pe[["pand_id", "reason_codes", "reasons"]]), by="pand_id"
+        )
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        wall += dt
+        cpu += dc
+        print(
+            f"group_reasons          {len(pe):,} units -> {len(grouped):,} buildings  wall {dt:5.2f} s cpu {dc:5.2f} s"
+        )
+    print(
+        f"total scoring (mask + score_table + group_reasons): wall {wall:.2f} s, cpu {cpu:.2f} s "
+        f"(the machine may be shared: cpu time is the steadier figure); "
+        f"RSS {proc.memory_info().rss / 2**30:.2f} GiB"
+    )
 
 
 def write(candidates: dict, excluded: dict, out: Path, config: object) -> None:
