@@ -1208,10 +1208,12 @@ def _excluded_parcels(
     parcels: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
     candidate_ids: pd.Index | None = None,
+    candidate_pos: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per parcel of every excluded site (merged sites expand to their parcels).
 
-    ``candidate_ids`` (the candidate sites' ids) allows a fast path when no site is merged.
+    ``candidate_ids`` (the candidate sites' ids) or ``candidate_pos`` (their positions in
+    ``sites``) allow a fast path when no site is merged.
     """
     cols = ["parcel_id", "gemeentecode", "reason_codes", "reasons"]
     if len(excluded) == 0:
@@ -1219,13 +1221,18 @@ def _excluded_parcels(
             {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
         )
     if (
-        candidate_ids is not None
+        (candidate_ids is not None or candidate_pos is not None)
         and len(sites) == len(parcels)
         and not sites["merged"].to_numpy(bool).any()
     ):
         # No merged sites: sites are the parcels, in the same (sorted) order, and the
         # excluded ones are all but the few candidates. No lookup of a million string ids.
-        ppos = np.flatnonzero(~sites.index.isin(candidate_ids))
+        if candidate_pos is not None:
+            is_candidate = np.zeros(len(sites), dtype=bool)
+            is_candidate[candidate_pos] = True
+        else:
+            is_candidate = sites.index.isin(candidate_ids)
+        ppos = np.flatnonzero(~is_candidate)
         if len(ppos) == len(excluded):
             geoms = geometry_array(parcels)[ppos]
             frame = pd.DataFrame(
@@ -1273,8 +1280,12 @@ def _excluded_buildings(
     kantoor_excluded: pd.DataFrame,
     plint_excluded: pd.DataFrame,
     unit_table: gpd.GeoDataFrame,
+    candidate_pos: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """Every scanned office or shop building that is not a ``kantoren`` candidate.
+
+    ``candidate_pos`` (positions of the candidates in ``building_table``) saves a lookup of
+    every building id.
 
     A building is in scope of the building types when it has office floor area (it could be
     a ``kantoortransformatie``) or hosts a shop unit (its units could be
@@ -1284,17 +1295,31 @@ def _excluded_buildings(
     """
     from pipeline.scoring import group_reasons
 
-    office = building_table["office_floor_m2"].to_numpy(float) if len(building_table) else []
-    has_shop = building_table.index.isin(pd.Index(unit_table["pand_id"].dropna().unique()))
-    in_scope = (np.nan_to_num(office) > 0) | has_shop
-    keep = building_table.index[in_scope & building_table.index.isin(kantoor_excluded.index)]
+    n = len(building_table)
+    office = building_table["office_floor_m2"].to_numpy(float) if n else np.zeros(0)
+    has_shop = np.zeros(n, dtype=bool)
+    shop_pos = lookup_positions(
+        building_table.index, unit_table["pand_id"].dropna().unique().astype(object)
+    )
+    has_shop[shop_pos[shop_pos >= 0]] = True
+    if candidate_pos is None:
+        is_excluded = building_table.index.isin(kantoor_excluded.index)
+    else:
+        is_excluded = np.ones(n, dtype=bool)
+        is_excluded[candidate_pos] = False
+    excl_pos = np.flatnonzero(is_excluded)  # the rows of kantoor_excluded, in its order
+    keep_pos = np.flatnonzero(is_excluded & ((np.nan_to_num(office) > 0) | has_shop))
+    if len(excl_pos) != len(kantoor_excluded):
+        raise RuntimeError("excluded buildings do not match the building table")
+    in_excl = np.searchsorted(excl_pos, keep_pos)
+    keep = building_table.index[keep_pos]
     out = pd.DataFrame(index=keep)
     out.index.name = "pand_id"
-    out["gemeentecode"] = building_table.loc[keep, "gemeentecode"].to_numpy()
-    out["kantoor_reason_codes"] = (
-        kantoor_excluded["reason_codes"].reindex(keep).fillna("").to_numpy()
-    )
-    out["kantoor_reasons"] = kantoor_excluded["reasons"].reindex(keep).fillna("").to_numpy()
+    out["gemeentecode"] = building_table["gemeentecode"].to_numpy(dtype=object)[keep_pos]
+    reason_codes = kantoor_excluded["reason_codes"].to_numpy(dtype=object, na_value="")
+    reasons = kantoor_excluded["reasons"].to_numpy(dtype=object, na_value="")
+    out["kantoor_reason_codes"] = reason_codes[in_excl]
+    out["kantoor_reasons"] = reasons[in_excl]
     if len(plint_excluded):
         pe = plint_excluded.copy()
         if "pand_id" not in pe.columns:
@@ -1310,7 +1335,10 @@ def _excluded_buildings(
     out["plint_reason_codes"] = grouped["reason_codes"].reindex(keep).fillna("").to_numpy()
     out["plint_reasons"] = grouped["reasons"].reindex(keep).fillna("").to_numpy()
     out = out.reset_index()
-    geoms = geometry_array(buildings)[buildings.index.get_indexer(keep)]
+    if len(buildings) == n and buildings.index.equals(building_table.index):
+        geoms = geometry_array(buildings)[keep_pos]
+    else:
+        geoms = geometry_array(buildings)[buildings.index.get_indexer(keep)]
     return gpd.GeoDataFrame(out, geometry=geoms, crs=CRS)
 
 
@@ -1394,6 +1422,7 @@ def run_scan(
         return frame.iloc[:0]
 
     candidate_ids: dict[str, pd.Index] = {}
+    candidate_pos: dict[str, np.ndarray] = {}
 
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
         type_config = config.types.get(type_name)
@@ -1401,6 +1430,9 @@ def run_scan(
             return _empty_reasons()
         cand, excl = score_table(table, type_config, type_name=type_name)
         candidate_ids[type_name] = cand.index
+        candidate_pos[type_name] = np.sort(
+            lookup_positions(table.index, cand.index.to_numpy(dtype=object))
+        )
         candidates[type_name] = emit(type_name, TYPE_LAYERS[type_name], cand.reset_index())
         return excl
 
@@ -1419,7 +1451,11 @@ def run_scan(
         excl = score("tijdelijke_locatie", parcel_feats)
     with stages.stage("summary"):
         excl_parcels = _excluded_parcels(
-            excl, p.parcels, parcel_feats, candidate_ids.get("tijdelijke_locatie")
+            excl,
+            p.parcels,
+            parcel_feats,
+            candidate_ids.get("tijdelijke_locatie"),
+            candidate_pos.get("tijdelijke_locatie"),
         )
         counts["excluded_parcels"] = len(excl_parcels)
         excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
@@ -1436,7 +1472,12 @@ def run_scan(
         plint_excl = score("plinttransformatie", u_feats)
     with stages.stage("summary"):
         excl_buildings = _excluded_buildings(
-            p.buildings, b_feats, kantoor_excl, plint_excl, u_feats
+            p.buildings,
+            b_feats,
+            kantoor_excl,
+            plint_excl,
+            u_feats,
+            candidate_pos.get("kantoortransformatie"),
         )
         counts["excluded_buildings"] = len(excl_buildings)
         excl_buildings = emit(None, "uitgesloten_panden", excl_buildings)

@@ -411,3 +411,20 @@ def test_shared_edge_lengths_of_rectangles_equal_the_boundary_overlay():
     )
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
     assert (got > 0).sum() > 100  # many real shared edges were tested
+
+
+def test_excluded_parcels_by_candidate_positions():
+    from pipeline.scan import _excluded_parcels
+
+    ids = [f"P{i:02d}" for i in range(5)]
+    parcels = gdf({"gemeentecode": ["GM0001"] * 5}, [b(10 * i, 0, 10 * i + 9, 9) for i in range(5)])
+    parcels.index = pd.Index(ids, name="parcel_id")
+    sites = parcels.assign(parcel_ids=ids, n_parcels=1, merged=False)
+    excluded = pd.DataFrame(
+        {"n_parcels": 1, "reason_codes": ["a", "b", "c"], "reasons": ["A.", "B.", "C."]},
+        index=pd.Index(["P00", "P02", "P03"], name="parcel_id"),
+    )
+    out = _excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([1, 4]))
+    assert out["parcel_id"].tolist() == ["P00", "P02", "P03"]
+    assert out["reasons"].tolist() == ["A.", "B.", "C."]
+    assert out.geometry.iloc[1].equals(parcels.geometry.iloc[2])
