@@ -896,11 +896,14 @@ def building_table(
     ctx: _Context,
     *,
     type_config: Any = None,
+    in_scope_only: bool = False,
 ) -> gpd.GeoDataFrame:
     """The ``buildings`` feature table (contracts §E), one row per current building.
 
     Location columns are computed only for buildings that pass the type's exclusions (see
-    :func:`_with_common`): most buildings have no office floor at all.
+    :func:`_with_common`): most buildings have no office floor at all. With
+    ``in_scope_only`` (the scan) the table keeps only the buildings with office floor area
+    or a shop unit: the others can be neither a candidate nor listed as excluded.
     """
     floor = fbag.floor_area(buildings, units)
     office = fbag.office_floor_area(buildings, units, flags)
@@ -919,6 +922,14 @@ def building_table(
     hosts_shop = np.zeros(len(buildings), dtype=bool)
     hosts_shop[shop_pos[shop_pos >= 0]] = True
     explain = (np.nan_to_num(np.asarray(office, dtype=float)) > 0) | hosts_shop
+    if in_scope_only:
+        scope = np.flatnonzero(explain)
+        t, buildings, office = (
+            t.iloc[scope],
+            buildings.iloc[scope],
+            t["office_floor_m2"].iloc[scope],
+        )
+        explain = None
     t = _with_common(buildings, t, ctx, type_config, lambda frame: frame, explain=explain)
     t["site_id"] = "KT-" + t.index.astype(str)
     from pipeline.scoring.text import format_values
@@ -1126,7 +1137,7 @@ def _prepare(
 
 
 def _building_and_unit_tables(
-    p: _Prepared, config: Any, stages: _Stages
+    p: _Prepared, config: Any, stages: _Stages, *, in_scope_only: bool = False
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     with stages.stage("buildings"):
         buildings = building_table(
@@ -1137,15 +1148,20 @@ def _building_and_unit_tables(
             p.unit_vacant,
             p.ctx,
             type_config=_type(config, "kantoortransformatie"),
+            in_scope_only=in_scope_only,
         )
     with stages.stage("units"):
+        if len(buildings) == len(p.buildings):
+            bouwlagen = buildings["bouwlagen"]
+        else:  # storeys of every building (the table holds only office/shop buildings)
+            bouwlagen = fbag.storeys(p.buildings, fbag.floor_area(p.buildings, p.units))
         units = unit_table(
             p.units,
             p.buildings,
             p.flags,
             p.unit_years,
             p.unit_vacant,
-            buildings["bouwlagen"],
+            bouwlagen,
             p.ctx,
             type_config=_type(config, "plinttransformatie"),
         )
@@ -1464,7 +1480,7 @@ def run_scan(
     del parcel_feats, excl
 
     # Buildings and shop units.
-    b_feats, u_feats = _building_and_unit_tables(p, config, stages)
+    b_feats, u_feats = _building_and_unit_tables(p, config, stages, in_scope_only=True)
     counts["buildings_rows"] = len(b_feats)
     counts["units_rows"] = len(u_feats)
     with stages.stage("score"):
