@@ -731,6 +731,8 @@ class ResultWriter:
         )
         self.background = background
         self._bg: _Background | None = None
+        self._pool: Any = None
+        self._futures: list[Any] = []
         self.counts: dict[str, int] = {}
         self.capacity: dict[str, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
@@ -746,7 +748,32 @@ class ResultWriter:
             self.abort()
 
     def add(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
-        """Prepare a result layer (documented columns, contracts §C) and write it."""
+        """Prepare a result layer (documented columns, contracts §C) and write it.
+
+        A large layer (or any layer after one) is prepared on a helper thread (most of the
+        conversion to Arrow/WKB releases the GIL) and written by the background process;
+        ``add`` returns at once. Do not change ``gdf`` afterwards.
+        """
+        n = 0 if gdf is None else len(gdf)
+        use_bg = self.background
+        if use_bg is None:
+            use_bg = self._pool is not None or n >= BACKGROUND_MIN_ROWS
+        if use_bg:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="kansenkaart-writer")
+            self._futures.append(self._pool.submit(self._send, name, gdf))
+            return
+        self._flush_background()
+        table, gtype = self._table(name, gdf)
+        import time
+
+        t0 = time.perf_counter()
+        write_layer_table(table, self.tmp, name, gtype)
+        self.seconds[name] = round(time.perf_counter() - t0, 3)
+
+    def _table(self, name: str, gdf: gpd.GeoDataFrame | None) -> tuple[pa.Table, str]:
         if name in SCORED_LAYERS:
             prepared = _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, self.names)
         elif name in ("uitgesloten_percelen", "uitgesloten_panden"):
@@ -757,31 +784,37 @@ class ResultWriter:
         if "capacity_units" in prepared.columns:
             self.capacity[name] = pd.to_numeric(prepared["capacity_units"]).to_numpy(float)
         gtype = GEOMETRY_TYPES[name]
-        table = layer_table(prepared, gtype)
-        del prepared
-        use_bg = self.background
-        if use_bg is None:
-            use_bg = self._bg is not None or len(table) >= BACKGROUND_MIN_ROWS
-        if use_bg:
-            if self._bg is None:
-                self._bg = _Background(self.tmp)
-            self._bg.send(table, name, gtype)
-        else:
-            self._flush_background()
-            import time
+        return layer_table(prepared, gtype), gtype
 
-            t0 = time.perf_counter()
-            write_layer_table(table, self.tmp, name, gtype)
-            self.seconds[name] = round(time.perf_counter() - t0, 3)
+    def _send(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
+        table, gtype = self._table(name, gdf)
+        if self._bg is None:
+            self._bg = _Background(self.tmp)
+        self._bg.send(table, name, gtype)
+
+    def _wait_sent(self) -> None:
+        """Wait until every layer handed to the helper thread is with the writer process."""
+        if self._pool is None:
+            return
+        try:
+            for future in self._futures:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._futures = []
 
     def _flush_background(self) -> None:
-        if self._bg is not None:
-            try:
-                self.seconds.update(self._bg.wait())
-                self.writer_peak_rss_gb = max(self.writer_peak_rss_gb, self._bg.peak_rss_gb)
-            finally:
-                self._bg.cleanup()
-                self._bg = None
+        try:
+            self._wait_sent()
+        finally:
+            if self._bg is not None:
+                try:
+                    self.seconds.update(self._bg.wait())
+                    self.writer_peak_rss_gb = max(self.writer_peak_rss_gb, self._bg.peak_rss_gb)
+                finally:
+                    self._bg.cleanup()
+                    self._bg = None
 
     def finish(self, result: Any, *, report: Any, config_text: str) -> Path:
         """Add gemeenten, run metadata and styles; wait; sync; rename. Returns ``out_path``."""
@@ -823,6 +856,10 @@ class ResultWriter:
 
     def abort(self) -> None:
         """Stop the writer and remove the temporary file (the previous result stays)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self._futures = []
         if self._bg is not None:
             self._bg.kill()
             self._bg.cleanup()

@@ -337,6 +337,7 @@ def test_background_writer_failure_leaves_previous_result(tmp_path: Path) -> Non
     before = out.read_bytes()
     with export.ResultWriter(out, background=True) as writer:
         writer.add("tijdelijke_locaties", build_result().layers["tijdelijke_locaties"])
+        writer._wait_sent()
         assert writer._bg is not None
         folder = writer._bg.folder
         writer._bg.proc.kill()  # the writer dies (out of memory, killed, …)
