@@ -519,6 +519,7 @@ def _with_common(
     derive: Callable[[pd.DataFrame], pd.DataFrame],
     *,
     explain: np.ndarray | None = None,
+    on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
 ) -> pd.DataFrame:
     """``base`` + the common columns + derived columns, computing little for excluded rows.
 
@@ -531,6 +532,10 @@ def _with_common(
     ``explain`` (boolean mask) limits the first step: rows outside it that a rule on the
     ``base`` columns alone already excludes (a house is no office) get no spatial columns,
     so their reasons list only the base rules. Default: every row is explained in full.
+
+    ``on_first(table, keep)`` is called once the exclusion columns are known, with the
+    positions of the rows that pass the rules, before the other columns are computed (the
+    scan hands the excluded parcels to the writer there).
     """
     from pipeline.scoring import evaluate_exclusions
 
@@ -566,6 +571,8 @@ def _with_common(
         t = pd.concat([t, common_features(objects, ctx, groups=rest)], axis=1)
         return derive(t)
     keep = np.flatnonzero(~evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(bool))
+    if on_first is not None:
+        on_first(t, keep)
     more = common_features(objects.iloc[keep], ctx, groups=rest)
     more = more.drop(columns=["gemeentecode", "gemeentenaam"])
     t = pd.concat([t, _fill_rows(more, objects.index, keep)], axis=1)
@@ -786,6 +793,7 @@ def parcel_table(
     type_config: Any = None,
     stages: _Stages | None = None,
     all_labels: bool = True,
+    on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``parcels`` feature table (contracts §E): one row per parcel or merged site.
 
@@ -831,7 +839,7 @@ def parcel_table(
                     )
             return t
 
-        t = _with_common(sites, base, ctx, type_config, derive)
+        t = _with_common(sites, base, ctx, type_config, derive, on_first=on_first)
         live = np.arange(len(t))
         rules = list(getattr(type_config, "exclusions", None) or [])
         if not all_labels and rules and {r.column for r in rules} <= set(t.columns):
@@ -1414,7 +1422,12 @@ def run_scan(
     -------
     ScanResult
     """
-    from pipeline.scoring import load_config, score_table, summarise_gemeenten
+    from pipeline.scoring import (
+        evaluate_exclusions,
+        load_config,
+        score_table,
+        summarise_gemeenten,
+    )
 
     started = dt.datetime.now(dt.UTC)
     t_start = time.perf_counter()
@@ -1452,7 +1465,39 @@ def run_scan(
         candidates[type_name] = emit(type_name, TYPE_LAYERS[type_name], cand.reset_index())
         return excl
 
-    # Parcels: features, scoring, exclusion reasons.
+    # Parcels: features, scoring, exclusion reasons. The excluded parcels (nine in ten) are
+    # known as soon as the exclusion columns are: they go to the writer before the other
+    # features and the scoring of the candidates are computed.
+    tl_config = config.types.get("tijdelijke_locatie")
+    early: dict[str, Any] = {}
+
+    def parcels_excluded(t: pd.DataFrame, keep: np.ndarray) -> None:
+        from pipeline.scoring.aggregate import capacity_units
+
+        rules = list(tl_config.exclusions) if tl_config is not None else []
+        if tl_config is None or any(r.column == "capacity_units" for r in rules):
+            return  # exclusions on the configured capacity: decided by score_table
+        work = t.assign(capacity_units=capacity_units(t, tl_config.capacity))
+        ev = evaluate_exclusions(work, rules, texts=True)
+        is_excl = ev["excluded"].to_numpy(bool)
+        live = np.flatnonzero(~is_excl)
+        if not np.array_equal(live, keep):
+            return
+        pos = np.flatnonzero(is_excl)
+        excl = pd.DataFrame(
+            {
+                "n_parcels": t["n_parcels"].to_numpy()[pos],
+                "parcel_ids": t["parcel_ids"].to_numpy(dtype=object)[pos],
+                "reason_codes": ev["reason_codes"].array.take(pos),
+                "reasons": ev["reasons"].array.take(pos),
+            },
+            index=t.index[pos],
+        )
+        layer = _excluded_parcels(excl, p.parcels, t, candidate_pos=live)
+        counts["excluded_parcels"] = len(layer)
+        early["layer"] = emit(None, "uitgesloten_percelen", layer)
+        early["live"] = live
+
     parcel_feats = parcel_table(
         p.parcels,
         p.context_buildings,
@@ -1460,21 +1505,32 @@ def run_scan(
         type_config=_type(config, "tijdelijke_locatie"),
         stages=stages,
         all_labels=False,
+        on_first=parcels_excluded,
     )
     counts["parcels_rows"] = len(parcel_feats)
     counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0
-    with stages.stage("score"):
-        excl = score("tijdelijke_locatie", parcel_feats)
-    with stages.stage("summary"):
-        excl_parcels = _excluded_parcels(
-            excl,
-            p.parcels,
-            parcel_feats,
-            candidate_ids.get("tijdelijke_locatie"),
-            candidate_pos.get("tijdelijke_locatie"),
-        )
-        counts["excluded_parcels"] = len(excl_parcels)
-        excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
+    if "live" in early:
+        # Only the rows the rules keep are scored: all of them are candidates.
+        live = early["live"]
+        with stages.stage("score"):
+            excl = score("tijdelijke_locatie", parcel_feats.iloc[live])
+        if len(excl):
+            raise RuntimeError("scoring excluded parcels that passed the exclusion rules")
+        candidate_pos["tijdelijke_locatie"] = live
+        excl_parcels = early["layer"]
+    else:
+        with stages.stage("score"):
+            excl = score("tijdelijke_locatie", parcel_feats)
+        with stages.stage("summary"):
+            excl_parcels = _excluded_parcels(
+                excl,
+                p.parcels,
+                parcel_feats,
+                candidate_ids.get("tijdelijke_locatie"),
+                candidate_pos.get("tijdelijke_locatie"),
+            )
+            counts["excluded_parcels"] = len(excl_parcels)
+            excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
     if keep_features:
         features["parcels"] = parcel_feats
     del parcel_feats, excl

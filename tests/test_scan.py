@@ -428,3 +428,25 @@ def test_excluded_parcels_by_candidate_positions():
     assert out["parcel_id"].tolist() == ["P00", "P02", "P03"]
     assert out["reasons"].tolist() == ["A.", "B.", "C."]
     assert out.geometry.iloc[1].equals(parcels.geometry.iloc[2])
+
+
+def test_early_excluded_parcels_equal_those_scoring_finds(monkeypatch):
+    """Handing the excluded parcels over before scoring gives the layers the full path gives."""
+    import pipeline.scan as scan
+
+    early = run_scan(tiny_layers(), noise_path=None, reference_date=REF)
+    real = scan._with_common
+
+    def without_hook(*args, **kwargs):
+        kwargs.pop("on_first", None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "_with_common", without_hook)
+    full = run_scan(tiny_layers(), noise_path=None, reference_date=REF)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(early.excluded_parcels), pd.DataFrame(full.excluded_parcels)
+    )
+    a = early.candidates["tijdelijke_locatie"]
+    b_ = full.candidates["tijdelijke_locatie"]
+    pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b_))
+    assert len(early.excluded_parcels) and len(a)
