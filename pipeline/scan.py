@@ -19,6 +19,7 @@ and config give identical layers.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -1624,6 +1625,20 @@ def summary_table(result: ScanResult) -> Any:
     return table
 
 
+@contextmanager
+def _gc_frozen_after_read() -> Iterator[Callable[[], None]]:
+    """Yields ``freeze``: from then on the collector ignores the objects that exist.
+
+    The millions of geometries just read live until the end of the scan: freezing them keeps
+    Python's cyclic garbage collector from scanning them over and over (they are still freed
+    by reference counting). Unfrozen on the way out, also on errors.
+    """
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()
+
+
 def run_scan_command(
     sources_path: Path,
     *,
@@ -1651,10 +1666,11 @@ def run_scan_command(
         console=console,
         transient=False,
     )
-    with progress, ResultWriter(out) as writer:
+    with progress, ResultWriter(out) as writer, _gc_frozen_after_read() as freeze:
         t_read = time.perf_counter()
         layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress)
         read_s = time.perf_counter() - t_read
+        freeze()
         result = run_scan(
             layers,
             noise_path=sources.noise,
