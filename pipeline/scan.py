@@ -1513,8 +1513,13 @@ def run_scan(
     if "live" in early:
         # Only the rows the rules keep are scored: all of them are candidates.
         live = early["live"]
+        kept = parcel_feats.iloc[live]
+        if keep_features:
+            features["parcels"] = parcel_feats
+        del parcel_feats  # the excluded rows are written already: free them before scoring
+        parcel_feats = kept
         with stages.stage("score"):
-            excl = score("tijdelijke_locatie", parcel_feats.iloc[live])
+            excl = score("tijdelijke_locatie", kept)
         if len(excl):
             raise RuntimeError("scoring excluded parcels that passed the exclusion rules")
         candidate_pos["tijdelijke_locatie"] = live
@@ -1532,7 +1537,7 @@ def run_scan(
             )
             counts["excluded_parcels"] = len(excl_parcels)
             excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
-    if keep_features:
+    if keep_features and "parcels" not in features:
         features["parcels"] = parcel_feats
     del parcel_feats, excl
 
