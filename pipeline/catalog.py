@@ -46,7 +46,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline import schemas
+from pipeline import _yaml, schemas
 from pipeline.errors import InputError, Problem
 from pipeline.sources import bag, brk, cbs, imro, ownership, raster, stops, vacancy, zones
 from pipeline.sources._common import Issues, from_arrow, isin, to_arrow
@@ -210,7 +210,7 @@ def read_sources_yaml(path: str | Path) -> Sources:
             )
         )
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = _yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(
             Problem(

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline import _yaml
 from pipeline.errors import ConfigError
 from pipeline.schemas import COMMON_FEATURE_COLUMNS, TABLE_FEATURE_COLUMNS
 
@@ -754,7 +755,7 @@ def _problem_lines(exc: ValidationError, data: Any = None) -> list[str]:
 def parse_config(text: str, *, source: str = "<config>") -> ScanConfig:
     """Validate YAML text into a :class:`ScanConfig`; :class:`ConfigError` on any problem."""
     try:
-        data = yaml.safe_load(text)
+        data = _yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
