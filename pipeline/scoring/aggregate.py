@@ -121,29 +121,36 @@ def summarise_gemeenten(
     from pipeline.scoring.config import TYPE_NAMES
 
     out = municipalities[["gemeentecode", "gemeentenaam"]].copy()
-    codes = out["gemeentecode"].astype(str)
-    capacity_ab = np.zeros(len(out), dtype="int64")
+    codes = pd.Index(out["gemeentecode"].astype(str).to_numpy(dtype=object))
+    n_gem, n_tier = len(codes), len(TIERS)
+    capacity_ab = np.zeros(n_gem, dtype="int64")
+    cols: dict[str, np.ndarray] = {}
     for type_name in TYPE_NAMES:
+        counts = np.zeros((n_gem, n_tier), dtype="int64")
+        caps = np.zeros((n_gem, n_tier), dtype="int64")
         cand = candidates.get(type_name)
-        if cand is None or len(cand) == 0:
-            counts = pd.DataFrame(0, index=pd.Index([], dtype=str), columns=list(TIERS))
-            caps = counts.copy()
-        else:
-            g = cand["gemeentecode"].astype(str)
-            tier = pd.Categorical(cand["tier"], categories=list(TIERS))
-            counts = pd.crosstab(g, tier, dropna=False)
-            caps = pd.crosstab(g, tier, values=cand["capacity_units"], aggfunc="sum", dropna=False)
-            counts = counts.reindex(columns=list(TIERS), fill_value=0)
-            caps = caps.reindex(columns=list(TIERS)).fillna(0)
-        counts = counts.reindex(codes, fill_value=0).fillna(0).astype("int64")
-        caps = caps.reindex(codes).fillna(0).astype("int64")
-        out[f"n_{type_name}"] = counts.sum(axis=1).to_numpy()
-        for t in TIERS:
-            out[f"n_{type_name}_{t}"] = counts[t].to_numpy()
-        out[f"capacity_{type_name}"] = caps.sum(axis=1).to_numpy()
-        for t in TIERS:
-            out[f"capacity_{type_name}_{t}"] = caps[t].to_numpy()
-        capacity_ab += caps["A"].to_numpy() + caps["B"].to_numpy()
+        if cand is not None and len(cand):
+            # Integer group-by: municipality position x tier position, summed with bincount.
+            gpos = codes.get_indexer(cand["gemeentecode"].astype(str).to_numpy(dtype=object))
+            tpos = pd.Index(TIERS).get_indexer(cand["tier"].astype(str).to_numpy(dtype=object))
+            ok = (gpos >= 0) & (tpos >= 0)
+            cell = gpos[ok] * n_tier + tpos[ok]
+            cap = pd.to_numeric(cand["capacity_units"]).fillna(0).to_numpy(float)[ok]
+            size = n_gem * n_tier
+            counts = np.bincount(cell, minlength=size).reshape(n_gem, n_tier).astype("int64")
+            caps = (
+                np.rint(np.bincount(cell, weights=cap, minlength=size))
+                .reshape(n_gem, n_tier)
+                .astype("int64")
+            )
+        cols[f"n_{type_name}"] = counts.sum(axis=1)
+        for k, t in enumerate(TIERS):
+            cols[f"n_{type_name}_{t}"] = counts[:, k]
+        cols[f"capacity_{type_name}"] = caps.sum(axis=1)
+        for k, t in enumerate(TIERS):
+            cols[f"capacity_{type_name}_{t}"] = caps[:, k]
+        capacity_ab += caps[:, TIERS.index("A")] + caps[:, TIERS.index("B")]
+    out = pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
     out["capacity_ab"] = capacity_ab
     if "geometry" in municipalities.columns:
         import geopandas as gpd
