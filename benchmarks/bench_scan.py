@@ -238,19 +238,29 @@ def main(argv: list[str] | None = None) -> int:
 
         gem = pyogrio.read_dataframe(args.out, layer="gemeenten", read_geometry=False)
         gemeente = str(gem.sort_values("gemeentecode")["gemeentecode"].iloc[0])
-    one, one_wall, _one_rss = _run_child(
-        [
-            "--child",
-            "scan",
-            "--sources",
-            str(sources),
-            "--out",
-            str(OUT / "one_gemeente.gpkg"),
-            "--gemeente",
-            gemeente,
-        ]
+    # The one-municipality scan takes seconds: run it three times (fresh processes) and take
+    # the median, this VM's timings vary by ±20 % from run to run.
+    ones = []
+    for _ in range(3):
+        one, one_wall, _one_rss = _run_child(
+            [
+                "--child",
+                "scan",
+                "--sources",
+                str(sources),
+                "--out",
+                str(OUT / "one_gemeente.gpkg"),
+                "--gemeente",
+                gemeente,
+            ]
+        )
+        ones.append((one["wall_s"], one, one_wall))
+    ones.sort(key=lambda r: r[0])
+    one_inproc, one, one_wall = ones[1]
+    print(
+        "one municipality, in-process wall of 3 runs: " + ", ".join(f"{r[0]:.2f} s" for r in ones),
+        flush=True,
     )
-    one_inproc = one["wall_s"]
 
     ratio = full["wall_s"] / floor if floor > 0 else float("nan")
     rows = [
@@ -268,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("ratio scan / I/O floor", f"{ratio:.2f}", f"≤ {GOALS['ratio']}", ratio <= GOALS["ratio"]),
         (
-            f"one municipality ({gemeente})",
+            f"one municipality ({gemeente}, median)",
             f"{one_inproc:.1f} s",
             f"≤ {GOALS['one_gemeente_s']:.0f} s",
             one_inproc <= GOALS["one_gemeente_s"],

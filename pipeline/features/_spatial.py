@@ -297,11 +297,24 @@ def lookup_positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
 
 
 def representative_points(geoms: np.ndarray) -> np.ndarray:
-    """A point guaranteed inside each geometry (points stay as they are)."""
-    is_point = shapely.get_type_id(geoms) == 0
+    """A point guaranteed inside each geometry (points stay as they are).
+
+    :func:`shapely.point_on_surface`, except for rectangles (polygons that fill their
+    bounding box), whose interior point is the box's centre: taken from the bounds directly.
+    """
+    kinds = shapely.get_type_id(geoms)
     out = geoms.copy()
-    if (~is_point).any():
-        out[~is_point] = shapely.point_on_surface(geoms[~is_point])
+    poly = np.flatnonzero((kinds != 0) & ~shapely.is_missing(geoms))
+    if len(poly) == 0:
+        return out
+    bounds = shapely.bounds(geoms[poly])
+    rect = is_rectangle(geoms[poly], bounds)
+    if rect.any():
+        b = bounds[rect]
+        out[poly[rect]] = shapely.points((b[:, 0] + b[:, 2]) / 2.0, (b[:, 1] + b[:, 3]) / 2.0)
+    other = poly[~rect]
+    if len(other):
+        out[other] = shapely.point_on_surface(geoms[other])
     return out
 
 
