@@ -1085,24 +1085,62 @@ def _prepare(
     gemeenten: list[str] | None,
     ref: dt.date,
 ) -> _Prepared:
-    mun = _gdf(layers, "municipalities", key=None)
-    if "gemeentecode" in mun.columns:
-        mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
-    parcels = _gdf(layers, "parcels", key="parcel_id")
-    buildings = _gdf(layers, "buildings", key="pand_id")
-    units = _gdf(layers, "units", key="vbo_id")
+    sel = set(gemeenten) if gemeenten else None
+
+    def scoped(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        return df if sel is None else df[df["gemeentecode"].isin(sel)]
+
+    # Independent steps run on two threads (sorting, tiling and flagging release the GIL
+    # for much of their time); each works on its own layers.
+    (parcels, buildings), units = _concurrently(
+        lambda: (
+            scoped(_gdf(layers, "parcels", key="parcel_id")),
+            _gdf(layers, "buildings", key="pand_id"),
+        ),
+        lambda: _gdf(layers, "units", key="vbo_id"),
+    )
+    scoped_b, scoped_u = scoped(buildings), scoped(units)
     vacancy = layers.get("vacancy")
     vacancy = vacancy if vacancy is not None else pd.DataFrame({"vbo_id": [], "vacant_since": []})
-    if gemeenten:
-        sel = set(gemeenten)
-        parcels = parcels[parcels["gemeentecode"].isin(sel)]
-        scoped_b = buildings[buildings["gemeentecode"].isin(sel)]
-        scoped_u = units[units["gemeentecode"].isin(sel)]
-    else:
-        scoped_b, scoped_u = buildings, units
     bbox = _context_bounds([parcels, scoped_b, scoped_u])
-    all_units = _clip_bbox(units, bbox, CONTEXT_MARGIN_M)
-    all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
+
+    def context_layers() -> dict[str, Any]:
+        mun = _gdf(layers, "municipalities", key=None)
+        if "gemeentecode" in mun.columns:
+            mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+        noise = None
+        if noise_path is not None and bbox is not None and Path(noise_path).exists():
+            noise = read_noise_grid(Path(noise_path), bounds=bbox)
+        return {
+            "mun": mun,
+            "noise": noise,
+            "zoning": _tiled(_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0)),
+            "ownership": _tiled(_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0)),
+            "stops": _clip_bbox(
+                _gdf(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M
+            ),
+            "zones": _tiled(_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0)),
+            "context_buildings": _clip_bbox(buildings, _context_bounds([parcels]), 0),
+        }
+
+    def unit_layers() -> dict[str, Any]:
+        all_units = _clip_bbox(units, bbox, CONTEXT_MARGIN_M)
+        all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
+        # The whole area: the scoped units are the context units, flag them once.
+        flags = all_flags if scoped_u is all_units else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
+        positions = fbag.building_positions(scoped_b, scoped_u)
+        return {
+            "all_units": all_units,
+            "all_flags": all_flags,
+            "flags": flags,
+            "positions": positions,
+            "unit_years": fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
+            "unit_vacant": fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref),
+        }
+
+    c, u = _concurrently(context_layers, unit_layers)
+    mun = c["mun"]
+    all_units, all_flags = u["all_units"], u["all_flags"]
     amenities = {
         kind: gpd.GeoDataFrame(
             geometry=all_units.geometry[all_flags[use].to_numpy()].to_numpy(), crs=CRS
@@ -1114,34 +1152,28 @@ def _prepare(
         if "gemeentenaam" in mun.columns
         else {}
     )
-    noise = None
-    if noise_path is not None and bbox is not None and Path(noise_path).exists():
-        noise = read_noise_grid(Path(noise_path), bounds=bbox)
     ctx = _Context(
         municipalities=mun,
         names=names,
-        zoning=_tiled(_clip_bbox(_gdf(layers, "zoning", key="zoning_id"), bbox, 0)),
-        ownership=_tiled(_clip_bbox(_gdf(layers, "ownership", key=None), bbox, 0)),
-        stops=_clip_bbox(_gdf(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M),
-        zones=_tiled(_clip_bbox(_gdf(layers, "exclusion_zones", key=None), bbox, 0)),
+        zoning=c["zoning"],
+        ownership=c["ownership"],
+        stops=c["stops"],
+        zones=c["zones"],
         amenities=amenities,
         all_units=all_units,
         non_residential=~all_flags["woonfunctie"].to_numpy(bool),
-        noise=noise,
+        noise=c["noise"],
     )
-    # The whole area: the scoped units are the context units, flag them once.
-    flags = all_flags if scoped_u is all_units else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
-    scoped_u = scoped_u.assign(**{fbag.POS_COLUMN: fbag.building_positions(scoped_b, scoped_u)})
     return _Prepared(
         ctx=ctx,
         municipalities=mun,
         parcels=parcels,
-        context_buildings=_clip_bbox(buildings, _context_bounds([parcels]), 0),
+        context_buildings=c["context_buildings"],
         buildings=scoped_b,
-        units=scoped_u,
-        flags=flags,
-        unit_years=fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
-        unit_vacant=fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref),
+        units=scoped_u.assign(**{fbag.POS_COLUMN: u["positions"]}),
+        flags=u["flags"],
+        unit_years=u["unit_years"],
+        unit_vacant=u["unit_vacant"],
     )
 
 
