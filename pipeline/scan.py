@@ -1424,10 +1424,10 @@ def run_scan(
 
     Parcels are done first (features, scoring, exclusion reasons), then buildings and shop
     units. With ``on_layer``, each finished result layer is handed over as soon as it is ready
-    (in this order: ``tijdelijke_locaties``, ``uitgesloten_percelen``,
-    ``kantoren``, ``plinten``, ``uitgesloten_panden``), so a writer can store it while the scan
-    goes on; the result then keeps only the candidates' summary columns and empty
-    ``uitgesloten_*`` frames (their sizes are in ``counts``).
+    (usually in this order: ``uitgesloten_percelen`` as soon as the exclusion columns are
+    known, ``tijdelijke_locaties``, ``kantoren``, ``plinten``, ``uitgesloten_panden``), so a
+    writer can store it while the scan goes on; the result then keeps only the candidates'
+    summary columns and empty ``uitgesloten_*`` frames (their sizes are in ``counts``).
 
     Parameters
     ----------
