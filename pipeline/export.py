@@ -643,11 +643,13 @@ class _Background:
         import tempfile
 
         self.folder = Path(tempfile.mkdtemp(prefix="kansenkaart-layers-"))
+        # stderr to a file: GDAL may warn a lot, and a full pipe would block the writer.
+        self.stderr = open(self.folder / "writer.log", "w+", encoding="utf-8")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline._gpkg_writer", str(gpkg)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.stderr,
             text=True,
         )
         self.sent = 0
@@ -671,7 +673,9 @@ class _Background:
 
     def wait(self) -> dict[str, float]:
         """Wait until every layer is written; the seconds per layer (raises on a failure)."""
-        out, err = self.proc.communicate()
+        out, _ = self.proc.communicate()
+        self.stderr.seek(0)
+        err = self.stderr.read()[-2000:]
         done: dict[str, float] = {}
         problem = None
         for line in out.splitlines():
@@ -695,6 +699,7 @@ class _Background:
     def cleanup(self) -> None:
         import shutil
 
+        self.stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
