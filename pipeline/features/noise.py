@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 from affine import Affine
 
-from pipeline.features._spatial import geometry_array, representative_points
+from pipeline.features._spatial import geometry_array, is_rectangle, representative_points
 
 #: Cell centres tested at once (bounds memory; one polygon larger than this is one batch).
 SAMPLES_PER_BATCH = 2_000_000
@@ -104,7 +104,10 @@ def mean_noise(objects: gpd.GeoDataFrame, grid: NoiseGrid | None) -> pd.Series:
         ncol = np.maximum(c1 - c0 + 1, 0)
         nrow = np.maximum(r1 - r0 + 1, 0)
         k = ncol * nrow
-        shapely.prepare(geoms[poly_idx])
+        # A rectangle (a polygon filling its bounding box) contains exactly the centres
+        # strictly inside its box: no point-in-polygon test needed.
+        rect = is_rectangle(geoms[poly_idx], b)
+        shapely.prepare(geoms[poly_idx[~rect]])
         # Every cell centre in each bounding box, in batches of whole objects to bound memory.
         for sl in _batches(k, SAMPLES_PER_BATCH):
             kk = k[sl]
@@ -117,13 +120,23 @@ def mean_noise(objects: gpd.GeoDataFrame, grid: NoiseGrid | None) -> pd.Series:
             rr = r0[local] + off // ncol[local]
             xs = x0 + (cc + 0.5) * res_x
             ys = y0 - (rr + 0.5) * res_y
-            inside = shapely.contains_xy(geoms[poly_idx[local]], xs, ys)
+            inside = np.empty(total, dtype=bool)
+            lr = rect[local]
+            bl = b[local[lr]]
+            inside[lr] = (
+                (xs[lr] > bl[:, 0])
+                & (xs[lr] < bl[:, 2])
+                & (ys[lr] > bl[:, 1])
+                & (ys[lr] < bl[:, 3])
+            )
+            other = ~lr
+            inside[other] = shapely.contains_xy(geoms[poly_idx[local[other]]], xs[other], ys[other])
             v = values[rr[inside], cc[inside]]
             ok = ~np.isnan(v)
             obj = poly_idx[local[inside][ok]]
             sums += np.bincount(obj, weights=v[ok], minlength=n)
             counts += np.bincount(obj, minlength=n)
-        shapely.destroy_prepared(geoms[poly_idx])
+        shapely.destroy_prepared(geoms[poly_idx[~rect]])
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(counts > 0, sums / counts, np.nan)
     # Objects without any sampled cell centre: the cell under the representative point.

@@ -94,3 +94,28 @@ def test_cell_centres_on_the_boundary_are_not_inside(raster):
 
 def test_without_raster_noise_is_nan():
     assert np.isnan(mean_noise(frame([b(0, 0, 1, 1)]), None).iloc[0])
+
+
+def test_rectangles_and_general_polygons_give_the_same_mean(monkeypatch):
+    """The rectangle shortcut (centres strictly inside the box) equals the point-in-polygon test."""
+    import geopandas as gpd
+    import shapely
+    from affine import Affine
+
+    from pipeline.features import noise
+    from pipeline.features.noise import NoiseGrid
+
+    rng = np.random.default_rng(11)
+    values = rng.uniform(40, 75, (40, 40)).astype("float32")
+    grid = NoiseGrid(values, Affine(10.0, 0, 0.0, 0, -10.0, 400.0))
+    x, y = rng.uniform(0, 350, 200), rng.uniform(0, 350, 200)
+    w, h = rng.uniform(3, 60, 200), rng.uniform(3, 60, 200)
+    boxes = shapely.box(x, y, x + w, y + h)
+    # Edges exactly on cell centres (5, 15, …) must count as outside in both methods.
+    boxes[:5] = shapely.box(5.0, 5.0, 45.0, 35.0)
+    frame_ = gpd.GeoDataFrame(geometry=boxes)
+    fast = noise.mean_noise(frame_, grid).to_numpy()
+    monkeypatch.setattr(noise, "is_rectangle", lambda g, b: np.zeros(len(g), dtype=bool))
+    slow = noise.mean_noise(frame_, grid).to_numpy()
+    assert np.isfinite(fast).all()
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-9)
