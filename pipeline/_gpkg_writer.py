@@ -13,6 +13,29 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+#: The result's coordinate reference system (RD New; pipeline.schemas.CRS, not imported here
+#: so the writer process starts without pandas and geopandas).
+CRS = "EPSG:28992"
+
+
+def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> None:
+    """Write one Arrow layer (a table from ``pipeline.export.layer_table``, or a reader of
+    its batches) into the GeoPackage ``path``, with a spatial index."""
+    import pyogrio
+
+    pyogrio.write_arrow(
+        table,
+        path,
+        layer=name,
+        driver="GPKG",
+        geometry_name="geometry",
+        geometry_type=geometry_type,
+        crs=CRS,
+        layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
+        append=False,
+    )
 
 
 def _peak_rss_gb() -> float:
@@ -34,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     import pyarrow as pa
     import pyarrow.ipc as ipc
-
-    from pipeline.export import write_layer_table
 
     for line in sys.stdin:
         if not line.strip():

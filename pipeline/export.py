@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyogrio
 import yaml
 
+from pipeline._gpkg_writer import write_layer_table
 from pipeline.schemas import CRS
 
 #: Opportunity type -> scored layer name.
@@ -611,22 +612,6 @@ def layer_table(gdf: gpd.GeoDataFrame, geometry_type: str) -> pa.Table:
         if pa.types.is_null(fld.type):
             table = table.set_column(i, fld.with_type(pa.string()), table[i].cast(pa.string()))
     return table.append_column("geometry", pa.array(wkb, type=pa.binary()))
-
-
-def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> None:
-    """Write one Arrow layer (a table from :func:`layer_table`, or a reader of its batches)
-    into the GeoPackage ``path``."""
-    pyogrio.write_arrow(
-        table,
-        path,
-        layer=name,
-        driver="GPKG",
-        geometry_name="geometry",
-        geometry_type=geometry_type,
-        crs=CRS,
-        layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
-        append=False,
-    )
 
 
 class _Background:
