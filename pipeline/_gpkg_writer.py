@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,36 @@ def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> 
     its batches) into the GeoPackage ``path``, with a spatial index."""
     import pyogrio
 
-    pyogrio.write_arrow(
-        table,
-        path,
-        layer=name,
-        driver="GPKG",
-        geometry_name="geometry",
-        geometry_type=geometry_type,
-        crs=CRS,
-        layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
-        append=False,
-    )
+    with unsynced_sqlite():
+        pyogrio.write_arrow(
+            table,
+            path,
+            layer=name,
+            driver="GPKG",
+            geometry_name="geometry",
+            geometry_type=geometry_type,
+            crs=CRS,
+            layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
+            append=False,
+        )
+
+
+@contextmanager
+def unsynced_sqlite() -> Iterator[None]:
+    """GDAL's SQLite writes without an fsync per transaction, for the duration.
+
+    Only for the temporary result file: :class:`pipeline.export.ResultWriter` syncs it once
+    when complete and only then renames it into place, so a crash can only lose the temporary
+    file, never the previous result.
+    """
+    import pyogrio
+
+    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": before})
 
 
 def _peak_rss_gb() -> float:

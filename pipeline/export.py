@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyogrio
 import yaml
 
-from pipeline._gpkg_writer import write_layer_table
+from pipeline._gpkg_writer import unsynced_sqlite, write_layer_table
 from pipeline.schemas import CRS
 
 #: Opportunity type -> scored layer name.
@@ -824,17 +824,18 @@ class ResultWriter:
                 {"gemeenten": gemeenten},
                 tiers=tiers_value if isinstance(tiers_value, dict) else None,
             )
-            pyogrio.write_dataframe(
-                meta, self.tmp, layer="run_metadata", driver="GPKG", use_arrow=True
-            )
-            pyogrio.write_dataframe(
-                styles,
-                self.tmp,
-                layer="layer_styles",
-                driver="GPKG",
-                use_arrow=True,
-                layer_options={"FID": "id"},
-            )
+            with unsynced_sqlite():
+                pyogrio.write_dataframe(
+                    meta, self.tmp, layer="run_metadata", driver="GPKG", use_arrow=True
+                )
+                pyogrio.write_dataframe(
+                    styles,
+                    self.tmp,
+                    layer="layer_styles",
+                    driver="GPKG",
+                    use_arrow=True,
+                    layer_options={"FID": "id"},
+                )
             with open(self.tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(self.tmp, self.out_path)
