@@ -392,8 +392,7 @@ def _concurrently(*tasks: Callable[[], Any]) -> list[Any]:
     The feature functions spend most of their time in shapely (GEOS), numpy and pyarrow,
     which release the GIL, so two threads use both cores. Tasks must not prepare
     (``shapely.prepare``) geometries another task uses: each overlays the objects with its
-    own context layer, and the objects themselves are only prepared by the noise feature,
-    which therefore runs on its own (:func:`common_features`).
+    own context layer (which it may prepare), and none prepares the objects themselves.
     """
     if len(tasks) < 2 or _threads() < 2:
         return [t() for t in tasks]
@@ -426,8 +425,6 @@ def common_features(
     codes, uniques = pd.factorize(code, use_na_sentinel=True)
     names = np.array([ctx.names.get(str(u)) for u in uniques] + [None], dtype=object)
     cols["gemeentenaam"] = pd.Series(names[codes], index=objects.index, name="gemeentenaam")
-    if "noise" in groups:  # prepares the objects' geometries: not next to other tasks
-        cols["noise_db"] = mean_noise(objects, ctx.noise)
 
     def owner() -> dict[str, pd.Series]:
         if "owner_class" in objects:
@@ -471,7 +468,12 @@ def common_features(
             )
         return out
 
+    def noise() -> dict[str, pd.Series]:
+        return {"noise_db": mean_noise(objects, ctx.noise)}
+
     tasks: list[Callable[[], dict[str, pd.Series]]] = []
+    if "noise" in groups:
+        tasks.append(noise)
     if "owner" in groups:
         tasks.append(owner)
     if "zoning" in groups:
