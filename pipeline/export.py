@@ -268,19 +268,29 @@ def _gemeenten_layer(result: Any) -> gpd.GeoDataFrame:
     return out.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
 
 
+def prepare_layer(
+    name: str, gdf: gpd.GeoDataFrame | None, names: Mapping[str, str]
+) -> gpd.GeoDataFrame:
+    """One result layer exactly as it is written (documented columns, in order).
+
+    ``names`` maps ``gemeentecode`` to ``gemeentenaam`` for scored layers that lack it;
+    ``gemeenten`` is passed through as given (see :func:`_gemeenten_layer`).
+    """
+    if name in SCORED_LAYERS:
+        return _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, names)
+    if name in ("uitgesloten_percelen", "uitgesloten_panden"):
+        return _empty_layer(name) if gdf is None else _select(name, gdf)
+    return gdf
+
+
 def result_layers(result: Any) -> dict[str, gpd.GeoDataFrame]:
     """The six spatial layers exactly as they are written (documented columns, in order)."""
     gemeenten = _gemeenten_layer(result)
     names = dict(zip(gemeenten["gemeentecode"], gemeenten["gemeentenaam"], strict=False))
-    out: dict[str, gpd.GeoDataFrame] = {}
-    for name in SCORED_LAYERS:
-        gdf = _layer(result, name)
-        out[name] = _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, names)
-    out["gemeenten"] = gemeenten
-    for name in ("uitgesloten_percelen", "uitgesloten_panden"):
-        gdf = _layer(result, name)
-        out[name] = _empty_layer(name) if gdf is None else _select(name, gdf)
-    return out
+    return {
+        name: gemeenten if name == "gemeenten" else prepare_layer(name, _layer(result, name), names)
+        for name in (*SCORED_LAYERS, "gemeenten", "uitgesloten_percelen", "uitgesloten_panden")
+    }
 
 
 # --------------------------------------------------------------------------- metadata
@@ -724,7 +734,6 @@ class ResultWriter:
         self._pool: Any = None
         self._futures: list[Any] = []
         self.counts: dict[str, int] = {}
-        self.capacity: dict[str, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
         #: Peak memory of the background writer process (GB; 0 if none ran).
         self.writer_peak_rss_gb = 0.0
@@ -764,15 +773,8 @@ class ResultWriter:
         self.seconds[name] = round(time.perf_counter() - t0, 3)
 
     def _table(self, name: str, gdf: gpd.GeoDataFrame | None) -> tuple[pa.Table, str]:
-        if name in SCORED_LAYERS:
-            prepared = _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, self.names)
-        elif name in ("uitgesloten_percelen", "uitgesloten_panden"):
-            prepared = _empty_layer(name) if gdf is None else _select(name, gdf)
-        else:
-            prepared = gdf
+        prepared = prepare_layer(name, gdf, self.names)
         self.counts[name] = len(prepared)
-        if "capacity_units" in prepared.columns:
-            self.capacity[name] = pd.to_numeric(prepared["capacity_units"]).to_numpy(float)
         gtype = GEOMETRY_TYPES[name]
         return layer_table(prepared, gtype), gtype
 

@@ -1266,13 +1266,12 @@ def _excluded_parcels(
     excluded: pd.DataFrame,
     parcels: gpd.GeoDataFrame,
     sites: gpd.GeoDataFrame,
-    candidate_ids: pd.Index | None = None,
     candidate_pos: np.ndarray | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per parcel of every excluded site (merged sites expand to their parcels).
 
-    ``candidate_ids`` (the candidate sites' ids) or ``candidate_pos`` (their positions in
-    ``sites``) allow a fast path when no site is merged.
+    ``candidate_pos`` (the candidate sites' positions in ``sites``) allows a fast path when
+    no site is merged.
     """
     cols = ["parcel_id", "gemeentecode", "reason_codes", "reasons"]
     if len(excluded) == 0:
@@ -1280,17 +1279,14 @@ def _excluded_parcels(
             {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
         )
     if (
-        (candidate_ids is not None or candidate_pos is not None)
+        candidate_pos is not None
         and len(sites) == len(parcels)
         and not sites["merged"].to_numpy(bool).any()
     ):
         # No merged sites: sites are the parcels, in the same (sorted) order, and the
         # excluded ones are all but the few candidates. No lookup of a million string ids.
-        if candidate_pos is not None:
-            is_candidate = np.zeros(len(sites), dtype=bool)
-            is_candidate[candidate_pos] = True
-        else:
-            is_candidate = sites.index.isin(candidate_ids)
+        is_candidate = np.zeros(len(sites), dtype=bool)
+        is_candidate[candidate_pos] = True
         ppos = np.flatnonzero(~is_candidate)
         if len(ppos) == len(excluded):
             geoms = geometry_array(parcels)[ppos]
@@ -1485,7 +1481,6 @@ def run_scan(
             return frame[[c for c in _SUMMARY_COLUMNS if c in frame.columns]]
         return frame.iloc[:0]
 
-    candidate_ids: dict[str, pd.Index] = {}
     candidate_pos: dict[str, np.ndarray] = {}
 
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -1493,7 +1488,6 @@ def run_scan(
         if type_config is None:
             return _empty_reasons()
         cand, excl = score_table(table, type_config, type_name=type_name)
-        candidate_ids[type_name] = cand.index
         candidate_pos[type_name] = np.sort(
             lookup_positions(table.index, cand.index.to_numpy(dtype=object))
         )
@@ -1566,7 +1560,6 @@ def run_scan(
                 excl,
                 p.parcels,
                 parcel_feats,
-                candidate_ids.get("tijdelijke_locatie"),
                 candidate_pos.get("tijdelijke_locatie"),
             )
             counts["excluded_parcels"] = len(excl_parcels)

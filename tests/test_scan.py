@@ -368,7 +368,7 @@ def test_excluded_parcels_fast_path_equals_the_general_one():
         },
         index=pd.Index(excl_ids, name="parcel_id"),
     )
-    fast = _excluded_parcels(excluded, parcels, sites, cand)
+    fast = _excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([2, 5]))
     slow = _excluded_parcels(excluded, parcels, sites)
     assert fast["parcel_id"].tolist() == excl_ids
     for col in ("parcel_id", "gemeentecode", "reason_codes", "reasons"):
