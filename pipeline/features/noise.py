@@ -3,8 +3,10 @@
 This is the issue's "rasterize + bincount" method, vectorised with shapely 2 and numpy: each
 polygon is rasterized by the cell-centre rule (a raster cell belongs to the polygon when its
 centre lies inside it, as GDAL's rasterize does without ``ALL_TOUCHED``), by testing every
-cell centre in the polygon's bounding box with :func:`shapely.contains_xy` on prepared
-geometries, and the values of those cells are averaged per object with
+cell centre in the polygon's bounding box (strictly inside the box for rectangles, with
+:func:`shapely.contains_xy` for other polygons, which are not prepared so that the caller's
+geometries stay unchanged for other threads), and the values of those cells are averaged per
+object with
 :func:`numpy.bincount`. Every cell centre inside is used (no subsampling), so the result is
 the exact mean over the cells whose centre lies in the polygon.
 
