@@ -1,7 +1,8 @@
 """Fixtures for the browser tests: the real api (uvicorn, background thread) on a free port against
 a real result GeoPackage, users in its real SQLite store, a local basemap, and Chromium.
 
-Everything here is skipped with a clear reason when a part is missing: /usr/bin/chromium, the
+Everything here is skipped with a clear reason when a part is missing (a failure in CI, see
+``tests/needs.py``): /usr/bin/chromium, the
 built page (``make setup`` builds it into api/static/dist/), or the service.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from needs import need
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "api" / "static" / "dist"
@@ -140,7 +142,7 @@ def result_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return path
     except Exception as exc:
         problems.append(f"synthetic result: {exc!r}")
-    pytest.skip("no result GeoPackage can be built: " + "; ".join(problems))
+    need("no result GeoPackage can be built: " + "; ".join(problems))
 
 
 @dataclass
@@ -197,7 +199,7 @@ class Service:
 
 def _require_page() -> None:
     if not (DIST / "index.html").is_file() or not (DIST / "app.js").is_file():
-        pytest.skip(
+        need(
             f"the web map is not built ({DIST} missing): run `make setup` (npm ci + npm run build in webmap/)"
         )
 
@@ -212,7 +214,7 @@ def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> I
         from api.settings import Settings
         from api.store.users import open_user_store
     except ImportError as exc:
-        pytest.skip(f"the api is not importable yet: {exc}")
+        need(f"the api is not importable: {exc}")
     _require_page()
     settings = Settings(
         result=result,
@@ -280,11 +282,11 @@ def service_offline_basemap(
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
+        need("Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # pragma: no cover - playwright is a dev dependency
-        pytest.skip(f"playwright is not installed: {exc}")
+        need(f"playwright is not installed: {exc}")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
