@@ -68,13 +68,13 @@ def raw_read_seconds(sources: object) -> float:
 
 
 class SourceTimes:
-    """Wall and thread-CPU seconds of each ``catalog._load_source`` call (patched in place)."""
+    """Wall and thread-CPU seconds of each ``catalog.load.load_source`` call (patched in place)."""
 
     def __init__(self) -> None:
-        from pipeline import catalog
+        from pipeline.catalog import load
 
-        self.catalog = catalog
-        self.original = catalog._load_source
+        self.catalog = load
+        self.original = load.load_source
         self.times: dict[str, tuple[float, float]] = {}
         self.lock = threading.Lock()
 
@@ -89,11 +89,11 @@ class SourceTimes:
                 with self.lock:
                     self.times[spec.key] = (time.perf_counter() - t0, time.thread_time() - c0)
 
-        self.catalog._load_source = timed
+        self.catalog.load_source = timed
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.catalog._load_source = self.original
+        self.catalog.load_source = self.original
 
     def print(self) -> None:
         for key, (wall, cpu) in sorted(self.times.items(), key=lambda kv: -kv[1][0]):

@@ -45,6 +45,7 @@ from pipeline.features._spatial import (
     representative_points,
     tile_complex,
 )
+from pipeline.features.municipality import assign_gemeentecode
 from pipeline.features.noise import NoiseGrid, mean_noise, read_noise_grid
 from pipeline.schemas import (
     COMMON_FEATURE_COLUMNS,
@@ -417,9 +418,9 @@ def common_features(
     )
     missing = code.isna()
     if missing.any() and len(ctx.municipalities):
-        filled = fov.municipality(objects.loc[missing], ctx.municipalities)
+        filled = assign_gemeentecode(objects.loc[missing], ctx.municipalities)
         code = code.astype(object).copy()
-        code.loc[missing] = filled
+        code.loc[missing] = filled.astype(object).where(filled.notna(), None)
     cols["gemeentecode"] = code.astype(object).rename("gemeentecode")
     # Map the few distinct codes, not a million rows.
     codes, uniques = pd.factorize(code, use_na_sentinel=True)

@@ -1,7 +1,7 @@
 """Features from overlaying objects with other polygon layers.
 
-Built-up fraction, zoning main group, owner class, municipality, and the overlap with each
-kind of exclusion zone. Each function takes the objects (parcels, buildings or unit points)
+Built-up fraction, zoning main group, owner class, and the overlap with each kind of
+exclusion zone (the municipality: :mod:`pipeline.features.municipality`). Each function takes the objects (parcels, buildings or unit points)
 first and returns a Series aligned to their index, named after the metric.
 """
 
@@ -17,7 +17,6 @@ from pipeline.features._spatial import (
     intersection_areas,
     largest_overlap,
     query_pairs,
-    representative_points,
     tile_complex,
 )
 
@@ -110,28 +109,6 @@ def owner_key(
 def is_provincial(owner: pd.Series) -> pd.Series:
     """``True`` where the owner class is ``provincie`` (the province can act on its own land)."""
     return (owner == "provincie").rename("is_provincial")
-
-
-def municipality(objects: gpd.GeoDataFrame, municipalities: gpd.GeoDataFrame) -> pd.Series:
-    """The ``gemeentecode`` of the municipality containing the object's representative point.
-
-    Polygons use :func:`shapely.point_on_surface` (a point guaranteed inside); points
-    themselves. ``None`` outside every municipality; where municipalities overlap (they should
-    not), the smallest code wins.
-    """
-    pts = representative_points(geometry_array(objects))
-    muni_geoms = geometry_array(municipalities)
-    codes = municipalities["gemeentecode"].astype(str).to_numpy()
-    out = np.full(len(pts), None, dtype=object)
-    if len(pts) and len(muni_geoms):
-        tree = shapely.STRtree(muni_geoms)
-        i, j = query_pairs(pts, tree, predicate="within")
-        if len(i):
-            order = np.lexsort((codes[j], i))
-            i, j = i[order], j[order]
-            first = np.r_[True, i[1:] != i[:-1]]
-            out[i[first]] = codes[j[first]]
-    return pd.Series(out, index=objects.index, name="gemeentecode", dtype=object)
 
 
 def zone_fractions(

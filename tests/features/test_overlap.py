@@ -106,24 +106,6 @@ def test_owner_key_separates_named_owners_and_unnamed_polygons():
     assert key.iloc[4] is None
 
 
-def test_municipality_uses_a_point_inside_the_object():
-    mun = frame([b(0, 0, 100, 100), b(100, 0, 200, 100)], gemeentecode=["GM0002", "GM0001"])
-    # An L-shaped object whose centroid would fall outside it; it lies mostly in GM0001.
-    from shapely.geometry import Polygon
-
-    from .conftest import X0, Y0
-
-    ell = Polygon(
-        [
-            (X0 + x, Y0 + y)
-            for x, y in [(110, 0), (190, 0), (190, 10), (120, 10), (120, 90), (110, 90)]
-        ]
-    )
-    objs = frame([ell, p(50, 50), p(500, 500)], index=["l", "pt", "out"])
-    s = fov.municipality(objs, mun)
-    assert s.to_dict() == {"l": "GM0001", "pt": "GM0002", "out": None}
-
-
 def test_zone_fraction_per_kind_for_polygons_and_points():
     objs = frame([b(0, 0, 100, 100), b(200, 0, 300, 100), p(50, 50), p(250, 50)])
     zones = frame(

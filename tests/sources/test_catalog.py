@@ -11,7 +11,6 @@ import pytest
 
 from pipeline import catalog
 from pipeline.errors import InputError
-from pipeline.sources._common import Issues
 
 from .conftest import REAL_DATA, Inputs
 
@@ -100,11 +99,10 @@ def test_lvbag_nested_zip_and_folder_of_zips(tmp_path: Path) -> None:
     shutil.copy(vbo_zip, folder)
     for path in (outer, folder):
         spec = catalog.SourceSpec(key="buildings", path=path, format="bag")
-        issues = Issues(file=str(path), source="buildings")
-        out = catalog._load_bag(spec, issues, None)
-        assert not issues.problems, issues.problems
-        assert len(out["buildings"]) == 7227
-        assert len(out["units"]) == 2
+        loaded = catalog.load_source(spec)
+        assert not loaded.issues.problems, loaded.issues.problems
+        assert len(loaded.layers["buildings"]) == 7227
+        assert len(loaded.layers["units"]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["0221VBO15092020.zip", "lvbag-extract-nl.zip", "folder"]
     )

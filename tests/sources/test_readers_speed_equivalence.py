@@ -120,17 +120,19 @@ def _reference_codes(gdf: gpd.GeoDataFrame, mun: gpd.GeoDataFrame) -> pd.Series:
         p = g if g.geom_type == "Point" else g.point_on_surface()
         if p.is_empty:
             continue
-        for m, code in zip(mun.geometry, mun["gemeentecode"], strict=True):
-            if shapely.contains_xy(m, p.x, p.y):
+        for m, code in sorted(
+            zip(mun.geometry, mun["gemeentecode"], strict=True), key=lambda t: t[1]
+        ):
+            if shapely.intersects_xy(m, p.x, p.y):  # covered, boundary included
                 codes[k] = code
-                break
-    return pd.Series(codes, index=gdf.index, dtype="str")
+                break  # the smallest code wins
+    return pd.Series(codes, index=gdf.index, dtype="str", name="gemeentecode")
 
 
 @pytest.fixture
 def municipalities() -> gpd.GeoDataFrame:
     """Twelve irregular municipalities (Voronoi cells) over 12 × 10 km, plus one that overlaps
-    two of them (bad data, but the rule stays: the first in file order wins)."""
+    two of them (bad data, but the rule stays: the smallest code wins)."""
     rng = np.random.default_rng(3)
     extent = box(80_000, 440_000, 92_000, 450_000)
     seeds = shapely.multipoints(rng.uniform([80_000, 440_000], [92_000, 450_000], size=(12, 2)))
@@ -173,7 +175,8 @@ def _features(rng: np.random.Generator, n: int) -> gpd.GeoDataFrame:
         MultiPolygon(
             [box(81_000, 441_000, 81_010, 441_010), box(91_000, 449_000, 91_010, 449_010)]
         ),
-        Point(80_000, 445_000),  # on the outer boundary: in no municipality
+        Point(80_000, 445_000),  # on the outer boundary: covered by the municipality there
+        Point(78_000, 445_000),  # outside every municipality
     ]
     index = pd.RangeIndex(1, len(geoms) + 1)
     return gpd.GeoDataFrame({"v": np.arange(len(geoms))}, geometry=geoms, crs=RD, index=index)
@@ -186,11 +189,11 @@ def test_assign_gemeentecode_equals_the_point_by_point_rule(
     with np.errstate(invalid="ignore"):
         got = catalog.assign_gemeentecode(gdf, municipalities)
         index = catalog.MunicipalityIndex.build(municipalities)
-        by_grid = index._from_cells(np.asarray(gdf.geometry.array, dtype=object)) >= 0
+        by_grid = index.from_cells(np.asarray(gdf.geometry.array, dtype=object)) >= 0
     assert_series_equal(got, _reference_codes(gdf, municipalities))
     assert got.isna().any() and got.notna().any()
     assert by_grid.mean() > 0.3  # the shortcut is really exercised
-    # the overlap: features there take the first municipality in file order, never the last
+    # the overlap: features there take the smallest code, never the overlapping GM0012
     assert (got != municipalities["gemeentecode"].iloc[-1]).all()
 
 
@@ -245,7 +248,7 @@ def test_gebruiksdoel_lists_gives_every_row_its_own_list() -> None:
 
 
 def _load(inputs_yaml: object, threads: int, monkeypatch: pytest.MonkeyPatch, **kw: object):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(catalog, "READ_THREADS", threads)
+    monkeypatch.setattr(catalog.load, "READ_THREADS", threads)
     return catalog.load_sources(catalog.read_sources_yaml(inputs_yaml), **kw)  # type: ignore[arg-type]
 
 

@@ -25,16 +25,9 @@ pytestmark = pytest.mark.real
 def load(real: Path, key: str, rel: str, **options: str) -> tuple[dict, Issues]:
     """Run one source's loader and validate its layers like load_sources does."""
     spec = SourceSpec(key=key, path=real / rel, format=catalog.SOURCE_FORMATS[key], **options)
-    issues = Issues(file=str(spec.path), source=key)
-    layers = {}
-    for name, raw in catalog._LOADERS[spec.format](spec, issues, None).items():
-        raw = raw.assign(gemeentecode=None) if name in ("parcels", "buildings", "units") else raw
-        gdf, problems, repaired = schemas.validate_layer(
-            raw, schemas.LAYERS[name], file=rel, source=key
-        )
-        issues.problems += problems
-        layers[name] = (gdf, repaired)
-    return layers, issues
+    loaded = catalog.load_source(spec)
+    layers = {name: (gdf, loaded.repaired.get(name, 0)) for name, gdf in loaded.layers.items()}
+    return layers, loaded.issues
 
 
 def test_lvbag_doesburg_zip_keeps_current_existing_panden(real_data: Path) -> None:

@@ -1,0 +1,81 @@
+"""Every kind of source the scan reads, in one table: its sources.yaml key, format and layers.
+
+Adding a source is one :class:`SourceKind` in :data:`SOURCE_KINDS` (plus, for a new format,
+one reader registered in :data:`pipeline.catalog.formats.FORMAT_READERS`, and the canonical
+layer in :data:`pipeline.schemas.LAYERS`). Everything else — the validation of sources.yaml,
+the reading order, the extent read under ``--gemeente``, what an empty file means — is read
+from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: The extent a source is read in when the scan is limited to some municipalities:
+#: ``selection`` = the selected municipalities' bounding box (the objects that are scanned),
+#: ``context`` = that box grown by :data:`CONTEXT_MARGIN_M` (what lies around them),
+#: ``all`` = the whole file (the municipalities themselves, small tables).
+Extent = Literal["selection", "context", "all"]
+
+#: Extra margin (m) around the selected municipalities for context layers (stops, zones, …).
+CONTEXT_MARGIN_M = 5_000.0
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One entry of sources.yaml.
+
+    ``layers`` maps the names the format's reader gives its tables (``"main"`` for a format
+    with one table) to the canonical layers of :data:`pipeline.schemas.LAYERS` they fill;
+    empty for a raster (only its metadata is read). ``empty`` says what a file without
+    features is: ``"problem"`` (the scan cannot run without them) or ``"warning"``.
+    ``priority`` orders the thread pool: large sources first, so the two threads finish
+    together (lower first).
+    """
+
+    key: str
+    format: str
+    layers: dict[str, str] = field(default_factory=dict)
+    optional: bool = False
+    takes_kind: bool = False
+    empty: Literal["problem", "warning"] = "problem"
+    extent: Extent = "context"
+    priority: int = 9
+
+    def __post_init__(self) -> None:
+        if not self.layers and self.format != "raster":
+            object.__setattr__(self, "layers", {"main": self.key})
+
+
+#: Every source, in reading order: municipalities first (the ``--gemeente`` filter and the
+#: gemeentecode need them), the BAG before vacancy (the cross-check needs its units).
+SOURCE_KINDS: dict[str, SourceKind] = {
+    k.key: k
+    for k in (
+        SourceKind("municipalities", "cbs", extent="all"),
+        SourceKind("parcels", "brk", extent="selection", priority=1),
+        SourceKind(
+            "buildings",
+            "bag",
+            layers={"buildings": "buildings", "units": "units"},
+            extent="selection",
+            priority=0,
+        ),
+        SourceKind("zoning", "imro", priority=2),
+        SourceKind("vacancy", "vacancy-csv", empty="warning"),
+        SourceKind("ownership", "ownership", empty="warning", priority=3),
+        SourceKind("transit_stops", "stops", takes_kind=True),
+        SourceKind("noise", "raster", optional=True),
+        SourceKind("exclusion_zones", "zones", optional=True, takes_kind=True, empty="warning"),
+    )
+}
+
+#: Each sources.yaml key and the one format it is read in.
+SOURCE_FORMATS: dict[str, str] = {k: v.format for k, v in SOURCE_KINDS.items()}
+FORMATS = tuple(sorted(set(SOURCE_FORMATS.values())))
+#: Sources that may be left out of sources.yaml (or marked ``optional: true``).
+OPTIONAL_SOURCES = tuple(k for k, v in SOURCE_KINDS.items() if v.optional)
+REQUIRED_SOURCES = tuple(k for k, v in SOURCE_KINDS.items() if not v.optional)
+#: Reading order (= the order of :data:`SOURCE_KINDS`).
+LOAD_ORDER = tuple(SOURCE_KINDS)
