@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-$(WEB_STAMP): webmap/package.json webmap/package-lock.json
+$(WEB_STAMP): webmap/package.json webmap/package-lock.json pipeline/styles/palette.json
 	cd webmap && npm ci --no-audit --no-fund --loglevel=error
 	cd webmap && npm run --silent build
 	touch $@

@@ -20,6 +20,9 @@ from typing import Any
 #: The result's coordinate reference system (RD New; pipeline.schemas.CRS, not imported here
 #: so the writer process starts without pandas and geopandas).
 CRS = "EPSG:28992"
+#: GeoPackage 1.3: nothing in the result needs 1.4, and GDAL before 3.7 warns on every open of a
+#: 1.4 file ("may only be partially supported"). Applies when a layer creates the file.
+GPKG_DATASET_OPTIONS = {"VERSION": "1.3"}
 
 
 def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> None:
@@ -36,6 +39,7 @@ def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> 
             geometry_name="geometry",
             geometry_type=geometry_type,
             crs=CRS,
+            dataset_options=GPKG_DATASET_OPTIONS,
             layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
             append=False,
         )

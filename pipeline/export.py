@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +38,9 @@ import pyarrow as pa
 import pyogrio
 import yaml
 
-from pipeline._gpkg_writer import unsynced_sqlite, write_layer_table
+from pipeline._gpkg_writer import GPKG_DATASET_OPTIONS, unsynced_sqlite, write_layer_table
 from pipeline.schemas import CRS
+from pipeline.styles.qml import capacity_qml, tier_qml
 
 #: Opportunity type -> scored layer name.
 TYPE_LAYERS = {
@@ -122,20 +122,6 @@ METADATA_KEYS = (
     "synthetic",
     "tiers",
     "warnings",
-)
-TIER_COLORS = {
-    "A": "26,150,65,255",
-    "B": "166,217,106,255",
-    "C": "255,255,191,255",
-    "D": "253,174,97,255",
-    "E": "215,25,28,255",
-}
-CAPACITY_COLORS = (
-    "237,248,233,255",
-    "186,228,179,255",
-    "116,196,118,255",
-    "49,163,84,255",
-    "0,109,44,255",
 )
 INT_COLUMNS = ("rank", "capacity_units", "n_parcels", "merged", "bouwjaar")
 
@@ -381,170 +367,15 @@ def run_metadata(
 # --------------------------------------------------------------------------- QGIS styles
 
 
-def _sub(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
-    return ET.SubElement(parent, tag, {k: str(v) for k, v in attrs.items()})
-
-
-def _symbol(parent: ET.Element, name: str, color: str, *, point: bool) -> ET.Element:
-    sym = _sub(
-        parent,
-        "symbol",
-        type="marker" if point else "fill",
-        name=name,
-        alpha="1",
-        clip_to_extent="1",
-        force_rhr="0",
-    )
-    layer = ET.SubElement(
-        sym,
-        "layer",
-        {
-            "class": "SimpleMarker" if point else "SimpleFill",
-            "enabled": "1",
-            "pass": "0",
-            "locked": "0",
-        },
-    )
-    opts = _sub(layer, "Option", type="Map")
-    props = (
-        {
-            "name": "circle",
-            "color": color,
-            "outline_color": "35,35,35,255",
-            "outline_style": "solid",
-            "outline_width": "0.2",
-            "outline_width_unit": "MM",
-            "size": "2.6",
-            "size_unit": "MM",
-            "angle": "0",
-            "joinstyle": "bevel",
-            "scale_method": "diameter",
-        }
-        if point
-        else {
-            "color": color,
-            "outline_color": "35,35,35,255",
-            "outline_style": "solid",
-            "outline_width": "0.26",
-            "outline_width_unit": "MM",
-            "style": "solid",
-            "joinstyle": "bevel",
-        }
-    )
-    for k, v in props.items():
-        _sub(opts, "Option", type="QString", name=k, value=v)
-    return sym
-
-
-def _qml_root() -> ET.Element:
-    return ET.Element(
-        "qgis", {"version": "3.34.0-Prizren", "styleCategories": "Symbology", "labelsEnabled": "0"}
-    )
-
-
-def _qml_text(root: ET.Element) -> str:
-    ET.indent(root)
-    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
-        root, encoding="unicode"
-    )
-
-
-def tier_qml(*, point: bool, tiers: Mapping[str, float] | None = None) -> str:
-    """A QGIS categorized renderer on ``tier`` (A dark green … E red)."""
-    tiers = tiers or {"A": 80, "B": 65, "C": 50, "D": 35}
-    root = _qml_root()
-    rend = _sub(
-        root,
-        "renderer-v2",
-        type="categorizedSymbol",
-        attr="tier",
-        symbollevels="0",
-        enableorderby="0",
-        forceraster="0",
-        referencescale="-1",
-    )
-    cats = _sub(rend, "categories")
-    labels = {
-        t: (f"{t} (score ≥ {tiers[t]:g})" if t in tiers else f"E (score < {tiers.get('D', 35):g})")
-        for t in TIER_COLORS
-    }
-    for i, t in enumerate(TIER_COLORS):
-        _sub(
-            cats, "category", render="true", symbol=str(i), value=t, label=labels[t], type="string"
-        )
-    syms = _sub(rend, "symbols")
-    for i, color in enumerate(TIER_COLORS.values()):
-        _symbol(syms, str(i), color, point=point)
-    src = _sub(rend, "source-symbol")
-    _symbol(src, "0", "190,190,190,255", point=point)
-    _sub(rend, "rotation")
-    _sub(rend, "sizescale")
-    return _qml_text(root)
-
-
-def capacity_breaks(values: Any, *, classes: int = 5) -> list[float]:
-    """Class bounds for the ``capacity_ab`` choropleth: quantiles, distinct, from 0 to the max."""
-    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").dropna(), dtype="float64")
-    top = float(v.max()) if len(v) else 0.0
-    if top <= 0:
-        return [0.0, 1.0]
-    qs = np.quantile(v, np.linspace(0, 1, classes + 1))
-    bounds = sorted({0.0, *(float(np.ceil(q)) for q in qs[1:-1]), top})
-    return [b for i, b in enumerate(bounds) if i == 0 or b > bounds[i - 1]]
-
-
-def capacity_qml(values: Any) -> str:
-    """A QGIS graduated renderer on ``capacity_ab`` (homes in tiers A and B)."""
-    bounds = capacity_breaks(values)
-    root = _qml_root()
-    rend = _sub(
-        root,
-        "renderer-v2",
-        type="graduatedSymbol",
-        attr="capacity_ab",
-        graduatedMethod="GraduatedColor",
-        symbollevels="0",
-        enableorderby="0",
-        forceraster="0",
-        referencescale="-1",
-    )
-    ranges = _sub(rend, "ranges")
-    n = len(bounds) - 1
-    colors = [
-        CAPACITY_COLORS[round(i * (len(CAPACITY_COLORS) - 1) / max(n - 1, 1))] for i in range(n)
-    ]
-    for i in range(n):
-        lo, hi = bounds[i], bounds[i + 1]
-        _sub(
-            ranges,
-            "range",
-            render="true",
-            symbol=str(i),
-            lower=f"{lo:.15f}",
-            upper=f"{hi:.15f}",
-            label=f"{lo:,.0f} – {hi:,.0f} woningen".replace(",", "."),
-        )
-    syms = _sub(rend, "symbols")
-    for i in range(n):
-        _symbol(syms, str(i), colors[i], point=False)
-    src = _sub(rend, "source-symbol")
-    _symbol(src, "0", CAPACITY_COLORS[-1], point=False)
-    ramp = _sub(rend, "colorramp", type="gradient", name="[source]")
-    ropts = _sub(ramp, "Option", type="Map")
-    _sub(ropts, "Option", type="QString", name="color1", value=CAPACITY_COLORS[0])
-    _sub(ropts, "Option", type="QString", name="color2", value=CAPACITY_COLORS[-1])
-    _sub(ropts, "Option", type="QString", name="discrete", value="0")
-    _sub(rend, "mode", name="quantile")
-    _sub(rend, "rotation")
-    _sub(rend, "sizescale")
-    return _qml_text(root)
-
-
 def layer_styles(
     layers: Mapping[str, gpd.GeoDataFrame], *, tiers: Mapping[str, float] | None
 ) -> pd.DataFrame:
-    """Rows of QGIS's ``layer_styles`` table: one default style per scored layer and gemeenten."""
-    now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
+    """Rows of QGIS's ``layer_styles`` table: one default style per scored layer and gemeenten.
+
+    ``update_time`` is a timezone-aware UTC time, which GDAL writes in the form the GeoPackage
+    standard asks of a DATETIME column (``YYYY-MM-DDTHH:MM:SS.SSSZ``).
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
     rows = []
     for name in (*SCORED_LAYERS, "gemeenten"):
         if name == "gemeenten":
@@ -554,7 +385,7 @@ def layer_styles(
                 "Capaciteit (woningen in klasse A en B) per gemeente",
             )
         else:
-            qml = tier_qml(point=GEOMETRY_TYPES[name] == "Point", tiers=tiers)
+            qml = tier_qml(name, point=GEOMETRY_TYPES[name] == "Point", tiers=tiers)
             style_name, desc = "kansenkaart_klasse", "Kansen gekleurd naar klasse A–E"
         rows.append(
             {
@@ -828,7 +659,12 @@ class ResultWriter:
             )
             with unsynced_sqlite():
                 pyogrio.write_dataframe(
-                    meta, self.tmp, layer="run_metadata", driver="GPKG", use_arrow=True
+                    meta,
+                    self.tmp,
+                    layer="run_metadata",
+                    driver="GPKG",
+                    use_arrow=True,
+                    dataset_options=GPKG_DATASET_OPTIONS,
                 )
                 pyogrio.write_dataframe(
                     styles,
@@ -836,6 +672,7 @@ class ResultWriter:
                     layer="layer_styles",
                     driver="GPKG",
                     use_arrow=True,
+                    dataset_options=GPKG_DATASET_OPTIONS,
                     layer_options={"FID": "id"},
                 )
             with open(self.tmp, "rb+") as fh:

@@ -22,6 +22,13 @@ from pipeline.export import LAYER_COLUMNS, LAYER_ORDER, METADATA_KEYS, write_res
 from pipeline.scan import ScanResult
 from pipeline.scoring import load_config, score_table
 from pipeline.scoring.config import TIER_NAMES, TYPE_NAMES
+from pipeline.styles import (
+    OVERVIEW_COLORS,
+    OVERVIEW_FILL_OPACITY,
+    TIER_COLORS,
+    capacity_classes,
+    rgb,
+)
 
 CONFIG = load_config(None)
 GEMEENTEN_COLUMNS = (
@@ -235,12 +242,50 @@ def test_qgis_layer_styles(written: Path) -> None:
         assert symbols is not None and len(symbols) == 5
         kind = "marker" if name == "plinten" else "fill"
         assert {s.get("type") for s in symbols} == {kind}
+        # the palette's tier colours, in tier order (the web map's and the api's styles' too)
+        assert [_qml_fill(s) for s in symbols] == [
+            f"{','.join(str(c) for c in rgb(col))},255" for col in TIER_COLORS.values()
+        ]
     gem = ET.fromstring(styles["gemeenten"][3]).find("renderer-v2")
     assert gem is not None
     assert gem.get("type") == "graduatedSymbol" and gem.get("attr") == "capacity_ab"
-    ranges = list(gem.iter("range"))
-    assert ranges and float(ranges[0].get("lower")) == 0.0
-    assert all(float(r.get("lower")) < float(r.get("upper")) for r in ranges)
+    # classes fitted to the data: one per distinct value here (two municipalities), none empty
+    capacity = sorted(gpd.read_file(written, layer="gemeenten")["capacity_ab"].astype(float))
+    ranges = [(float(r.get("lower")), float(r.get("upper"))) for r in gem.iter("range")]
+    assert len(set(capacity)) == 2
+    assert ranges == [(capacity[0], capacity[0]), (capacity[0], capacity[1])]
+    # translucent fills with an outline, so tier-A sites under or above the overview stay visible
+    gem_symbols = gem.find("symbols")
+    assert gem_symbols is not None
+    alphas = {int(_qml_fill(s).split(",")[3]) for s in gem_symbols}
+    assert alphas == {round(OVERVIEW_FILL_OPACITY * 255)} and max(alphas) < 128
+
+
+def _qml_fill(symbol: ET.Element) -> str:
+    """The fill colour ("r,g,b,a") of a QML symbol's first layer."""
+    return next(o.get("value") for o in symbol.iter("Option") if o.get("name") == "color") or ""
+
+
+def test_overview_classes_are_fitted_to_the_data() -> None:
+    three = capacity_classes([40, 0, 12])
+    assert [(c.lower, c.upper) for c in three] == [(0, 0), (0, 12), (12, 40)]
+    assert [c.label for c in three] == ["0 woningen", "1 – 12 woningen", "13 – 40 woningen"]
+    assert [c.color for c in three] == [OVERVIEW_COLORS[0], OVERVIEW_COLORS[2], OVERVIEW_COLORS[4]]
+    one = capacity_classes([7])  # an export of one municipality
+    assert [(c.lower, c.upper, c.label) for c in one] == [(7, 7, "7 woningen")]
+    # ten distinct values (and a missing one, which counts as 0): five classes of two values
+    ten = capacity_classes([*range(0, 1000, 100), None, 900])
+    assert [(c.lower, c.upper) for c in ten] == [
+        (0, 100),
+        (100, 300),
+        (300, 500),
+        (500, 700),
+        (700, 900),
+    ]
+    assert ten[-1].label == "701 – 900 woningen" and ten[0].label == "0 – 100 woningen"
+    assert capacity_classes([]) == []
+    big = capacity_classes([1234, 5678])
+    assert big[-1].label == "1.235 – 5.678 woningen"
 
 
 def test_empty_layers_are_written_with_their_columns(tmp_path: Path) -> None:

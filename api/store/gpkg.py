@@ -50,6 +50,7 @@ from api.store.data import (
     RunInfo,
 )
 from api.store.rtree import bulk_load, envelopes_from_gpkg
+from pipeline.styles.qml import capacity_qml
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -884,6 +885,19 @@ def _summary(result: dict[str, Any]) -> str:
 
 
 # -- export -------------------------------------------------------------------------------------
+def fit_overview_style(con: sqlite3.Connection, schema: str = "main") -> None:
+    """Refit the ``gemeenten`` style's classes to the municipalities in this file.
+
+    The result's style has classes fitted to every municipality; kept in an export they would tell
+    the capacities of the others, and most classes would be empty.
+    """
+    values = [r[0] for r in con.execute(f'SELECT capacity_ab FROM {schema}."gemeenten"')]
+    con.execute(
+        f"UPDATE {schema}.layer_styles SET styleQML = ? WHERE f_table_name = ?",
+        (capacity_qml(values), "gemeenten"),
+    )
+
+
 #: Tables copied whole into an export (besides the GeoPackage system tables).
 _WHOLE_TABLES = ("layer_styles", "run_metadata")
 
@@ -1052,6 +1066,8 @@ def export_gemeente(
                 )
             else:
                 con.execute(f'INSERT INTO main."{table}" SELECT * FROM src."{table}"')
+        if "layer_styles" in whole and "gemeenten" in scoped:
+            fit_overview_style(con, "main")
         if "run_metadata" in whole:
             con.execute(
                 "UPDATE main.run_metadata SET value = ? WHERE key = 'feature_counts'",

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: needs.py
 
 from synthetic_result import Municipality, write_result
 

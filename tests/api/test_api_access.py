@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import sqlite3
+import xml.etree.ElementTree as ET
 
 import mapbox_vector_tile
 import mercantile
@@ -291,6 +292,15 @@ def test_default_export_has_the_styled_layers_only(env, tmp_path):
         assert set(
             pyogrio.read_dataframe(path, layer=layer, read_geometry=False)["gemeentecode"]
         ) == {"GM0901"}
+    # The overview's style is fitted to this municipality alone: one class, its own value (the
+    # result's classes would tell the other municipalities' capacities).
+    own = pyogrio.read_dataframe(path, layer="gemeenten", read_geometry=False)["capacity_ab"]
+    styles = pyogrio.read_dataframe(path, layer="layer_styles").set_index("f_table_name")
+    ranges = [
+        (float(r.get("lower")), float(r.get("upper")))
+        for r in ET.fromstring(styles.loc["gemeenten", "styleQML"]).iter("range")
+    ]
+    assert ranges == [(float(own.iloc[0]), float(own.iloc[0]))]
 
 
 def test_export_holds_only_the_municipality_and_is_audited(env, tmp_path):

@@ -4,6 +4,11 @@ pipeline, two municipalities, ~10 s), served to a beleidsmaker of one of them.""
 from __future__ import annotations
 
 import io
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import mapbox_vector_tile
@@ -12,6 +17,7 @@ import pyogrio
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from needs import need
 from pyproj import Transformer
 from rich.console import Console
 
@@ -36,6 +42,19 @@ def real_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return result
 
 
+def _app(result: Path, tmp_path: Path):
+    """The api on ``result`` with a fresh user database (cheap password hashing)."""
+    settings = Settings(
+        result=result,
+        database=str(tmp_path / "u.sqlite"),
+        secret_key="s" * 40,
+        static_dir=tmp_path / "none",
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
+    return create_app(settings)
+
+
 @pytest.mark.slow
 def test_real_scan_is_served_within_scope(real_result, tmp_path):
     codes = sorted(
@@ -43,15 +62,7 @@ def test_real_scan_is_served_within_scope(real_result, tmp_path):
     )
     assert len(codes) >= 2
     own = codes[0]
-    settings = Settings(
-        result=real_result,
-        database=str(tmp_path / "u.sqlite"),
-        secret_key="s" * 40,
-        static_dir=tmp_path / "none",
-        argon2_time_cost=1,
-        argon2_memory_kib=64,
-    )
-    app = create_app(settings)
+    app = _app(real_result, tmp_path)
     app.state.users.add_user("bm@test.nl", PASSWORD, role="beleidsmaker", gemeenten=[own])
     with TestClient(app, base_url="http://localhost") as c:
         me = c.post("/api/auth/login", json={"email": "bm@test.nl", "password": PASSWORD}).json()[
@@ -152,3 +163,46 @@ def _layer_of(site_id: str) -> str:
 def _bounds_wgs(result: Path) -> tuple[float, float, float, float]:
     gdf = pyogrio.read_dataframe(result, layer="gemeenten").to_crs("EPSG:4326")
     return tuple(float(v) for v in gdf.total_bounds)  # type: ignore[return-value]
+
+
+def _gdal_problems(path: Path) -> list[str]:
+    """What the system's GDAL (``ogrinfo``, as QGIS and other tools use it) says reading every
+    feature of every layer of ``path``: warnings and errors, or nothing."""
+    ogrinfo = shutil.which("ogrinfo")
+    if ogrinfo is None:
+        need("ogrinfo (Debian package gdal-bin) is not installed")
+    run = subprocess.run(
+        [ogrinfo, "-ro", "-al", "-q", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CPL_DEBUG": "OFF"},
+    )
+    assert run.returncode == 0, run.stderr
+    lines = (run.stderr + "\n" + run.stdout).splitlines()
+    return [line for line in lines if re.match(r"^(Warning|ERROR)\b", line)]
+
+
+def test_result_and_export_open_without_a_gdal_warning(real_result, tmp_path):
+    """GeoPackage 1.3 and DATETIME values in the standard's form: GDAL (3.6 on Debian 12) reads
+    the result and a full export without a single warning."""
+    version = subprocess.run(["ogrinfo", "--version"], capture_output=True, text=True).stdout
+    print(f"checked with {version.strip()}")
+    assert _gdal_problems(real_result) == []
+    with sqlite3.connect(real_result) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 10300
+        times = [r[0] for r in con.execute("SELECT update_time FROM layer_styles")]
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t) for t in times)
+
+    code = sorted(
+        pyogrio.read_dataframe(real_result, layer="gemeenten", read_geometry=False)["gemeentecode"]
+    )[0]
+    app = _app(real_result, tmp_path)
+    app.state.users.add_user("analist@test.nl", PASSWORD, role="analist", gemeenten=[])
+    with TestClient(app, base_url="http://localhost") as c:
+        c.post("/api/auth/login", json={"email": "analist@test.nl", "password": PASSWORD})
+        r = c.get(f"/api/export/{code}.gpkg?uitgesloten=true")
+        assert r.status_code == 200, r.text
+    export = tmp_path / "export.gpkg"
+    export.write_bytes(r.content)
+    assert _gdal_problems(export) == []

@@ -273,6 +273,19 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
         assert {f["source"] for f in rendered} <= {"tijdelijke_locaties", "kantoren", "plinten"}
         page.screenshot(path=screenshots / "03-sites.png")
 
+        # The tier colours drawn are the project's one palette (the GeoPackage styles' too).
+        palette = json.loads((ROOT / "pipeline" / "styles" / "palette.json").read_text())
+        fill = page.evaluate(
+            "window.__kk.map.getPaintProperty('tijdelijke_locaties-fill', 'fill-color')"
+        )
+        assert dict(zip(fill[2:-1:2], fill[3:-1:2], strict=True)) == palette["tiers"]
+        assert (
+            page.evaluate(
+                "getComputedStyle(document.documentElement).getPropertyValue('--tier-a').trim()"
+            )
+            == palette["tiers"]["A"]
+        )
+
         # Click a drawn site: the side panel shows its full breakdown.
         target = page.evaluate(FIND_SITE_PIXEL, SITE_STYLE_LAYERS)
         assert target, "could not find a clickable site pixel"

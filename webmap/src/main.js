@@ -21,6 +21,7 @@ import {
   OVERVIEW_LEAFLET_ZOOM,
   SITE_LAYERS,
   TIER_COLORS,
+  applyPaletteToCss,
   buildStyle,
   clickableLayerIds,
   overviewBreaks,
@@ -35,6 +36,7 @@ const FILTER_KEYS = ["min_score", "min_capacity", "owner_class", "gemeente"];
 
 // Test and debugging hook: the MapLibre map, the Leaflet map and what the page has seen.
 const kk = (window.__kk = { map: null, leaflet: null, errors: [], state: null, ready: false, basemap: "none" });
+applyPaletteToCss(document.documentElement);
 
 const state = {
   config: DEFAULT_CONFIG,

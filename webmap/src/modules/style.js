@@ -1,22 +1,27 @@
 // The MapLibre style: one vector source per opportunity layer (from the api's TileJSON), coloured
 // by tier; the municipality overview (choropleth of tier A+B capacity) from GET /api/gemeenten.
-//
+
+import palette from "../../../pipeline/styles/palette.json";
+
 // Zoom levels: maplibre-gl-leaflet runs the GL map one zoom level below Leaflet (512 px tiles), so
 // GL zoom 10 = Leaflet zoom 11. OVERVIEW_LEAFLET_ZOOM is where sites take over from the overview.
 
 export const OVERVIEW_LEAFLET_ZOOM = 11;
 const GL_SWITCH = OVERVIEW_LEAFLET_ZOOM - 1;
 
-// Colour-blind-safe diverging palette (ColorBrewer RdYlBu, 5 classes): blue = best, red = weakest.
-export const TIER_COLORS = {
-  A: "#2c7bb6",
-  B: "#abd9e9",
-  C: "#ffffbf",
-  D: "#fdae61",
-  E: "#d7191c",
-};
+// The colours come from the one palette of the project (pipeline/styles/palette.json), which also
+// colours the GeoPackage's QGIS styles and the api's style documents (GET /api/styles/{layer}.json).
+// Tiers: ColorBrewer RdYlBu, 5 classes (blue = best, red = weakest; colour-blind safe).
+export const TIER_COLORS = { ...palette.tiers };
 // Sequential palette for the overview (ColorBrewer Purples, 5 classes; colour-blind safe).
-export const OVERVIEW_COLORS = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"];
+export const OVERVIEW_COLORS = [...palette.overview];
+const OUTLINE = palette.outline;
+
+/** The palette as CSS custom properties on `root` (legend symbols and badges in styles.css). */
+export function applyPaletteToCss(root) {
+  for (const [tier, color] of Object.entries(TIER_COLORS)) root.style.setProperty(`--tier-${tier.toLowerCase()}`, color);
+  for (const [layer, color] of Object.entries(OUTLINE)) root.style.setProperty(`--outline-${layer}`, color);
+}
 
 export const SITE_LAYERS = ["tijdelijke_locaties", "kantoren", "plinten"];
 
@@ -28,7 +33,7 @@ const tierColor = [
   "C", TIER_COLORS.C,
   "D", TIER_COLORS.D,
   "E", TIER_COLORS.E,
-  "#888888",
+  palette.no_tier,
 ];
 
 /** The style layers drawn for one opportunity layer (ids listed so clicks can query them). */
@@ -43,7 +48,7 @@ export function siteStyleLayers(id) {
         paint: {
           "circle-color": tierColor,
           "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 3.5, 14, 6, 17, 9],
-          "circle-stroke-color": "#1b1b1b",
+          "circle-stroke-color": OUTLINE.plinten,
           "circle-stroke-width": 1.5,
         },
       },
@@ -74,7 +79,7 @@ export function siteStyleLayers(id) {
       type: "line",
       ...common,
       paint: {
-        "line-color": thick ? "#3b1f5c" : "#1b1b1b",
+        "line-color": OUTLINE[id] || OUTLINE.tijdelijke_locaties,
         "line-width": thick ? ["interpolate", ["linear"], ["zoom"], 10, 1.5, 14, 3] : 1,
       },
     },
@@ -159,7 +164,7 @@ export function buildStyle(siteSources, gemeenten, breaks) {
       id: "gemeenten-line",
       type: "line",
       source: "gemeenten",
-      paint: { "line-color": "#2d1a4a", "line-width": ["interpolate", ["linear"], ["zoom"], 6, 1, 12, 2.5] },
+      paint: { "line-color": palette.overview_outline, "line-width": ["interpolate", ["linear"], ["zoom"], 6, 1, 12, 2.5] },
     },
     {
       id: "gemeenten-selected",
