@@ -299,13 +299,16 @@ def test_csv_unknown_verblijfsobject_ids(inputs: Inputs) -> None:
         "0901010000000001,2021-03-01,x\n0999010000000077,2020-01-01,x\n0999010000000078,2020-01-01,x\n",
         encoding="utf-8",
     )
-    assert_bad(
-        inputs.write_yaml(),
-        "[vacancy]",
-        "2 verblijfsobject id(s) are not current units",
+    # stale ids (units withdrawn since the register was made) are a counted warning
+    code, out = check(inputs.write_yaml())
+    assert code == 0, out
+    flat = " ".join(out.split())
+    for needle in (
+        "[vacancy] 2 of 3 verblijfsobject id(s) are not current units",
         "0999010000000077, 0999010000000078",
         "row 4, 5",
-    )
+    ):
+        assert needle in flat, flat
 
 
 def test_csv_bad_dates_name_their_lines(inputs: Inputs) -> None:

@@ -8,6 +8,7 @@ temporary directory.
 from __future__ import annotations
 
 import gc
+import gzip
 import io
 import re
 import tempfile
@@ -68,13 +69,67 @@ def no_sidecar_files() -> Iterator[None]:
 
 
 def _is_gml(path: str) -> bool:
-    return path.lower().endswith((".gml", ".gml.gz"))
+    """GML, or XML that GDAL may open as GML (an IMRO plan saved as ``.xml``, BAG 1.0): both
+    get ``WRITE_GFS=NO``. (LVBAG XML is read with ``gml=False``: its driver has no options.)"""
+    return path.lower().endswith((".gml", ".gml.gz", ".xml", ".xml.gz"))
 
 
-def list_layers(path: str) -> list[str]:
-    """Layer names of a vector dataset (GML is opened with ``WRITE_GFS=NO``)."""
+def xml_head(path: Path, n: int = 4096) -> bytes:
+    """The first ``n`` bytes of a file (gzip-compressed files decompressed); empty on error."""
+    try:
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(n)
+        with path.open("rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+#: What :func:`sniff_xml` recognises, named for messages.
+FORMAT_NAMES = {
+    "lvbag2": "a BAG 2.0 (LVBAG) extract",
+    "bag1": "a BAG 1.0 extract (the XML format Kadaster delivered until 2021)",
+    "bgt": "a BGT file (IMGeo/CityGML: large-scale topography, not the BAG or the BRK)",
+    "imro2006": "an IMRO2006 plan (the format before the Wro of 2008)",
+    "imro": "an IMRO2008/IMRO2012 plan",
+    "brk": "a Kadastrale kaart (BRK) file",
+    "ogr": "a GML written by GDAL/OGR (ogr2ogr)",
+}
+BAG_FIX = (
+    "use a BAG 2.0 extract as Kadaster delivers it (e.g. BAGGEM0599L-….zip), PDOK's "
+    "bag-light.gpkg (layers pand and verblijfsobject), or `kansenkaart fetch`"
+)
+UNSUPPORTED_FIX = {
+    "bag1": "BAG 1.0 is not supported: " + BAG_FIX,
+    "bgt": "the BGT has no construction years, statuses or uses: " + BAG_FIX,
+    "imro2006": "IMRO2006 is not supported: use the municipality's current bestemmingsplan "
+    "(IMRO2008/IMRO2012, from ruimtelijkeplannen.nl) or leave this file out",
+}
+_SNIFF = (  # (format, byte patterns of its root element or namespaces), first match wins
+    ("lvbag2", (b"lvbag/extract-deelbestand", b"sl-bag-extract", b"schemas/lvbag/")),
+    ("bag1", (b"BAG-Extract-Deelbestand-LVC", b"imbag/lvc/v2009", b"bag_LVC:")),
+    ("bgt", (b"geostandaarden.nl/imgeo", b"geostandaarden.nl/bgt")),
+    ("imro2006", (b"geonovum.nl/imro/2006", b"IMRO2006")),
+    ("imro", (b"geonovum.nl/imro/20",)),
+    ("brk", (b"schemas/brkkadastralekaart", b"begrenzingPerceel")),
+    ("ogr", (b"ogr.maptools.org",)),
+)
+
+
+def sniff_xml(head: bytes) -> str | None:
+    """Which (Dutch) XML/GML format a file is, from its first bytes; ``None`` when unknown."""
+    for fmt, patterns in _SNIFF:
+        if any(p in head for p in patterns):
+            return fmt
+    return None
+
+
+def list_layers(path: str, *, gml: bool | None = None) -> list[str]:
+    """Layer names of a vector dataset (GML is opened with ``WRITE_GFS=NO``; ``gml`` overrides
+    the choice by file name)."""
     with no_sidecar_files():
-        if not _is_gml(path):
+        if not (_is_gml(path) if gml is None else gml):
             return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
         names: list[str] = []
         while True:  # pyogrio.list_layers takes no open options: walk the layers by index
@@ -140,9 +195,14 @@ def read_vector(
     declared_crs: str | None = None,
     missing_layer_ok: bool = False,
     keep_columns: tuple[str, ...] | None = None,
+    geometry: bool = True,
+    gml: bool | None = None,
     **open_options: str,
 ) -> gpd.GeoDataFrame | None:
     """Read one layer with pyogrio (``use_arrow=True``; curves are linearised on a fallback).
+
+    ``geometry=False`` reads a table without geometry (LVBAG addresses and streets): no CRS
+    is needed then.
 
     The index becomes the 1-based feature number, so messages can name rows. A file without a
     CRS takes ``crs`` (from sources.yaml); failing that, ``assume_rd`` assumes EPSG:28992 with
@@ -162,6 +222,8 @@ def read_vector(
             return None
         bbox = _bbox_for(crs or file_crs or (schemas.CRS if assume_rd else None), bbox_rd)
     kwargs: dict[str, Any] = {"layer": layer, "bbox": bbox, **open_options}
+    if not geometry:
+        kwargs["read_geometry"] = False
     if keep_columns is not None:  # read only the fields a reader can use (much less to convert)
         try:
             with no_sidecar_files():
@@ -182,6 +244,10 @@ def read_vector(
             return None
         read_error(exc, issues)
         return None
+    if not geometry:
+        table = pd.DataFrame(gdf)
+        table.index = pd.RangeIndex(1, len(table) + 1)
+        return table  # type: ignore[return-value]
     if not isinstance(gdf, gpd.GeoDataFrame):
         gdf = gpd.GeoDataFrame(gdf)
     gdf.index = pd.RangeIndex(1, len(gdf) + 1)
@@ -381,22 +447,52 @@ def load_vector_layer(
 
 
 def empty_layer(spec: SourceSpec, issues: Issues, layer: str | None) -> None:
-    if SOURCE_KINDS[spec.key].empty == "problem":
+    kind = SOURCE_KINDS[spec.key]
+    if kind.empty == "problem":
         issues.problem(
             "the layer has no features",
-            fix="check that you exported the right layer and that the export finished",
+            fix=kind.empty_fix
+            or "check that you exported the right layer and that the export finished",
             layer=layer,
         )
     else:
         issues.warn(f"layer '{layer}' of {spec.path.name} has no features")
 
 
-def gml_files(path: Path, pattern: str) -> list[str]:
-    """GML files of a source: the file itself, a folder's ``*.gml`` or a zip's members."""
+@dataclass(frozen=True)
+class GmlFile:
+    """One GML/XML file of a source: its GDAL path, name and first bytes (:func:`sniff_xml`)."""
+
+    path: str
+    name: str
+    head: bytes
+
+    @property
+    def format(self) -> str | None:
+        return sniff_xml(self.head)
+
+
+_GML_SUFFIXES = (".gml", ".xml", ".gml.gz", ".xml.gz")
+
+
+def gml_files(path: Path, pattern: str) -> list[GmlFile]:
+    """GML files of a source: the file itself, a folder's ``*.gml``/``*.xml`` or a zip's members
+    (names matching ``pattern``), each with its first bytes."""
     if path.is_dir():
-        return [str(p) for p in sorted(path.glob("*.gml")) if re.search(pattern, p.name, re.I)]
+        return [
+            GmlFile(str(p), p.name, xml_head(p))
+            for p in sorted(path.iterdir())
+            if p.is_file()
+            and p.name.lower().endswith(_GML_SUFFIXES)
+            and re.search(pattern, p.name, re.I)
+        ]
     if path.suffix.lower() == ".zip":
+        out = []
         with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n.lower().endswith(".gml")]
-        return [f"/vsizip/{path}/{n}" for n in sorted(names) if re.search(pattern, n, re.I)]
-    return [str(path)]
+            for n in sorted(zf.namelist()):
+                base = Path(n).name
+                if base.lower().endswith(_GML_SUFFIXES[:2]) and re.search(pattern, base, re.I):
+                    with zf.open(n) as fh:
+                        out.append(GmlFile(f"/vsizip/{{{path}}}/{n}", base, fh.read(4096)))
+        return out
+    return [GmlFile(str(path), path.name, xml_head(path))]

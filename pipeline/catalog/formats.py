@@ -16,9 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
+import shapely
 
 from pipeline.catalog.files import (
+    FORMAT_NAMES,
+    UNSUPPORTED_FIX,
+    GmlFile,
     ReadContext,
     empty_layer,
     gml_declared_crs,
@@ -26,6 +31,7 @@ from pipeline.catalog.files import (
     list_layers,
     load_vector_layer,
     perceel_template,
+    pick_layer,
     read_error,
     read_raster_meta,
     read_text_table,
@@ -46,10 +52,66 @@ def _load_cbs(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, p
     return {"main": cbs.municipalities_from_cbs(raw, issues)}
 
 
+def _read_perceel_gml(
+    spec: SourceSpec, f: GmlFile, issues: Issues, bbox: Any, gfs: str
+) -> gpd.GeoDataFrame | None:
+    """One perceel GML: Kadaster's (with ``begrenzingPerceel``: read with the template, so
+    GDAL takes the polygon, not the label point) or a flattened export (ogr2ogr, QGIS: read
+    as it is, its only geometry being the parcel polygon)."""
+    fmt = f.format
+    if fmt not in (None, "brk", "ogr"):
+        issues.problem(
+            f"{f.name} is {FORMAT_NAMES[fmt]}, not a Kadastrale kaart perceel file",
+            fix="point `path:` at the perceel GML of the Kadastrale kaart (e.g. "
+            "kadastralekaart_perceel.gml), a GeoPackage with layer perceel, or use "
+            "`kansenkaart fetch`",
+            file=f.path,
+        )
+        return None
+    declared = None if f.path.startswith("/vsi") else gml_declared_crs(Path(f.path))
+    issues.layer = "Perceel"
+    if fmt == "brk" or (fmt is None and b"begrenzingPerceel" in f.head):
+        return read_vector(
+            f.path,
+            issues,
+            crs=spec.crs,
+            assume_rd=True,
+            bbox_rd=bbox,
+            declared_crs=declared,
+            GFS_TEMPLATE=gfs,
+        )
+    layer = pick_layer(
+        f.path, issues, wanted=spec.layer, defaults=("perceel", "percelen", "kadastraal_perceel")
+    )
+    if layer is None:
+        return None
+    issues.layer = layer
+    gdf = read_vector(
+        f.path,
+        issues,
+        layer=layer,
+        crs=spec.crs,
+        assume_rd=True,
+        bbox_rd=bbox,
+        declared_crs=declared,
+    )
+    if gdf is not None and len(gdf) and (shapely.get_type_id(gdf.geometry.values) == 0).all():
+        issues.problem(
+            f"{f.name} holds points, not parcel polygons: an export of the perceel GML that "
+            "kept the label point (plaatscoordinaten) instead of the boundary "
+            "(begrenzingPerceel)",
+            fix="point `path:` at Kadaster's original perceel GML (it is read with the "
+            "boundary), or export again with the begrenzingPerceel geometry",
+            layer=layer,
+        )
+        return None
+    return gdf
+
+
 def _load_brk(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, pd.DataFrame]:
     bbox = ctx.bbox
     path = spec.path
-    if path.is_dir() or path.suffix.lower() in (".gml", ".xml", ".zip"):
+    if path.is_dir() or path.name.lower().endswith((".gml", ".xml", ".zip", ".gml.gz", ".xml.gz")):
         try:
             files = gml_files(path, r"perceel")
         except zipfile.BadZipFile as exc:
@@ -63,17 +125,7 @@ def _load_brk(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, p
         parts = []
         with perceel_template() as gfs:
             for f in files:
-                declared = None if f.startswith("/vsi") else gml_declared_crs(Path(f))
-                issues.layer = "Perceel"
-                gdf = read_vector(
-                    f,
-                    issues,
-                    crs=spec.crs,
-                    assume_rd=True,
-                    bbox_rd=bbox,
-                    declared_crs=declared,
-                    GFS_TEMPLATE=gfs,
-                )
+                gdf = _read_perceel_gml(spec, f, issues, bbox, gfs)
                 if gdf is not None:
                     parts.append(gdf)
         if not parts:
@@ -82,7 +134,7 @@ def _load_brk(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, p
         if len(parts) > 1:
             raw.index = pd.RangeIndex(1, len(raw) + 1)
         if len(raw) == 0 and bbox is None:
-            empty_layer(spec, issues, "Perceel")
+            empty_layer(spec, issues, issues.layer)
     else:
         raw = load_vector_layer(
             spec,
@@ -102,7 +154,7 @@ _IMRO_CODE_RE = re.compile(r"^NL\.IMRO\.(\d{4})\.", re.I)
 
 def _imro_plan_id(path: str) -> str:
     """The plan id: the ``gml:id`` of the file's Bestemmingsplangebied, else the file name."""
-    stem = Path(path).name.removesuffix(".gml")
+    stem = re.sub(r"\.(gml|xml)(\.gz)?$", "", Path(path).name, flags=re.I)
     if path.startswith("/vsi"):
         return stem
     with open(path, "rb") as fh:
@@ -110,10 +162,31 @@ def _imro_plan_id(path: str) -> str:
     return match.group(1).decode("utf-8", "replace") if match else stem
 
 
+def _imro_skip_reason(f: GmlFile) -> tuple[str, str] | None:
+    """Why a zoning file is not read (message, fix), or ``None`` to read it."""
+    fmt = f.format
+    if fmt == "imro2006":
+        return (
+            f"{f.name} is {FORMAT_NAMES[fmt]}, which is not supported",
+            UNSUPPORTED_FIX[fmt],
+        )
+    if fmt is not None and fmt not in ("imro", "ogr"):
+        return (
+            f"{f.name} is {FORMAT_NAMES[fmt]}, not an IMRO bestemmingsplan",
+            "point the zoning source at bestemmingsplan GML files (IMRO2008/IMRO2012)",
+        )
+    return None
+
+
 def _load_imro(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, pd.DataFrame]:
     """Read ``Enkelbestemming`` from each GML (one GDAL open per file: GML has no index and
     every open parses the whole file). With a municipality filter, plan files named
-    ``NL.IMRO.<code>.…`` of other municipalities (``skip_codes``) are not opened at all."""
+    ``NL.IMRO.<code>.…`` of other municipalities (``skip_codes``) are not opened at all.
+
+    A file that is not a bestemmingsplan (a besluit, an IMRO2006 plan, another format) is
+    skipped with a warning when the source has other plans, and is a problem when it is the
+    only one.
+    """
     bbox, skip_codes = ctx.bbox, ctx.skip_codes
     try:
         files = gml_files(spec.path, r".")
@@ -121,21 +194,27 @@ def _load_imro(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, 
         read_error(exc, issues)
         return {}
     if not files:
-        issues.problem("no .gml files found in the folder", fix="point `path:` at IMRO GML files")
+        issues.problem(
+            "no .gml (or .xml) files found in the folder", fix="point `path:` at IMRO GML files"
+        )
         return {}
     if skip_codes:
         files = [
             f
             for f in files
-            if not ((m := _IMRO_CODE_RE.match(Path(f).name)) and m.group(1) in skip_codes)
+            if not ((m := _IMRO_CODE_RE.match(f.name)) and m.group(1) in skip_codes)
         ]
     parts = []
-    without: list[tuple[str, list[str]]] = []
+    skipped: list[tuple[str, str, str]] = []  # (file, message, fix)
     for f in files:
-        sub = Issues(file=f, source=spec.key, layer=imro.ZONING_LAYER)
-        declared = None if f.startswith("/vsi") else gml_declared_crs(Path(f))
+        reason = _imro_skip_reason(f)
+        if reason is not None:
+            skipped.append((f.path, *reason))
+            continue
+        sub = Issues(file=f.path, source=spec.key, layer=imro.ZONING_LAYER)
+        declared = None if f.path.startswith("/vsi") else gml_declared_crs(Path(f.path))
         raw = read_vector(
-            f,
+            f.path,
             sub,
             layer=imro.ZONING_LAYER,
             crs=spec.crs,
@@ -145,33 +224,32 @@ def _load_imro(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, 
         )
         if raw is None and not sub.problems:
             try:
-                names = list_layers(f)  # only to say what the file holds instead
+                names = list_layers(f.path)  # only to say what the file holds instead
             except Exception as exc:
                 read_error(exc, sub)
                 names = []
             if names:
-                without.append((f, names))
+                skipped.append(
+                    (
+                        f.path,
+                        f"{f.name} has no Enkelbestemming layer (layers: {', '.join(names)}); it "
+                        "is probably a besluit or beheersverordening, not a bestemmingsplan",
+                        "point the zoning source at bestemmingsplan GML files (with "
+                        "Enkelbestemming)",
+                    )
+                )
             elif not sub.problems:
                 read_error(ValueError("no layers (not GML?)"), sub)
         elif raw is not None:
-            raw.index = Path(f).name + "#" + raw.index.astype(str)
-            parts.append(imro.zoning_from_imro(raw, sub, plan_id=_imro_plan_id(f)))
+            raw.index = f.name + "#" + raw.index.astype(str)
+            parts.append(imro.zoning_from_imro(raw, sub, plan_id=_imro_plan_id(f.path)))
         issues.problems += sub.problems
         issues.warnings += sub.warnings
-    for f, names in without:
-        message = (
-            f"{Path(f).name} has no Enkelbestemming layer (layers: {', '.join(names)}); it is "
-            "probably a besluit or beheersverordening, not a bestemmingsplan"
-        )
+    for path, message, fix in skipped:
         if parts or issues.problems:
             issues.warn(message + "; skipped")
         else:
-            issues.problem(
-                message,
-                fix="point the zoning source at bestemmingsplan GML files (with Enkelbestemming)",
-                file=f,
-                layer=imro.ZONING_LAYER,
-            )
+            issues.problem(message, fix=fix, file=path, layer=imro.ZONING_LAYER)
     if not parts:
         return {}
     zoning = pd.concat(parts)

@@ -236,6 +236,7 @@ def load_sources(
                 prog.update(task, description=f"reading {', '.join(running) or '…'}", advance=1)
 
         results: dict[str, Loaded | Future[Loaded]] = {}
+        failed: set[str] = set()
         mun_ok: gpd.GeoDataFrame | None = None
         if "municipalities" in present:
             first = results["municipalities"] = load("municipalities", None)
@@ -249,7 +250,10 @@ def load_sources(
         for key in keys:  # merge in LOAD_ORDER, whatever finished first
             spec = sources.entries[key]
             if key not in present:
-                problems += _missing_file(spec, sources, report)
+                missing = _missing_file(spec, sources, report)
+                problems += missing
+                if missing:
+                    failed.add(key)
                 prog.advance(task)
                 continue
             report.inputs.append(
@@ -266,13 +270,14 @@ def load_sources(
                     raise
             _merge(result, key, layers, report)
             problems += result.issues.problems
+            if result.issues.problems:
+                failed.add(key)
         prog.update(task, description="checking cross-references")
-        problems += crosscheck.cross_checks(layers, sources, report, selection.codes)
+        problems += crosscheck.cross_checks(layers, sources, report, selection.codes, failed=failed)
     if problems:
         raise InputError(
             problems, title=f"{len(problems)} problem(s) in the inputs of {sources.yaml_path}"
         )
-    crosscheck.limit_to_selection(layers, report, selection.codes)
     for name, schema in schemas.LAYERS.items():
         if name not in layers:
             layers[name] = empty_layer(schema)

@@ -30,7 +30,7 @@ class SourceKind:
     with one table) to the canonical layers of :data:`pipeline.schemas.LAYERS` they fill;
     empty for a raster (only its metadata is read). ``empty`` says what a file without
     features is: ``"problem"`` (the scan cannot run without them) or ``"warning"``.
-    ``priority`` orders the thread pool: large sources first, so the two threads finish
+    ``empty_fix`` replaces the general fix for an empty file. ``priority`` orders the thread pool: large sources first, so the two threads finish
     together (lower first).
     """
 
@@ -40,6 +40,7 @@ class SourceKind:
     optional: bool = False
     takes_kind: bool = False
     empty: Literal["problem", "warning"] = "problem"
+    empty_fix: str = ""
     extent: Extent = "context"
     priority: int = 9
 
@@ -67,7 +68,16 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         SourceKind("ownership", "ownership", empty="warning", priority=3),
         SourceKind("transit_stops", "stops", takes_kind=True),
         SourceKind("noise", "raster", optional=True),
-        SourceKind("exclusion_zones", "zones", optional=True, takes_kind=True, empty="warning"),
+        SourceKind(
+            "exclusion_zones",
+            "zones",
+            optional=True,
+            takes_kind=True,
+            empty_fix="without zones no site is excluded for lying in Natura 2000, NNN, an "
+            "external-safety or a high-voltage zone: point `path:` (and `layer:`) at the file "
+            "that holds the zones, or remove `exclusion_zones` from sources.yaml to scan without "
+            "them",
+        ),
     )
 }
 

@@ -70,6 +70,11 @@ VBO_COLUMNS = (
     "energieklasse",
     *HISTORY_COLUMNS,
 )
+NUM_PREFIX = "NL.IMBAG.Nummeraanduiding."
+OPR_PREFIX = "NL.IMBAG.Openbareruimte."
+#: The LVBAG nummeraanduiding (address) and openbare ruimte (street) fields the readers use.
+NUM_COLUMNS = ("identificatie", "openbareruimteRef", "status", *HISTORY_COLUMNS)
+OPR_COLUMNS = ("identificatie", "naam", "status", *HISTORY_COLUMNS)
 #: ``oorspronkelijkBouwjaar`` placeholder for "unknown".
 UNKNOWN_BOUWJAAR = 9999
 
@@ -189,6 +194,8 @@ def gebruiksdoel_lists(values: pd.Series) -> pd.Series:
         return values.map(lambda v: [str(x).strip().lower() for x in v] if _is_list(v) else v)
     # few distinct values (combinations of uses): split each distinct value once, then give
     # every row its own copy of its list
+    if len(values) == 0:  # (an empty arrow column has no chunk to encode)
+        return pd.Series([], index=values.index, dtype=object)
     encoded = pc.dictionary_encode(to_arrow(values))
     distinct = pc.utf8_trim_whitespace(pc.utf8_lower(encoded.dictionary))
     split = pc.split_pattern_regex(distinct, pattern=r"\s*,\s*").to_pylist()
@@ -233,8 +240,8 @@ def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
         "status": status,
     }
     street = find_column(raw, ["openbare_ruimte_naam", "straatnaam", "openbareruimtenaam"])
-    if street is not None:
-        columns["straatnaam"] = text_column(raw, street)
+    name = text_column(raw, street)  # all missing without a street column
+    columns["straatnaam"] = name.where(name != "")
     label = find_column(raw, ["energielabel", "energieklasse"])
     if label is not None:
         columns["energielabel"] = text_column(raw, label)
@@ -250,3 +257,69 @@ def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
                 f"{int(surface.sum())} verblijfsobject(en) with a surface geometry use a point in it"
             )
     return to_rd(out)
+
+
+def _current_by_id(raw: pd.DataFrame | None, issues: Issues, what: str) -> pd.DataFrame | None:
+    """The current voorkomen of each object of an LVBAG address table (quietly: these are
+    lookup tables, their history is not worth a warning)."""
+    if raw is None or "identificatie" not in raw.columns:
+        return None
+    quiet = Issues(file=issues.file, source=issues.source)
+    return current_voorkomens(pd.DataFrame(raw), "identificatie", quiet, what=what)
+
+
+def with_street_names(
+    vbo: gpd.GeoDataFrame,
+    num: pd.DataFrame | None,
+    opr: pd.DataFrame | None,
+    issues: Issues,
+) -> gpd.GeoDataFrame:
+    """``vbo`` with ``openbare_ruimte_naam``: the name of the openbare ruimte of each unit's
+    main address (``hoofdadresNummeraanduidingRef`` → nummeraanduiding ``openbareruimteRef`` →
+    openbare ruimte ``naam``), joined on the current voorkomens; missing where the extract
+    does not hold the address or the street (a warning counts those units).
+    """
+    ref = find_column(vbo, ["hoofdadresNummeraanduidingRef"])
+    nums = _current_by_id(num, issues, "nummeraanduiding")
+    oprs = _current_by_id(opr, issues, "openbare ruimte")
+    names = pd.Series(pd.NA, index=vbo.index, dtype="str")
+    if ref is None or nums is None or oprs is None or "naam" not in oprs.columns:
+        missing = [
+            what
+            for what, table in (("nummeraanduiding (NUM)", nums), ("openbare ruimte (OPR)", oprs))
+            if table is None
+        ]
+        if len(vbo):
+            issues.warn(
+                f"the extract has no {' or '.join(missing) or 'address reference'} objects: the "
+                "street of every verblijfsobject is unknown (street-based criteria are missing)"
+            )
+        return vbo.assign(openbare_ruimte_naam=names)
+    num_street = pd.Series(
+        strip_prefix(nums["openbareruimteRef"], OPR_PREFIX).to_numpy(),
+        index=strip_prefix(nums["identificatie"], NUM_PREFIX).to_numpy(),
+    )
+    street_name = pd.Series(
+        text_column(oprs, "naam").to_numpy(),
+        index=strip_prefix(oprs["identificatie"], OPR_PREFIX).to_numpy(),
+    )
+    num_street = num_street[~num_street.index.duplicated(keep="last")]
+    street_name = street_name[~street_name.index.duplicated(keep="last")]
+    address = strip_prefix(vbo[ref], NUM_PREFIX)
+    opr_id = address.map(num_street)
+    names = opr_id.map(street_name).astype("str")
+    names = names.where(names.notna() & (names.str.strip() != ""))
+    current = vbo
+    for col in ("eindGeldigheid", "tijdstipInactief"):
+        if col in vbo.columns:
+            current = current[current[col].isna()]
+    unknown = int(names.loc[current.index].isna().sum())
+    if unknown:
+        no_address = int(opr_id.loc[current.index].isna().sum())
+        issues.warn(
+            f"street unknown for {unknown:,} of {len(current):,} verblijfsobject record(s) "
+            f"({no_address:,} without their address (nummeraanduiding) in the extract, "
+            f"{unknown - no_address:,} without their street (openbare ruimte)): their "
+            "street-based criteria are missing"
+        )
+    return vbo.assign(openbare_ruimte_naam=names)

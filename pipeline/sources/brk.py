@@ -22,10 +22,20 @@ SIZE_COLUMNS = [
     "kadastraleGrootteWaarde",
     "kadastraleGrootte",
     "kadastraleGrootte_waarde",
+    # GDAL's names for the nested element, as read (``|``) and as written by ogr2ogr (``_``)
+    "kadastraleGrootte|TypeOppervlak|waarde",
+    "kadastraleGrootte_TypeOppervlak_waarde",
     "grootte",
 ]
+_AKR_NESTED = "kadastraleAanduiding{0}TypeKadastraleAanduiding{0}aKRKadastraleGemeenteCode{0}AKRKadastraleGemeenteCode{0}waarde"
 AKR_COLUMNS = (
-    ["AKRKadastraleGemeenteCodeWaarde", "akr_code", "aKRKadastraleGemeenteCode_waarde"],
+    [
+        "AKRKadastraleGemeenteCodeWaarde",
+        "akr_code",
+        "aKRKadastraleGemeenteCode_waarde",
+        _AKR_NESTED.format("|"),
+        _AKR_NESTED.format("_"),
+    ],
     ["akr_code_v3", "AKRKadastraleGemeenteCode"],
 )
 #: Every perceel field the reader may use (others are not even read).
