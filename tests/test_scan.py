@@ -154,22 +154,43 @@ def result() -> ScanResult:
 
 
 def _contract_columns(section: str) -> set[str]:
-    """Backticked names in a bullet of contracts §E (e.g. ``- **parcels**``)."""
+    """Backticked column names of contracts §E.2 (the table) and the §E.8 bullet of a table."""
     text = CONTRACTS.read_text(encoding="utf-8")
-    part = text.split("## E. Feature tables", 1)[1]
-    common = part.split("Common to all three tables:", 1)[1].split("\n\n", 1)[0]
-    bullet = part.split(f"- **{section}**", 1)[1].split("\n- **", 1)[0].split("\n\n", 1)[0]
-    names = set(re.findall(r"`([a-z_<>0-9]+)`", common + bullet))
+    part = text.split("## E. The model", 1)[1]
+    common = part.split("### E.2", 1)[1].split("Noise sources and values", 1)[0]
+    common_names = set(re.findall(r"^\| `([a-z_<>0-9]+)`", common, flags=re.M))
+    for row in re.findall(r"^\| (`[^|]+`) \|", common, flags=re.M):
+        common_names |= set(re.findall(r"`([a-z_<>0-9]+)`", row))
+    e8 = part.split("### E.8", 1)[1]
+    bullet = e8.split(f"- **{section}**", 1)[1].split("\n- **", 1)[0].split("\n\n", 1)[0]
+    names = common_names | set(re.findall(r"`([a-z_<>0-9]+)`", bullet))
     names.discard("zone_<kind>_frac")
     names |= {f"zone_{k}_frac" for k in ZONE_KINDS}
-    return names - {
-        "onbekend",
-        "provincie",
-        "winkelfunctie",
-        "tijdelijke_locatie",
-        "kantoortransformatie",
-        "plinttransformatie",
-    }
+    return names - {"zone_<kind>_frac", "kind", "stikstofgevoelig"}
+
+
+#: Columns contracts §E documents for the revised model of issue 9 that the scan does not compute
+#: yet; each rule group that lands removes its columns here (the test fails when a column listed
+#: here is computed, so the list can only shrink).
+PENDING_ISSUE_9 = {
+    "parcels": {
+        "dist_ov_m", "noise_road_db", "noise_rail_db", "noise_industry_db", "noise_aircraft_db",
+        "geluid_boven_grenswaarde", "geluid_boven_standaardwaarde", "noise_excess",
+        "dist_stikstofgevoelig_m", "net_area_m2", "fits_min_width", "hard_zone_frac", "in_bsd",
+        "dist_bsd_m", "plan_id", "plan_naam", "plan_status", "plan_startjaar", "plan_woningen",
+        "plan_jaren_tot_start", "beschikbaarheid", "beschikbaar_tot", "beschikbaar_jaren",
+    },
+    "buildings": {
+        "dist_ov_m", "noise_road_db", "noise_rail_db", "noise_industry_db", "noise_aircraft_db",
+        "geluid_boven_grenswaarde", "geluid_boven_standaardwaarde", "noise_excess",
+        "dist_stikstofgevoelig_m", "vacant_office_floor_m2",
+    },
+    "units": {
+        "dist_ov_m", "noise_road_db", "noise_rail_db", "noise_industry_db", "noise_aircraft_db",
+        "geluid_boven_grenswaarde", "geluid_boven_standaardwaarde", "noise_excess",
+        "dist_stikstofgevoelig_m", "winkelligging",
+    },
+}
 
 
 @pytest.mark.parametrize("name", ["parcels", "buildings", "units"])
@@ -180,8 +201,11 @@ def test_feature_tables_have_the_contract_columns(name):
     index_name = {"parcels": "parcel_id", "buildings": "pand_id", "units": "vbo_id"}[name]
     assert table.index.name == index_name
     have = set(table.columns) | {index_name, "site_id"}
-    missing = documented - have
+    missing = documented - have - PENDING_ISSUE_9[name]
     assert not missing, f"{name} lacks {missing}"
+    done = PENDING_ISSUE_9[name] & have
+    assert not done, f"{name} computes {done}: remove them from PENDING_ISSUE_9"
+    assert PENDING_ISSUE_9[name] <= documented, PENDING_ISSUE_9[name] - documented
     assert list(table.columns[:-1]) == list(TABLE_COLUMNS[name])
     assert table.crs == CRS
 
