@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -314,7 +314,7 @@ def _iso(value: Any) -> str:
 
 def run_metadata(
     result: Any,
-    layers: Mapping[str, pd.DataFrame],
+    layers: Mapping[str, Sized],
     *,
     report: Any,
     config_text: str,
@@ -330,7 +330,9 @@ def run_metadata(
             tiers = None
     codes = _attr(result, "gemeente_codes")
     if codes is None:
-        codes = sorted(layers["gemeenten"]["gemeentecode"].astype(str).tolist())
+        gemeenten = layers["gemeenten"]
+        assert isinstance(gemeenten, pd.DataFrame), "run_metadata needs the gemeenten layer itself"
+        codes = sorted(gemeenten["gemeentecode"].astype(str).tolist())
     counts = _attr(result, "feature_counts")
     output_counts = {name: len(df) for name, df in layers.items()}
     feature_counts = {

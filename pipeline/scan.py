@@ -510,7 +510,9 @@ def _fill_rows(frame: pd.DataFrame, index: pd.Index, positions: np.ndarray) -> p
             out[positions] = values.to_numpy(dtype=float, na_value=np.nan)
         else:
             out = np.full(n, None, dtype=object)
-            out[positions] = values.to_numpy(dtype=object, na_value=None)
+            filled = values.to_numpy(dtype=object, copy=True)
+            filled[values.isna().to_numpy()] = None
+            out[positions] = filled
         cols[col] = out
     return pd.DataFrame(cols, index=index, columns=frame.columns)
 

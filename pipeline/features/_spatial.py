@@ -30,7 +30,11 @@ def chunks(n: int, size: int = CHUNK) -> Iterator[slice]:
 
 
 def query_pairs(
-    geoms: np.ndarray, tree: shapely.STRtree, *, predicate: str, distance: float | None = None
+    geoms: np.ndarray,
+    tree: shapely.STRtree,
+    *,
+    predicate: str | None,
+    distance: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """All (input index, tree index) pairs for which ``predicate(geoms[i], tree_geom[j])`` holds.
 
@@ -289,7 +293,7 @@ def lookup_positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     layer by its key): several times faster than pandas' hash lookup of millions of ids.
     """
     if len(index) == 0 or index.inferred_type != "string" or not index.is_monotonic_increasing:
-        return np.asarray(index.get_indexer(keys))
+        return np.asarray(index.get_indexer(pd.Index(keys)))
     hay = np.asarray(index.to_numpy(dtype=object), dtype=str)
     k = np.asarray(keys, dtype=object).astype(str)
     pos = np.minimum(np.searchsorted(hay, k), len(hay) - 1)

@@ -131,8 +131,8 @@ def summarise_gemeenten(
         cand = candidates.get(type_name)
         if cand is not None and len(cand):
             # Integer group-by: municipality position x tier position, summed with bincount.
-            gpos = codes.get_indexer(cand["gemeentecode"].astype(str).to_numpy(dtype=object))
-            tpos = pd.Index(TIERS).get_indexer(cand["tier"].astype(str).to_numpy(dtype=object))
+            gpos = codes.get_indexer(pd.Index(cand["gemeentecode"].astype(str)))
+            tpos = pd.Index(TIERS).get_indexer(pd.Index(cand["tier"].astype(str)))
             ok = (gpos >= 0) & (tpos >= 0)
             cell = gpos[ok] * n_tier + tpos[ok]
             cap = pd.to_numeric(cand["capacity_units"]).fillna(0).to_numpy(float)[ok]
