@@ -1,8 +1,8 @@
 """Dependencies: who is calling (sessions, Bearer tokens, CSRF) and the small query parsers.
 
-They are ``async`` on purpose: each is quick (one indexed SQLite read at most), and FastAPI would
-otherwise hop to a worker thread for every one of them on every request, which dominates the cost
-of a cached tile.
+They are ``async`` and never block the event loop: the session or token look-up (a database read,
+and now and then a write that may wait for SQLite's write lock) runs on the database threads
+(:func:`in_db`), so a login flood or a slow write stalls no other request. The parsers are pure.
 
 Authentication is a typed dependency applied at router level; route bodies never look at
 credentials. Query parsing (bounding boxes, tile addresses, filters) lives here too and raises
@@ -11,8 +11,11 @@ domain errors that :mod:`api.errors` maps to statuses.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 
@@ -23,6 +26,21 @@ from api.store.data import BBox, DataStore, Filters
 from api.store.users import UserStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
+
+
+async def in_db(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking database work on the app's database threads, not on the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app.state.db_threads, functools.partial(fn, *args))
+
+
+async def in_password_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a password check (argon2id) on the password threads (``PASSWORD_CONCURRENCY``)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        request.app.state.password_threads, functools.partial(fn, *args)
+    )
 
 
 async def get_settings(request: Request) -> Settings:
@@ -58,17 +76,21 @@ async def current_principal(request: Request, settings: SettingsDep, users: User
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise NotAuthenticated("Gebruik 'Authorization: Bearer <token>'.")
-        user = users.token_user(value.strip())
+        user = await in_db(request, users.token_user, value.strip())
         if user is None:
             raise NotAuthenticated("Het API-token is ongeldig, verlopen of ingetrokken.")
         return Principal(user, "token")
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         raise NotAuthenticated()
-    user = users.session_user(
+    user = await in_db(
+        request,
+        functools.partial(
+            users.session_user,
+            idle=settings.session_idle_minutes * 60.0,
+            absolute=settings.session_absolute_hours * 3600.0,
+        ),
         raw,
-        idle=settings.session_idle_minutes * 60.0,
-        absolute=settings.session_absolute_hours * 3600.0,
     )
     if user is None:
         raise NotAuthenticated("Uw sessie is verlopen of beëindigd; log opnieuw in.")

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,10 @@ from api.store.data import DataStore
 from api.store.gpkg import GeoPackageStore
 from api.store.users import open_user_store
 from api.tiles import TileCache
+
+#: Threads for the user database (sessions, tokens, logins, audit); SQLite has one writer at a
+#: time, so more would only wait.
+DB_THREADS = 4
 
 
 def create_app(
@@ -66,7 +70,11 @@ def create_app(
     )
     app.state.data = data if data is not None else GeoPackageStore(settings.result)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
-    app.state.password_slots = threading.BoundedSemaphore(4)
+    # Blocking work of async routes runs here, never on the event loop (api/deps.py).
+    app.state.db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="kk-db")
+    app.state.password_threads = ThreadPoolExecutor(
+        settings.password_concurrency, thread_name_prefix="kk-password"
+    )
 
     # -- routers -------------------------------------------------------------------------------
     for module in (auth, me, layers, tiles, sites, why, gemeenten, export, tokens):

@@ -92,6 +92,41 @@ def password_problem(password: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class Throttle:
+    """Login throttling: how many failed attempts are free, and the delay after them.
+
+    Three counters slow a password guesser down without locking the owner out:
+
+    - per account *and* address (``pair_free``): the owner's own mistakes and a guesser at one
+      address against one account;
+    - per address (``address_free``): one address guessing many accounts;
+    - per account, counted only for addresses the account has not logged in from within
+      ``known_address`` seconds (``account_free``): many addresses guessing one account. The
+      owner's usual addresses are exempt, so a guesser elsewhere cannot lock the owner out.
+
+    Every attempt is counted *before* the password is checked (atomically, in the database) and
+    given back when it succeeds. After ``free`` counted failures each further attempt must wait
+    ``delay · 2^(n − free)`` seconds (at most ``max_delay``) after the previous one; a counter
+    with no attempt for ``forget`` seconds starts again from zero.
+    """
+
+    pair_free: int = 5
+    address_free: int = 20
+    account_free: int = 10
+    delay: float = 1.0
+    max_delay: float = 900.0
+    forget: float = 86_400.0
+    known_address: float = 90 * 86_400.0
+
+    def wait_after(self, failures: int, free: int) -> float:
+        """Seconds to wait after the ``failures``-th counted failure (the SQL computes the same)."""
+        if failures < free:
+            return 0.0
+        step = failures - free
+        return self.max_delay if step >= 30 else min(self.max_delay, self.delay * (1 << step))
+
+
+@dataclass(frozen=True)
 class Scope:
     """Which municipalities a caller may see: ``None`` = all, empty = none."""
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from api.security import Passwords
+from api.security import Passwords, Throttle
 
 DEFAULT_BASEMAP_URL = (
     "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
@@ -66,9 +66,19 @@ class Settings(StoreSettings):
 
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
-    login_window_seconds: int = Field(default=900, ge=1)
-    login_max_failures_per_account: int = Field(default=5, ge=1)
-    login_max_failures_per_address: int = Field(default=20, ge=1)
+    # Login throttling (api/README.md "Login throttling"): free failed attempts per key, then a
+    # delay that doubles with every further failure, up to the maximum.
+    login_free_attempts: int = Field(default=5, ge=1)  # per account *and* address
+    login_free_attempts_per_address: int = Field(default=20, ge=1)  # per address, any account
+    login_free_attempts_per_account: int = Field(default=10, ge=1)  # per account, unknown addresses
+    login_delay_seconds: float = Field(default=1.0, gt=0)
+    login_max_delay_seconds: float = Field(default=900.0, gt=0)
+    #: A counter with no attempt for this long starts again from zero.
+    login_forget_seconds: float = Field(default=86_400.0, gt=0)
+    #: An address the account logged in from within this many days is one of its usual addresses.
+    login_known_address_days: float = Field(default=90.0, gt=0)
+    #: Password checks (argon2id, 64 MiB each) running at once; more wait their turn.
+    password_concurrency: int = Field(default=2, ge=1, le=16)
     token_days: int = Field(default=365, ge=1)
 
     tile_cache_mb: int = Field(default=64, ge=0)
@@ -80,6 +90,28 @@ class Settings(StoreSettings):
         if isinstance(value, str):
             return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _throttle_consistent(self) -> Settings:
+        if self.login_forget_seconds <= self.login_max_delay_seconds:
+            raise ValueError(
+                "KANSENKAART_LOGIN_FORGET_SECONDS must be larger than "
+                "KANSENKAART_LOGIN_MAX_DELAY_SECONDS (else waiting out the longest delay would "
+                "also reset the count of failures)"
+            )
+        return self
+
+    def throttle(self) -> Throttle:
+        """The login throttling rules of these settings."""
+        return Throttle(
+            pair_free=self.login_free_attempts,
+            address_free=self.login_free_attempts_per_address,
+            account_free=self.login_free_attempts_per_account,
+            delay=self.login_delay_seconds,
+            max_delay=self.login_max_delay_seconds,
+            forget=self.login_forget_seconds,
+            known_address=self.login_known_address_days * 86_400.0,
+        )
 
     @model_validator(mode="after")
     def _secret_required_outside_dev(self) -> Settings:

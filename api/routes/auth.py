@@ -1,18 +1,26 @@
-"""``POST /api/auth/login`` and ``POST /api/auth/logout``."""
+"""``POST /api/auth/login`` and ``POST /api/auth/logout``.
+
+Login is ``async`` and keeps the event loop free: the database work runs on the database
+threads and the password check (argon2id, 64 MiB) on the password threads, whose number bounds
+the memory and CPU a login flood can take (``KANSENKAART_PASSWORD_CONCURRENCY``). Waiting logins
+are cheap coroutines, not blocked threads.
+"""
 
 from __future__ import annotations
 
 import math
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api import audit
-from api.deps import PrincipalDep, SettingsDep, UsersDep
+from api.deps import PrincipalDep, SettingsDep, UsersDep, in_db, in_password_thread
 from api.errors import InvalidCredentials, TooManyAttempts, error_responses
 from api.models import LoginRequest, LoginResponse
 from api.routes.me import build_me
 from api.security import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from api.settings import Settings
+from api.store.users import LoginThrottled
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -26,37 +34,27 @@ def _secure(request: Request, settings: Settings) -> bool:
 
 
 @router.post("/login", response_model=LoginResponse, responses=error_responses(401, 422, 429))
-def login(
+async def login(
     body: LoginRequest, request: Request, response: Response, settings: SettingsDep, users: UsersDep
 ) -> LoginResponse:
-    """Log in with e-mail and password; sets ``kk_session`` (HttpOnly) and ``kk_csrf`` cookies."""
+    """Log in with e-mail and password; sets ``kk_session`` (HttpOnly) and ``kk_csrf`` cookies.
+
+    The attempt is counted before the password is checked (docs/contracts.md §D, throttling);
+    429 ``too_many_attempts`` with ``retry_after`` when it must wait.
+    """
     address = audit.client_address(request)
     email = body.email.strip()
-    window = float(settings.login_window_seconds)
-    now = users.clock()
-    for n, first, limit in (
-        (
-            *users.recent_failures(window=window, email=email),
-            settings.login_max_failures_per_account,
-        ),
-        (
-            *users.recent_failures(window=window, address=address),
-            settings.login_max_failures_per_address,
-        ),
-    ):
-        if n >= limit:
-            retry = max(1, math.ceil((first or now) + window - now))
-            audit.record(request, "login", outcome="throttled", email=email, failures=n)
-            raise TooManyAttempts(retry)
-    with request.app.state.password_slots:  # argon2id uses 64 MiB per check: bound the concurrency
-        user = users.check_password(email, body.password)
-    if user is None:
-        users.record_attempt(email, address, success=False)
-        audit.record(request, "login", outcome="failure", email=email)
+    try:
+        reservation = await in_db(request, users.reserve_login, email, address, settings.throttle())
+    except LoginThrottled as exc:
+        await audit.arecord(request, "login", outcome="throttled", email=email, by=exc.kind)
+        raise TooManyAttempts(max(1, math.ceil(exc.retry_after))) from None
+    user = await in_password_thread(request, users.check_password, email, body.password)
+    raw = await in_db(request, users.finish_login, reservation, user)
+    if user is None or raw is None:
+        await audit.arecord(request, "login", outcome="failure", email=email)
         raise InvalidCredentials()
-    users.record_attempt(email, address, success=True)
-    raw = users.create_session(user, address=address)
-    audit.record(request, "login", outcome="success", user=user)
+    await audit.arecord(request, "login", outcome="success", user=user)
     secure = _secure(request, settings)
     max_age = settings.session_absolute_hours * 3600
     response.set_cookie(
@@ -77,7 +75,7 @@ def login(
         httponly=False,
         samesite="strict",
     )
-    return LoginResponse(user=build_me(user, request))
+    return LoginResponse(user=await run_in_threadpool(build_me, user, request))
 
 
 @router.post(

@@ -1,7 +1,7 @@
 """Users, sessions, API tokens, login attempts and the audit log in one SQLite database.
 
 The database is created on first use (tables ``users``, ``sessions``, ``tokens``,
-``login_attempts``, ``audit``). Session ids and tokens are stored only as keyed hashes
+``login_attempts``, ``login_throttle``, ``audit``). Session ids and tokens are stored only as keyed hashes
 (:func:`api.security.keyed_hash`). Time comes from an injectable clock so tests can expire
 sessions without sleeping.
 """
@@ -23,6 +23,7 @@ from api.security import (
     ROLES,
     TOKEN_PREFIX,
     Passwords,
+    Throttle,
     User,
     keyed_hash,
     new_secret_value,
@@ -68,6 +69,13 @@ CREATE TABLE IF NOT EXISTS login_attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_email ON login_attempts(email, ts);
 CREATE INDEX IF NOT EXISTS attempts_address ON login_attempts(address, ts);
+CREATE TABLE IF NOT EXISTS login_throttle (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_at REAL NOT NULL,
+    next_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS throttle_last ON login_throttle(last_at);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
@@ -86,6 +94,52 @@ TOUCH_INTERVAL = 15.0
 
 class UserStoreError(ValueError):
     """A user-management request that cannot be done (duplicate e-mail, unknown role, …)."""
+
+
+class LoginThrottled(Exception):
+    """A login attempt that must wait ``retry_after`` seconds (``kind``: which counter)."""
+
+    def __init__(self, retry_after: float, kind: str) -> None:
+        super().__init__(f"login throttled by the {kind} counter for {retry_after:.0f} s")
+        self.retry_after = retry_after
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class LoginReservation:
+    """A login attempt counted on its throttle keys, waiting for the password check."""
+
+    email: str
+    address: str
+    keys: tuple[str, ...]
+
+
+def _wait_sql(n: str) -> str:
+    """SQL for the seconds to wait after the ``n``-th counted failure (see :class:`Throttle`);
+    ``1 << k`` and ``CASE`` work the same in SQLite and PostgreSQL."""
+    step = f"({n} - :free)"
+    grown = f":delay * (1 << {step})"
+    return (
+        f"(CASE WHEN {n} < :free THEN 0 WHEN {step} >= 30 THEN :max_delay "
+        f"WHEN {grown} > :max_delay THEN :max_delay ELSE {grown} END)"
+    )
+
+
+_FAILURES = (
+    "((CASE WHEN login_throttle.last_at < :now - :forget THEN 0 "
+    "ELSE login_throttle.failures END) + 1)"
+)
+#: Count one attempt on a throttle key unless it must still wait (then no row is returned).
+_RESERVE_SQL = f"""
+INSERT INTO login_throttle (key, failures, last_at, next_at)
+VALUES (:key, 1, :now, :now + {_wait_sql("1")})
+ON CONFLICT (key) DO UPDATE SET
+    failures = {_FAILURES},
+    last_at = :now,
+    next_at = :now + {_wait_sql(_FAILURES)}
+WHERE login_throttle.next_at <= :now
+RETURNING failures
+"""
 
 
 @dataclass(frozen=True)
@@ -282,43 +336,80 @@ class UserStore:
         return _user(row)
 
     # -- login attempts (throttling) ----------------------------------------------------------
-    def record_attempt(self, email: str, address: str, *, success: bool) -> None:
-        with self._conn() as con:
-            con.execute(
-                "INSERT INTO login_attempts (email, address, ts, success) VALUES (?, ?, ?, ?)",
-                (email.strip().lower(), address, self.clock(), int(success)),
-            )
+    def reserve_login(self, email: str, address: str, throttle: Throttle) -> LoginReservation:
+        """Count this attempt as a failure on every throttle key *before* the password is
+        checked, or raise :class:`LoginThrottled` when one of the keys must still wait.
 
-    def recent_failures(
-        self, *, window: float, email: str | None = None, address: str | None = None
-    ) -> tuple[int, float | None]:
-        """Failed logins in the window (since the last success of that account), and the oldest one's time."""
-        since = self.clock() - window
-        if email is not None:
-            rows = self._read(
-                "SELECT count(*) AS n, min(ts) AS first FROM login_attempts WHERE email = ? "
-                "AND success = 0 AND ts > ? AND ts > coalesce((SELECT max(ts) FROM login_attempts "
-                "WHERE email = ? AND success = 1), 0)",
-                (email.strip().lower(), since, email.strip().lower()),
-            )
-        else:
-            rows = self._read(
-                "SELECT count(*) AS n, min(ts) AS first FROM login_attempts WHERE address = ? "
-                "AND success = 0 AND ts > ?",
-                (address, since),
-            )
-        return int(rows[0]["n"]), rows[0]["first"]
-
-    # -- sessions -----------------------------------------------------------------------------
-    def create_session(self, user: User, *, address: str) -> str:
-        """Start a session; returns the raw session id (only its hash is stored)."""
-        raw = new_secret_value()
+        One transaction; each key is one atomic upsert (``INSERT … ON CONFLICT DO UPDATE … WHERE
+        next_at <= now RETURNING``), so concurrent attempts cannot all pass a check made before
+        any of them is counted. A refused attempt counts nowhere.
+        """
+        email = email.strip().lower()
         now = self.clock()
         with self._conn() as con:
             con.execute(
-                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, address) VALUES (?, ?, ?, ?, ?)",
-                (self._hash(raw), user.id, now, now, address),
+                "DELETE FROM login_throttle WHERE last_at < :cutoff",
+                {"cutoff": now - throttle.forget},
             )
+            usual = con.execute(
+                "SELECT 1 FROM login_attempts WHERE email = ? AND address = ? AND success = 1 "
+                "AND ts > ? LIMIT 1",
+                (email, address, now - throttle.known_address),
+            ).fetchone()
+            keys = [
+                (f"pair:{email}\n{address}", throttle.pair_free),
+                (f"address:{address}", throttle.address_free),
+            ]
+            if usual is None:
+                keys.append((f"account:{email}", throttle.account_free))
+            for key, free in keys:
+                params = {
+                    "key": key,
+                    "now": now,
+                    "free": free,
+                    "delay": throttle.delay,
+                    "max_delay": throttle.max_delay,
+                    "forget": throttle.forget,
+                }
+                if con.execute(_RESERVE_SQL, params).fetchone() is None:
+                    row = con.execute(
+                        "SELECT next_at FROM login_throttle WHERE key = ?", (key,)
+                    ).fetchone()
+                    raise LoginThrottled(max(0.0, float(row[0]) - now), key.split(":", 1)[0])
+        return LoginReservation(email, address, tuple(k for k, _ in keys))
+
+    def finish_login(self, reservation: LoginReservation, user: User | None) -> str | None:
+        """Record the outcome of a reserved attempt; on success give the counted attempt back
+        (the account-and-address counter starts again from zero) and start a session, whose raw
+        id is returned."""
+        with self._conn() as con:
+            con.execute(
+                "INSERT INTO login_attempts (email, address, ts, success) VALUES (?, ?, ?, ?)",
+                (reservation.email, reservation.address, self.clock(), int(user is not None)),
+            )
+            if user is None:
+                return None
+            for key in reservation.keys:
+                if key.startswith("pair:"):
+                    con.execute("DELETE FROM login_throttle WHERE key = ?", (key,))
+                else:
+                    con.execute(
+                        "UPDATE login_throttle SET failures = failures - 1 "
+                        "WHERE key = ? AND failures > 0",
+                        (key,),
+                    )
+            return self._insert_session(con, user, reservation.address)
+
+    # -- sessions -----------------------------------------------------------------------------
+    def _insert_session(self, con: sqlite3.Connection, user: User, address: str) -> str:
+        """Start a session; returns the raw session id (only its hash is stored)."""
+        raw = new_secret_value()
+        now = self.clock()
+        con.execute(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, address) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (self._hash(raw), user.id, now, now, address),
+        )
         return raw
 
     def session_user(self, raw: str, *, idle: float, absolute: float) -> User | None:

@@ -60,8 +60,11 @@ class Env:
     gemeenten: list[Municipality]
     clients: list[TestClient] = field(default_factory=list)
 
-    def client(self, base_url: str = "http://localhost") -> TestClient:
-        c = TestClient(self.app, base_url=base_url)  # type: ignore[arg-type]
+    def client(
+        self, base_url: str = "http://localhost", *, address: str = "testclient"
+    ) -> TestClient:
+        """A client whose requests come from ``address`` (the TCP peer the server sees)."""
+        c = TestClient(self.app, base_url=base_url, client=(address, 50000))  # type: ignore[arg-type]
         c.__enter__()
         self.clients.append(c)
         return c

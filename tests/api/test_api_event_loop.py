@@ -1,0 +1,36 @@
+"""Blocking database work never runs on the event loop (issue 11, item 8).
+
+A session look-up that has to write (``last_seen``) waits for SQLite's write lock, for up to the
+busy timeout. That wait must hold up only that request, not every other one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+from api.store.users import TOUCH_INTERVAL
+
+
+def test_a_session_write_waiting_for_the_lock_does_not_stall_other_requests(env):
+    c = env.login("bm1@test.nl")
+    env.clock.advance(TOUCH_INTERVAL + 1)  # the next look-up writes last_seen
+    blocker = sqlite3.connect(env.settings.database, timeout=1, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    statuses: dict[str, int] = {}
+    slow = threading.Thread(target=lambda: statuses.update(me=c.get("/api/me").status_code))
+    fast = threading.Thread(target=lambda: statuses.update(health=c.get("/healthz").status_code))
+    try:
+        slow.start()
+        slow.join(timeout=0.5)
+        assert slow.is_alive(), "the /api/me request should be waiting for the write lock"
+        fast.start()
+        fast.join(timeout=3)
+        answered_while_locked = not fast.is_alive()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    slow.join(timeout=15)
+    fast.join(timeout=15)
+    assert answered_while_locked, "/healthz waited for a database lock it does not need"
+    assert statuses == {"me": 200, "health": 200}
