@@ -42,7 +42,7 @@ def child_scan(sources: Path, out: Path, gemeente: str | None, profile: Path | N
     import pipeline.catalog
     import pipeline.export
     import pipeline.scoring  # noqa: F401 - loaded before the clock starts, timed apart
-    from pipeline.scan import run_scan_command
+    from pipeline.scan_command import run_scan_command
 
     import_s = time.perf_counter() - t_import
     t0 = time.perf_counter()

@@ -105,7 +105,7 @@ def scan(
     ),
 ) -> None:
     """Score plots and buildings for the three opportunity types and write the result GeoPackage."""
-    from pipeline.scan import run_scan_command
+    from pipeline.scan_command import run_scan_command
 
     run_scan_command(
         sources, gemeenten=gemeente or None, config_path=config, out=out, console=console

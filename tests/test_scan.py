@@ -11,15 +11,11 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from pipeline.scan import (
-    TABLE_COLUMNS,
-    ScanResult,
-    build_feature_tables,
-    merge_small_parcels,
-    run_scan,
-    site_readiness,
-)
+from pipeline.features.common import TABLE_COLUMNS
+from pipeline.features.merging import merge_small_parcels
+from pipeline.scan import ScanResult, build_feature_tables, run_scan
 from pipeline.schemas import ZONE_KINDS
+from pipeline.scoring.readiness import site_readiness
 
 X0, Y0 = 80_000.0, 440_000.0
 CRS = "EPSG:28992"
@@ -404,7 +400,7 @@ def test_site_readiness_formula():
 
 def test_excluded_parcels_fast_path_equals_the_general_one():
     """Without merged sites the excluded parcels come from positions, not id lookups."""
-    from pipeline.scan import _excluded_parcels
+    from pipeline.scoring.excluded import excluded_parcels
 
     ids = [f"P{i:02d}" for i in range(8)]
     parcels = gdf(
@@ -424,8 +420,8 @@ def test_excluded_parcels_fast_path_equals_the_general_one():
         },
         index=pd.Index(excl_ids, name="parcel_id"),
     )
-    fast = _excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([2, 5]))
-    slow = _excluded_parcels(excluded, parcels, sites)
+    fast = excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([2, 5]))
+    slow = excluded_parcels(excluded, parcels, sites)
     assert fast["parcel_id"].tolist() == excl_ids
     for col in ("parcel_id", "gemeentecode", "reason_codes", "reasons"):
         assert fast[col].astype(str).tolist() == slow[col].astype(str).tolist()
@@ -449,7 +445,7 @@ def test_shared_edge_lengths_of_rectangles_equal_the_boundary_overlay():
     """The bounds-only answer for touching rectangles equals intersecting their boundaries."""
     import shapely
 
-    from pipeline.scan import _shared_edge_lengths
+    from pipeline.features.merging import shared_edge_lengths
 
     rng = np.random.default_rng(3)
     xs = np.cumsum(rng.integers(5, 40, 12)).astype(float)
@@ -461,7 +457,7 @@ def test_shared_edge_lengths_of_rectangles_equal_the_boundary_overlay():
     a, bb = tree.query(geoms, predicate="intersects")
     keep = a < bb
     a, bb = a[keep], bb[keep]
-    got = _shared_edge_lengths(geoms, a, bb)
+    got = shared_edge_lengths(geoms, a, bb)
     want = shapely.length(
         shapely.intersection(shapely.boundary(geoms[a]), shapely.boundary(geoms[bb]))
     )
@@ -470,7 +466,7 @@ def test_shared_edge_lengths_of_rectangles_equal_the_boundary_overlay():
 
 
 def test_excluded_parcels_by_candidate_positions():
-    from pipeline.scan import _excluded_parcels
+    from pipeline.scoring.excluded import excluded_parcels
 
     ids = [f"P{i:02d}" for i in range(5)]
     parcels = gdf({"gemeentecode": ["GM0001"] * 5}, [b(10 * i, 0, 10 * i + 9, 9) for i in range(5)])
@@ -480,7 +476,7 @@ def test_excluded_parcels_by_candidate_positions():
         {"n_parcels": 1, "reason_codes": ["a", "b", "c"], "reasons": ["A.", "B.", "C."]},
         index=pd.Index(["P00", "P02", "P03"], name="parcel_id"),
     )
-    out = _excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([1, 4]))
+    out = excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([1, 4]))
     assert out["parcel_id"].tolist() == ["P00", "P02", "P03"]
     assert out["reasons"].tolist() == ["A.", "B.", "C."]
     assert out.geometry.iloc[1].equals(parcels.geometry.iloc[2])
@@ -488,16 +484,16 @@ def test_excluded_parcels_by_candidate_positions():
 
 def test_early_excluded_parcels_equal_those_scoring_finds(monkeypatch):
     """Handing the excluded parcels over before scoring gives the layers the full path gives."""
-    import pipeline.scan as scan
+    import pipeline.features.parcels as parcels
 
     early = run_scan(tiny_layers(), noise_path=None, reference_date=REF)
-    real = scan._with_common
+    real = parcels.with_common
 
     def without_hook(*args, **kwargs):
         kwargs.pop("on_first", None)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scan, "_with_common", without_hook)
+    monkeypatch.setattr(parcels, "with_common", without_hook)
     full = run_scan(tiny_layers(), noise_path=None, reference_date=REF)
     pd.testing.assert_frame_equal(
         pd.DataFrame(early.excluded_parcels), pd.DataFrame(full.excluded_parcels)

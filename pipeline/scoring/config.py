@@ -12,6 +12,7 @@ key (``types.tijdelijke_locatie.criteria[2].weight``) and says how to fix it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import itertools
 import math
@@ -581,6 +582,8 @@ class ScanConfig(_Model):
     """The whole scan configuration (see ``default.yaml`` for a documented example)."""
 
     version: Literal[1] = 1
+    #: The date vacancy durations are measured against when the scan is given none.
+    reference_date: dt.date | None = None
     tiers: Tiers = Field(default_factory=Tiers)
     rent_check: RentCheck
     types: dict[str, TypeConfig] = Field(min_length=1)

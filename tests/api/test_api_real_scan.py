@@ -31,7 +31,7 @@ LAYERS = ("tijdelijke_locaties", "kantoren", "plinten")
 @pytest.fixture(scope="module")
 def real_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipeline.sample import generate_sample
-    from pipeline.scan import run_scan_command
+    from pipeline.scan_command import run_scan_command
 
     out = tmp_path_factory.mktemp("real-scan")
     sources = generate_sample(out / "raw", preset="tiny", seed=42)

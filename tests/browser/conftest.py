@@ -105,7 +105,7 @@ def _scan_sample(out_dir: Path) -> Path:
     from rich.console import Console
 
     from pipeline.sample import generate_sample
-    from pipeline.scan import run_scan_command
+    from pipeline.scan_command import run_scan_command
 
     sources_yaml = generate_sample(out_dir / "raw", preset="tiny", seed=42)
     out = out_dir / "kansenkaart.gpkg"

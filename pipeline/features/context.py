@@ -1,0 +1,244 @@
+"""The layers of one scan: scoped to the selected municipalities, sorted, and the shared context.
+
+:func:`prepare` sorts every canonical layer by its key (results never depend on row order),
+keeps the objects of the selected municipalities, clips the context layers (zoning, ownership,
+zones, stops, amenities) to the area around them, reads the noise raster's window, and flags
+the units' uses and vacancy once for every feature table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from pipeline.features import bag as fbag
+from pipeline.features._parallel import concurrently
+from pipeline.features._spatial import geometry_array, tile_complex
+from pipeline.features.amenities import amenity_points
+from pipeline.features.noise import NoiseGrid, read_noise_grid
+from pipeline.schemas import CRS, GEBRUIKSDOELEN
+
+#: How far around the scanned objects context layers (stops, amenities) are kept (m).
+CONTEXT_MARGIN_M = 5_000.0
+
+
+def sorted_layer(
+    layers: Mapping[str, pd.DataFrame], name: str, *, key: str | None
+) -> gpd.GeoDataFrame:
+    """A canonical layer as a GeoDataFrame sorted by its key (row-order independence)."""
+    df = layers.get(name)
+    if df is None:
+        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    if not isinstance(df, gpd.GeoDataFrame):
+        df = gpd.GeoDataFrame(df, geometry=df["geometry"], crs=CRS) if "geometry" in df else df
+    if key is not None and key in df.columns:
+        keys = df[key].to_numpy(dtype=object, na_value=None).astype(str)  # type: ignore[call-overload]
+        if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
+            order = np.argsort(keys, kind="stable")
+            df, keys = df.iloc[order], keys[order]
+        # Already sorted (the readers' usual order): no copy of the layer (copy-on-write).
+        df = df.drop(columns=[key])
+        df.index = pd.Index(keys, dtype=object, name=key)
+    elif isinstance(df, gpd.GeoDataFrame) and len(df):
+        # No key: sort by the attribute values and the geometry (bounds and area; the WKB
+        # itself only for rows that tie on all of those).
+        geoms = geometry_array(df)
+        cols = [c for c in df.columns if c != df.geometry.name]
+        keys = df[cols].astype(str).reset_index(drop=True)
+        bounds = shapely.bounds(geoms)
+        geo = ["__x0", "__y0", "__x1", "__y1", "__area"]
+        for k, name in enumerate(geo[:4]):
+            keys[name] = bounds[:, k]
+        keys["__area"] = shapely.area(geoms)
+        tied = keys.duplicated(keep=False).to_numpy()
+        keys["__wkb"] = ""
+        if tied.any():
+            keys.loc[tied, "__wkb"] = shapely.to_wkb(geoms[tied], hex=True)
+        order = keys.sort_values([*cols, *geo, "__wkb"], kind="mergesort").index.to_numpy()
+        df = df.iloc[order].reset_index(drop=True)
+    return df
+
+
+def tiled(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The layer with complex polygons cut into tiles (attributes repeated per tile)."""
+    if len(gdf) == 0:
+        return gdf
+    pieces, source = tile_complex(geometry_array(gdf))
+    if pieces is geometry_array(gdf) or (
+        len(source) == len(gdf) and (source == np.arange(len(gdf))).all()
+    ):
+        return gdf
+    out = gdf.iloc[source].copy()
+    return out.set_geometry(gpd.GeoSeries(pieces, index=out.index, crs=gdf.crs))
+
+
+@dataclass
+class Context:
+    """Everything the common features need, prepared once."""
+
+    municipalities: gpd.GeoDataFrame
+    names: dict[str, str]
+    zoning: gpd.GeoDataFrame
+    ownership: gpd.GeoDataFrame
+    stops: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    amenities: dict[str, gpd.GeoDataFrame]
+    all_units: gpd.GeoDataFrame
+    non_residential: np.ndarray
+    noise: NoiseGrid | None
+
+
+def context_bounds(objs: list[gpd.GeoDataFrame]) -> tuple[float, float, float, float] | None:
+    """The bounding box of the non-empty layers (``None`` when all are empty)."""
+    bounds = [o.total_bounds for o in objs if len(o)]
+    if not bounds:
+        return None
+    b = np.vstack(bounds)
+    return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+
+def clip_bbox(
+    gdf: gpd.GeoDataFrame, bbox: tuple[float, float, float, float] | None, margin: float
+) -> gpd.GeoDataFrame:
+    """The features whose bounds reach within ``margin`` of ``bbox`` (all when ``bbox`` is None)."""
+    if bbox is None or len(gdf) == 0:
+        return gdf
+    b = shapely.bounds(geometry_array(gdf))
+    x0, y0, x1, y1 = bbox
+    keep = (
+        (b[:, 2] >= x0 - margin)
+        & (b[:, 0] <= x1 + margin)
+        & (b[:, 3] >= y0 - margin)
+        & (b[:, 1] <= y1 + margin)
+    )
+    return gdf if keep.all() else gdf.loc[keep]
+
+
+@dataclass
+class Prepared:
+    """The layers of one scan, sorted and scoped, and the shared context (stage "prepare")."""
+
+    ctx: Context
+    municipalities: gpd.GeoDataFrame
+    parcels: gpd.GeoDataFrame
+    context_buildings: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    units: gpd.GeoDataFrame
+    flags: pd.DataFrame
+    unit_years: pd.Series
+    unit_vacant: pd.Series
+
+
+def prepare(
+    layers: Mapping[str, pd.DataFrame],
+    *,
+    noise_path: Path | None,
+    gemeenten: list[str] | None,
+    ref: dt.date,
+) -> Prepared:
+    """Sort and scope the canonical layers and build the shared context of one scan.
+
+    Parameters
+    ----------
+    layers
+        Canonical layers (:data:`pipeline.schemas.LAYERS` names).
+    noise_path
+        The combined noise GeoTIFF, or ``None``.
+    gemeenten
+        Only objects in these municipality codes (context layers are clipped around them).
+    ref
+        The reference date vacancy is measured against.
+    """
+    sel = set(gemeenten) if gemeenten else None
+
+    def scoped(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        return df if sel is None else df[df["gemeentecode"].isin(sel)]
+
+    # Independent steps run on two threads (sorting, tiling and flagging release the GIL
+    # for much of their time); each works on its own layers.
+    (parcels, buildings), units = concurrently(
+        lambda: (
+            scoped(sorted_layer(layers, "parcels", key="parcel_id")),
+            sorted_layer(layers, "buildings", key="pand_id"),
+        ),
+        lambda: sorted_layer(layers, "units", key="vbo_id"),
+    )
+    scoped_b, scoped_u = scoped(buildings), scoped(units)
+    vacancy = layers.get("vacancy")
+    vacancy = vacancy if vacancy is not None else pd.DataFrame({"vbo_id": [], "vacant_since": []})
+    bbox = context_bounds([parcels, scoped_b, scoped_u])
+
+    def context_layers() -> dict[str, Any]:
+        mun = sorted_layer(layers, "municipalities", key=None)
+        if "gemeentecode" in mun.columns:
+            mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+        noise = None
+        if noise_path is not None and bbox is not None and Path(noise_path).exists():
+            noise = read_noise_grid(Path(noise_path), bounds=bbox)
+        return {
+            "mun": mun,
+            "noise": noise,
+            "zoning": tiled(clip_bbox(sorted_layer(layers, "zoning", key="zoning_id"), bbox, 0)),
+            "ownership": tiled(clip_bbox(sorted_layer(layers, "ownership", key=None), bbox, 0)),
+            "stops": clip_bbox(
+                sorted_layer(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M
+            ),
+            "zones": tiled(clip_bbox(sorted_layer(layers, "exclusion_zones", key=None), bbox, 0)),
+            "context_buildings": clip_bbox(buildings, context_bounds([parcels]), 0),
+        }
+
+    def unit_layers() -> dict[str, Any]:
+        all_units = clip_bbox(units, bbox, CONTEXT_MARGIN_M)
+        all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
+        # The whole area: the scoped units are the context units, flag them once.
+        flags = all_flags if scoped_u is all_units else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
+        positions = fbag.building_positions(scoped_b, scoped_u)
+        return {
+            "all_units": all_units,
+            "all_flags": all_flags,
+            "flags": flags,
+            "positions": positions,
+            "unit_years": fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
+            "unit_vacant": fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref),
+        }
+
+    c, u = concurrently(context_layers, unit_layers)
+    mun = c["mun"]
+    all_units, all_flags = u["all_units"], u["all_flags"]
+    amenities = amenity_points(all_units, all_flags)
+    names = (
+        dict(zip(mun["gemeentecode"].astype(str), mun["gemeentenaam"].astype(str), strict=False))
+        if "gemeentenaam" in mun.columns
+        else {}
+    )
+    ctx = Context(
+        municipalities=mun,
+        names=names,
+        zoning=c["zoning"],
+        ownership=c["ownership"],
+        stops=c["stops"],
+        zones=c["zones"],
+        amenities=amenities,
+        all_units=all_units,
+        non_residential=~all_flags["woonfunctie"].to_numpy(bool),
+        noise=c["noise"],
+    )
+    return Prepared(
+        ctx=ctx,
+        municipalities=mun,
+        parcels=parcels,
+        context_buildings=c["context_buildings"],
+        buildings=scoped_b,
+        units=scoped_u.assign(**{fbag.POS_COLUMN: u["positions"]}),
+        flags=u["flags"],
+        unit_years=u["unit_years"],
+        unit_vacant=u["unit_vacant"],
+    )

@@ -1,0 +1,195 @@
+"""Merging small adjacent parcels of one owner into one site (docs/contracts.md §E.3)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from pipeline.features._spatial import geometry_array, is_rectangle, query_pairs
+
+#: Defaults for merging small parcels when the config has no such exclusions.
+DEFAULT_MIN_SITE_AREA_M2 = 1_500.0
+DEFAULT_MAX_BUILT_UP = 0.10
+#: A merged site has at most this many parcels and fills at least this share of its convex
+#: hull (a compact plot, not a long strip of verges).
+MERGE_MAX_PARCELS = 10
+MERGE_MIN_COMPACTNESS = 0.6
+#: Parcels only merge when they share at least this much boundary (m), not just a corner.
+MERGE_MIN_SHARED_EDGE_M = 1.0
+
+
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected-component labels (smallest member index) of an undirected graph (vectorised)."""
+    labels = np.arange(n)
+    if len(a) == 0:
+        return labels
+    while True:
+        m = np.minimum(labels[a], labels[b])
+        new = labels.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]  # pointer jumping
+        while True:
+            nxt = new[new]
+            if np.array_equal(nxt, new):
+                break
+            new = nxt
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+def shared_edge_lengths(geoms: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Length of the common boundary of ``geoms[a]`` and ``geoms[b]`` (m), pair by pair.
+
+    Two rectangles that touch share the overlap of their sides (from the bounds alone);
+    other pairs intersect their boundaries.
+    """
+    bounds = shapely.bounds(geoms)
+    rect = is_rectangle(geoms, bounds)
+    ba, bb = bounds[a], bounds[b]
+    w = np.minimum(ba[:, 2], bb[:, 2]) - np.maximum(ba[:, 0], bb[:, 0])
+    h = np.minimum(ba[:, 3], bb[:, 3]) - np.maximum(ba[:, 1], bb[:, 1])
+    shared = np.zeros(len(a))
+    fast = rect[a] & rect[b] & ((w <= 0) | (h <= 0))  # touching, not overlapping
+    shared[fast] = np.where(w[fast] <= 0, np.maximum(h[fast], 0.0), np.maximum(w[fast], 0.0))
+    shared[fast & (w < 0) | fast & (h < 0)] = 0.0  # apart (only their boxes' query matched)
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        shared[slow] = shapely.length(
+            shapely.intersection(shapely.boundary(geoms[a[slow]]), shapely.boundary(geoms[b[slow]]))
+        )
+    return shared
+
+
+def merge_small_parcels(
+    parcels: gpd.GeoDataFrame,
+    *,
+    owner_keys: pd.Series,
+    built_up: pd.Series,
+    min_area_m2: float = DEFAULT_MIN_SITE_AREA_M2,
+    max_built_up: float = DEFAULT_MAX_BUILT_UP,
+) -> gpd.GeoDataFrame:
+    """Sites: each parcel, except adjacent small parcels of one owner merged into one plot.
+
+    A parcel is a merge candidate when it is smaller than ``min_area_m2``, at most
+    ``max_built_up`` built up, and has a known owner (:func:`pipeline.features.overlap.owner_key`).
+    Candidates of the same owner and municipality that share at least 1 m of boundary form
+    groups (connected components); a group becomes one site when together it reaches
+    ``min_area_m2``, has at most 10 parcels and fills at least 60 % of its convex hull (a
+    usable plot, not a strip of verges). Other parcels stay sites of their own.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by site id (the smallest parcel id of the site), with ``parcel_ids`` (sorted,
+        comma-separated), ``n_parcels``, ``merged``, ``area_m2``, ``built_up_fraction``
+        (area-weighted), ``gemeentecode``, ``owner_key``, the parcel label columns of the
+        first parcel, and the (unioned) geometry.
+    """
+    geoms = geometry_array(parcels)
+    area = shapely.area(geoms)
+    ids = parcels.index.to_numpy(dtype=object)
+    owner = owner_keys.reindex(parcels.index)
+    code = parcels["gemeentecode"].astype("string").fillna("")
+    cand = np.flatnonzero(
+        (area < min_area_m2)
+        & (built_up.reindex(parcels.index).to_numpy() <= max_built_up)
+        & owner.notna().to_numpy()
+    )
+    group = np.arange(len(parcels))
+    if len(cand) > 1:
+        cg = geoms[cand]
+        tree = shapely.STRtree(cg)
+        a, b = query_pairs(cg, tree, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        okey = owner.to_numpy(dtype=object)[cand]
+        ccode = code.to_numpy(dtype=object)[cand]
+        same = (okey[a] == okey[b]) & (ccode[a] == ccode[b])
+        a, b = a[same], b[same]
+        if len(a):
+            # Requiring a shared edge can only split groups: pairs in a group too small even
+            # before that test can never form a site, so skip their (costly) edge overlay.
+            pre = components(len(cand), a, b)
+            pre_tot = np.bincount(pre, weights=area[cand], minlength=len(cand))
+            viable = pre_tot[pre[a]] >= min_area_m2
+            a, b = a[viable], b[viable]
+        if len(a):
+            shared = shared_edge_lengths(cg, a, b)
+            edge = shared >= MERGE_MIN_SHARED_EDGE_M
+            a, b = a[edge], b[edge]
+        labels = components(len(cand), a, b)
+        size = np.bincount(labels, minlength=len(cand))
+        tot = np.bincount(labels, weights=area[cand], minlength=len(cand))
+        ok_group = (
+            (size[labels] >= 2) & (size[labels] <= MERGE_MAX_PARCELS) & (tot[labels] >= min_area_m2)
+        )
+        if ok_group.any():
+            members = np.flatnonzero(ok_group)
+            lab = labels[members]
+            # Compactness of each prospective site: area / convex hull area.
+            grouped = pd.Series(list(cg[members]), index=lab).groupby(level=0)
+            union = grouped.agg(lambda s: shapely.union_all(np.asarray(s, dtype=object)))
+            hull = shapely.area(shapely.convex_hull(union.to_numpy(dtype=object)))
+            compact = pd.Series(
+                np.where(hull > 0, tot[union.index.to_numpy()] / np.maximum(hull, 1e-9), 0.0),
+                index=union.index,
+            )
+            good = compact >= MERGE_MIN_COMPACTNESS
+            sel = good.reindex(lab).to_numpy()
+            group[cand[members[sel]]] = cand[lab[sel]]
+    # Build the site table: group id = position of the group's representative parcel.
+    df = pd.DataFrame(
+        {
+            "group": group,
+            "pid": ids,
+            "area": area,
+            "built": built_up.reindex(parcels.index).to_numpy() * area,
+        },
+        index=parcels.index,
+    )
+    single = np.bincount(group, minlength=len(parcels))[group] == 1
+    sites = parcels.copy(deep=False) if single.all() else parcels.loc[single].copy()
+    sites["parcel_ids"] = sites.index.astype(str)
+    sites["n_parcels"] = 1
+    sites["merged"] = False
+    sites["area_m2"] = area[single]
+    sites["built_up_fraction"] = built_up.reindex(parcels.index).to_numpy()[single]
+    sites["owner_key"] = owner.to_numpy(dtype=object)[single]
+    if (~single).any():
+        multi = df.loc[~single].sort_values(["group", "pid"], kind="mergesort")
+        agg = multi.groupby("group", sort=True).agg(
+            first=("pid", "first"),
+            parcel_ids=("pid", lambda s: ",".join(sorted(map(str, s)))),
+            n_parcels=("pid", "size"),
+            area=("area", "sum"),
+            built=("built", "sum"),
+        )
+        mgeoms = (
+            pd.Series(list(geoms[~single]), index=group[~single])
+            .groupby(level=0)
+            .agg(lambda s: shapely.union_all(np.asarray(s, dtype=object)))
+        )
+        first_rows = parcels.loc[agg["first"].to_numpy()]
+        merged = first_rows.copy()
+        merged["parcel_ids"] = agg["parcel_ids"].to_numpy()
+        merged["n_parcels"] = agg["n_parcels"].to_numpy()
+        merged["merged"] = True
+        merged["area_m2"] = agg["area"].to_numpy()
+        merged["built_up_fraction"] = np.where(agg["area"] > 0, agg["built"] / agg["area"], 0.0)
+        merged["owner_key"] = owner.loc[agg["first"].to_numpy()].to_numpy(dtype=object)
+        merged = merged.set_geometry(
+            gpd.GeoSeries(
+                mgeoms.reindex(agg.index).to_numpy(dtype=object),
+                index=merged.index,
+                crs=parcels.crs,
+            )
+        )
+        sites = pd.concat([sites, merged])
+    if not sites.index.is_monotonic_increasing:
+        sites = sites.sort_index(kind="mergesort")
+    sites.index.name = "parcel_id"
+    return gpd.GeoDataFrame(sites, geometry=sites.geometry.name, crs=parcels.crs)

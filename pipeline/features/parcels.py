@@ -1,0 +1,142 @@
+"""The ``parcels`` feature table: one row per parcel or merged site (docs/contracts.md §E.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from pipeline.features import overlap as fov
+from pipeline.features._parallel import concurrently
+from pipeline.features.common import TABLE_COLUMNS, table_frame, with_common
+from pipeline.features.context import Context
+from pipeline.features.merging import (
+    DEFAULT_MAX_BUILT_UP,
+    DEFAULT_MIN_SITE_AREA_M2,
+    merge_small_parcels,
+)
+from pipeline.schemas import CRS
+from pipeline.scoring.config import TypeConfig
+from pipeline.scoring.readiness import site_readiness
+from pipeline.stages import Stages, no_stage
+
+#: Residential density used for the parcels' capacity estimate (units per hectare).
+UNITS_PER_HA = 40.0
+
+
+def threshold(
+    type_config: TypeConfig | None, column: str, ops: tuple[str, ...], default: float
+) -> float:
+    """The value of the first exclusion rule on ``column`` with one of ``ops`` (else default)."""
+    for rule in type_config.exclusions if type_config is not None else []:
+        if rule.column == column and rule.op in ops and isinstance(rule.value, int | float):
+            return float(rule.value)
+    return default
+
+
+def parcel_labels(sites: pd.DataFrame) -> pd.Series:
+    """``Perceel SGR01 B 1234, 2.300 m²`` (or the parcel id); merged: ``3 percelen vanaf …``."""
+    from pipeline.scoring.text import format_values
+
+    n = len(sites)
+    if n == 0:
+        return pd.Series([], index=sites.index, dtype=object)
+    parts = [c for c in ("akr_code", "sectie", "perceelnummer") if c in sites]
+    if len(parts) == 3:
+        kad = (
+            sites["akr_code"].astype("string").fillna("")
+            + " "
+            + sites["sectie"].astype("string").fillna("")
+            + " "
+            + sites["perceelnummer"].astype("string").fillna("")
+        ).str.strip()
+        kad = kad.where(
+            sites["akr_code"].notna() & sites["perceelnummer"].notna(),
+            pd.Series(sites.index, index=sites.index),
+        )
+    else:
+        kad = pd.Series(sites.index.astype(str), index=sites.index)
+    area = pd.Series(format_values(sites["area_m2"], "m2"), index=sites.index)
+    single = "Perceel " + kad.astype(str) + ", " + area
+    multi = sites["n_parcels"].astype(str) + " percelen vanaf " + kad.astype(str) + ", " + area
+    return single.where(~sites["merged"].astype(bool), multi).astype(object)
+
+
+def parcel_table(
+    parcels: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    ctx: Context,
+    *,
+    type_config: TypeConfig | None = None,
+    stages: Stages | None = None,
+    all_labels: bool = True,
+    on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+) -> gpd.GeoDataFrame:
+    """The ``parcels`` feature table (contracts §E): one row per parcel or merged site.
+
+    With ``all_labels=False`` (the scan), ``site_id`` and ``label`` are only made for the
+    rows the type's exclusion rules keep (the candidates); excluded rows get ``None``.
+    """
+    min_area = threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
+    max_built = threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
+    with stages.stage("parcels") if stages else no_stage():
+        # One overlay gives both: the key is "<class>|<owner>" of the largest-overlap owner.
+        built, okey = concurrently(
+            lambda: fov.built_up_fraction(parcels, buildings),
+            lambda: fov.owner_key(parcels, ctx.ownership),
+        )
+        owner = (
+            okey.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).astype(object).rename("owner_class")
+        )
+        sites = merge_small_parcels(
+            parcels.assign(owner_class=owner),
+            owner_keys=okey,
+            built_up=built,
+            min_area_m2=min_area,
+            max_built_up=max_built,
+        )
+    with stages.stage("parcel_features") if stages else no_stage():
+        base = table_frame(sites)[
+            ["parcel_ids", "n_parcels", "merged", "area_m2", "built_up_fraction"]
+        ].copy()
+        base["capacity_units"] = np.floor(base["area_m2"] * UNITS_PER_HA / 10_000.0 + 1e-9).astype(
+            np.int64
+        )
+
+        def derive(t: pd.DataFrame) -> pd.DataFrame:
+            if "zoning_hoofdgroep" in t:
+                is_wonen = t["zoning_hoofdgroep"].isin(["wonen", "woongebied"])
+                t["zoning_wonen_realised"] = is_wonen & (t["built_up_fraction"] >= 0.10)
+                if "dist_bus_m" in t:
+                    t["site_readiness"] = site_readiness(
+                        t["built_up_fraction"],
+                        t["zoning_hoofdgroep"],
+                        t["dist_bus_m"],
+                        t["dist_rail_m"],
+                    )
+            return t
+
+        t = with_common(sites, base, ctx, type_config, derive, on_first=on_first)
+        live = np.arange(len(t))
+        rules = list(type_config.exclusions) if type_config is not None else []
+        if not all_labels and rules and {r.column for r in rules} <= set(t.columns):
+            from pipeline.scoring import evaluate_exclusions
+
+            excluded = evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(bool)
+            live = np.flatnonzero(~excluded)
+        site_id = np.full(len(t), None, dtype=object)
+        label = np.full(len(t), None, dtype=object)
+        site_id[live] = ("TL-" + t.index[live].astype(str)).to_numpy(dtype=object)
+        kad = table_frame(sites)[[c for c in ("akr_code", "sectie", "perceelnummer") if c in sites]]
+        label[live] = parcel_labels(pd.concat([kad, t], axis=1).iloc[live]).to_numpy(dtype=object)
+        t["site_id"] = site_id
+        t["label"] = label
+        t["n_parcels"] = t["n_parcels"].astype(np.int64)
+        t["merged"] = t["merged"].astype(bool)
+    out = gpd.GeoDataFrame(
+        t[list(TABLE_COLUMNS["parcels"])], geometry=sites.geometry.to_numpy(), crs=CRS
+    )
+    out.index.name = "parcel_id"
+    return out
