@@ -100,7 +100,17 @@ ZONE_KINDS = (
     "kernwinkelgebied",
     "waterkering",
     "geluidzone",
+    # soft constraints (aandachtspunten, docs/contracts.md §E.7)
+    "ev_aandachtsgebied",
+    "bodem",
+    "nge",
+    "archeologie",
+    "netcongestie",
+    "milieuzonering",
+    "stikstofgevoelig",
 )
+#: Statuses of a permanent housing plan (plan capacity): hard = adopted, zacht = in preparation.
+PLAN_STATUSES = ("hard", "zacht")
 
 
 #: Feature columns every feature table carries (docs/contracts.md §E); the scan computes them
@@ -295,6 +305,25 @@ EXCLUSION_ZONES = LayerSchema(
     ),
 )
 
+HOUSING_PLANS = LayerSchema(
+    "housing_plans",
+    "plan_id",
+    "polygon",
+    (
+        Column("plan_id", "str", unique=True),
+        Column("plan_name", "str", nullable=True),
+        Column("homes", "int", nullable=True),
+        Column("start_year", "int", nullable=True),
+        Column("status", "str", allowed=PLAN_STATUSES),
+    ),
+)
+BSD = LayerSchema(
+    "bsd",
+    None,
+    "polygon",
+    (Column("naam", "str", required=False, nullable=True),),
+)
+
 LAYERS: dict[str, LayerSchema] = {
     s.name: s
     for s in (
@@ -307,6 +336,8 @@ LAYERS: dict[str, LayerSchema] = {
         OWNERSHIP,
         TRANSIT_STOPS,
         EXCLUSION_ZONES,
+        HOUSING_PLANS,
+        BSD,
     )
 }
 

@@ -39,7 +39,7 @@ from pipeline.catalog.files import (
 )
 from pipeline.catalog.lvbag import load_bag
 from pipeline.catalog.sources_file import SourceSpec
-from pipeline.sources import brk, cbs, imro, ownership, raster, stops, vacancy, zones
+from pipeline.sources import brk, cbs, imro, ownership, plans, raster, stops, vacancy, zones
 from pipeline.sources._common import Issues
 
 FormatReader = Callable[[SourceSpec, Issues, ReadContext], dict[str, Any]]
@@ -281,6 +281,22 @@ def _load_zones(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str,
     return {"main": zones.zones_from_polygons(raw, issues, default_kind=spec.kind)}
 
 
+def _load_plans(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, pd.DataFrame]:
+    raw = load_vector_layer(
+        spec, issues, ("woningbouwplannen", "plancapaciteit", "plannen"), ctx.bbox
+    )
+    if raw is None:
+        return {}
+    return {"main": plans.housing_plans_from_polygons(raw, issues)}
+
+
+def _load_bsd(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, pd.DataFrame]:
+    raw = load_vector_layer(spec, issues, ("bsd", "bestaand_stads_en_dorpsgebied"), ctx.bbox)
+    if raw is None:
+        return {}
+    return {"main": plans.bsd_from_polygons(raw, issues)}
+
+
 def _gtfs_tables(path: Path) -> dict[str, Any]:
     """``stops.txt`` location and, when present, routes/trips/stop_times of a GTFS feed."""
     if path.suffix.lower() == ".zip":
@@ -371,4 +387,6 @@ FORMAT_READERS: dict[str, FormatReader] = {
     "stops": _load_stops,
     "raster": _load_raster,
     "zones": _load_zones,
+    "plancapaciteit": _load_plans,
+    "bsd": _load_bsd,
 }

@@ -43,6 +43,8 @@ class SourceKind:
     empty_fix: str = ""
     extent: Extent = "context"
     priority: int = 9
+    #: Other format names accepted for this key (read as :attr:`format`).
+    format_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.layers and self.format != "raster":
@@ -78,7 +80,36 @@ SOURCE_KINDS: dict[str, SourceKind] = {
             "that holds the zones, or remove `exclusion_zones` from sources.yaml to scan without "
             "them",
         ),
+        SourceKind(
+            "housing_plans",
+            "plancapaciteit",
+            optional=True,
+            empty="warning",
+            empty_fix="without housing plans every site counts as 'no plan known' (available for "
+            "the full permit term): point `path:` at the plan-capacity file, or remove "
+            "`housing_plans` from sources.yaml",
+        ),
+        SourceKind(
+            "bsd",
+            "bsd",
+            optional=True,
+            empty="warning",
+            format_aliases=("zones",),
+            empty_fix="without the BSD the rule on the built-up area is skipped: point `path:` "
+            "at the province's bestaand stads- en dorpsgebied, or remove `bsd` from sources.yaml",
+        ),
+        SourceKind("noise_road", "raster", optional=True),
+        SourceKind("noise_rail", "raster", optional=True),
+        SourceKind("noise_industry", "raster", optional=True),
+        SourceKind("noise_aircraft", "raster", optional=True),
     )
+}
+#: The per-source noise rasters (sources.yaml key -> the feature column it fills).
+NOISE_SOURCES = {
+    "noise_road": "noise_road_db",
+    "noise_rail": "noise_rail_db",
+    "noise_industry": "noise_industry_db",
+    "noise_aircraft": "noise_aircraft_db",
 }
 
 #: Each sources.yaml key and the one format it is read in.

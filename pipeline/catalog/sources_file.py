@@ -72,6 +72,17 @@ class Sources:
             return None
         return spec.path
 
+    @property
+    def rasters(self) -> dict[str, Path]:
+        """The per-source noise rasters present (``noise_road`` … ``noise_aircraft`` -> path)."""
+        from pipeline.catalog.registry import NOISE_SOURCES
+
+        return {
+            key: spec.path
+            for key, spec in self.entries.items()
+            if key in NOISE_SOURCES and spec.path.exists()
+        }
+
     def __getitem__(self, key: str) -> SourceSpec:
         return self.entries[key]
 
@@ -157,6 +168,8 @@ def _entry(key: str, value: Any, yaml_path: Path, problems: list[Problem]) -> So
             problem(f"option '{loc}': {err['msg']}", "see data/raw/sources.example.yaml")
         return None
     fmt = entry.format.strip().lower()
+    if fmt in kind.format_aliases:
+        fmt = kind.format
     if fmt != kind.format:
         known = fmt in FORMATS
         problem(

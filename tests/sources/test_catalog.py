@@ -29,6 +29,8 @@ def test_load_sources_assigns_municipalities_and_reports(inputs: Inputs) -> None
         "ownership": 2,
         "transit_stops": 2,
         "exclusion_zones": 2,
+        "housing_plans": 0,  # optional sources not given: empty layers
+        "bsd": 0,
     }
     parcels = layers["parcels"].set_index("parcel_id")
     assert parcels["gemeentecode"].to_dict() == {
