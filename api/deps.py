@@ -12,18 +12,29 @@ domain errors that :mod:`api.errors` maps to statuses.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 
-from api.errors import CsrfFailed, Forbidden, InvalidRequest, NotAuthenticated, SessionRequired
-from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, User, csrf_ok
+from api import audit
+from api.errors import (
+    CsrfFailed,
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    SessionRequired,
+    TooManyAttempts,
+)
+from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, TOKEN_PREFIX, User, csrf_ok
 from api.settings import Settings
 from api.store.data import BBox, DataStore, Filters
-from api.store.users import UserStore
+from api.store.users import LoginThrottled, UserStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
@@ -70,12 +81,18 @@ class Principal:
 
 
 async def current_principal(request: Request, settings: SettingsDep, users: UsersDep) -> Principal:
-    """Authenticate by ``Authorization: Bearer`` token or the ``kk_session`` cookie (CSRF-checked)."""
+    """Authenticate by API token (``Authorization: Bearer``, or HTTP Basic with the account's
+    e-mail and the token as password) or by the ``kk_session`` cookie (CSRF-checked)."""
     auth = request.headers.get("authorization")
     if auth:
         scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "basic":
+            return await basic_principal(request, settings, users, value.strip())
         if scheme.lower() != "bearer" or not value.strip():
-            raise NotAuthenticated("Gebruik 'Authorization: Bearer <token>'.")
+            raise NotAuthenticated(
+                "Gebruik 'Authorization: Bearer <token>', of HTTP Basic met uw e-mailadres en een "
+                "API-token als wachtwoord."
+            )
         user = await in_db(request, users.token_user, value.strip())
         if user is None:
             raise NotAuthenticated("Het API-token is ongeldig, verlopen of ingetrokken.")
@@ -99,6 +116,44 @@ async def current_principal(request: Request, settings: SettingsDep, users: User
     ):
         raise CsrfFailed()
     return Principal(user, "session", raw)
+
+
+async def basic_principal(
+    request: Request, settings: Settings, users: UserStore, value: str
+) -> Principal:
+    """HTTP Basic for programs that cannot send a Bearer header (QGIS's stored authentication):
+    user name = the account's e-mail, password = one of its personal API tokens.
+
+    The account password is never accepted here (a password tried over Basic fails like any wrong
+    token), so Basic cannot be used to guess passwords. A failed attempt is counted like a failed
+    login of that account from that address (the same throttle, :meth:`UserStore.reserve_login`)
+    and audited as ``basic_auth``; while throttled, failures answer 429. A valid token is never
+    throttled, so nobody can lock a token's owner out.
+    """
+    try:
+        email, sep, secret = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = ""
+    if not sep:
+        raise NotAuthenticated("Ongeldige Basic-authenticatie: stuur e-mailadres:API-token.")
+    email = email.strip()
+    if secret.startswith(TOKEN_PREFIX):
+        user = await in_db(request, functools.partial(users.token_user, email=email), secret)
+        if user is not None:
+            return Principal(user, "token")
+    address = audit.client_address(request)
+    try:
+        reservation = await in_db(request, users.reserve_login, email, address, settings.throttle())
+    except LoginThrottled as exc:
+        await audit.arecord(request, "basic_auth", outcome="throttled", email=email, by=exc.kind)
+        raise TooManyAttempts(max(1, math.ceil(exc.retry_after))) from None
+    await in_db(request, users.finish_login, reservation, None)
+    await audit.arecord(request, "basic_auth", outcome="failure", email=email)
+    raise NotAuthenticated(
+        "Basic-authenticatie werkt met uw e-mailadres en een geldig persoonlijk API-token "
+        f"({TOKEN_PREFIX}…, aan te maken na inloggen) als wachtwoord; uw accountwachtwoord wordt "
+        "hier nooit geaccepteerd."
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -42,11 +42,24 @@ class InvalidRequest(ApiError):
     status, code, message = 422, "invalid_request", "Ongeldig verzoek."
 
 
+class InvalidParameter(ApiError):
+    """A query parameter of the OGC API that breaks its rules: 400, as OGC API Features asks
+    (the rest of the api answers 422)."""
+
+    status, code, message = 400, "invalid_parameter", "Ongeldige parameter."
+
+
 class NotAuthenticated(ApiError):
     status, code, message = 401, "not_authenticated", "Log eerst in."
 
     def headers(self) -> dict[str, str] | None:
         return {"WWW-Authenticate": 'Bearer realm="kansenkaart"'}
+
+
+#: Paths whose 401 also offers HTTP Basic (e-mail + API token): the OGC API, used by GIS programs
+#: (a browser may then ask for the credentials; the web page itself never calls these paths).
+BASIC_CHALLENGE_PATHS = ("/api/ogc",)
+BASIC_CHALLENGE = 'Basic realm="kansenkaart", charset="UTF-8"'
 
 
 class InvalidCredentials(ApiError):
@@ -123,6 +136,7 @@ _HTTP_CODES = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries for the given error statuses (all share :class:`ErrorBody`)."""
     text = {
+        400: "Invalid parameter",
         401: "Not authenticated",
         403: "Forbidden (outside your municipalities, or missing CSRF token)",
         404: "Not found",
@@ -138,7 +152,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+        headers = exc.headers()
+        if isinstance(exc, NotAuthenticated) and request.url.path.startswith(BASIC_CHALLENGE_PATHS):
+            headers = {"WWW-Authenticate": f'{BASIC_CHALLENGE}, Bearer realm="kansenkaart"'}
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

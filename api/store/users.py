@@ -470,8 +470,9 @@ class UserStore:
             )
         return cur.rowcount > 0
 
-    def token_user(self, raw: str) -> User | None:
-        """The user of a live API token, or ``None``."""
+    def token_user(self, raw: str, *, email: str | None = None) -> User | None:
+        """The user of a live API token, or ``None``; with ``email``, only when the token belongs
+        to that account (e-mail compared without case)."""
         if not raw.startswith(TOKEN_PREFIX):
             return None
         rows = self._read(
@@ -484,6 +485,8 @@ class UserStore:
         row = rows[0]
         now = self.clock()
         if row["revoked_at"] is not None or row["expires_at"] <= now or row["disabled"]:
+            return None
+        if email is not None and row["email"].casefold() != email.strip().casefold():
             return None
         if row["last_used"] is None or now - row["last_used"] > TOUCH_INTERVAL:
             with self._conn() as con:
