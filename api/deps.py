@@ -22,18 +22,20 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
 
-from api import audit
+from api import audit, ogc
 from api.errors import (
     CsrfFailed,
     Forbidden,
+    InvalidParameter,
     InvalidRequest,
     NotAuthenticated,
+    NotFound,
     SessionRequired,
     TooManyAttempts,
 )
 from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, TOKEN_PREFIX, User, csrf_ok
 from api.settings import Settings
-from api.store.data import BBox, DataStore, Filters
+from api.store.data import COLLECTIONS, BBox, DataStore, Filters
 from api.store.users import LoginThrottled, UserStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -67,6 +69,14 @@ async def get_data(request: Request) -> DataStore:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def public_base(request: Request, settings: SettingsDep) -> str:
+    """The service's address as clients see it, without a trailing slash (for absolute links)."""
+    return settings.public_url or str(request.base_url).rstrip("/")
+
+
+PublicBase = Annotated[str, Depends(public_base)]
 UsersDep = Annotated[UserStore, Depends(get_users)]
 DataDep = Annotated[DataStore, Depends(get_data)]
 
@@ -256,3 +266,92 @@ async def filters_query(
 
 
 FiltersDep = Annotated[Filters, Depends(filters_query)]
+
+
+# -- OGC API Features query parsers (400 on a bad value, as the standard asks) ------------------
+@dataclass(frozen=True)
+class ItemsQuery:
+    limit: int
+    bbox: BBox | None
+    crs: str
+    cursor: str | None
+
+
+def _ogc_crs(value: str | None, name: str) -> str:
+    if value is None:
+        return ogc.CRS84
+    uri = ogc.crs_uri(value)
+    if uri is None:
+        raise InvalidParameter(
+            f"{name}={value!r} wordt niet ondersteund; gebruik {' of '.join(ogc.SUPPORTED_CRS)}."
+        )
+    return uri
+
+
+async def ogc_crs_query(
+    crs: Annotated[str | None, Query(description="Output CRS (URI)", max_length=200)] = None,
+) -> str:
+    """The ``crs`` of an OGC API answer: CRS84 (default) or EPSG:28992."""
+    return _ogc_crs(crs, "crs")
+
+
+async def ogc_items_query(
+    request: Request,
+    crs: Annotated[str, Depends(ogc_crs_query)],
+    limit: Annotated[
+        str | None,
+        Query(description=f"1–{ogc.MAX_LIMIT} (default {ogc.DEFAULT_LIMIT})", max_length=20),
+    ] = None,
+    bbox: Annotated[
+        str | None, Query(description="minx,miny,maxx,maxy in bbox-crs", max_length=200)
+    ] = None,
+    bbox_crs: Annotated[
+        str | None, Query(alias="bbox-crs", description="CRS of bbox (URI)", max_length=200)
+    ] = None,
+    cursor: Annotated[str | None, Query(description="From the 'next' link", max_length=500)] = None,
+    f: Annotated[str | None, Query(description="json or geojson", max_length=20)] = None,
+) -> ItemsQuery:
+    """The parameters of ``/items`` (OGC API Features Part 1 and 2); unknown ones are refused."""
+    unknown = sorted(set(request.query_params) - set(ogc.ITEMS_PARAMETERS))
+    if unknown:
+        raise InvalidParameter(
+            f"Onbekende parameter(s) {', '.join(unknown)}; toegestaan: "
+            f"{', '.join(ogc.ITEMS_PARAMETERS)}."
+        )
+    if f is not None and f.lower() not in ("json", "geojson"):
+        raise InvalidParameter("f: alleen json/geojson.")
+    n = ogc.DEFAULT_LIMIT
+    if limit is not None:
+        if not limit.strip().isdigit() or int(limit) < 1:
+            raise InvalidParameter(f"limit moet een geheel getal ≥ 1 zijn (max {ogc.MAX_LIMIT}).")
+        n = min(int(limit), ogc.MAX_LIMIT)  # a larger limit is lowered, not refused (Part 1)
+    box_crs = _ogc_crs(bbox_crs, "bbox-crs")
+    box = None
+    if bbox is not None:
+        try:
+            minx, miny, maxx, maxy = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise InvalidParameter("bbox moet vier getallen zijn: minx,miny,maxx,maxy.") from None
+        finite = all(map(math.isfinite, (minx, miny, maxx, maxy)))
+        if not finite or minx > maxx or miny > maxy:
+            raise InvalidParameter("bbox: eindige getallen met min ≤ max.")
+        if box_crs == ogc.CRS84 and not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise InvalidParameter("bbox valt buiten lengte -180–180 / breedte -90–90 (CRS84).")
+        box = BBox(minx, miny, maxx, maxy, crs=box_crs)
+    return ItemsQuery(limit=n, bbox=box, crs=crs, cursor=cursor)
+
+
+async def ogc_collection(
+    collection_id: Annotated[
+        str, Path(max_length=100, description=f"One of {', '.join(COLLECTIONS)}")
+    ],
+) -> str:
+    """A collection of the OGC API; an unknown one is 404 (as OGC API Features asks)."""
+    if collection_id not in COLLECTIONS:
+        raise NotFound(f"Collectie '{collection_id}' bestaat niet; zie /api/ogc/collections.")
+    return collection_id
+
+
+ItemsQueryDep = Annotated[ItemsQuery, Depends(ogc_items_query)]
+OgcCollectionDep = Annotated[str, Depends(ogc_collection)]
+OgcCrsDep = Annotated[str, Depends(ogc_crs_query)]

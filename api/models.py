@@ -163,3 +163,65 @@ class TokenCreated(TokenOut):
 
 class TokenList(BaseModel):
     tokens: list[TokenOut]
+
+
+# -- OGC API Features (api/ogc.py builds these documents; the models document them) -------------
+class OgcLink(BaseModel):
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class OgcLandingPage(BaseModel):
+    title: str
+    description: str
+    links: list[OgcLink]
+
+
+class OgcConformance(BaseModel):
+    conformsTo: list[str]
+
+
+class OgcSpatialExtent(BaseModel):
+    bbox: list[list[float]]
+    crs: str
+
+
+class OgcExtent(BaseModel):
+    spatial: OgcSpatialExtent
+
+
+class OgcCollection(BaseModel):
+    id: str
+    title: str
+    description: str
+    itemType: Literal["feature"]
+    crs: list[str]
+    storageCrs: str
+    links: list[OgcLink]
+    extent: OgcExtent | None = None
+
+
+class OgcCollections(BaseModel):
+    links: list[OgcLink]
+    collections: list[OgcCollection]
+
+
+class OgcFeatureCollection(BaseModel):
+    """A page of ``/items`` (GeoJSON; WGS84 lon/lat, or RD New with ``crs``)."""
+
+    type: Literal["FeatureCollection"]
+    numberMatched: int
+    numberReturned: int
+    timeStamp: str
+    links: list[OgcLink]
+    features: list[Feature]
+
+
+class OpenAPIDocument(BaseModel):
+    """An OpenAPI 3.0 document."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]

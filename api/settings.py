@@ -61,6 +61,9 @@ class Settings(StoreSettings):
     #: Origins allowed to call the api from another site (comma-separated); empty = CORS closed.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     static_dir: Path = Path("api/static/dist")
+    #: The address clients use (e.g. ``https://kansenkaart.provincie.nl``), for the absolute links
+    #: of the OGC API and the style documents; empty = the address of each request.
+    public_url: str = ""
     #: ``auto`` = Secure cookies unless the request's host is localhost/127.0.0.1/::1.
     cookie_secure: Literal["auto", "always", "never"] = "auto"
 
@@ -83,6 +86,18 @@ class Settings(StoreSettings):
 
     tile_cache_mb: int = Field(default=64, ge=0)
     tile_max_bytes: int = Field(default=500_000, ge=1_000)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.netloc or parts.query):
+            raise ValueError(
+                "KANSENKAART_PUBLIC_URL must be an http(s) address such as "
+                "https://kansenkaart.example.nl (optionally with a path prefix), or empty"
+            )
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

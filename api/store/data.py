@@ -36,6 +36,12 @@ TILE_DETAIL_FIELDS = ("label", "rank")
 GEMEENTE_TILE_FIELDS = ("gemeentecode", "gemeentenaam", "capacity_ab")
 DETAIL_ZOOM = 12
 ZOOMS = {"candidates": (10, 16), "gemeenten": (5, 14)}
+#: Collections of the OGC API (``/api/ogc/collections``): the layers served as features.
+COLLECTIONS = (*CANDIDATE_LAYERS, "gemeenten")
+#: Coordinate reference systems of the OGC API (OGC API Features Part 2): lon/lat WGS84 (the
+#: default) and RD New (the result's own, EPSG:28992, x east / y north).
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+RD_NEW = "http://www.opengis.net/def/crs/EPSG/0/28992"
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,14 @@ class Filters:
 
 @dataclass(frozen=True)
 class BBox:
-    """A WGS84 bounding box (lon/lat)."""
+    """A bounding box in ``crs``: lon/lat WGS84 (:data:`CRS84`, the default) or RD New
+    (:data:`RD_NEW`; only :meth:`DataStore.items` takes that)."""
 
     minx: float
     miny: float
     maxx: float
     maxy: float
+    crs: str = CRS84
 
 
 @dataclass
@@ -66,6 +74,16 @@ class FeaturePage:
     """One page of GeoJSON features, already serialised per feature."""
 
     features: list[str]
+    next_cursor: str | None
+
+
+@dataclass
+class ItemsPage:
+    """One page of an OGC API collection: serialised GeoJSON features, how many match in all
+    (over every page), and the cursor of the next page (``None`` on the last)."""
+
+    features: list[str]
+    number_matched: int
     next_cursor: str | None
 
 
@@ -117,6 +135,30 @@ class DataStore(Protocol):
 
     def feature(self, layer: str, site_id: str, *, scope: Scope) -> dict[str, Any] | None:
         """One candidate with all columns, or ``None`` when absent or outside the scope."""
+        ...
+
+    def items(
+        self,
+        collection: str,
+        *,
+        scope: Scope,
+        bbox: BBox | None,
+        crs: str,
+        limit: int,
+        cursor: str | None,
+    ) -> ItemsPage:
+        """A page of one of :data:`COLLECTIONS` (OGC API Features ``/items``), in scope.
+
+        Features are ordered by id (``site_id``, or ``gemeentecode`` for ``gemeenten``) and carry
+        every column but ``explanation`` as properties; geometries in ``crs`` (:data:`CRS84` with
+        7 decimals, or :data:`RD_NEW` in metres with 3); ``bbox`` (in its own ``crs``) keeps the
+        features that intersect it. ``cursor`` is a previous page's ``next_cursor``.
+        """
+        ...
+
+    def item(self, collection: str, item_id: str, *, scope: Scope, crs: str) -> str | None:
+        """One feature of a collection as a serialised GeoJSON feature (as in :meth:`items`), or
+        ``None`` when absent or outside the scope."""
         ...
 
     def tile(

@@ -23,6 +23,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,21 @@ import shapely
 from pyproj import CRS, Transformer
 
 from api import tiles as mvt
-from api.errors import Forbidden, InvalidRequest, NotFound, ResultUnavailable
+from api.errors import (
+    ApiError,
+    Forbidden,
+    InvalidParameter,
+    InvalidRequest,
+    NotFound,
+    ResultUnavailable,
+)
 from api.security import Scope
 from api.store.data import (
     CANDIDATE_LAYERS,
+    CRS84,
     DETAIL_ZOOM,
     GEMEENTE_TILE_FIELDS,
+    RD_NEW,
     TILE_DETAIL_FIELDS,
     TILE_FIELDS,
     ZOOMS,
@@ -47,6 +57,7 @@ from api.store.data import (
     ExportInfo,
     FeaturePage,
     Filters,
+    ItemsPage,
     RunInfo,
 )
 from api.store.rtree import bulk_load, envelopes_from_gpkg
@@ -141,17 +152,46 @@ def encode_cursor(layer: str, site_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([layer, site_id]).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_cursor(
+    cursor: str,
+    *,
+    layers: tuple[str, ...] = CANDIDATE_LAYERS,
+    error: type[ApiError] = InvalidRequest,
+) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         layer, site_id = json.loads(raw)
-        if layer not in CANDIDATE_LAYERS or not isinstance(site_id, str):
+        if layer not in layers or not isinstance(site_id, str):
             raise ValueError
         return layer, site_id
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidRequest(
-            "Ongeldige cursor: gebruik de next_cursor van de vorige pagina."
-        ) from None
+        raise error("Ongeldige cursor: gebruik de next_cursor van de vorige pagina.") from None
+
+
+def _features(ids: list[str], geoms: np.ndarray, props: list[str]) -> list[str]:
+    """Serialised GeoJSON features from ids, geometries and serialised properties."""
+    texts = shapely.to_geojson(geoms).tolist() if len(geoms) else []
+    return [
+        f'{{"type":"Feature","id":{json.dumps(i)},"geometry":{g or "null"},"properties":{p}}}'
+        for i, g, p in zip(ids, texts, props, strict=True)
+    ]
+
+
+def _rd_geometries(geoms: np.ndarray) -> np.ndarray:
+    """RD New geometries rounded to the millimetre, for GeoJSON in EPSG:28992."""
+    return shapely.transform(geoms, lambda c: np.round(c, 3))
+
+
+@dataclass(frozen=True)
+class _Collection:
+    """What :meth:`GeoPackageStore.items` needs of a loaded layer, whatever its kind."""
+
+    ids: np.ndarray  # sorted ascending
+    gemeentecode: np.ndarray
+    tree_rd: shapely.STRtree
+    tree_merc: shapely.STRtree
+    serialise: Callable[[np.ndarray, str], list[str]]  # (positions, crs) -> features
+    index: pd.Index
 
 
 # -- the loaded data ----------------------------------------------------------------------------
@@ -177,16 +217,16 @@ class _Layer:
     tree_rd: shapely.STRtree
     tile_props: dict[str, np.ndarray]
 
-    def geojson_features(self, positions: np.ndarray) -> list[str]:
-        """GeoJSON features (WGS84; every column but ``explanation``) for these positions."""
+    def geojson_features(self, positions: np.ndarray, crs: str = CRS84) -> list[str]:
+        """GeoJSON features (every column but ``explanation``) for these positions, in WGS84
+        (:data:`CRS84`) or RD New (:data:`RD_NEW`)."""
         if len(positions) == 0:
             return []
         props = _json_lines(self.attrs.iloc[self.order[positions]])
-        geoms = shapely.to_geojson(self.geom_wgs[positions]).tolist()
-        return [
-            f'{{"type":"Feature","id":{json.dumps(sid)},"geometry":{g or "null"},"properties":{p}}}'
-            for sid, g, p in zip(self.site_ids[positions].tolist(), geoms, props, strict=True)
-        ]
+        geoms = (
+            self.geom_wgs[positions] if crs == CRS84 else _rd_geometries(self.geom_rd[positions])
+        )
+        return _features(self.site_ids[positions].tolist(), geoms, props)
 
     def cell(self, position: int, column: str) -> Any:
         """One attribute of the feature at ``position``."""
@@ -206,7 +246,19 @@ class _Gemeenten:
     bounds_wgs: dict[str, tuple[float, float, float, float]]
     bounds_rd: dict[str, tuple[float, float, float, float]]
     features: list[str]
+    props: list[str]  # each feature's properties, serialised
     tile_props: dict[str, np.ndarray]
+    index: pd.Index  # by code
+
+    def geojson_features(self, positions: np.ndarray, crs: str = CRS84) -> list[str]:
+        """The summary features at these positions, in WGS84 or RD New."""
+        if crs == CRS84:
+            return [self.features[i] for i in positions.tolist()]
+        return _features(
+            self.codes[positions].tolist(),
+            _rd_geometries(self.geom_rd[positions]),
+            [self.props[i] for i in positions.tolist()],
+        )
 
 
 @dataclass
@@ -317,12 +369,8 @@ def _load_gemeenten(gdf: Any) -> _Gemeenten:
     names_col = gdf["gemeentenaam"] if "gemeentenaam" in gdf.columns else gdf["gemeentecode"]
     names = dict(zip(codes.tolist(), names_col.astype(str).tolist(), strict=True))
     attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-    geoms = shapely.to_geojson(geom_wgs).tolist()
     props = _json_lines(attrs)
-    features = [
-        f'{{"type":"Feature","id":{json.dumps(c)},"geometry":{g or "null"},"properties":{p}}}'
-        for c, g, p in zip(codes.tolist(), geoms, props, strict=True)
-    ]
+    features = _features(codes.tolist(), geom_wgs, props)
     bw = shapely.bounds(geom_wgs)
     br = shapely.bounds(geom_rd)
     if "capacity_ab" not in attrs.columns:
@@ -343,7 +391,9 @@ def _load_gemeenten(gdf: Any) -> _Gemeenten:
         bounds_wgs={c: tuple(b) for c, b in zip(codes.tolist(), bw.tolist(), strict=True)},
         bounds_rd={c: tuple(b) for c, b in zip(codes.tolist(), br.tolist(), strict=True)},
         features=features,
+        props=props,
         tile_props=tile_props,
+        index=pd.Index(codes),
     )
 
 
@@ -615,6 +665,67 @@ class GeoPackageStore:
             "layer": layer,
             "sources": snap.run.sources,
         }
+
+    @staticmethod
+    def _collection(snap: _Snapshot, name: str) -> _Collection:
+        if name == "gemeenten":
+            gem = snap.gemeenten
+            return _Collection(
+                gem.codes, gem.codes, gem.tree_rd, gem.tree_merc, gem.geojson_features, gem.index
+            )
+        if name not in snap.layers:
+            raise NotFound(f"Collectie '{name}' bestaat niet.")
+        lyr = snap.layers[name]
+        return _Collection(
+            lyr.site_ids,
+            lyr.gemeentecode,
+            lyr.tree_rd,
+            lyr.tree_merc,
+            lyr.geojson_features,
+            lyr.index,
+        )
+
+    def items(
+        self,
+        collection: str,
+        *,
+        scope: Scope,
+        bbox: BBox | None,
+        crs: str,
+        limit: int,
+        cursor: str | None,
+    ) -> ItemsPage:
+        col = self._collection(self.current(), collection)
+        if bbox is None:
+            idx = np.arange(len(col.ids))
+        elif bbox.crs == RD_NEW:
+            box = shapely.box(bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
+            idx = np.sort(col.tree_rd.query(box, predicate="intersects"))
+        else:  # a lon/lat box is a box in Web Mercator too (x depends on lon only, y on lat)
+            x0, y0 = mvt.lonlat_to_3857(bbox.minx, bbox.miny)
+            x1, y1 = mvt.lonlat_to_3857(bbox.maxx, bbox.maxy)
+            box = shapely.box(float(x0), float(y0), float(x1), float(y1))
+            idx = np.sort(col.tree_merc.query(box, predicate="intersects"))
+        if scope.gemeenten is not None:
+            idx = idx[np.isin(col.gemeentecode[idx], list(scope.gemeenten))]
+        matched = len(idx)
+        if cursor:
+            _, after = decode_cursor(cursor, layers=(collection,), error=InvalidParameter)
+            idx = idx[col.ids[idx] > after]
+        page = idx[:limit]
+        more = len(idx) > limit
+        return ItemsPage(
+            features=col.serialise(page, crs),
+            number_matched=matched,
+            next_cursor=encode_cursor(collection, str(col.ids[page[-1]])) if more else None,
+        )
+
+    def item(self, collection: str, item_id: str, *, scope: Scope, crs: str) -> str | None:
+        col = self._collection(self.current(), collection)
+        pos = int(col.index.get_indexer(pd.Index([item_id]))[0])
+        if pos < 0 or not scope.allows(col.gemeentecode[pos]):
+            return None
+        return col.serialise(np.array([pos]), crs)[0]
 
     def tile(
         self, layer: str, z: int, x: int, y: int, *, scope: Scope, filters: Filters, max_bytes: int

@@ -45,6 +45,8 @@ def _targets(env, *, site_id: str) -> list[tuple[str, str]]:
         ("GET", f"/api/why?x={lon}&y={lat}"),
         ("GET", "/api/gemeenten?gemeente=GM0902"),
         ("GET", "/api/export/GM0902.gpkg"),
+        ("GET", f"/api/ogc/collections/tijdelijke_locaties/items/{site_id}"),
+        ("GET", "/api/ogc/collections/gemeenten/items/GM0902?crs=EPSG:28992"),
     ]
 
 
