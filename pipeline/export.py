@@ -122,7 +122,25 @@ METADATA_KEYS = (
     "synthetic",
     "tiers",
     "warnings",
+    "reference_date",
+    "disclaimer",
 )
+#: The framing every layer description and the run metadata carry when the result has none.
+DEFAULT_DISCLAIMER = (
+    "Verkenning, geen besluit. Vertrouwelijk: alleen voor de betrokken overheden en "
+    "corporaties; niet verspreiden."
+)
+#: What each layer of the result is (``gpkg_contents.description``, followed by the disclaimer).
+LAYER_DESCRIPTIONS = {
+    "tijdelijke_locaties": "Kansenkaart flexwonen: kansrijke tijdelijke woonlocaties",
+    "kantoren": "Kansenkaart flexwonen: (deels) leegstaande kantoren voor transformatie",
+    "plinten": "Kansenkaart flexwonen: leegstaande winkelplinten buiten het kernwinkelgebied",
+    "gemeenten": "Kansenkaart flexwonen: samenvatting per gemeente",
+    "uitgesloten_percelen": "Kansenkaart flexwonen: percelen die geen kandidaat zijn, met reden",
+    "uitgesloten_panden": "Kansenkaart flexwonen: kantoor- en winkelpanden die geen kandidaat zijn, met reden",
+    "run_metadata": "Kansenkaart flexwonen: gegevens van de scanrun",
+    "layer_styles": "Kansenkaart flexwonen: QGIS-stijlen",
+}
 INT_COLUMNS = ("rank", "capacity_units", "n_parcels", "merged", "bouwjaar")
 
 
@@ -353,7 +371,11 @@ def run_metadata(
         "gemeenten": list(codes),
         "synthetic": bool(getattr(report, "synthetic", False)),
         "tiers": _jsonable(tiers),
-        "warnings": _jsonable(list(getattr(report, "warnings", []) or [])),
+        "warnings": _jsonable(
+            [*(getattr(report, "warnings", []) or []), *(_attr(result, "warnings") or [])]
+        ),
+        "reference_date": _attr(result, "reference_date") or None,
+        "disclaimer": _attr(result, "disclaimer") or DEFAULT_DISCLAIMER,
     }
     return pd.DataFrame(
         {
@@ -677,6 +699,7 @@ class ResultWriter:
                     dataset_options=GPKG_DATASET_OPTIONS,
                     layer_options={"FID": "id"},
                 )
+            describe_layers(self.tmp, _attr(result, "disclaimer") or DEFAULT_DISCLAIMER)
             with open(self.tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(self.tmp, self.out_path)
@@ -698,6 +721,27 @@ class ResultWriter:
             self._bg = None
         _remove_quietly(self.tmp)
         self._done = True
+
+
+def describe_layers(path: Path, disclaimer: str) -> None:
+    """Set every layer's ``gpkg_contents.description``: what it is, then the disclaimer.
+
+    Exports copy ``gpkg_contents``, so a municipality's export says it too.
+    """
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")]
+        for table in tables:
+            what = LAYER_DESCRIPTIONS.get(table, f"Kansenkaart flexwonen: {table}")
+            con.execute(
+                "UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
+                (f"{what}. {disclaimer}", table),
+            )
+        con.commit()
+    finally:
+        con.close()
 
 
 class _Sized:

@@ -112,6 +112,10 @@ class ScanResult:
     writer_peak_rss_gb: float = 0.0
     #: Resident memory (GB) of the scan process at the end of each stage.
     memory_gb: dict[str, float] = field(default_factory=dict)
+    #: What the scan could not do as configured (a missing rent year, a missing source, …).
+    warnings: list[str] = field(default_factory=list)
+    #: The config's framing text (docs/contracts.md §C "Framing").
+    disclaimer: str = ""
 
     @property
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -207,7 +211,13 @@ def build_feature_tables(
     stages = Stages(progress, {})
     ref = _reference_date(config, reference_date)
     with stages.stage("prepare"):
-        p = prepare(layers, noise_path=noise_path, gemeenten=gemeenten, ref=ref)
+        p = prepare(
+            layers,
+            noise_path=noise_path,
+            gemeenten=gemeenten,
+            ref=ref,
+            params=config.features if config is not None else None,
+        )
     tables: dict[str, gpd.GeoDataFrame] = {}
     tables["parcels"] = parcel_table(
         p.parcels,
@@ -282,9 +292,11 @@ def run_scan(
     timings: dict[str, float] = {}
     stages = Stages(progress, timings)
     ref = _reference_date(config, reference_date)
+    rent_note, rent_warning = config.rent_check.note_for(ref.year)
+    warnings = [rent_warning] if rent_warning else []
     codes = sorted({str(g).strip().upper() for g in gemeenten}) if gemeenten else None
     with stages.stage("prepare"):
-        p = prepare(layers, noise_path=noise_path, gemeenten=codes, ref=ref)
+        p = prepare(layers, noise_path=noise_path, gemeenten=codes, ref=ref, params=config.features)
     candidates: dict[str, gpd.GeoDataFrame] = {}
     counts: dict[str, int] = {}
     features: dict[str, gpd.GeoDataFrame] = {}
@@ -303,7 +315,7 @@ def run_scan(
         type_config = config.types.get(type_name)
         if type_config is None:
             return empty_reasons()
-        cand, excl = score_table(table, type_config, type_name=type_name)
+        cand, excl = score_table(table, type_config, type_name=type_name, rent_note=rent_note)
         candidate_pos[type_name] = np.sort(
             lookup_positions(table.index, cand.index.to_numpy(dtype=object))
         )
@@ -410,6 +422,8 @@ def run_scan(
         finished_at=dt.datetime.now(dt.UTC),
         features=features,
         memory_gb=stages.memory,
+        warnings=warnings,
+        disclaimer=config.framing.disclaimer,
     )
 
 

@@ -127,7 +127,7 @@ def run_scan_command(
     console.print(
         f"repaired geometries: {repaired:,} ({repaired_detail})  ·  vacancy reference date: {result.reference_date}"
     )
-    for w in report.warnings:
+    for w in [*report.warnings, *result.warnings]:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(
         f"time: {result.timings['wall']:.1f} s (read {read_s:.1f} s, scan {result.timings.get('total', 0):.1f} s, "

@@ -18,9 +18,6 @@ import shapely
 from pipeline.features._spatial import geometry_array, lookup_positions
 
 DAYS_PER_YEAR = 365.25
-#: Shop units whose total floor area fits in this multiple of the footprint all fit on the
-#: ground floor (allows for BAG areas measured slightly generously).
-GROUND_FLOOR_SLACK = 1.1
 #: Streets with fewer shop units than this (outside the core area) are secondary streets.
 SECONDARY_STREET_MAX_SHOPS = 10
 
@@ -249,6 +246,7 @@ def is_ground_floor_shop(
     flags: pd.DataFrame,
     *,
     bouwlagen: pd.Series,
+    slack: float = 1.1,
 ) -> pd.Series:
     """Whether a shop unit (winkelfunctie) is on the ground floor (a plint).
 
@@ -258,7 +256,9 @@ def is_ground_floor_shop(
     1. the building has one storey (``bouwlagen`` ≤ 1);
     2. the building also has homes (woonfunctie units): the classic shop below flats;
     3. all shop units of the building together fit on its footprint
-       (``Σ shop area ≤ 1.1 × footprint``), so none needs to be upstairs.
+       (``Σ shop area ≤ slack × footprint``, default 1.1: BAG areas are measured slightly
+       generously; the config's ``features.shops.ground_floor_slack``), so none needs to be
+       upstairs.
 
     Otherwise (e.g. a multi-storey shopping centre whose shop floor exceeds its footprint)
     it is not counted as a plint. Units that are not shops are ``False``.
@@ -270,7 +270,7 @@ def is_ground_floor_shop(
     shop_area = _per_building(buildings, units, _unit_area(units) * shop)
     footprint = shapely.area(geometry_array(buildings))
     single = bouwlagen.to_numpy(float) <= 1
-    fits = shop_area <= GROUND_FLOOR_SLACK * footprint
+    fits = shop_area <= slack * footprint
     per_building = single | homes | fits
     out = np.zeros(len(units), dtype=bool)
     out[has_b] = per_building[pos[has_b]]

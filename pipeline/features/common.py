@@ -141,18 +141,22 @@ def common_features(
         if "owner_class" in objects:
             owner = objects["owner_class"]
         else:
-            owner = fov.owner_class(objects, ctx.ownership)
+            owner = fov.owner_class(objects, ctx.ownership, min_share=ctx.params.owner_min_share)
         return {"owner_class": owner, "is_provincial": fov.is_provincial(owner)}
 
     def zoning() -> dict[str, pd.Series]:
-        return {"zoning_hoofdgroep": fov.zoning_hoofdgroep(objects, ctx.zoning)}
+        return {
+            "zoning_hoofdgroep": fov.zoning_hoofdgroep(
+                objects, ctx.zoning, min_share=ctx.params.zoning_min_share
+            )
+        }
 
     def zones() -> dict[str, pd.Series]:
         fracs = fov.zone_fractions(objects, ctx.zones, kinds=ZONE_KINDS)
         out = {col: fracs[col] for col in fracs.columns}
-        out["in_kernwinkelgebied"] = (out["zone_kernwinkelgebied_frac"] >= 0.5).rename(
-            "in_kernwinkelgebied"
-        )
+        out["in_kernwinkelgebied"] = (
+            out["zone_kernwinkelgebied_frac"] >= ctx.params.kernwinkelgebied_min_share
+        ).rename("in_kernwinkelgebied")
         return out
 
     def proximity() -> dict[str, pd.Series]:

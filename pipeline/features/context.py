@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from pipeline.features._spatial import geometry_array, tile_complex
 from pipeline.features.amenities import amenity_points
 from pipeline.features.noise import NoiseGrid, read_noise_grid
 from pipeline.schemas import CRS, GEBRUIKSDOELEN
+from pipeline.scoring.config import FeatureParams
 
 #: How far around the scanned objects context layers (stops, amenities) are kept (m).
 CONTEXT_MARGIN_M = 5_000.0
@@ -94,6 +95,8 @@ class Context:
     all_units: gpd.GeoDataFrame
     non_residential: np.ndarray
     noise: NoiseGrid | None
+    #: The numbers the features are computed with (the config's ``features`` block).
+    params: FeatureParams = field(default_factory=FeatureParams)
 
 
 def context_bounds(objs: list[gpd.GeoDataFrame]) -> tuple[float, float, float, float] | None:
@@ -143,6 +146,7 @@ def prepare(
     noise_path: Path | None,
     gemeenten: list[str] | None,
     ref: dt.date,
+    params: FeatureParams | None = None,
 ) -> Prepared:
     """Sort and scope the canonical layers and build the shared context of one scan.
 
@@ -156,6 +160,8 @@ def prepare(
         Only objects in these municipality codes (context layers are clipped around them).
     ref
         The reference date vacancy is measured against.
+    params
+        The config's ``features`` block (default: the shipped defaults).
     """
     sel = set(gemeenten) if gemeenten else None
 
@@ -230,6 +236,7 @@ def prepare(
         all_units=all_units,
         non_residential=~all_flags["woonfunctie"].to_numpy(bool),
         noise=c["noise"],
+        params=params if params is not None else FeatureParams(),
     )
     return Prepared(
         ctx=ctx,

@@ -8,16 +8,11 @@ import pandas as pd
 import shapely
 
 from pipeline.features._spatial import geometry_array, is_rectangle, query_pairs
+from pipeline.scoring.config import Merging
 
 #: Defaults for merging small parcels when the config has no such exclusions.
 DEFAULT_MIN_SITE_AREA_M2 = 1_500.0
 DEFAULT_MAX_BUILT_UP = 0.10
-#: A merged site has at most this many parcels and fills at least this share of its convex
-#: hull (a compact plot, not a long strip of verges).
-MERGE_MAX_PARCELS = 10
-MERGE_MIN_COMPACTNESS = 0.6
-#: Parcels only merge when they share at least this much boundary (m), not just a corner.
-MERGE_MIN_SHARED_EDGE_M = 1.0
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -71,15 +66,18 @@ def merge_small_parcels(
     built_up: pd.Series,
     min_area_m2: float = DEFAULT_MIN_SITE_AREA_M2,
     max_built_up: float = DEFAULT_MAX_BUILT_UP,
+    params: Merging | None = None,
 ) -> gpd.GeoDataFrame:
     """Sites: each parcel, except adjacent small parcels of one owner merged into one plot.
 
     A parcel is a merge candidate when it is smaller than ``min_area_m2``, at most
     ``max_built_up`` built up, and has a known owner (:func:`pipeline.features.overlap.owner_key`).
-    Candidates of the same owner and municipality that share at least 1 m of boundary form
-    groups (connected components); a group becomes one site when together it reaches
-    ``min_area_m2``, has at most 10 parcels and fills at least 60 % of its convex hull (a
-    usable plot, not a strip of verges). Other parcels stay sites of their own.
+    Candidates of the same owner and municipality that share at least
+    ``params.min_shared_edge_m`` (1 m) of boundary form groups (connected components); a group
+    becomes one site when together it reaches ``min_area_m2``, has at most
+    ``params.max_parcels`` (10) parcels and fills at least ``params.min_compactness`` (60 %)
+    of its convex hull (a usable plot, not a strip of verges). Other parcels stay sites of
+    their own. ``params`` is the config's ``features.merging`` (default: the shipped values).
 
     Returns
     -------
@@ -89,6 +87,7 @@ def merge_small_parcels(
         (area-weighted), ``gemeentecode``, ``owner_key``, the parcel label columns of the
         first parcel, and the (unioned) geometry.
     """
+    rules = params if params is not None else Merging()
     geoms = geometry_array(parcels)
     area = shapely.area(geoms)
     ids = parcels.index.to_numpy(dtype=object)
@@ -119,13 +118,13 @@ def merge_small_parcels(
             a, b = a[viable], b[viable]
         if len(a):
             shared = shared_edge_lengths(cg, a, b)
-            edge = shared >= MERGE_MIN_SHARED_EDGE_M
+            edge = shared >= rules.min_shared_edge_m
             a, b = a[edge], b[edge]
         labels = components(len(cand), a, b)
         size = np.bincount(labels, minlength=len(cand))
         tot = np.bincount(labels, weights=area[cand], minlength=len(cand))
         ok_group = (
-            (size[labels] >= 2) & (size[labels] <= MERGE_MAX_PARCELS) & (tot[labels] >= min_area_m2)
+            (size[labels] >= 2) & (size[labels] <= rules.max_parcels) & (tot[labels] >= min_area_m2)
         )
         if ok_group.any():
             members = np.flatnonzero(ok_group)
@@ -138,7 +137,7 @@ def merge_small_parcels(
                 np.where(hull > 0, tot[union.index.to_numpy()] / np.maximum(hull, 1e-9), 0.0),
                 index=union.index,
             )
-            good = compact >= MERGE_MIN_COMPACTNESS
+            good = compact >= rules.min_compactness
             sel = good.reindex(lab).to_numpy()
             group[cand[members[sel]]] = cand[lab[sel]]
     # Build the site table: group id = position of the group's representative parcel.

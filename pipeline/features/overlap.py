@@ -42,15 +42,21 @@ def built_up_fraction(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) ->
     return pd.Series(frac, index=parcels.index, name="built_up_fraction")
 
 
-def zoning_hoofdgroep(objects: gpd.GeoDataFrame, zoning: gpd.GeoDataFrame) -> pd.Series:
+def zoning_hoofdgroep(
+    objects: gpd.GeoDataFrame, zoning: gpd.GeoDataFrame, *, min_share: float = 0.0
+) -> pd.Series:
     """The IMRO ``hoofdgroep`` of the zoning plan area that overlaps the object most.
 
     ``zoning_hoofdgroep = argmax_g Σ_{z: hoofdgroep(z)=g} area(object ∩ z)``; points take
-    the group of the plan area they lie in; ``onbekend`` where no plan area overlaps.
+    the group of the plan area they lie in; ``onbekend`` where no plan area overlaps, or
+    where the largest group covers less than ``min_share`` of the object.
     Equal overlaps go to the alphabetically first group (independent of row order).
     """
     values, _ = largest_overlap(
-        geometry_array(objects), geometry_array(zoning), zoning["hoofdgroep"].to_numpy()
+        geometry_array(objects),
+        geometry_array(zoning),
+        zoning["hoofdgroep"].to_numpy(),
+        min_share=min_share,
     )
     out = pd.Series(values, index=objects.index, name="zoning_hoofdgroep", dtype=object)
     return out.fillna(UNKNOWN)

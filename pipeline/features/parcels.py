@@ -85,7 +85,7 @@ def parcel_table(
         # One overlay gives both: the key is "<class>|<owner>" of the largest-overlap owner.
         built, okey = concurrently(
             lambda: fov.built_up_fraction(parcels, buildings),
-            lambda: fov.owner_key(parcels, ctx.ownership),
+            lambda: fov.owner_key(parcels, ctx.ownership, min_share=ctx.params.owner_min_share),
         )
         owner = (
             okey.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).astype(object).rename("owner_class")
@@ -96,6 +96,7 @@ def parcel_table(
             built_up=built,
             min_area_m2=min_area,
             max_built_up=max_built,
+            params=ctx.params.merging,
         )
     with stages.stage("parcel_features") if stages else no_stage():
         base = table_frame(sites)[
@@ -115,6 +116,7 @@ def parcel_table(
                         t["zoning_hoofdgroep"],
                         t["dist_bus_m"],
                         t["dist_rail_m"],
+                        params=ctx.params.site_readiness,
                     )
             return t
 

@@ -30,7 +30,9 @@ def unit_table(
     The owner of a unit is the owner of its building where known (a point is in or out of
     an ownership polygon; the building's footprint is the better measure).
     """
-    ground = fbag.is_ground_floor_shop(units, buildings, flags, bouwlagen=bouwlagen)
+    ground = fbag.is_ground_floor_shop(
+        units, buildings, flags, bouwlagen=bouwlagen, slack=ctx.params.shops.ground_floor_slack
+    )
     entrance = fbag.own_entrance(units, buildings)
     shop = flags["winkelfunctie"].to_numpy(bool)
     shops = units.loc[shop].copy()
@@ -38,13 +40,17 @@ def unit_table(
     hosts = np.unique(pos[pos >= 0])
     lookup = np.full(len(buildings), None, dtype=object)
     if len(hosts):
-        lookup[hosts] = fov.owner_class(buildings.iloc[hosts], ctx.ownership).to_numpy(dtype=object)
+        lookup[hosts] = fov.owner_class(
+            buildings.iloc[hosts], ctx.ownership, min_share=ctx.params.owner_min_share
+        ).to_numpy(dtype=object)
     u_owner = np.full(len(shops), None, dtype=object)
     u_owner[pos >= 0] = lookup[pos[pos >= 0]]
     owner = pd.Series(u_owner, index=shops.index)
     unowned = owner.isna() | (owner == fov.UNKNOWN)
     if unowned.any():
-        owner.loc[unowned] = fov.owner_class(shops.loc[unowned], ctx.ownership)
+        owner.loc[unowned] = fov.owner_class(
+            shops.loc[unowned], ctx.ownership, min_share=ctx.params.owner_min_share
+        )
     shops["owner_class"] = owner
     t = pd.DataFrame(index=shops.index)
     t["pand_id"] = shops["pand_id"].astype(object)

@@ -35,16 +35,46 @@ def weighted_geometric_mean(subscores: np.ndarray, weights: Sequence[float]) -> 
     return np.clip(100.0 * np.exp(logs), 0.0, 100.0)
 
 
-def aggregate(subscores: np.ndarray, weights: Sequence[float], *, method: str) -> np.ndarray:
-    """The score 0–100, rounded to one decimal, by ``weighted_sum`` or ``weighted_geometric_mean``."""
+def aggregate(
+    subscores: np.ndarray,
+    weights: Sequence[float],
+    *,
+    method: str,
+    penalty: np.ndarray | None = None,
+) -> np.ndarray:
+    """The score 0–100, rounded to one decimal, by ``weighted_sum`` or ``weighted_geometric_mean``.
+
+    ``score = round(clip(aggregate − penalty, 0, 100))`` with ``penalty`` the points the
+    penalties subtract per row (contracts §E.6); rounding half up on the decimal grid.
+    """
     if method == "weighted_sum":
         raw = weighted_sum(subscores, weights)
     elif method == "weighted_geometric_mean":
         raw = weighted_geometric_mean(subscores, weights)
     else:  # pragma: no cover - the config model forbids this
         raise ValueError(f"unknown aggregation {method!r}")
+    if penalty is not None and len(raw):
+        raw = np.clip(raw - np.nan_to_num(np.asarray(penalty, dtype="float64")), 0.0, 100.0)
     # Round half away from zero on a decimal grid, robust to 64.94999… float noise.
     return np.floor(raw * 10.0 + 0.5 + 1e-9) / 10.0
+
+
+def cap_scores(
+    scores: np.ndarray, max_tier: np.ndarray, thresholds: Mapping[str, float]
+) -> np.ndarray:
+    """Scores capped by a tier cap: at most 0.1 below the threshold of the tier above ``max_tier``.
+
+    ``max_tier`` holds per row the worst tier a cap allows (``""`` = no cap); e.g. ``B`` with
+    A ≥ 80 caps the score at 79.9, so score, tier and rank agree.
+    """
+    out = np.asarray(scores, dtype="float64").copy()
+    order = list(TIERS)
+    for tier in order[1:]:
+        hit = max_tier == tier
+        if hit.any():
+            ceiling = thresholds[order[order.index(tier) - 1]] - 0.1
+            out[hit] = np.minimum(out[hit], ceiling)
+    return out
 
 
 def assign_tiers(scores: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
@@ -84,17 +114,37 @@ def rank_within(
     return out
 
 
-def capacity_units(table: pd.DataFrame, rule: Capacity) -> np.ndarray:
-    """Homes: ``max(min_units, floor(column × efficiency / area_per_unit))``; NaN area -> 0.
+def capacity_units(
+    table: pd.DataFrame, rule: Capacity, *, estimate: str = "central", column: str | None = None
+) -> np.ndarray:
+    """Homes: ``min(max_units, max(min_units, floor(column × efficiency / area_per_unit)))``.
 
-    ``area_per_unit`` is ``m2_per_unit``, or ``10 000 / units_per_ha``.
+    ``area_per_unit`` is ``m2_per_unit``, or ``10 000 / units_per_ha``, of the ``central``,
+    ``low`` or ``high`` estimate; a missing (NaN) column gives 0.
     """
-    area = pd.to_numeric(table[rule.column], errors="coerce").to_numpy(
+    area = pd.to_numeric(table[column or rule.column], errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan
     )
-    units = np.floor(area * rule.efficiency / rule.area_per_unit + 1e-9)
+    units = np.floor(area * rule.efficiency / rule.area_per_unit_at(estimate) + 1e-9)
     units = np.where(np.isnan(units), 0.0, np.maximum(units, rule.min_units))
+    if rule.max_units is not None:
+        units = np.minimum(units, rule.max_units)
     return np.maximum(units, 0).astype("int64")
+
+
+def capacity_columns(table: pd.DataFrame, rule: Capacity) -> dict[str, np.ndarray]:
+    """``capacity_units``, ``capacity_low``, ``capacity_high`` (equal to the central estimate
+    without a ``range``) and, when configured, ``capacity_whole_building``."""
+    out = {
+        "capacity_units": capacity_units(table, rule),
+        "capacity_low": capacity_units(table, rule, estimate="low"),
+        "capacity_high": capacity_units(table, rule, estimate="high"),
+    }
+    if rule.whole_building_column is not None:
+        out["capacity_whole_building"] = capacity_units(
+            table, rule, column=rule.whole_building_column
+        )
+    return out
 
 
 def summarise_gemeenten(

@@ -42,9 +42,15 @@ TYPE_NAMES = ("tijdelijke_locatie", "kantoortransformatie", "plinttransformatie"
 TRANSFER_TYPES = ("increasing", "decreasing", "ideal_range", "steps", "categorical", "boolean")
 TIER_NAMES = ("A", "B", "C", "D")  # E is everything below D
 
+#: Columns scoring adds from the type's capacity rule before the rules are evaluated.
+CAPACITY_COLUMNS = ("capacity_units", "capacity_low", "capacity_high", "capacity_whole_building")
 #: The feature columns of docs/contracts.md §E that a config may refer to, per type.
 KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
-    type_name: (*COMMON_FEATURE_COLUMNS, *TABLE_FEATURE_COLUMNS[table])
+    type_name: (
+        *COMMON_FEATURE_COLUMNS,
+        *TABLE_FEATURE_COLUMNS[table],
+        *(c for c in CAPACITY_COLUMNS if c not in TABLE_FEATURE_COLUMNS[table]),
+    )
     for type_name, table in (
         ("tijdelijke_locatie", "parcels"),
         ("kantoortransformatie", "buildings"),
@@ -449,6 +455,9 @@ class Capacity(_Model):
     units_per_ha: float | None = Field(default=None, gt=0)
     efficiency: float = Field(default=1.0, gt=0, le=1)
     min_units: int = Field(default=0, ge=0)
+    max_units: int | None = Field(default=None, ge=1)
+    range: CapacityRange | None = None
+    whole_building_column: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Capacity:
@@ -457,7 +466,36 @@ class Capacity(_Model):
                 "capacity needs exactly one of m2_per_unit and units_per_ha",
                 "write e.g. units_per_ha: 40 (plots) or m2_per_unit: 40 (buildings)",
             )
+        if self.max_units is not None and self.max_units < self.min_units:
+            raise ConfigProblem(
+                f"capacity max_units {self.max_units} is below min_units {self.min_units}",
+                "make max_units at least min_units",
+                key="max_units",
+            )
+        if self.range is not None:
+            central = self.units_per_ha if self.units_per_ha is not None else self.m2_per_unit
+            low, high = self.range.low, self.range.high
+            if self.units_per_ha is not None and not (low <= central <= high):  # type: ignore[operator]
+                raise ConfigProblem(
+                    f"capacity range {low}–{high} homes per hectare must contain units_per_ha {central}",
+                    "write range: {low: fewer homes per ha, high: more homes per ha}",
+                    key="range",
+                )
+            if self.m2_per_unit is not None and not (low >= central >= high):  # type: ignore[operator]
+                raise ConfigProblem(
+                    f"capacity range {low}–{high} m² per home must contain m2_per_unit {central} "
+                    "(low = more m² per home)",
+                    "write range: {low: more m² per home, high: fewer m² per home}",
+                    key="range",
+                )
         return self
+
+    def area_per_unit_at(self, estimate: str) -> float:
+        """m² per home of the ``central``, ``low`` or ``high`` estimate."""
+        if estimate == "central" or self.range is None:
+            return self.area_per_unit
+        value = self.range.low if estimate == "low" else self.range.high
+        return 10_000.0 / value if self.units_per_ha is not None else value
 
     @property
     def area_per_unit(self) -> float:
@@ -465,6 +503,66 @@ class Capacity(_Model):
             return self.m2_per_unit
         assert self.units_per_ha is not None
         return 10_000.0 / self.units_per_ha
+
+
+class Penalty(_Model):
+    """Points subtracted from the score: ``points × t(column)`` with ``t`` a transfer (0 = none).
+
+    A penalty never rewards: its transfer gives 0 where nothing is wrong (e.g. noise at or
+    below the standard value) and 1 at the full penalty. A missing value subtracts nothing.
+    """
+
+    id: str = Field(pattern=_ID)
+    label: str
+    points: float = Field(gt=0, le=100)
+    column: str
+    transfer: Transfer
+    unit: str = ""
+    decimals: int | None = None
+    reason: str = "{label}: {raw}; {points} punten aftrek."
+    reason_zero: str | None = None
+    reason_missing: str | None = None
+
+    _unit = field_validator("unit")(Part._unit.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _templates(self) -> Penalty:
+        allowed = _ROW_FIELDS | {"points"} | set(transfer_params(self.transfer))
+        for name in ("reason", "reason_zero", "reason_missing"):
+            text = getattr(self, name)
+            if text is not None:
+                try:
+                    _check_template(text, allowed, name)
+                except ConfigProblem as exc:
+                    exc.key = name
+                    raise
+        return self
+
+
+class Attention(Exclusion):
+    """An aandachtspunt: ``column op value`` adds a Dutch text and its ``source`` to the row.
+
+    It never changes the score; ``reason`` may use ``{raw}`` and ``{value}`` like an exclusion.
+    """
+
+    source: str = Field(min_length=1)
+
+
+class TierCap(Exclusion):
+    """A tier cap: a row that ``column op value`` hits gets at most ``max_tier``.
+
+    Its score is capped just below the next better tier's threshold (e.g. 79.9 for B when A
+    starts at 80), so score, tier and rank stay consistent; ``reason`` says why.
+    """
+
+    max_tier: Literal["B", "C", "D", "E"]
+
+
+class CapacityRange(_Model):
+    """The low and high estimate, in the unit of the capacity's central density."""
+
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
 
 
 class Tiers(_Model):
@@ -494,23 +592,107 @@ class Tiers(_Model):
         return {t: getattr(self, t) for t in TIER_NAMES}
 
 
-class RentCheck(_Model):
-    """The target rent segment, quoted in every explanation's notes."""
+class RentLimit(_Model):
+    """The huurtoeslag *kwaliteitskortingsgrens* of one year, with where the value comes from."""
 
+    year: int = Field(ge=2000, le=2100)
     kwaliteitskortingsgrens_eur: float = Field(gt=0)
-    year: int
+    source: str = Field(min_length=1)
+
+
+class RentCheck(_Model):
+    """The target rent segment, quoted in every explanation's notes.
+
+    ``limits`` holds the limit per year; the scan uses the year of its reference date, or the
+    latest earlier year (else the earliest) with a warning. The older form with one
+    ``kwaliteitskortingsgrens_eur`` and ``year`` is read as a table of one year.
+    """
+
+    limits: list[RentLimit] = Field(min_length=1)
     note: str = (
         "Doelgroep: huur onder de kwaliteitskortingsgrens van de huurtoeslag "
         "({year}: € {kwaliteitskortingsgrens_eur} per maand)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _single_year(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "kwaliteitskortingsgrens_eur" in data:
+            if "limits" in data:
+                raise ConfigProblem(
+                    "rent_check has both 'limits' and 'kwaliteitskortingsgrens_eur'",
+                    "list every year under 'limits' and remove the single value",
+                )
+            data = dict(data)
+            one = {
+                "year": data.pop("year", None),
+                "kwaliteitskortingsgrens_eur": data.pop("kwaliteitskortingsgrens_eur"),
+                "source": data.pop("source", "scan config"),
+            }
+            data["limits"] = [one]
+        return data
+
     @model_validator(mode="after")
     def _tpl(self) -> RentCheck:
+        years = [lim.year for lim in self.limits]
+        if len(set(years)) != len(years):
+            raise ConfigProblem(
+                f"rent_check.limits lists a year twice ({sorted(years)})",
+                "give every year one entry",
+                key="limits",
+            )
         try:
             _check_template(self.note, {"year", "kwaliteitskortingsgrens_eur"}, "note")
         except ConfigProblem as exc:
             exc.key = "note"
             raise
+        return self
+
+    def limit_for(self, year: int) -> tuple[RentLimit, str | None]:
+        """The limit of ``year`` (else the latest earlier year, else the earliest) and a warning
+        when the year itself is missing."""
+        by_year = sorted(self.limits, key=lambda lim: lim.year)
+        exact = [lim for lim in by_year if lim.year == year]
+        if exact:
+            return exact[0], None
+        earlier = [lim for lim in by_year if lim.year < year]
+        chosen = earlier[-1] if earlier else by_year[0]
+        return chosen, (
+            f"the scan config has no huurtoeslag limit (rent_check.limits) for {year}, the year "
+            f"of the reference date: the {chosen.year} value (€ {chosen.kwaliteitskortingsgrens_eur:.2f}) "
+            "is used; add the year with its source to the config"
+        )
+
+    def note_for(self, year: int) -> tuple[str, str | None]:
+        """The Dutch note for ``year`` and the warning of :meth:`limit_for`."""
+        lim, warning = self.limit_for(year)
+        note = self.note.format(
+            year=lim.year, kwaliteitskortingsgrens_eur=format_nl(lim.kwaliteitskortingsgrens_eur, 2)
+        )
+        return note, warning
+
+
+class Framing(_Model):
+    """What every output that can leave the service says about itself."""
+
+    disclaimer: str = Field(
+        default=(
+            "Verkenning, geen besluit. Vertrouwelijk: alleen voor de betrokken overheden en "
+            "corporaties; niet verspreiden."
+        ),
+        min_length=1,
+    )
+
+    @model_validator(mode="after")
+    def _words(self) -> Framing:
+        text = self.disclaimer.lower()
+        missing = [w for w in ("verkenning", "geen besluit", "vertrouwelijk") if w not in text]
+        if missing:
+            raise ConfigProblem(
+                f"framing.disclaimer must say {', '.join(repr(w) for w in missing)}",
+                "keep the words 'verkenning', 'geen besluit' and 'vertrouwelijk' in the text",
+                key="disclaimer",
+            )
         return self
 
 
@@ -524,9 +706,13 @@ class TypeConfig(_Model):
     capacity: Capacity
     exclusions: list[Exclusion] = Field(default_factory=list)
     criteria: list[Criterion] = Field(min_length=1)
+    penalties: list[Penalty] = Field(default_factory=list)
+    tier_caps: list[TierCap] = Field(default_factory=list)
+    attention: list[Attention] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     #: Filled from the top level by :class:`ScanConfig` (the type's tiers win).
     rent_note: str = ""
+    disclaimer: str = ""
 
     @field_validator("missing_score")
     @classmethod
@@ -552,21 +738,41 @@ class TypeConfig(_Model):
                     key=f"criteria[{i}].id",
                 )
             seen[c.id] = i
-        codes: dict[str, int] = {}
-        for i, e in enumerate(self.exclusions):
-            if e.code in codes:
+        for what, rules in (
+            ("exclusion", self.exclusions),
+            ("tier_cap", self.tier_caps),
+            ("attention", self.attention),
+        ):
+            codes: dict[str, int] = {}
+            key = {"exclusion": "exclusions", "tier_cap": "tier_caps", "attention": "attention"}
+            for i, e in enumerate(rules):
+                if e.code in codes:
+                    raise ConfigProblem(
+                        f"duplicate {what} code '{e.code}' (also {key[what]}[{codes[e.code]}])",
+                        f"give every {what} rule its own code",
+                        key=f"{key[what]}[{i}].code",
+                    )
+                codes[e.code] = i
+        ids = [c.id for c in self.criteria]
+        for i, pen in enumerate(self.penalties):
+            if pen.id in ids:
                 raise ConfigProblem(
-                    f"duplicate exclusion code '{e.code}' (also exclusions[{codes[e.code]}])",
-                    "give every exclusion rule its own code",
-                    key=f"exclusions[{i}].code",
+                    f"penalty id '{pen.id}' is also a criterion id",
+                    "give the penalty its own id",
+                    key=f"penalties[{i}].id",
                 )
-            codes[e.code] = i
+            ids.append(pen.id)
         return self
 
     def columns_used(self) -> list[tuple[str, str]]:
         """(YAML key, column) of every column the type refers to."""
         out = [("capacity.column", self.capacity.column)]
+        if self.capacity.whole_building_column is not None:
+            out.append(("capacity.whole_building_column", self.capacity.whole_building_column))
         out += [(f"exclusions[{i}].column", e.column) for i, e in enumerate(self.exclusions)]
+        out += [(f"tier_caps[{i}].column", e.column) for i, e in enumerate(self.tier_caps)]
+        out += [(f"attention[{i}].column", e.column) for i, e in enumerate(self.attention)]
+        out += [(f"penalties[{i}].column", e.column) for i, e in enumerate(self.penalties)]
         for i, c in enumerate(self.criteria):
             for j, p in enumerate(c.parts):
                 key = (
@@ -578,6 +784,150 @@ class TypeConfig(_Model):
         return out
 
 
+def _share(v: float, what: str) -> float:
+    if not 0.0 <= v <= 1.0:
+        raise ConfigProblem(
+            f"{what} is {v}, outside 0–1", "write a share as a fraction from 0 to 1"
+        )
+    return v
+
+
+class Merging(_Model):
+    """Merging small adjacent parcels of one owner into one site (contracts §E.3).
+
+    The size and built-up thresholds are those of the type's ``te_klein`` and ``bebouwd`` rules.
+    """
+
+    max_parcels: int = Field(default=10, ge=2)
+    min_compactness: float = Field(default=0.6, ge=0, le=1)
+    min_shared_edge_m: float = Field(default=1.0, ge=0)
+
+
+class ReadinessWeights(_Model):
+    bare: float = Field(default=0.6, ge=0, le=1)
+    accessible: float = Field(default=0.2, ge=0, le=1)
+    buildable: float = Field(default=0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum(self) -> ReadinessWeights:
+        total = self.bare + self.accessible + self.buildable
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigProblem(
+                f"site readiness weights sum to {total:g}, not 1",
+                "adjust bare, accessible and buildable so that they add up to 1",
+            )
+        return self
+
+
+class SiteReadiness(_Model):
+    """``site_readiness = w_bare × bare + w_accessible × accessible + w_buildable × buildable``."""
+
+    weights: ReadinessWeights = Field(default_factory=ReadinessWeights)
+    bare_full_at: float = Field(default=0.10, gt=0, le=1)
+    accessible_bus_m: float = Field(default=1000.0, gt=0)
+    accessible_rail_m: float = Field(default=2000.0, gt=0)
+    unbuildable: list[str] = Field(default_factory=lambda: ["water", "natuur", "bos"])
+    unknown_buildable: float = Field(default=0.5, ge=0, le=1)
+
+
+class Availability(_Model):
+    """The availability window of a site from the permanent housing plans (contracts §E.3)."""
+
+    permit_term_years: int = Field(default=15, ge=1, le=50)
+    plan_min_share: float = Field(default=0.10, gt=0, le=1)
+
+
+class NetArea(_Model):
+    """Net area: the site minus the hard zones that cross it, eroded by the setback."""
+
+    subtract_zones: list[str] = Field(
+        default_factory=lambda: ["natura2000", "nnn", "externe_veiligheid", "hoogspanning"]
+    )
+    setback_m: float = Field(default=5.0, ge=0)
+    min_width_m: float = Field(default=20.0, ge=0)
+
+    @field_validator("subtract_zones")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        from pipeline.schemas import ZONE_KINDS
+
+        for kind in v:
+            if kind not in ZONE_KINDS:
+                raise ConfigProblem(
+                    f"unknown zone kind '{kind}'{_did_you_mean(kind, ZONE_KINDS)}",
+                    f"use zone kinds of schemas.ZONE_KINDS: {', '.join(ZONE_KINDS)}",
+                )
+        return v
+
+
+class BsdParams(_Model):
+    """A site is inside the BSD when at least ``min_share`` of its area lies in it."""
+
+    min_share: float = Field(default=0.5, gt=0, le=1)
+
+
+class Shops(_Model):
+    """Rules on shop streets and ground floors (contracts §E.5)."""
+
+    aanloopstraat_min_shops: int = Field(default=5, ge=2)
+    aanloopstraat_min_vacancy: float = Field(default=0.15, ge=0, le=1)
+    ground_floor_slack: float = Field(default=1.1, ge=1)
+
+
+class FeatureParams(_Model):
+    """The numbers the feature tables are computed with (contracts §E.2–E.5)."""
+
+    owner_min_share: float = Field(default=0.5, ge=0, le=1)
+    zoning_min_share: float = Field(default=0.0, ge=0, le=1)
+    kernwinkelgebied_min_share: float = Field(default=0.5, gt=0, le=1)
+    amenities_exclude_vacant: bool = True
+    merging: Merging = Field(default_factory=Merging)
+    site_readiness: SiteReadiness = Field(default_factory=SiteReadiness)
+    availability: Availability = Field(default_factory=Availability)
+    net_area: NetArea = Field(default_factory=NetArea)
+    bsd: BsdParams = Field(default_factory=BsdParams)
+    shops: Shops = Field(default_factory=Shops)
+
+
+#: The noise columns a noise source may refer to.
+NOISE_COLUMNS = (
+    "noise_road_db",
+    "noise_rail_db",
+    "noise_industry_db",
+    "noise_aircraft_db",
+    "noise_db",
+)
+
+
+class NoiseSource(_Model):
+    """One noise source: its column, standard value and limit value for new homes (dB)."""
+
+    column: str
+    label: str = Field(min_length=1)
+    standard_db: float
+    limit_db: float
+    source: str = Field(min_length=1)
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, v: str) -> str:
+        if v not in NOISE_COLUMNS:
+            raise ConfigProblem(
+                f"unknown noise column '{v}'{_did_you_mean(v, NOISE_COLUMNS)}",
+                f"use one of {', '.join(NOISE_COLUMNS)}",
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> NoiseSource:
+        if not self.standard_db < self.limit_db:
+            raise ConfigProblem(
+                f"noise standard_db {self.standard_db} must be below limit_db {self.limit_db}",
+                "the standard value (voorkeursgrenswaarde) is the lower one",
+            )
+        return self
+
+
 class ScanConfig(_Model):
     """The whole scan configuration (see ``default.yaml`` for a documented example)."""
 
@@ -586,6 +936,9 @@ class ScanConfig(_Model):
     reference_date: dt.date | None = None
     tiers: Tiers = Field(default_factory=Tiers)
     rent_check: RentCheck
+    framing: Framing = Field(default_factory=Framing)
+    features: FeatureParams = Field(default_factory=FeatureParams)
+    noise: dict[str, NoiseSource] = Field(default_factory=dict)
     types: dict[str, TypeConfig] = Field(min_length=1)
     _text: str = PrivateAttr(default="")
     _path: Path | None = PrivateAttr(default=None)
@@ -605,10 +958,8 @@ class ScanConfig(_Model):
 
     @model_validator(mode="after")
     def _resolve(self) -> ScanConfig:
-        note = self.rent_check.note.format(
-            year=self.rent_check.year,
-            kwaliteitskortingsgrens_eur=format_nl(self.rent_check.kwaliteitskortingsgrens_eur, 2),
-        )
+        latest = max(lim.year for lim in self.rent_check.limits)
+        note, _ = self.rent_check.note_for(latest)
         for name, tc in self.types.items():
             known = KNOWN_COLUMNS[name]
             for key, col in tc.columns_used():
@@ -620,6 +971,7 @@ class ScanConfig(_Model):
                         key=f"types.{name}.{key}",
                     )
             tc.rent_note = note
+            tc.disclaimer = self.framing.disclaimer
             if tc.tiers is None:
                 tc.tiers = self.tiers
         return self

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.scoring.config import Exclusion, format_value
+from pipeline.scoring.config import Attention, Exclusion, format_value
 from pipeline.scoring.text import (
     Coded,
+    concat,
     constant,
     format_values_coded,
     full,
     joint_codes,
+    json_strings,
     render_coded,
     to_pandas,
 )
@@ -106,8 +109,42 @@ def exclusion_texts(
     -------
     (excluded, codes, reasons)
         ``excluded`` is the row mask; ``codes`` and ``reasons`` hold one text per excluded
-        row, in row order: the codes joined with ``,``, the sentences with ``\\n``, both in
+        row, in row order: the codes joined with ``,``, the sentences with ``\n``, both in
         config order.
+    """
+    return rule_texts(table, rules, sep="\n")
+
+
+def attention_texts(
+    table: pd.DataFrame, rules: Sequence[Attention]
+) -> tuple[np.ndarray, Coded, Coded]:
+    """Evaluate aandachtspunt rules: ``(hit, codes, json)`` for the rows any rule hits.
+
+    ``json`` holds, per hit row, the rules' objects ``{"code", "text", "source"}`` joined with
+    ``, `` in config order (wrap it in ``[`` ``]`` for the JSON list).
+    """
+
+    def as_json(rule: Exclusion, sentences: Coded) -> Coded:
+        source = rule.source if isinstance(rule, Attention) else ""
+        head = f'{{"code": {json.dumps(rule.code)}, "text": '
+        tail = f', "source": {json.dumps(source, ensure_ascii=False)}}}'
+        return sentences.map(lambda texts: concat([head, json_strings(texts), tail], len(texts)))
+
+    return rule_texts(table, rules, sep=", ", render=as_json)
+
+
+def rule_texts(
+    table: pd.DataFrame,
+    rules: Sequence[Exclusion],
+    *,
+    sep: str,
+    render: Callable[[Exclusion, Coded], Coded] | None = None,
+) -> tuple[np.ndarray, Coded, Coded]:
+    """Evaluate ``column op value`` rules, with texts for the rows any rule hits.
+
+    Returns ``(hit, codes, texts)``: the row mask, and per hit row the codes joined with
+    ``,`` and each rule's sentence (``render(rule, sentences)`` when given) joined with ``sep``,
+    in config order.
     """
     n = len(table)
     masks: list[tuple[Exclusion, np.ndarray]] = []
@@ -127,6 +164,8 @@ def exclusion_texts(
     sentences = []
     for rule, mask in masks:
         rule_sentences = rule_reasons_coded(table, rule, mask)
+        if render is not None:
+            rule_sentences = render(rule, rule_sentences)
         component = np.zeros(m, dtype="int64")
         component[mask[pos]] = rule_sentences.codes + 1
         components.append(component)
@@ -143,7 +182,7 @@ def exclusion_texts(
     return (
         excluded,
         Coded(_join(code_columns, ","), joint),
-        Coded(_join(reason_columns, "\n"), joint),
+        Coded(_join(reason_columns, sep), joint),
     )
 
 

@@ -24,7 +24,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.scoring.config import Criterion, Part, TypeConfig, format_value, transfer_params
+from pipeline.scoring.config import (
+    Criterion,
+    Part,
+    Penalty,
+    TypeConfig,
+    format_value,
+    transfer_params,
+)
 from pipeline.scoring.text import (
     Coded,
     Piece,
@@ -120,6 +127,67 @@ def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> P
             distinct = scatter(distinct, mask, sentences)
     reason = Coded(distinct, joint)
     return PartResult(part, raw, raw_text, sub, reason)
+
+
+@dataclass
+class PenaltyResult:
+    penalty: Penalty
+    raw: pd.Series
+    raw_text: Coded
+    fraction: np.ndarray  # 0–1; 0 where the value is missing
+    points: np.ndarray  # points subtracted
+    reason: Coded
+
+
+def penalty_points(table: pd.DataFrame, penalty: Penalty) -> np.ndarray:
+    """``points × t(column)`` per row (0 where the value is missing)."""
+    frac = apply_transfer(table[penalty.column], penalty.transfer)
+    return penalty.points * np.nan_to_num(np.clip(frac, 0.0, 1.0), nan=0.0)
+
+
+def evaluate_penalty(table: pd.DataFrame, penalty: Penalty) -> PenaltyResult:
+    """Points subtracted and the Dutch sentence of one penalty for every row of ``table``."""
+    n = len(table)
+    raw = table[penalty.column].reset_index(drop=True)
+    frac = apply_transfer(raw, penalty.transfer)
+    missing = np.isnan(frac)
+    fraction = np.where(missing, 0.0, np.clip(frac, 0.0, 1.0))
+    points = penalty.points * fraction
+    raw_text = format_values_coded(raw, penalty.unit, penalty.decimals)
+    points_text = format_values_coded(np.round(points, 1), "", 1)
+    consts = {
+        k: format_value(v, penalty.unit, penalty.decimals)
+        for k, v in transfer_params(penalty.transfer).items()
+    }
+    consts["label"] = penalty.label
+    choice = np.zeros(n, dtype="int8")  # 0 reason, 1 zero (no penalty), 2 missing
+    if penalty.reason_zero is not None:
+        choice[(points <= 0.0) & ~missing] = 1
+    choice[missing] = 2
+    templates = [
+        penalty.reason,
+        penalty.reason_zero or penalty.reason,
+        penalty.reason_missing or "Geen gegevens over {label}; geen aftrek.",
+    ]
+    joint, (raw_codes, point_codes, choices) = joint_codes(
+        [raw_text.codes, points_text.codes, choice]
+    )
+    k = len(choices)
+    rows = {
+        "raw": raw_text.texts.take(pa.array(raw_codes)),
+        "points": points_text.texts.take(pa.array(point_codes)),
+        "score": points_text.texts.take(pa.array(point_codes)),
+    }
+    distinct = full(k, "")
+    for c, template in enumerate(templates):
+        mask = choices == c
+        if mask.any():
+            keep = pa.array(mask)
+            sub_rows = {key: val.filter(keep) for key, val in rows.items()}
+            distinct = scatter(
+                distinct, mask, render(template, int(mask.sum()), rows=sub_rows, constants=consts)
+            )
+    return PenaltyResult(penalty, raw, raw_text, fraction, points, Coded(distinct, joint))
 
 
 def _combine(stack: np.ndarray, combine: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -222,11 +290,20 @@ def explanation_json(
     scores: np.ndarray,
     tiers: np.ndarray,
     row_notes: pa.Array | None = None,
+    penalties: list[PenaltyResult] | None = None,
+    tier_cap: pa.Array | None = None,
+    capacity: pa.Array | None = None,
+    aandachtspunten: pa.Array | None = None,
+    availability: pa.Array | None = None,
+    rent_note: str | None = None,
 ) -> pa.Array:
     """The ``explanation`` JSON text of every row, assembled from per-criterion columns.
 
     ``{"criteria": [{"id", "label", "weight", "raw", "raw_text", "subscore", "reason",
-    "missing", ["combine", "parts": [...]]}], "aggregation", "score", "tier", "notes": [...]}``
+    "missing", ["combine", "parts": [...]]}], "penalties": [...], "aggregation", "score",
+    "tier", "tier_cap", "capacity", "aandachtspunten", ["availability"], "notes": [...],
+    "disclaimer"}`` (docs/contracts.md §C). ``tier_cap``, ``capacity``, ``aandachtspunten``
+    and ``availability`` are JSON texts per row (``null`` / ``[]`` when absent).
     """
     import json
 
@@ -267,20 +344,53 @@ def explanation_json(
             obj.append("]")
         obj.append("}")
         pieces += _row_pieces(obj, n)
-    static_notes = [*type_config.notes, *([type_config.rent_note] if type_config.rent_note else [])]
+    pieces.append('], "penalties": [')
+    for i, pr in enumerate(penalties or []):
+        pen = pr.penalty
+        obj = [
+            (", " if i else "")
+            + f'{{"id": {js(pen.id)}, "label": {js(pen.label)}, "points": {js(pen.points)}, "raw": ',
+            json_numbers_coded(pr.raw),
+            ', "raw_text": ',
+            pr.raw_text.map(json_strings),
+            ', "penalty": ',
+            json_numbers_coded(np.round(pr.points, 1), decimals=1),
+            ', "reason": ',
+            pr.reason.map(json_strings),
+            "}",
+        ]
+        pieces += _row_pieces(obj, n)
+    note = rent_note if rent_note is not None else type_config.rent_note
+    static_notes = [*type_config.notes, *([note] if note else [])]
     notes_head = ", ".join(js(t) for t in static_notes)
     pieces += [
         f'], "aggregation": {js(type_config.aggregation)}, "score": ',
         json_numbers_coded(scores, decimals=1).decode(),
         ', "tier": ',
         json_strings(tiers),
-        ', "notes": [' + notes_head,
+        ', "tier_cap": ',
+        tier_cap if tier_cap is not None else "null",
+        ', "capacity": ',
+        capacity if capacity is not None else "null",
+        ', "aandachtspunten": ',
+        aandachtspunten if aandachtspunten is not None else "[]",
     ]
+    if availability is not None:
+        pieces += [', "availability": ', availability]
+    pieces.append(', "notes": [' + notes_head)
     if row_notes is not None:
         has = pc.not_equal(row_notes, "").to_numpy(zero_copy_only=False)
         sep = ", " if notes_head else ""
         pieces.append(where(has, concat([sep, json_strings(row_notes)], n), ""))
-    pieces.append("]}")
+    disclaimer = type_config.disclaimer
+    if disclaimer:
+        sep_d = ", " if (notes_head or row_notes is not None) else ""
+        if row_notes is not None and not notes_head:
+            has = pc.not_equal(row_notes, "").to_numpy(zero_copy_only=False)
+            pieces.append(where(has, ", ", ""))
+            sep_d = ""
+        pieces.append(f"{sep_d}{js(disclaimer)}")
+    pieces.append(f'], "disclaimer": {js(disclaimer) if disclaimer else "null"}}}')
     return concat(pieces, n)
 
 

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from pipeline.scoring import ScanConfig, load_config
-from pipeline.scoring.config import KNOWN_COLUMNS
+from pipeline.scoring.config import CAPACITY_COLUMNS, KNOWN_COLUMNS
 
 #: Values that pass every default exclusion of the type (a "plain candidate").
 BASE: dict[str, Any] = {
@@ -54,6 +54,8 @@ def make_table(type_name: str, n: int = 1, **columns: Any) -> gpd.GeoDataFrame:
     for col in KNOWN_COLUMNS[type_name]:
         if col in columns:
             data[col] = columns[col]
+        elif col in CAPACITY_COLUMNS and col not in BASE:
+            continue  # added by scoring from the capacity rule
         elif col.startswith("zone_"):
             data[col] = 0.0
         elif col.startswith("dist_"):
