@@ -81,20 +81,43 @@ def mean_noise(objects: gpd.GeoDataFrame, grid: NoiseGrid | None) -> pd.Series:
     representative point. NaN without a raster, outside it, or on nodata. An arithmetic mean
     of dB values, as exactextract's ``mean`` would give.
     """
+    if grid is None:
+        return pd.Series(np.full(len(objects), np.nan), index=objects.index, name="noise_db")
+    return mean_noise_many(objects, {"noise_db": grid})["noise_db"]
+
+
+def mean_noise_many(objects: gpd.GeoDataFrame, grids: dict[str, NoiseGrid]) -> pd.DataFrame:
+    """:func:`mean_noise` of several rasters at once (one column per key of ``grids``).
+
+    Rasters on the same grid (transform and shape) share the cell-centre tests: each object's
+    cells are found once and every raster's values are averaged over them.
+    """
     geoms = geometry_array(objects)
+    out: dict[str, np.ndarray] = {}
+    same: dict[tuple[object, tuple[int, ...]], list[str]] = {}
+    for name, grid in grids.items():
+        same.setdefault((tuple(grid.transform), grid.values.shape), []).append(name)
+    for names in same.values():
+        means = _mean_over_cells(geoms, [grids[name] for name in names])
+        out.update(zip(names, means, strict=True))
+    return pd.DataFrame({name: out[name] for name in grids}, index=objects.index)
+
+
+def _mean_over_cells(geoms: np.ndarray, grids: list[NoiseGrid]) -> list[np.ndarray]:
+    """Per grid, the mean of its values over the cells whose centre lies in each geometry."""
     n = len(geoms)
-    out = np.full(n, np.nan)
-    if grid is None or n == 0:
-        return pd.Series(out, index=objects.index, name="noise_db")
+    grid = grids[0]
     t = grid.transform
     if t.b != 0 or t.d != 0 or t.e >= 0:
         raise ValueError("the noise raster must be north-up without rotation")
     res_x, res_y = t.a, -t.e
     x0, y0 = t.c, t.f
     ny, nx = grid.values.shape
-    values = grid.values
-    sums = np.zeros(n)
-    counts = np.zeros(n)
+    stack = [g.values for g in grids]
+    sums = [np.zeros(n) for _ in grids]
+    counts = [np.zeros(n) for _ in grids]
+    if n == 0:
+        return [np.zeros(0) for _ in grids]
     is_poly = shapely.get_type_id(geoms) != 0
     poly_idx = np.flatnonzero(is_poly)
     if len(poly_idx):
@@ -135,25 +158,33 @@ def mean_noise(objects: gpd.GeoDataFrame, grid: NoiseGrid | None) -> pd.Series:
             )
             other = ~lr
             inside[other] = shapely.contains_xy(geoms[poly_idx[local[other]]], xs[other], ys[other])
-            v = values[rr[inside], cc[inside]]
-            ok = ~np.isnan(v)
-            obj = poly_idx[local[inside][ok]]
-            sums += np.bincount(obj, weights=v[ok], minlength=n)
-            counts += np.bincount(obj, minlength=n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(counts > 0, sums / counts, np.nan)
-    # Objects without any sampled cell centre: the cell under the representative point.
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        pts = representative_points(geoms[empty])
+            rows, cols = rr[inside], cc[inside]
+            obj_all = poly_idx[local[inside]]
+            for values, s, c in zip(stack, sums, counts, strict=True):
+                v = values[rows, cols]
+                ok = ~np.isnan(v)
+                obj = obj_all[ok]
+                s += np.bincount(obj, weights=v[ok], minlength=n)
+                c += np.bincount(obj, minlength=n)
+    results = []
+    # Objects without any (valid) cell centre inside: the cell under the representative point.
+    some_empty = np.flatnonzero(np.minimum.reduce([c for c in counts]) == 0)
+    if len(some_empty):
+        pts = representative_points(geoms[some_empty])
         px, py = shapely.get_x(pts), shapely.get_y(pts)
         col = np.floor((px - x0) / res_x).astype(np.int64)
         row = np.floor((y0 - py) / res_y).astype(np.int64)
         ok = (col >= 0) & (col < nx) & (row >= 0) & (row < ny)
-        vals = np.full(len(empty), np.nan)
-        vals[ok] = values[row[ok], col[ok]]
-        out[empty] = vals
-    return pd.Series(out, index=objects.index, name="noise_db")
+    for values, s, c in zip(stack, sums, counts, strict=True):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.where(c > 0, s / c, np.nan)
+        if len(some_empty):
+            vals = np.full(len(some_empty), np.nan)
+            vals[ok] = values[row[ok], col[ok]]
+            here = c[some_empty] == 0
+            mean[some_empty[here]] = vals[here]
+        results.append(mean)
+    return results
 
 
 def _batches(sizes: np.ndarray, limit: int) -> list[slice]:
