@@ -19,7 +19,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.models import Health
-from api.routes import auth, export, gemeenten, layers, me, ogc, sites, tiles, tokens, why
+from api.routes import (
+    auth,
+    export,
+    gemeenten,
+    layers,
+    me,
+    ogc,
+    sites,
+    styles,
+    tiles,
+    tokens,
+    why,
+)
 from api.security import CSRF_HEADER
 from api.settings import Settings
 from api.store.data import DataStore
@@ -77,7 +89,7 @@ def create_app(
     )
 
     # -- routers -------------------------------------------------------------------------------
-    for module in (auth, me, layers, tiles, sites, why, gemeenten, export, tokens, ogc):
+    for module in (auth, me, layers, tiles, styles, sites, why, gemeenten, export, tokens, ogc):
         app.include_router(module.router)
     app.include_router(me.public)
 

@@ -225,3 +225,13 @@ class OpenAPIDocument(BaseModel):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any]
+
+
+class MapLibreStyle(BaseModel):
+    """A MapLibre / Mapbox GL style document (style specification version 8)."""
+
+    version: Literal[8]
+    name: str
+    metadata: dict[str, Any]
+    sources: dict[str, Any]
+    layers: list[dict[str, Any]]

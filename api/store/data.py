@@ -93,6 +93,8 @@ class RunInfo:
     finished_at: str | None
     synthetic: bool
     sources: list[dict[str, Any]] = field(default_factory=list)
+    #: Score thresholds of the tiers (``{"A": 80, …}``), from the run metadata; empty if unknown.
+    tiers: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,6 +173,10 @@ class DataStore(Protocol):
 
     def gemeenten(self, *, scope: Scope, codes: tuple[str, ...] = ()) -> list[str]:
         """The summary features in scope, serialised as GeoJSON features."""
+        ...
+
+    def gemeente_properties(self, scope: Scope) -> list[dict[str, Any]]:
+        """The attributes (no geometry) of the summary features in scope, ordered by code."""
         ...
 
     def export(

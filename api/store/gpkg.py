@@ -448,11 +448,17 @@ def _run_info(metadata: dict[str, Any]) -> RunInfo:
                 )
     run_id = metadata.get("run_id")
     finished = metadata.get("finished_at")
+    tiers = metadata.get("tiers")
     return RunInfo(
         run_id=str(run_id) if run_id is not None else None,
         finished_at=str(finished) if finished is not None else None,
         synthetic=bool(synthetic),
         sources=sources,
+        tiers={
+            str(k): float(v)
+            for k, v in (tiers.items() if isinstance(tiers, dict) else ())
+            if isinstance(v, int | float)
+        },
     )
 
 
@@ -906,6 +912,14 @@ class GeoPackageStore:
             f
             for c, f in zip(gem.codes.tolist(), gem.features, strict=True)
             if scope.allows(c) and (not codes or c in codes)
+        ]
+
+    def gemeente_properties(self, scope: Scope) -> list[dict[str, Any]]:
+        gem = self.current().gemeenten
+        return [
+            json.loads(p)
+            for c, p in zip(gem.codes.tolist(), gem.props, strict=True)
+            if scope.allows(c)
         ]
 
     def export(

@@ -3,7 +3,6 @@ pipeline, two municipalities, ~10 s), served to a beleidsmaker of one of them.""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -17,9 +16,9 @@ import pyogrio
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from live_service import scan_tiny_sample
 from needs import need
 from pyproj import Transformer
-from rich.console import Console
 
 from api.main import create_app
 from api.settings import Settings
@@ -30,16 +29,7 @@ LAYERS = ("tijdelijke_locaties", "kantoren", "plinten")
 
 @pytest.fixture(scope="module")
 def real_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.sample import generate_sample
-    from pipeline.scan_command import run_scan_command
-
-    out = tmp_path_factory.mktemp("real-scan")
-    sources = generate_sample(out / "raw", preset="tiny", seed=42)
-    result = out / "kansenkaart.gpkg"
-    run_scan_command(
-        sources, gemeenten=None, config_path=None, out=result, console=Console(file=io.StringIO())
-    )
-    return result
+    return scan_tiny_sample(tmp_path_factory.mktemp("real-scan"))
 
 
 def _app(result: Path, tmp_path: Path):

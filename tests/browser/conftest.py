@@ -12,13 +12,10 @@ import contextlib
 import gzip
 import http.server
 import importlib.util
-import io
 import shutil
-import socket
 import struct
 import sys
 import threading
-import time
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -28,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from live_service import free_port, scan_tiny_sample, serve
 from needs import need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +43,6 @@ CHROMIUM_ARGS = [
 ]
 SECRET = "browser-tests-secret-key-0123456789-abcdefghijkl"
 PASSWORD = "Flexwonen-2026!"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- a local basemap: every tile is the same small light PNG ----------------------------------
@@ -99,22 +91,6 @@ def basemap_server() -> Iterator[str]:
 
 
 # -- the result GeoPackage --------------------------------------------------------------------
-def _scan_sample(out_dir: Path) -> Path:
-    """A real scan (``kansenkaart sample --preset tiny`` + ``kansenkaart scan``) of the synthetic
-    sample: two municipalities, about ten seconds."""
-    from rich.console import Console
-
-    from pipeline.sample import generate_sample
-    from pipeline.scan_command import run_scan_command
-
-    sources_yaml = generate_sample(out_dir / "raw", preset="tiny", seed=42)
-    out = out_dir / "kansenkaart.gpkg"
-    run_scan_command(
-        sources_yaml, gemeenten=None, config_path=None, out=out, console=Console(file=io.StringIO())
-    )
-    return out
-
-
 @pytest.fixture(scope="session")
 def result_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The result GeoPackage the api serves: a real scan of the tiny synthetic sample, else (when
@@ -122,7 +98,7 @@ def result_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out_dir = tmp_path_factory.mktemp("browser-result")
     problems = []
     try:
-        return _scan_sample(out_dir)
+        return scan_tiny_sample(out_dir)
     except Exception as exc:  # the pipeline is optional here: fall back, say why if all fail
         problems.append(f"sample scan: {exc!r}")
         warnings.warn(
@@ -208,8 +184,6 @@ def _require_page() -> None:
 def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> Iterator[Service]:
     """Start the real api with uvicorn in a background thread and create the test users."""
     try:
-        import uvicorn
-
         from api.main import create_app
         from api.settings import Settings
         from api.store.users import open_user_store
@@ -234,25 +208,8 @@ def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> I
     store.add_user(users["analist"], PASSWORD, role="analist", gemeenten=[])
     store.add_user(users["throttled"], PASSWORD, role="beleidsmaker", gemeenten=[scope.own])
 
-    port = free_port()
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the api did not start")
-        time.sleep(0.05)
-    try:
-        yield Service(
-            base=f"http://127.0.0.1:{port}", basemap_url=basemap_url, users=users, result=result
-        )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(create_app(settings)) as base:
+        yield Service(base=base, basemap_url=basemap_url, users=users, result=result)
 
 
 @pytest.fixture(scope="session")
