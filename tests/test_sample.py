@@ -174,14 +174,23 @@ def test_parcels_tessellate_and_buildings_and_units_nest(tiny: Path) -> None:
     parcels = _read(tiny, "kadastralekaart.gpkg", "perceel")
     cbs = _read(tiny, "gemeenten.geojson").to_crs(28992)
     assert parcels.area.sum() == pytest.approx(cbs.area.sum(), rel=1e-4)
-    tree = shapely.STRtree(parcels.geometry.values)
-    pairs = tree.query(parcels.geometry.values, predicate="overlaps")
-    assert pairs.shape[1] == 0, "parcels overlap"
+    geoms = parcels.geometry.values
+    tree = shapely.STRtree(geoms)
+    # neighbours share their edges up to floating-point seams, as real cadastral parcels do
+    # (a corner on a neighbour's edge, an edge rotated with the street grid): no pair of
+    # parcels overlaps by more than a square millimetre
+    i, j = tree.query(geoms, predicate="intersects")
+    i, j = i[i < j], j[i < j]
+    assert len(i) > len(parcels), "neighbours touch"
+    assert shapely.area(shapely.intersection(geoms[i], geoms[j])).max() < 1e-6, "parcels overlap"
     assert np.allclose(parcels.kadastraleGrootteWaarde, parcels.area, atol=0.5)
     pand, vbo = _units(tiny)
-    # every pand lies inside one parcel, every unit inside its pand
-    inside = tree.query(pand.geometry.values, predicate="within")
-    assert len(np.unique(inside[0])) == len(pand)
+    # every pand lies inside one parcel (up to those seams), every unit inside its pand
+    bi, pj = tree.query(pand.geometry.values, predicate="intersects")
+    inside = shapely.area(shapely.intersection(pand.geometry.values[bi], geoms[pj]))
+    best = pd.Series(inside).groupby(bi).max().to_numpy()
+    assert len(best) == len(pand)
+    assert (best >= pand.area.to_numpy() - 1e-6).all()
     joined = vbo.merge(
         pand[["identificatie", "geometry"]], left_on="pand_identificatie", right_on="identificatie"
     )
@@ -508,12 +517,17 @@ def test_demo_loads_through_the_readers_and_check_passes(demo: Path) -> None:
 
 @pytest.mark.parametrize(("preset", "seeds"), [("tiny", range(25)), ("demo", range(8))])
 def test_every_seed_plants_every_site_quietly(preset: str, seeds: range) -> None:
+    from pipeline.sample.layout import build_layout
     from pipeline.sample.presets import PRESETS
-    from pipeline.sample.world import build_world, lden
+    from pipeline.sample.world import build_world
 
     for seed in seeds:
-        world = build_world(PRESETS[preset], seed)
-        for role, cells in world.planted.items():
+        layout = build_layout(build_world(PRESETS[preset], seed))
+        assert layout.noise is not None
+        for role, cells in layout.planted.items():
             assert (cells >= 0).all(), (seed, role)
+            # whole blocks: nothing of a planted plot is cut off by a road or a district edge
+            # (the office in a safety zone may stand on a plot cut by a road)
+            assert role == "ev" or layout.inside[cells].all(), (seed, role)
             if role in ("tl", "kt"):
-                assert (lden(world.d_rail[cells], world.d_road[cells]) <= 52).all(), (seed, role)
+                assert (layout.noise[cells] <= 52).all(), (seed, role)

@@ -37,7 +37,7 @@ __all__ = ["PRESETS", "Preset", "generate_sample", "run_sample_command"]
 ProgressCallback = Callable[[str, int, int], None]
 
 STAGES = (
-    "laying out municipalities and land use",
+    "laying out municipalities, land use, districts and blocks",
     "parcels, buildings and units",
     "tables, vacancy, ownership, stops and zones",
     "municipalities (CBS GeoJSON)",
@@ -152,6 +152,7 @@ def _generate_into(
     folder: Path, preset: Preset, seed: int, progress: ProgressCallback
 ) -> dict[str, int]:
     from pipeline.sample import formats as fm
+    from pipeline.sample.layout import build_layout
     from pipeline.sample.objects import build_objects
     from pipeline.sample.tables import REF_DATE, build_tables
     from pipeline.sample.world import build_world
@@ -165,10 +166,11 @@ def _generate_into(
 
     stage(0)
     world = build_world(preset, seed)
+    layout = build_layout(world)
     stage(1)
-    objs = build_objects(world)
+    objs = build_objects(layout)
     stage(2)
-    t = build_tables(world, objs)
+    t = build_tables(layout, objs)
     stage(3)
     fm.write_geojson(
         t.municipalities, folder / "gemeenten.geojson", name="gemeenten_synthetisch", note=note

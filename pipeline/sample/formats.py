@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from pipeline.sample.world import World, grid_distance, lden
 
@@ -183,10 +184,36 @@ ARTIKEL = {
 }
 
 
+def _poslists(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GML posList text of each polygon's exterior, and its ``gml:interior`` elements.
+
+    Coordinates in full precision (``%.17g``: rounding could fold a thin area over itself);
+    joined per ring with one pandas group-by, not per feature.
+    """
+    if len(geoms) == 0:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=object)
+    _, coords, (ring_offsets, geom_offsets) = shapely.to_ragged_array(geoms)
+    xy = np.char.add(
+        np.char.add(np.char.mod("%.17g", coords[:, 0]), " "), np.char.mod("%.17g", coords[:, 1])
+    )
+    ring_of = np.repeat(np.arange(len(ring_offsets) - 1), np.diff(ring_offsets))
+    text = pd.Series(xy).groupby(ring_of, sort=True).agg(" ".join).to_numpy(dtype=object)
+    exterior = text[geom_offsets[:-1]]
+    holes = np.full(len(geoms), "", dtype=object)
+    n_rings = np.diff(geom_offsets)
+    for g in np.flatnonzero(n_rings > 1):  # few polygons have holes
+        holes[g] = "".join(
+            '<gml:interior><gml:LinearRing><gml:posList srsDimension="2">'
+            f"{text[r]}</gml:posList></gml:LinearRing></gml:interior>"
+            for r in range(geom_offsets[g] + 1, geom_offsets[g + 1])
+        )
+    return exterior, holes
+
+
 def write_imro_plan(
     runs: pd.DataFrame, path: Path, *, code: str, name: str, plan_area: Any, note: str
 ) -> str:
-    """One IMRO2012-style plan: a ``Bestemmingsplangebied`` and its ``Enkelbestemming`` boxes.
+    """One IMRO2012-style plan: a ``Bestemmingsplangebied`` and its ``Enkelbestemming`` areas.
 
     The features are built as strings column by column (vectorised), not per feature.
     Returns the plan id.
@@ -196,31 +223,7 @@ def write_imro_plan(
     n = len(runs)
     seq = pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(6)
     local = code4 + ".EB" + seq + "-VA01"
-    x0 = runs.x0.round(3).astype(str).to_numpy()
-    y0 = runs.y0.round(3).astype(str).to_numpy()
-    x1 = runs.x1.round(3).astype(str).to_numpy()
-    y1 = runs.y1.round(3).astype(str).to_numpy()
-    pos = (
-        pd.Series(x0)
-        + " "
-        + y0
-        + " "
-        + x1
-        + " "
-        + y0
-        + " "
-        + x1
-        + " "
-        + y1
-        + " "
-        + x0
-        + " "
-        + y1
-        + " "
-        + x0
-        + " "
-        + y0
-    )
+    pos, holes = _poslists(np.asarray(runs.geometry.to_numpy(), dtype=object))
     art = runs.hoofdgroep.map(ARTIKEL).astype(str).to_numpy()
     features = (
         '\t<imro:featureMember>\n\t\t<imro:Enkelbestemming gml:id="NL.IMRO.' + local + '">\n'
@@ -246,7 +249,9 @@ def write_imro_plan(
         + "><gml:patches><gml:PolygonPatch>"
         '<gml:exterior><gml:LinearRing><gml:posList srsDimension="2">'
         + pos
-        + "</gml:posList></gml:LinearRing></gml:exterior></gml:PolygonPatch></gml:patches></gml:Surface>"
+        + "</gml:posList></gml:LinearRing></gml:exterior>"
+        + holes
+        + "</gml:PolygonPatch></gml:patches></gml:Surface>"
         "</imro:geometrie>\n"
         '\t\t\t<imro:plangebied xlink:href="#' + plan_id + '"/>\n'
         "\t\t</imro:Enkelbestemming>\n\t</imro:featureMember>\n"

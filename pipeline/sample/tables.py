@@ -17,6 +17,7 @@ import shapely
 
 from pipeline.sample import objects as ob
 from pipeline.sample import world as w
+from pipeline.sample.layout import Layout
 from pipeline.sample.names import (
     CORPORATIONS,
     MAIN_STREET,
@@ -25,7 +26,8 @@ from pipeline.sample.names import (
     STREET_SUFFIXES,
 )
 from pipeline.sample.objects import Objects
-from pipeline.sample.world import CELL, World
+from pipeline.sample.shapes import box_frames, polygonal, polygons_in_world, valid
+from pipeline.sample.world import CELL
 from pipeline.schemas import CRS, GEBRUIKSDOELEN
 
 #: The data's reference date: vacancy durations are counted up to this day (fixed, so the
@@ -49,7 +51,7 @@ class Tables:
     ownership: gpd.GeoDataFrame
     stops: gpd.GeoDataFrame
     zones: gpd.GeoDataFrame
-    zoning: pd.DataFrame  # runs of cells: muni, x0, y0, x1, y1, hoofdgroep, naam
+    zoning: pd.DataFrame  # plan areas: muni, hoofdgroep, naam, geometry (polygons)
     planted: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,25 +63,28 @@ def _zfill(values: np.ndarray, width: int) -> pd.Series:
     return _str(values).str.zfill(width)
 
 
-def build_tables(world: World, objs: Objects) -> Tables:
+def build_tables(layout: Layout, objs: Objects) -> Tables:
     """Build every output table of the sample (pure: no files)."""
+    world = layout.world
     rng = np.random.default_rng([world.seed, 3])
     mu = world.munis
     codes = mu.code.to_numpy()
     code4 = np.array([c[2:] for c in codes])
     names = mu.name.to_numpy()
 
-    municipalities = _municipalities(world)
+    municipalities = _municipalities(layout)
 
     # --- parcels ------------------------------------------------------------------------------
     P = objs.parcels
-    pm = world.label[P.cell.to_numpy()]
-    pgeom = shapely.box(P.x0.to_numpy(), P.y0.to_numpy(), P.x1.to_numpy(), P.y1.to_numpy())
-    area = (P.x1 - P.x0) * (P.y1 - P.y0)
-    pi = P.cell.to_numpy() % world.nx
-    pj = P.cell.to_numpy() // world.nx
+    pm = P.muni.to_numpy()
+    pgeom = objs.parcel_geoms
+    area = shapely.area(pgeom)
+    # sections of 2.5 km squares
+    b = shapely.bounds(pgeom)
+    pi = np.floor(((b[:, 0] + b[:, 2]) / 2 - world.x0) / 2_500.0).astype(np.int64)
+    pj = np.floor(((b[:, 1] + b[:, 3]) / 2 - world.y0) / 2_500.0).astype(np.int64)
     akr = np.array([_akr(n) for n in names])[pm]
-    sectie = np.array(list("ABCDEFGHKLMNOPRSTUVWXZ"))[((pi // 25) + (pj // 25) * 3) % 22]
+    sectie = np.array(list("ABCDEFGHKLMNOPRSTUVWXZ"))[(pi + pj * 3) % 22]
     key = pd.Series(akr) + sectie
     perceelnummer = key.groupby(key, sort=False).cumcount().to_numpy() + 1
     begin = np.datetime64("1985-01-01") + rng.integers(0, 40 * 365, len(P)).astype("timedelta64[D]")
@@ -137,7 +142,7 @@ def build_tables(world: World, objs: Objects) -> Tables:
     )
     # street names and numbers from the parcel the building stands on
     uparcel = bparcel[upand]
-    street, number, postcode = _addresses(world, P, uparcel, U.x.to_numpy())
+    street, number, postcode = _addresses(layout, P, uparcel, U.u.to_numpy())
     # pand aggregates from its units
     order = np.argsort(upand, kind="stable")
     counts = np.bincount(upand, minlength=len(B))
@@ -165,7 +170,7 @@ def build_tables(world: World, objs: Objects) -> Tables:
             "aantal_verblijfsobjecten": counts.astype(np.int32),
             "bouwlagen": B.floors.to_numpy().astype(np.int32),
         },
-        geometry=shapely.box(B.x0.to_numpy(), B.y0.to_numpy(), B.x1.to_numpy(), B.y1.to_numpy()),
+        geometry=objs.building_geoms,
         crs=CRS,
     )
     vbo = gpd.GeoDataFrame(
@@ -252,11 +257,11 @@ def build_tables(world: World, objs: Objects) -> Tables:
         crs=CRS,
     )
 
-    stops = _stops(world)
-    zones = _zones(world)
-    zoning = _zoning_runs(world)
+    stops = _stops(layout)
+    zones = _zones(layout)
+    zoning = _zoning(layout)
     planted = _planted(
-        world, parcels, P, panden, bparcel, role, vbo, upand, purpose, vacant_years, stops
+        layout, parcels, P, panden, bparcel, role, vbo, upand, purpose, vacant_years, stops
     )
     return Tables(
         municipalities, parcels, panden, vbo, vacancy, ownership, stops, zones, zoning, planted
@@ -365,21 +370,26 @@ def _pick_vacant(
     )
 
 
-def _addresses(world: World, P: pd.DataFrame, parcel: np.ndarray, x: np.ndarray):
-    """Street name, house number and postcode of units, from the street their parcel faces."""
-    ms = world.main_street
+def _addresses(layout: Layout, P: pd.DataFrame, parcel: np.ndarray, u: np.ndarray):
+    """Street name, house number and postcode of units, from the street their parcel faces.
+
+    A street is a 400 m stretch of one gridline of a district's lattice (``u`` is the unit's
+    local coordinate along it).
+    """
+    ms = layout.main_street
     assert ms is not None
-    cell = P.cell.to_numpy()[parcel]
-    m = world.label[cell]
-    i = cell % world.nx
-    j = cell // world.nx
+    m = P.muni.to_numpy()[parcel]
+    d = P.district.to_numpy()[parcel]
+    i = P.li.to_numpy()[parcel]
+    j = P.lj.to_numpy()[parcel]
     g = P.g.to_numpy()[parcel]
     side = P.side.to_numpy()[parcel]
     seg = i // 4
-    key = (m.astype(np.int64) * 100_000 + g) * 10_000 + seg
+    off = 1 << 15
+    key = (m.astype(np.int64) << 48) | (d.astype(np.int64) << 32) | ((g + off) << 16) | (seg + off)
     # rank of each street segment within its municipality -> a unique name
     uniq, inv = np.unique(key, return_inverse=True)
-    um = uniq // 1_000_000_000
+    um = uniq >> 48
     first = np.searchsorted(um, um)
     rank = np.arange(len(uniq)) - first
     n_p, n_s, n_q = len(STREET_PREFIXES), len(STREET_SUFFIXES), len(STREET_QUALIFIERS)
@@ -392,33 +402,27 @@ def _addresses(world: World, P: pd.DataFrame, parcel: np.ndarray, x: np.ndarray)
     kind = P.kind.to_numpy()[parcel]
     main = (
         (kind == w.CENTRE)
+        & (d == ms.district.to_numpy()[m])
         & (g == ms.j.to_numpy()[m])
         & (i >= ms.i0.to_numpy()[m])
         & (i <= ms.i1.to_numpy()[m])
     )
     street[main] = MAIN_STREET
-    seg_x0 = world.x0 + seg * 4 * CELL
-    number = 2 * np.floor((x - seg_x0) / 8.0).astype(np.int64) + np.where(side == 0, 2, 1)
-    pc_num = 2200 + (m * 37 + (i // 10) * 3 + (j // 10) * 11) % 1700
+    seg_x0 = seg * 4 * CELL
+    number = 2 * np.floor((u - seg_x0) / 8.0).astype(np.int64) + np.where(side == 0, 2, 1)
+    pc_num = 2200 + (m * 37 + d * 7 + (i // 10) * 3 + (j // 10) * 11) % 1700
     letters = np.array(list("ABCEGHJKLMNPRTVWXZ"))
     pc = _str(pc_num) + letters[(i % 10 + j) % 18] + letters[(j % 10 + 3 * i) % 18]
     return street, number, pc.to_numpy()
 
 
-def _municipalities(world: World) -> gpd.GeoDataFrame:
-    """Municipality polygons: the union of their cells (cell-edge staircase), in EPSG:4326."""
-    from rasterio import features
-    from rasterio.transform import from_origin
-
-    grid = world.label.reshape(world.ny, world.nx)[::-1].astype(np.int32)
-    transform = from_origin(world.x0, world.y0 + world.ny * CELL, CELL, CELL)
-    geoms: dict[int, list] = {}
-    for geom, value in features.shapes(grid, mask=grid >= 0, transform=transform, connectivity=4):
-        geoms.setdefault(int(value), []).append(shapely.geometry.shape(geom))
-    mu = world.munis
-    polys = [shapely.union_all(geoms[k]) for k in range(len(mu))]
-    polys = [shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p for p in polys]
-    gdf = gpd.GeoDataFrame(
+def _municipalities(layout: Layout) -> gpd.GeoDataFrame:
+    """Municipality polygons (the union of their cells), in EPSG:4326 when written."""
+    mu = layout.munis
+    polys = [
+        shapely.MultiPolygon([p]) if p.geom_type == "Polygon" else p for p in layout.municipalities
+    ]
+    return gpd.GeoDataFrame(
         {
             "statcode": mu.code.to_numpy(),
             "jrstatcode": ("2025" + mu.code).to_numpy(),
@@ -428,10 +432,10 @@ def _municipalities(world: World) -> gpd.GeoDataFrame:
         geometry=polys,
         crs=CRS,
     )
-    return gdf
 
 
-def _stops(world: World) -> gpd.GeoDataFrame:
+def _stops(layout: Layout) -> gpd.GeoDataFrame:
+    world = layout.world
     mu = world.munis
     st = world.stations
     parts = [
@@ -439,13 +443,17 @@ def _stops(world: World) -> gpd.GeoDataFrame:
             {"x": st.x, "y": st.y, "kind": "trein", "naam": "Station " + st.naam, "m": st.muni}
         )
     ]
-    cells = np.flatnonzero(np.isin(world.cls, w.BLOCK_CLASSES))
-    i, j = cells % world.nx, cells // world.nx
+    # a bus stop at the corner of every fourth block (on the street), within the district
+    cells = np.flatnonzero(np.isin(layout.cls, w.BLOCK_CLASSES))
+    i, j = layout.li[cells], layout.lj[cells]
     bus = cells[(i % 4 == 2) & (j % 4 == 2)]
-    bx, by = world.cell_xy(bus)
+    bx, by = layout.cell_xy(bus)
+    d = layout.district[bus]
+    x, y = layout.frames.to_world(bx + 5.0, by + 5.0, d)
+    ok = shapely.contains_xy(layout.interior[d], x, y)
     parts.append(
         pd.DataFrame(
-            {"x": bx + 5.0, "y": by + 5.0, "kind": "bus", "naam": "Bushalte", "m": world.label[bus]}
+            {"x": x[ok], "y": y[ok], "kind": "bus", "naam": "Bushalte", "m": layout.muni[bus][ok]}
         )
     )
     for kind, min_r, step, turn in (
@@ -483,8 +491,17 @@ def _stops(world: World) -> gpd.GeoDataFrame:
     )
 
 
-def _zones(world: World) -> gpd.GeoDataFrame:
+def _zones(layout: Layout) -> gpd.GeoDataFrame:
+    world = layout.world
     mu = world.munis
+    ms = layout.main_street
+    assert ms is not None
+    # the core shopping area: 50 m south and 60 m north of the main street, in its district
+    kern = polygons_in_world(
+        layout.frames,
+        ms.district.to_numpy(),
+        box_frames(ms.xa.to_numpy(), -50.0, ms.xb.to_numpy(), 60.0),
+    )
     rows: list[tuple[str, str, Any]] = []
     for k in range(len(mu)):
         nm = mu.name[k]
@@ -511,15 +528,7 @@ def _zones(world: World) -> gpd.GeoDataFrame:
                 shapely.Point(mu.ix[k], mu.iy[k]).buffer(mu.rev[k], quad_segs=16),
             )
         )
-        ms = world.main_street
-        assert ms is not None
-        rows.append(
-            (
-                "kernwinkelgebied",
-                f"Kernwinkelgebied {nm} (synthetisch)",
-                shapely.box(ms.xa[k], ms.y[k] - 50, ms.xb[k], ms.y[k] + 60),
-            )
-        )
+        rows.append(("kernwinkelgebied", f"Kernwinkelgebied {nm} (synthetisch)", kern[k]))
     for q, (ax, ay, bx, by) in enumerate(world.hv):
         rows.append(
             (
@@ -544,41 +553,48 @@ def _zones(world: World) -> gpd.GeoDataFrame:
     )
 
 
-def _zoning_runs(world: World) -> pd.DataFrame:
-    """Horizontal runs of cells with the same municipality and zoning (one polygon each)."""
+def _zoning(layout: Layout) -> pd.DataFrame:
+    """The plan areas: runs of blocks with one zoning along a lattice row of a district
+    (clipped to its interior), and the corridors and roads; one polygon each."""
     zon_names = sorted(set(w.ZONING.values()))
     zon_index = {v: q for q, v in enumerate(zon_names)}
     lut = np.full(w.N_CLASSES, -1)
     for klass, v in w.ZONING.items():
         lut[klass] = zon_index[v]
-    z = lut[world.cls]
-    key = np.where(world.label >= 0, world.label.astype(np.int64) * 64 + z, -1).reshape(
-        world.ny, world.nx
+    z = lut[layout.cls]
+    order = np.lexsort((layout.li, layout.lj, layout.district))
+    d, i, j, zz = layout.district[order], layout.li[order], layout.lj[order], z[order]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = (d[1:] != d[:-1]) | (j[1:] != j[:-1]) | (i[1:] != i[:-1] + 1) | (zz[1:] != zz[:-1])
+    first = np.flatnonzero(start)
+    last = np.append(first[1:], len(order)) - 1
+    rd = d[first]
+    boxes = polygons_in_world(
+        layout.frames,
+        rd,
+        box_frames(i[first] * CELL, j[first] * CELL, (i[last] + 1) * CELL, (j[first] + 1) * CELL),
     )
-    start = np.ones_like(key, dtype=bool)
-    start[:, 1:] = key[:, 1:] != key[:, :-1]
-    start &= key >= 0
-    js, is_ = np.nonzero(start)
-    # end of each run: next start in the row, or a change to sea, or the row end
-    change = np.ones_like(key, dtype=bool)
-    change[:, :-1] = key[:, 1:] != key[:, :-1]
-    _je, ie = np.nonzero(change & (key >= 0))
-    k = key[js, is_]
+    shapely.prepare(layout.interior)
+    runs = polygonal(valid(shapely.intersection(boxes, layout.interior[rd])), min_area=1e-6)
+    ok = runs != None  # noqa: E711 - object array
+    strips = layout.strips
+    zs = lut[strips.kind.to_numpy(np.int64)]
+    geoms = np.concatenate([runs[ok], strips.geometry.to_numpy(dtype=object)])
+    muni = np.concatenate([layout.d_muni[rd[ok]], strips.muni.to_numpy(np.int64)])
+    zon = np.concatenate([zz[first][ok], zs])
+    parts, src = shapely.get_parts(geoms, return_index=True)
     return pd.DataFrame(
         {
-            "muni": (k // 64).astype(int),
-            "x0": world.x0 + is_ * CELL,
-            "y0": world.y0 + js * CELL,
-            "x1": world.x0 + (ie + 1) * CELL,
-            "y1": world.y0 + (js + 1) * CELL,
-            "hoofdgroep": np.array([v[0] for v in zon_names])[k % 64],
-            "naam": np.array([v[1] for v in zon_names])[k % 64],
+            "muni": muni[src],
+            "hoofdgroep": np.array([v[0] for v in zon_names])[zon[src]],
+            "naam": np.array([v[1] for v in zon_names])[zon[src]],
+            "geometry": parts,
         }
     )
 
 
 def _planted(
-    world: World,
+    layout: Layout,
     parcels: gpd.GeoDataFrame,
     P: pd.DataFrame,
     panden: gpd.GeoDataFrame,
@@ -591,11 +607,11 @@ def _planted(
     stops: gpd.GeoDataFrame,
 ) -> dict[str, Any]:
     """The manifest of planted opportunities and non-starters (ids and expected outcome)."""
-    mu = world.munis
+    mu = layout.munis
     kind = P.kind.to_numpy()
-    pm = world.label[P.cell.to_numpy()]
+    pm = P.muni.to_numpy()
     trein = stops[stops.kind == "trein"]
-    panden_cell = P.cell.to_numpy()[panden_parcel]
+    panden_muni = pm[panden_parcel]
     # lookups built once (the planted objects are few; the layers are large)
     first_parcel: dict[tuple[int, int], int] = {}
     for klass in (w.PLOT, w.N2K_PLANT):
@@ -604,7 +620,7 @@ def _planted(
     first_pand: dict[tuple[int, int], int] = {}
     special = np.flatnonzero(role != ROLE_NONE)
     for q in special[::-1]:
-        first_pand[(int(role[q]), int(world.label[panden_cell[q]]))] = int(q)
+        first_pand[(int(role[q]), int(panden_muni[q]))] = int(q)
     unit_idx = np.flatnonzero(np.isin(urole_pand, special))
     units_of: dict[int, np.ndarray] = {
         int(b): unit_idx[urole_pand[unit_idx] == b] for b in np.unique(urole_pand[unit_idx])

@@ -181,8 +181,9 @@ class World:
     d_rail: np.ndarray  # (ncell,) distance of cell centres to the railways
     d_road: np.ndarray
     rand: np.ndarray  # (ncell,) uniform per-cell random numbers for later stages
-    planted: dict[str, np.ndarray] = field(default_factory=dict)  # role -> cell index per muni
-    main_street: pd.DataFrame | None = None  # per muni: gridline j, x range of the shopping street
+    cls_base: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    """(ncell,) the land-use class before railways, main roads and rivers were drawn over it
+    (the blocks of :mod:`pipeline.sample.layout` take it; corridors are polygons of their own)."""
 
     @property
     def ncell(self) -> int:
@@ -296,8 +297,12 @@ def build_world(preset: Preset, seed: int) -> World:
             )
         )
     stations_df = pd.concat(stations, ignore_index=True)
-    rail = _network(stations_df.x.to_numpy(), stations_df.y.to_numpy(), preset, rng, extend=True)
-    roads = _network(ix, iy, preset, rng, extend=True)
+    rail = _curved(
+        _network(stations_df.x.to_numpy(), stations_df.y.to_numpy(), preset, rng, extend=True),
+        rng,
+        bend=0.03,
+    )
+    roads = _curved(_network(ix, iy, preset, rng, extend=True), rng, bend=0.08)
     hv = _hv_lines(preset, rng)
     rivers = _rivers(preset, rng)
 
@@ -370,6 +375,7 @@ def build_world(preset: Preset, seed: int) -> World:
     cls[industry] = INDUSTRY
     cls[land & (d < rc[m])] = CENTRE
     cls[land & (d_st < ro[m]) & (cls != CENTRE) & (cls != NATURE)] = OFFICE
+    cls_base = cls.copy()
     cls[land & (d_river < 90) & (cls != CENTRE)] = WATER
     cls[land & (d_road < 45)] = ROAD
     cls[land & (d_rail < 45)] = RAIL
@@ -392,9 +398,8 @@ def build_world(preset: Preset, seed: int) -> World:
         d_rail=d_rail,
         d_road=d_road,
         rand=rng.random(len(xc)),
+        cls_base=cls_base,
     )
-    _main_streets(world)
-    _plant(world, d_hv=d_hv, d_river=d_river)
     return world
 
 
@@ -478,6 +483,26 @@ def _network(
     return np.array(segs, dtype=float).reshape(-1, 4)
 
 
+def _curved(segs: np.ndarray, rng: np.random.Generator, *, bend: float) -> np.ndarray:
+    """Each segment as a gentle arc (a parabola with a random sagitta of up to ``bend`` times
+    its length), in 16 pieces."""
+    if len(segs) == 0:
+        return segs
+    t = np.linspace(0.0, 1.0, 17)
+    out = []
+    for ax, ay, bx, by in segs:
+        dx, dy = bx - ax, by - ay
+        length = float(np.hypot(dx, dy))
+        if length == 0:
+            continue
+        h = bend * length * rng.uniform(-1.0, 1.0)
+        off = 4.0 * h * t * (1.0 - t)
+        px = ax + t * dx - off * dy / length
+        py = ay + t * dy + off * dx / length
+        out.append(np.column_stack([px[:-1], py[:-1], px[1:], py[1:]]))
+    return np.concatenate(out) if out else np.zeros((0, 4))
+
+
 def _hv_lines(preset: Preset, rng: np.random.Generator) -> np.ndarray:
     bx0, by0, bx1, by1 = preset.bounds
     h = by1 - by0
@@ -506,27 +531,6 @@ def _rivers(preset: Preset, rng: np.random.Generator) -> np.ndarray:
     return np.array(segs, dtype=float).reshape(-1, 4)
 
 
-def _pick_cell(
-    c: np.ndarray,
-    i: np.ndarray,
-    j: np.ndarray,
-    used: list[int],
-    mask: np.ndarray,
-    score: np.ndarray,
-    nx: int,
-) -> int:
-    """The best-scoring cell in ``mask`` at least three cells from the ``used`` ones."""
-    far = np.ones(len(c), bool)
-    for u in used:
-        far &= np.maximum(np.abs(i - u % nx), np.abs(j - u // nx)) >= 3
-    cand = np.flatnonzero(mask & far)
-    if not len(cand):
-        return -1
-    best = int(c[cand[np.argmin(score[cand])]])
-    used.append(best)
-    return best
-
-
 def _pick_far(
     rng: np.random.Generator,
     xc: np.ndarray,
@@ -551,142 +555,3 @@ def _pick_far(
         return float("nan"), float("nan"), 0.0
     c = int(cand[np.argmax(margin[cand])])
     return float(xc[c]), float(yc[c]), float(np.clip(margin[c] - 150, 150, r))
-
-
-def _main_streets(world: World) -> None:
-    """The core shopping street of each town: the gridline just south of the town centre,
-    from ``xa`` to ``xb`` (cell edges), lined by centre cells."""
-    mu = world.munis
-    j = np.floor((mu.ty.to_numpy() - world.y0) / CELL).astype(int)
-    half = np.maximum(np.round(0.7 * mu.rc.to_numpy() / CELL), 1)
-    ic = np.floor((mu.tx.to_numpy() - world.x0) / CELL).astype(int)
-    world.main_street = pd.DataFrame(
-        {
-            "j": j,
-            "i0": (ic - half).astype(int),
-            "i1": (ic + half).astype(int),
-            "xa": world.x0 + (ic - half) * CELL,
-            "xb": world.x0 + (ic + half + 1) * CELL,
-            "y": world.y0 + j * CELL,
-        }
-    )
-
-
-def _plant(world: World, *, d_hv: np.ndarray, d_river: np.ndarray) -> None:
-    """Choose, per municipality, the cells of the five planted sites (see module docstring)."""
-    mu = world.munis
-    ms = world.main_street
-    assert ms is not None
-    n = len(mu)
-    c_all = np.arange(world.ncell)
-    xc = world.x0 + (c_all % world.nx + 0.5) * CELL
-    yc = world.y0 + (c_all // world.nx + 0.5) * CELL
-    noise = lden(world.d_rail, world.d_road)
-    # distance to the nearest safety / nature zone edge (all municipalities)
-    near_zone = np.zeros((world.ny, world.nx), bool)
-    for cx, cy, r in (("ix", "iy", "rev"), ("nx_", "ny_", "rn"), ("nnx", "nny", "rnn")):
-        ok = np.isfinite(mu[cx].to_numpy())
-        for x, y, rr in zip(mu[cx][ok], mu[cy][ok], mu[r][ok], strict=True):
-            reach = rr + 200
-            i0 = max(int((x - reach - world.x0) // CELL), 0)
-            i1 = min(int((x + reach - world.x0) // CELL) + 1, world.nx)
-            j0 = max(int((y - reach - world.y0) // CELL), 0)
-            j1 = min(int((y + reach - world.y0) // CELL) + 1, world.ny)
-            px = world.x0 + (np.arange(i0, i1) + 0.5) * CELL
-            py = world.y0 + (np.arange(j0, j1) + 0.5) * CELL
-            near_zone[j0:j1, i0:i1] |= np.hypot(px[None, :] - x, py[:, None] - y) <= reach
-    d_zone_ok = ~near_zone.ravel()
-    env_ok = (d_hv > 200) & (d_river > 200) & d_zone_ok
-    # may touch the dike zone along a river (not an exclusion), never the river itself
-    env_near_river = (d_hv > 200) & (d_river > 110) & d_zone_ok
-    order = np.argsort(world.label, kind="stable")
-    bounds = np.searchsorted(world.label[order], np.arange(n + 1))
-    roles = {r: np.full(n, -1, dtype=np.int64) for r in ("tl", "kt", "pl", "n2k", "ev")}
-    ok_cls = np.isin(world.cls, (RES_ROW, RES_APT, OFFICE, GREEN, SOCIAL, SPORT, FARM, CENTRE))
-    for k in range(n):
-        c = order[bounds[k] : bounds[k + 1]]
-        x, y = xc[c], yc[c]
-        i, j = c % world.nx, c // world.nx
-        d_t = np.hypot(x - mu.tx[k], y - mu.ty[k])
-        d_s = np.hypot(x - mu.sx[k], y - mu.sy[k])
-        on_main = (np.abs(j - ms.j[k] + 0.5) < 1) & (i >= ms.i0[k] - 1) & (i <= ms.i1[k] + 1)
-        shop_gap = d_t - mu.rc[k]
-        base = ok_cls[c] & env_ok[c] & ~on_main
-        base_river = ok_cls[c] & env_near_river[c] & ~on_main
-        penalty = np.where(world.cls[c] == CENTRE, 5_000.0, 0.0)
-        used: list[int] = []
-
-        def pick(mask: np.ndarray, score: np.ndarray) -> int:
-            return _pick_cell(c, i, j, used, mask, score, world.nx)  # noqa: B023
-
-        # quiet first; then a slightly wider ring around the station; then louder
-        steps = ((48.6, 460, 280, base), (48.6, 490, 380, base), (50.0, 490, 380, base),
-                 (48.6, 500, 450, base), (50.0, 500, 450, base_river), (52.0, 500, 450, base),
-                 (55.0, 500, 450, base_river))  # fmt: skip
-        for thr, d_max, gap, allowed in steps:
-            quiet = noise[c] <= thr
-            got = pick(
-                allowed & quiet & (d_s >= 200) & (d_s <= d_max) & (shop_gap <= gap), d_t + penalty
-            )
-            if got >= 0:
-                roles["tl"][k] = got
-                break
-        for thr in (48.6, 50.0, 52.0, 55.0):
-            quiet = noise[c] <= thr
-            got = pick(
-                base & quiet & (d_s >= 150) & (d_s <= 900) & (shop_gap <= 350), d_s + penalty
-            )
-            if got >= 0:
-                roles["kt"][k] = got
-                break
-        # a residential street whose 400 m segment does not touch the centre
-        cls_c = world.cls
-        near_centre = np.zeros(len(c), bool)
-        for di in range(-4, 5):
-            for dj in (-1, 0):
-                ii2 = np.clip(i + di, 0, world.nx - 1)
-                jj2 = np.clip(j + dj, 0, world.ny - 1)
-                near_centre |= cls_c[jj2 * world.nx + ii2] == CENTRE
-        for thr in (50.0, 52.0, 55.0, 60.0):
-            quiet = noise[c] <= thr
-            got = pick(
-                (world.cls[c] == RES_ROW)
-                & env_ok[c]
-                & quiet
-                & ~near_centre
-                & (shop_gap >= 80)
-                & (shop_gap <= 600),
-                d_t,
-            )
-            if got >= 0:
-                roles["pl"][k] = got
-                break
-        if np.isfinite(mu.nx_[k]):
-            dn = np.hypot(x - mu.nx_[k], y - mu.ny_[k])
-            got = pick((world.cls[c] == NATURE) & (dn < mu.rn[k] - 90) & (d_hv[c] > 200), dn)
-            roles["n2k"][k] = got
-        de = np.hypot(x - mu.ix[k], y - mu.iy[k])
-        inside = de < mu.rev[k] - 90
-        buildable = np.isin(world.cls[c], (INDUSTRY, FARM, RES_ROW, RES_APT, GREEN))
-        # on the estate away from power lines; else closer to them (outside their 40 m
-        # corridor); else any buildable cell in the safety zone
-        got = -1
-        for mask in (
-            (world.cls[c] == INDUSTRY) & inside & (d_hv[c] > 150),
-            (world.cls[c] == INDUSTRY) & inside & (d_hv[c] > 90),
-            buildable & inside & (d_hv[c] > 90),
-        ):
-            got = pick(mask, de)
-            if got >= 0:
-                break
-        roles["ev"][k] = got
-    for role, klass in (
-        ("tl", PLOT),
-        ("kt", KT_PLANT),
-        ("pl", PL_PLANT),
-        ("n2k", N2K_PLANT),
-        ("ev", EV_PLANT),
-    ):
-        sel = roles[role][roles[role] >= 0]
-        world.cls[sel] = klass
-    world.planted = roles
