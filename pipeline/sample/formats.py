@@ -187,17 +187,23 @@ ARTIKEL = {
 def _poslists(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GML posList text of each polygon's exterior, and its ``gml:interior`` elements.
 
-    Coordinates in full precision (``%.17g``: rounding could fold a thin area over itself);
-    joined per ring with one pandas group-by, not per feature.
+    Coordinates in full precision (rounding could fold a thin area over itself); joined per
+    ring with one pandas group-by, not per feature.
     """
     if len(geoms) == 0:
         return np.zeros(0, dtype=object), np.zeros(0, dtype=object)
     _, coords, (ring_offsets, geom_offsets) = shapely.to_ragged_array(geoms)
-    xy = np.char.add(
-        np.char.add(np.char.mod("%.17g", coords[:, 0]), " "), np.char.mod("%.17g", coords[:, 1])
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Arrow's float-to-text is the shortest text that reads back to the same number
+    xy = pc.binary_join_element_wise(
+        pc.cast(pa.array(coords[:, 0]), pa.string()),
+        pc.cast(pa.array(coords[:, 1]), pa.string()),
+        " ",
     )
-    ring_of = np.repeat(np.arange(len(ring_offsets) - 1), np.diff(ring_offsets))
-    text = pd.Series(xy).groupby(ring_of, sort=True).agg(" ".join).to_numpy(dtype=object)
+    rings = pa.ListArray.from_arrays(pa.array(ring_offsets, type=pa.int64()), xy)
+    text = pc.binary_join(rings, " ").to_numpy(zero_copy_only=False)
     exterior = text[geom_offsets[:-1]]
     holes = np.full(len(geoms), "", dtype=object)
     n_rings = np.diff(geom_offsets)

@@ -272,8 +272,14 @@ def _district_frames(frames: Frames, d_seed: np.ndarray) -> Frames:
 
 def _pieces(polys: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
     """Cut polygons by a grid of ``size``-metre squares; returns (pieces, source index)."""
-    if len(polys) == 0:
-        return polys, np.zeros(0, dtype=np.int64)
+    full = np.flatnonzero(~shapely.is_empty(polys) & ~shapely.is_missing(polys))
+    if len(full) == 0:
+        return polys[:0], np.zeros(0, dtype=np.int64)
+    pieces, src = _pieces_of(polys[full], size)
+    return pieces, full[src]
+
+
+def _pieces_of(polys: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
     b = shapely.bounds(polys)
     c0 = np.floor(b[:, 0] / size).astype(np.int64)
     r0 = np.floor(b[:, 1] / size).astype(np.int64)
