@@ -11,18 +11,14 @@ in flight keep the snapshot they started with. Exports copy the in-scope rows wi
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
 import logging
 import math
 import os
-import shutil
 import sqlite3
-import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +32,6 @@ from pyproj import CRS, Transformer
 
 from api import tiles as mvt
 from api.errors import (
-    ApiError,
     Forbidden,
     InvalidParameter,
     InvalidRequest,
@@ -44,6 +39,17 @@ from api.errors import (
     ResultUnavailable,
 )
 from api.security import Scope
+from api.store.common import (
+    EXCLUDED_LAYERS,
+    POINT_TOLERANCE_M,
+    ExportCache,
+    decode_cursor,
+    encode_cursor,
+    json_value,
+    paginate,
+    run_info,
+    why_answer,
+)
 from api.store.data import (
     CANDIDATE_LAYERS,
     CRS84,
@@ -65,14 +71,11 @@ from pipeline.styles.qml import capacity_qml
 
 log = logging.getLogger("kansenkaart.api")
 
-EXCLUDED_LAYERS = ("uitgesloten_percelen", "uitgesloten_panden")
-#: Search radius (m) around a clicked point for point candidates (plinten).
-POINT_TOLERANCE_M = 15.0
 RD = "EPSG:28992"
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _transformer(src: CRS, dst: str) -> Transformer:
+def transformer(src: CRS, dst: str) -> Transformer:
     return _cached_transformer(src.to_wkt(), dst)
 
 
@@ -133,41 +136,6 @@ def _gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
     return shapely.from_wkb(blob[8 + envelope :])
 
 
-def _json_value(text: Any) -> Any:
-    if not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _split(text: Any, sep: str) -> list[str]:
-    if not isinstance(text, str) or not text.strip():
-        return []
-    return [t.strip() for t in text.split(sep) if t.strip()]
-
-
-def encode_cursor(layer: str, site_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([layer, site_id]).encode()).decode().rstrip("=")
-
-
-def decode_cursor(
-    cursor: str,
-    *,
-    layers: tuple[str, ...] = CANDIDATE_LAYERS,
-    error: type[ApiError] = InvalidRequest,
-) -> tuple[str, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        layer, site_id = json.loads(raw)
-        if layer not in layers or not isinstance(site_id, str):
-            raise ValueError
-        return layer, site_id
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise error("Ongeldige cursor: gebruik de next_cursor van de vorige pagina.") from None
-
-
 def _features(ids: list[str], geoms: np.ndarray, props: list[str]) -> list[str]:
     """Serialised GeoJSON features from ids, geometries and serialised properties."""
     texts = shapely.to_geojson(geoms).tolist() if len(geoms) else []
@@ -196,7 +164,7 @@ class _Collection:
 
 # -- the loaded data ----------------------------------------------------------------------------
 @dataclass
-class _Layer:
+class LoadedLayer:
     name: str
     point: bool
     attrs: (
@@ -236,8 +204,9 @@ class _Layer:
 
 
 @dataclass
-class _Gemeenten:
+class LoadedGemeenten:
     codes: np.ndarray
+    fids: np.ndarray  # GeoPackage feature ids, in code order
     names: dict[str, str]
     geom_rd: np.ndarray
     geom_merc: np.ndarray
@@ -275,15 +244,15 @@ class _Snapshot:
     path: Path
     signature: tuple[int, int, int]
     version: str
-    layers: dict[str, _Layer]
-    gemeenten: _Gemeenten
+    layers: dict[str, LoadedLayer]
+    gemeenten: LoadedGemeenten
     excluded: dict[str, _Excluded]
     metadata: dict[str, Any]
     run: RunInfo
     to_rd: Transformer  # from WGS84
 
 
-def _read_layer(path: Path, name: str, *, skip: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_layer(path: Path, name: str, *, skip: tuple[str, ...] = ()) -> pd.DataFrame:
     columns = None
     if skip:
         fields = [str(f) for f in pyogrio.read_info(path, layer=name)["fields"]]
@@ -293,7 +262,7 @@ def _read_layer(path: Path, name: str, *, skip: tuple[str, ...] = ()) -> pd.Data
     )
 
 
-def _load_candidates(gdf: Any, name: str) -> _Layer:
+def load_candidates(gdf: Any, name: str) -> LoadedLayer:
     if "site_id" not in gdf.columns:
         raise ValueError(f"layer '{name}' has no site_id column")
     # Per-feature arrays are kept in site_id order ("positions"); the attribute table stays in
@@ -303,8 +272,8 @@ def _load_candidates(gdf: Any, name: str) -> _Layer:
     crs = gdf.crs or CRS.from_user_input(RD)
     geom_src = gdf.geometry.to_numpy()[order]
     to_rd = crs.equals(CRS.from_user_input(RD))
-    geom_rd = geom_src if to_rd else _reproject(geom_src, _transformer(crs, RD))
-    geom_wgs_full = _reproject(geom_src, _transformer(crs, "EPSG:4326"))
+    geom_rd = geom_src if to_rd else _reproject(geom_src, transformer(crs, RD))
+    geom_wgs_full = _reproject(geom_src, transformer(crs, "EPSG:4326"))
     geom_merc = shapely.transform(
         geom_wgs_full, lambda c: np.column_stack(mvt.lonlat_to_3857(c[:, 0], c[:, 1]))
     )
@@ -331,7 +300,7 @@ def _load_candidates(gdf: Any, name: str) -> _Layer:
         tile_props[col] = mvt.encode_values(_py(series))[order]
     types = shapely.get_type_id(geom_merc)
     site_ids = site_ids_file[order]
-    return _Layer(
+    return LoadedLayer(
         name=name,
         point=bool(len(types)) and bool(np.all(np.isin(types, (0, 4)))),
         attrs=attrs.reset_index(drop=True),
@@ -354,17 +323,19 @@ def _load_candidates(gdf: Any, name: str) -> _Layer:
     )
 
 
-def _load_gemeenten(gdf: Any) -> _Gemeenten:
-    gdf = gdf.sort_values("gemeentecode").reset_index(drop=True)
+def load_gemeenten(gdf: Any) -> LoadedGemeenten:
+    gdf = gdf.sort_values("gemeentecode")
+    fids = np.asarray(gdf.index, dtype=np.int64)
+    gdf = gdf.reset_index(drop=True)
     crs = gdf.crs or CRS.from_user_input(RD)
     geom_src = gdf.geometry.to_numpy()
     geom_rd = (
         geom_src
         if crs.equals(CRS.from_user_input(RD))
-        else _reproject(geom_src, _transformer(crs, RD))
+        else _reproject(geom_src, transformer(crs, RD))
     )
-    geom_merc = _reproject(geom_src, _transformer(crs, "EPSG:3857"))
-    geom_wgs = _reproject(geom_src, _transformer(crs, "EPSG:4326"), decimals=6)
+    geom_merc = _reproject(geom_src, transformer(crs, "EPSG:3857"))
+    geom_wgs = _reproject(geom_src, transformer(crs, "EPSG:4326"), decimals=6)
     codes = gdf["gemeentecode"].astype(str).to_numpy(dtype=object)
     names_col = gdf["gemeentenaam"] if "gemeentenaam" in gdf.columns else gdf["gemeentecode"]
     names = dict(zip(codes.tolist(), names_col.astype(str).tolist(), strict=True))
@@ -381,8 +352,9 @@ def _load_gemeenten(gdf: Any) -> _Gemeenten:
         )
         for c in GEMEENTE_TILE_FIELDS
     }
-    return _Gemeenten(
+    return LoadedGemeenten(
         codes=codes,
+        fids=fids,
         names=names,
         geom_rd=geom_rd,
         geom_merc=geom_merc,
@@ -424,42 +396,10 @@ def _excluded_tables(path: Path) -> tuple[dict[str, _Excluded], dict[str, Any]]:
             )
         if "run_metadata" in tables:
             for row in con.execute("SELECT key, value FROM run_metadata"):
-                metadata[row["key"]] = _json_value(row["value"])
+                metadata[row["key"]] = json_value(row["value"])
     finally:
         con.close()
     return excluded, metadata
-
-
-def _run_info(metadata: dict[str, Any]) -> RunInfo:
-    synthetic = metadata.get("synthetic", False)
-    if isinstance(synthetic, str):
-        synthetic = synthetic.strip().lower() == "true"
-    sources = []
-    inputs = metadata.get("inputs") or []
-    if isinstance(inputs, list):
-        for item in inputs:
-            if isinstance(item, dict):
-                sources.append(
-                    {
-                        "source": item.get("source"),
-                        "date": item.get("date"),
-                        "path": item.get("path"),
-                    }
-                )
-    run_id = metadata.get("run_id")
-    finished = metadata.get("finished_at")
-    tiers = metadata.get("tiers")
-    return RunInfo(
-        run_id=str(run_id) if run_id is not None else None,
-        finished_at=str(finished) if finished is not None else None,
-        synthetic=bool(synthetic),
-        sources=sources,
-        tiers={
-            str(k): float(v)
-            for k, v in (tiers.items() if isinstance(tiers, dict) else ())
-            if isinstance(v, int | float)
-        },
-    )
 
 
 def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
@@ -467,15 +407,15 @@ def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
     present = {str(n) for n, _ in pyogrio.list_layers(path)}
     if "gemeenten" not in present:
         raise ValueError(f"{path}: layer 'gemeenten' is missing (is this a kansenkaart result?)")
-    layers: dict[str, _Layer] = {}
-    gem_gdf = _read_layer(path, "gemeenten")
+    layers: dict[str, LoadedLayer] = {}
+    gem_gdf = read_layer(path, "gemeenten")
     for name in CANDIDATE_LAYERS:
         gdf = (
-            _read_layer(path, name, skip=("explanation",))
+            read_layer(path, name, skip=("explanation",))
             if name in present
             else gem_gdf.iloc[0:0].assign(site_id=pd.Series(dtype=str))
         )
-        layers[name] = _load_candidates(gdf, name)
+        layers[name] = load_candidates(gdf, name)
     excluded, metadata = _excluded_tables(path)
     version = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
     return _Snapshot(
@@ -483,11 +423,11 @@ def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
         signature=signature,
         version=version,
         layers=layers,
-        gemeenten=_load_gemeenten(gem_gdf),
+        gemeenten=load_gemeenten(gem_gdf),
         excluded=excluded,
         metadata=metadata,
-        run=_run_info(metadata),
-        to_rd=_transformer(CRS.from_user_input("EPSG:4326"), RD),
+        run=run_info(metadata),
+        to_rd=transformer(CRS.from_user_input("EPSG:4326"), RD),
     )
 
 
@@ -500,9 +440,7 @@ class GeoPackageStore:
         self._snapshot: _Snapshot | None = None
         self._failed: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
-        self._exports: Path | None = None
-        self._export_lock = threading.Lock()
-        self._export_locks: dict[tuple[str, str, bool], threading.Lock] = {}
+        self._exports = ExportCache()
 
     # snapshot management
     def _signature(self) -> tuple[int, int, int] | None:
@@ -588,7 +526,7 @@ class GeoPackageStore:
         )
 
     @staticmethod
-    def _mask(layer: _Layer, idx: np.ndarray, scope: Scope, filters: Filters) -> np.ndarray:
+    def _mask(layer: LoadedLayer, idx: np.ndarray, scope: Scope, filters: Filters) -> np.ndarray:
         codes = layer.gemeentecode[idx]
         if scope.gemeenten is not None:
             keep = np.isin(codes, list(scope.gemeenten))
@@ -615,43 +553,24 @@ class GeoPackageStore:
         cursor: str | None,
     ) -> FeaturePage:
         snap = self.current()
-        names = [layer] if layer else list(CANDIDATE_LAYERS)
-        start_layer, after = (None, None)
-        if cursor:
-            start_layer, after = decode_cursor(cursor)
-            if start_layer not in names:
-                raise InvalidRequest("Ongeldige cursor voor deze laag.")
-            names = names[names.index(start_layer) :]
-        out: list[str] = []
-        next_cursor: str | None = None
-        for name in names:
+        box = None
+        if bbox is not None:
+            x0, y0 = mvt.lonlat_to_3857(bbox.minx, bbox.miny)
+            x1, y1 = mvt.lonlat_to_3857(bbox.maxx, bbox.maxy)
+            box = shapely.box(float(x0), float(y0), float(x1), float(y1))
+
+        def fetch(name: str, after: str | None, n: int) -> list[tuple[str, str]]:
             lyr = snap.layers[name]
-            if bbox is not None:
-                x0, y0 = mvt.lonlat_to_3857(bbox.minx, bbox.miny)
-                x1, y1 = mvt.lonlat_to_3857(bbox.maxx, bbox.maxy)
-                idx = np.sort(
-                    lyr.tree_merc.query(
-                        shapely.box(float(x0), float(y0), float(x1), float(y1)),
-                        predicate="intersects",
-                    )
-                )
+            if box is not None:
+                idx = np.sort(lyr.tree_merc.query(box, predicate="intersects"))
             else:
                 idx = np.arange(len(lyr.site_ids))
-            if name == start_layer and after is not None and len(idx):
+            if after is not None and len(idx):
                 idx = idx[lyr.site_ids[idx] > after]
-            idx = idx[self._mask(lyr, idx, scope, filters)]
-            room = limit - len(out)
-            if room == 0:
-                if len(idx):
-                    next_cursor = encode_cursor(name, "")
-                    break
-                continue
-            take = idx[:room]
-            out.extend(lyr.geojson_features(take))
-            if len(idx) > room:
-                next_cursor = encode_cursor(name, str(lyr.site_ids[take[-1]]))
-                break
-        return FeaturePage(out, next_cursor)
+            take = idx[self._mask(lyr, idx, scope, filters)][:n]
+            return list(zip(lyr.site_ids[take].tolist(), lyr.geojson_features(take), strict=True))
+
+        return paginate(layer, limit=limit, cursor=cursor, fetch=fetch)
 
     def feature(self, layer: str, site_id: str, *, scope: Scope) -> dict[str, Any] | None:
         snap = self.current()
@@ -662,7 +581,7 @@ class GeoPackageStore:
         feature = json.loads(lyr.geojson_features(np.array([pos]))[0])
         props = feature["properties"]
         raw = _explanation(snap.path, layer, int(lyr.fids[pos]))
-        props["explanation"] = _json_value(raw) if raw is not None else None
+        props["explanation"] = json_value(raw) if raw is not None else None
         return {
             "type": "Feature",
             "id": site_id,
@@ -797,7 +716,7 @@ class GeoPackageStore:
         snap = self.current()
         if crs == RD:
             rx, ry = x, y
-            lon, lat = _transformer(CRS.from_user_input(RD), "EPSG:4326").transform(x, y)
+            lon, lat = transformer(CRS.from_user_input(RD), "EPSG:4326").transform(x, y)
         else:
             lon, lat = x, y
             rx, ry = snap.to_rd.transform(x, y)
@@ -815,54 +734,35 @@ class GeoPackageStore:
             "rd_x": round(rx, 2),
             "rd_y": round(ry, 2),
         }
-        result: dict[str, Any] = {
-            "location": location,
-            "gemeentecode": code,
-            "gemeentenaam": gem.names.get(code) if code else None,
-            "candidates": [],
-            "parcel": None,
-            "building": None,
-            "summary": "",
-        }
-        if code is None:
-            result["summary"] = "Dit punt ligt buiten het gescande gebied."
-            return result
-        for name, lyr in snap.layers.items():
-            if lyr.point:
-                idx = lyr.tree_rd.query(pt, predicate="dwithin", distance=POINT_TOLERANCE_M)
-            else:
-                idx = lyr.tree_rd.query(pt, predicate="intersects")
-            for i in np.sort(idx).tolist():
-                if not scope.allows(lyr.gemeentecode[i]):
-                    continue
-                score = lyr.score[i]
-                result["candidates"].append(
-                    {
-                        "layer": name,
-                        "site_id": str(lyr.site_ids[i]),
-                        "score": None if math.isnan(score) else float(score),
-                        "tier": lyr.cell(i, "tier"),
-                        "label": lyr.cell(i, "label"),
-                    }
-                )
-        parcel = self._excluded_at(snap, "uitgesloten_percelen", pt, scope)
-        if parcel is not None:
-            result["parcel"] = {
-                "parcel_id": parcel.get("parcel_id"),
-                "reason_codes": _split(parcel.get("reason_codes"), ","),
-                "reasons": _split(parcel.get("reasons"), "\n"),
-            }
-        building = self._excluded_at(snap, "uitgesloten_panden", pt, scope)
-        if building is not None:
-            result["building"] = {
-                "pand_id": building.get("pand_id"),
-                "kantoor_reason_codes": _split(building.get("kantoor_reason_codes"), ","),
-                "kantoor_reasons": _split(building.get("kantoor_reasons"), "\n"),
-                "plint_reason_codes": _split(building.get("plint_reason_codes"), ","),
-                "plint_reasons": _split(building.get("plint_reasons"), "\n"),
-            }
-        result["summary"] = _summary(result)
-        return result
+        candidates: list[dict[str, Any]] = []
+        if code is not None:
+            for name, lyr in snap.layers.items():
+                if lyr.point:
+                    idx = lyr.tree_rd.query(pt, predicate="dwithin", distance=POINT_TOLERANCE_M)
+                else:
+                    idx = lyr.tree_rd.query(pt, predicate="intersects")
+                for i in np.sort(idx).tolist():
+                    if not scope.allows(lyr.gemeentecode[i]):
+                        continue
+                    score = lyr.score[i]
+                    candidates.append(
+                        {
+                            "layer": name,
+                            "site_id": str(lyr.site_ids[i]),
+                            "score": None if math.isnan(score) else float(score),
+                            "tier": lyr.cell(i, "tier"),
+                            "label": lyr.cell(i, "label"),
+                        }
+                    )
+        found = code is not None
+        return why_answer(
+            location=location,
+            gemeentecode=code,
+            gemeentenaam=gem.names.get(code) if code else None,
+            candidates=candidates,
+            parcel=self._excluded_at(snap, "uitgesloten_percelen", pt, scope) if found else None,
+            building=self._excluded_at(snap, "uitgesloten_panden", pt, scope) if found else None,
+        )
 
     @staticmethod
     def _excluded_at(
@@ -925,88 +825,28 @@ class GeoPackageStore:
     def export(
         self, gemeentecode: str, *, scope: Scope, include_excluded: bool = False
     ) -> ExportInfo:
-        """The GeoPackage of one municipality, built once per result version and kept on disk.
-
-        An export depends only on the data version and the municipality (the scope decides
-        *whether* one may have it, not what is in it), so repeated downloads are served from the
-        store's private cache directory; files of replaced results are removed.
-        """
+        """The GeoPackage of one municipality, built once per result version (:class:`ExportCache`)."""
         snap = self.current()
         if not scope.allows(gemeentecode):
             raise Forbidden("Deze gemeente valt buiten uw toegang.")
         if gemeentecode not in snap.gemeenten.names:
             raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
-        with self._export_lock:
-            key = (snap.version, gemeentecode, include_excluded)
-            lock = self._export_locks.setdefault(key, threading.Lock())
-        with lock:
-            folder = self._export_dir()
-            dest = (
-                folder
-                / f"{snap.version}-{gemeentecode}{'-volledig' if include_excluded else ''}.gpkg"
-            )
-            meta = dest.with_suffix(".json")
-            if dest.exists() and meta.exists():
-                return ExportInfo(dest, json.loads(meta.read_text()))
-            tmp = folder / f".{dest.name}.{threading.get_ident()}.tmp"
-            counts = export_gemeente(
+        return self._exports.get(
+            snap.version,
+            gemeentecode,
+            include_excluded,
+            lambda tmp: export_gemeente(
                 snap.path,
                 tmp,
                 gemeentecode,
                 bbox_rd=snap.gemeenten.bounds_rd[gemeentecode],
                 include_excluded=include_excluded,
-            )
-            os.replace(tmp, dest)
-            meta.write_text(json.dumps(counts))
-            self._evict_exports(keep_version=snap.version)
-            return ExportInfo(dest, counts)
+            ),
+        )
 
     def close(self) -> None:
         """Remove the export cache (called when the app shuts down)."""
-        if self._exports is not None:
-            shutil.rmtree(self._exports, ignore_errors=True)
-            self._exports = None
-
-    def _export_dir(self) -> Path:
-        if self._exports is None or not self._exports.is_dir():
-            self._exports = Path(tempfile.mkdtemp(prefix="kansenkaart-exports-"))  # mode 0700
-        return self._exports
-
-    def _evict_exports(self, *, keep_version: str, keep_files: int = 16) -> None:
-        """Drop exports of older results (after a grace period for downloads in flight) and the
-        least recently written beyond ``keep_files``."""
-        folder = self._export_dir()
-        now = time.time()
-        files = sorted(folder.glob("*.gpkg"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for i, path in enumerate(files):
-            stale = not path.name.startswith(keep_version) and now - path.stat().st_mtime > 300
-            if stale or i >= keep_files:
-                path.unlink(missing_ok=True)
-                path.with_suffix(".json").unlink(missing_ok=True)
-
-
-def _summary(result: dict[str, Any]) -> str:
-    cands = result["candidates"]
-    if cands:
-        best = max(cands, key=lambda c: c["score"] if c["score"] is not None else -1)
-        what = best.get("label") or best["site_id"]
-        return f"Hier ligt een kans: {what} (score {best['score']}, klasse {best['tier']})."
-    parts = []
-    if result["parcel"] and result["parcel"]["reasons"]:
-        parts.append("Perceel: " + " ".join(result["parcel"]["reasons"]))
-    if result["building"]:
-        b = result["building"]
-        reasons = b["kantoor_reasons"] + b["plint_reasons"]
-        if reasons:
-            parts.append("Pand: " + " ".join(reasons))
-    if not result["building"]:
-        parts.append(
-            "Panden zonder kantoor- of winkelruimte komen niet in aanmerking voor kantoor- of "
-            "plinttransformatie."
-        )
-    if result["parcel"] or result["building"]:
-        return "Geen kans op deze plek. " + " ".join(parts)
-    return ("Op deze plek ligt geen kans en geen perceel uit de scan. " + " ".join(parts)).strip()
+        self._exports.close()
 
 
 # -- export -------------------------------------------------------------------------------------
