@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from api.postgres import is_postgres_url, redact
 from api.settings import Settings, StoreSettings
 from api.store.users import UserStore, UserStoreError, open_user_store
 
@@ -72,8 +73,12 @@ def _read_password(console: Console, *, password_stdin: bool) -> str:
     return first
 
 
-def _result_codes(result: Path) -> list[str]:
-    """Municipality codes in the result GeoPackage (empty when it is absent or unreadable)."""
+def _result_codes(result: Path | str) -> list[str]:
+    """Municipality codes in the result (empty when it is absent or unreadable)."""
+    if isinstance(result, str) and is_postgres_url(result):
+        from api.store.postgis import published_codes
+
+        return published_codes(result)
     try:
         con = sqlite3.connect(f"file:{result}?mode=ro", uri=True)
         try:
@@ -188,7 +193,7 @@ def run_serve_command(*, host: str, port: int, console: Console) -> None:
         settings = Settings()
     except ValidationError as exc:
         _settings_error(console, exc)
-    if not settings.result.exists():
+    if not settings.result_is_postgres and not settings.result_path.exists():
         console.print(
             f"[yellow]warning:[/] no result at {settings.result} yet; data requests answer 503 until a scan writes it"
         )
@@ -243,3 +248,24 @@ def run_demo_serve_command(*, result: Path, host: str, port: int, console: Conso
             f"[yellow]warning:[/] the web map is not built ({settings.static_dir}): run `make setup`"
         )
     _serve(settings, host=host, port=port, console=console)
+
+
+# -- publishing ---------------------------------------------------------------------------------
+def run_publish_command(result: Path, *, to: str, console: Console) -> None:
+    """``kansenkaart publish RESULT.gpkg --to postgresql://…``."""
+    from api.publish import PublishError, publish_result
+
+    if not is_postgres_url(to):
+        _fail(console, f"--to must be a PostgreSQL URL (postgresql://user@host:5432/db), not '{to}'")
+    console.print(f"publishing {result} to {redact(to)} …")
+    try:
+        info = publish_result(result, to, progress=console.print)
+    except PublishError as exc:
+        _fail(console, str(exc))
+    total = sum(v for k, v in info.counts.items() if k not in ("run_metadata", "layer_styles"))
+    console.print(
+        f"published run {info.run_id} as version {info.version} (schema {info.schema}): "
+        f"{total:,} features in {info.seconds:.1f} s; services pick it up within seconds"
+    )
+    if info.dropped:
+        console.print(f"dropped older results: {', '.join(info.dropped)}")

@@ -34,8 +34,7 @@ from api.routes import (
 )
 from api.security import CSRF_HEADER
 from api.settings import Settings
-from api.store.data import DataStore
-from api.store.gpkg import GeoPackageStore
+from api.store.data import DataStore, open_data_store
 from api.store.users import open_user_store
 from api.tiles import TileCache
 
@@ -52,8 +51,9 @@ def create_app(
 ) -> FastAPI:
     """Build the api for ``settings``.
 
-    ``clock`` is injectable so tests can move time; ``data`` replaces the default GeoPackage
-    store (another :class:`~api.store.data.DataStore`, or one shared between apps).
+    ``clock`` is injectable so tests can move time; ``data`` replaces the store that
+    ``settings.result`` names (another :class:`~api.store.data.DataStore`, or one shared between
+    apps).
     """
 
     # -- lifespan: the stores live as long as the app ------------------------------------------
@@ -62,7 +62,7 @@ def create_app(
         app.state.data.available()  # load the result now if it is there (else on first request)
         yield
         close = getattr(app.state.data, "close", None)
-        if close is not None:
+        if close is not None and data is None:  # a store handed in belongs to the caller
             close()
 
     # -- app -----------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def create_app(
     app.state.users = open_user_store(
         settings.database, secret=settings.secret, clock=clock, passwords=settings.passwords()
     )
-    app.state.data = data if data is not None else GeoPackageStore(settings.result)
+    app.state.data = data if data is not None else open_data_store(settings)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
     # Blocking work of async routes runs here, never on the event loop (api/deps.py).
     app.state.db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="kk-db")

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.postgres import is_postgres_url
 from api.security import Passwords, Throttle
 
 DEFAULT_BASEMAP_URL = (
@@ -27,17 +28,22 @@ MIN_SECRET_LENGTH = 32
 
 
 class StoreSettings(BaseSettings):
-    """Where the result GeoPackage and the user database live.
+    """Where the scan result and the user database live.
 
-    ``database`` is a SQLite file path. A PostgreSQL URL (``postgresql://…``) is accepted by this
-    interface so deployments can be written against it, but only SQLite is implemented today:
-    :func:`api.store.users.open_user_store` refuses a PostgreSQL URL with a clear message.
+    ``result`` is the result GeoPackage, or the URL of a PostgreSQL database a result was
+    published to (``kansenkaart publish``). ``database`` is a SQLite file path. A PostgreSQL URL
+    is accepted by this interface so deployments can be written against it, but only SQLite is
+    implemented today: :func:`api.store.users.open_user_store` refuses it with a clear message.
     """
 
     model_config = SettingsConfigDict(env_prefix="KANSENKAART_", extra="ignore")
 
-    result: Path = Path("data/processed/kansenkaart.gpkg")
+    result: str = "data/processed/kansenkaart.gpkg"
     database: str = "data/processed/kansenkaart-users.sqlite"
+    #: Connections per process to a PostgreSQL result database.
+    db_pool_size: int = Field(default=8, ge=1, le=100)
+    #: How often (seconds) a PostgreSQL result source checks for a newer publish.
+    result_poll_seconds: float = Field(default=2.0, ge=0)
     #: argon2id cost; keep the defaults in production (lower values are for the test suite).
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
@@ -45,9 +51,23 @@ class StoreSettings(BaseSettings):
     def passwords(self) -> Passwords:
         return Passwords(time_cost=self.argon2_time_cost, memory_kib=self.argon2_memory_kib)
 
+    @field_validator("result", mode="before")
+    @classmethod
+    def _result_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
+
     @property
     def database_is_postgres(self) -> bool:
-        return self.database.startswith(("postgresql://", "postgres://", "postgresql+"))
+        return is_postgres_url(self.database)
+
+    @property
+    def result_is_postgres(self) -> bool:
+        return is_postgres_url(self.result)
+
+    @property
+    def result_path(self) -> Path:
+        """The result GeoPackage (only when ``result`` is not a database URL)."""
+        return Path(self.result)
 
 
 class Settings(StoreSettings):

@@ -124,6 +124,25 @@ def serve(
     run_serve_command(host=host, port=port, console=console)
 
 
+@app.command()
+@friendly_errors
+def publish(
+    result: Annotated[Path, typer.Argument(help="The result GeoPackage of `kansenkaart scan`.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="PostgreSQL database with PostGIS, e.g. postgresql://kansenkaart@db:5432/kansenkaart "
+            "(keep the password in PGPASSWORD or ~/.pgpass).",
+        ),
+    ],
+) -> None:
+    """Load a result into PostGIS and make it the one the services serve (one transaction)."""
+    from api.cli import run_publish_command
+
+    run_publish_command(result, to=to, console=console)
+
+
 @app.command("demo-serve", hidden=False)
 @friendly_errors
 def demo_serve(

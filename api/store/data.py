@@ -4,16 +4,20 @@ A :class:`DataStore` answers the data questions of the api — feature pages, on
 tiles, "why (not) here?", the municipality summary and exports — always for one caller's
 :class:`~api.security.Scope`, which the implementation applies inside its queries. The routes never
 filter by municipality themselves. :mod:`api.store.gpkg` implements it for the result
-GeoPackage; a PostGIS implementation (``ST_AsMVT``) can be added behind the same interface.
+GeoPackage, :mod:`api.store.postgis` for a result published to PostGIS (``kansenkaart publish``);
+:func:`open_data_store` picks one from the settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from api.security import Scope
+
+if TYPE_CHECKING:
+    from api.settings import StoreSettings
 
 #: Candidate layers of the result (docs/contracts.md §C), in display order.
 CANDIDATE_LAYERS = ("tijdelijke_locaties", "kantoren", "plinten")
@@ -185,3 +189,18 @@ class DataStore(Protocol):
         """A GeoPackage with only this municipality (with ``include_excluded`` also its excluded
         parcels and buildings); the path stays readable while it is sent."""
         ...
+
+
+def open_data_store(settings: StoreSettings) -> DataStore:
+    """The store for ``settings.result``: PostGIS for a ``postgresql://`` URL, else the GeoPackage."""
+    if settings.result_is_postgres:
+        from api.store.postgis import PostGISStore
+
+        return PostGISStore(
+            settings.result,
+            pool_size=settings.db_pool_size,
+            poll_seconds=settings.result_poll_seconds,
+        )
+    from api.store.gpkg import GeoPackageStore
+
+    return GeoPackageStore(settings.result_path)

@@ -495,6 +495,7 @@ def test_export_keeps_rows_without_geometry(make_env, tmp_path):
         crs="EPSG:28992",
     )
     pyogrio.write_dataframe(extra, env.result, layer="uitgesloten_percelen", append=True)
+    env.publish()
     r = env.login("analist@test.nl").get("/api/export/GM0901.gpkg?uitgesloten=true")
     path = tmp_path / "e.gpkg"
     path.write_bytes(r.content)

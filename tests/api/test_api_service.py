@@ -158,8 +158,9 @@ def test_result_is_reloaded_when_the_file_is_replaced(make_env, tmp_path):
     assert c.get("/api/me").json()["run"]["run_id"] == "test-1"
     export_before = c.get("/api/export/GM0901.gpkg").content
     assert c.get("/api/export/GM0901.gpkg").content == export_before  # served from the export cache
-    # a new scan writes a temp file and renames it over the old one
+    # a new scan writes a temp file and renames it over the old one (and, on PostGIS, publishes it)
     write_result(env.result, n_gemeenten=3, per_layer=12, grid=6, seed=7)
+    env.publish()
     after = c.get("/api/sites?layer=plinten&limit=10000").json()
     assert after["numberReturned"] == 36
     assert c.get("/api/me").json()["run"]["run_id"] == "test-7"
@@ -169,16 +170,15 @@ def test_result_is_reloaded_when_the_file_is_replaced(make_env, tmp_path):
     assert len(pyogrio.read_dataframe(export_after, layer="plinten", read_geometry=False)) == 12
 
 
-def test_missing_result_answers_503_until_it_appears(make_env, tmp_path):
-    result = tmp_path / "later" / "kansenkaart.gpkg"
-    env = make_env(result=result)
+def test_missing_result_answers_503_until_it_appears(make_env):
+    env = make_env(empty_result=True)
     c = env.login("analist@test.nl")
     assert c.get("/healthz").json()["result"] == "missing"
     r = c.get("/api/sites")
     assert r.status_code == 503 and r.json()["error"]["code"] == "result_unavailable"
     assert c.get("/api/me").json()["gemeenten"] == []
-    result.parent.mkdir()
-    write_result(result, n_gemeenten=2, per_layer=5, grid=4, seed=3)
+    write_result(env.result, n_gemeenten=2, per_layer=5, grid=4, seed=3)
+    env.publish()
     assert c.get("/api/sites").json()["numberReturned"] == 30
     assert c.get("/healthz").json()["result"] == "loaded"
 
@@ -190,6 +190,11 @@ def test_a_broken_replacement_keeps_the_previous_result(make_env):
     tmp = env.result.with_name("broken.gpkg")
     tmp.write_bytes(b"this is not a geopackage")
     os.replace(tmp, env.result)
+    if env.backend == "postgis":
+        from api.publish import PublishError
+
+        with pytest.raises(PublishError, match="not a readable GeoPackage"):
+            env.publish()
     r = c.get("/api/sites?limit=1")
     assert r.status_code == 200 and r.json()["numberReturned"] == 1
 
