@@ -212,7 +212,9 @@ def prepare_demo(result: Path, *, console: Console) -> tuple[Settings, dict[str,
         )
     try:
         settings = Settings(
-            dev=True, result=result, database=str(result.parent / "kansenkaart-demo-users.sqlite")
+            dev=True,
+            result=str(result),
+            database=str(result.parent / "kansenkaart-demo-users.sqlite"),
         )
     except ValidationError as exc:
         _settings_error(console, exc)
@@ -256,7 +258,9 @@ def run_publish_command(result: Path, *, to: str, console: Console) -> None:
     from api.publish import PublishError, publish_result
 
     if not is_postgres_url(to):
-        _fail(console, f"--to must be a PostgreSQL URL (postgresql://user@host:5432/db), not '{to}'")
+        _fail(
+            console, f"--to must be a PostgreSQL URL (postgresql://user@host:5432/db), not '{to}'"
+        )
     console.print(f"publishing {result} to {redact(to)} …")
     try:
         info = publish_result(result, to, progress=console.print)

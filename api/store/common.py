@@ -9,22 +9,55 @@ its Dutch summary, and the private cache of exports.
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import math
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from api.errors import ApiError, InvalidRequest
+import numpy as np
+from pyproj import CRS, Transformer
+
+from api.errors import ApiError, Forbidden, InvalidRequest, NotFound
+from api.security import Scope
 from api.store.data import CANDIDATE_LAYERS, ExportInfo, FeaturePage, RunInfo
 
 #: Search radius (m) around a clicked point for point candidates (plinten).
 POINT_TOLERANCE_M = 15.0
 #: Layers of excluded parcels and buildings (on disk / in the database; only "why" and exports).
 EXCLUDED_LAYERS = ("uitgesloten_percelen", "uitgesloten_panden")
+RD = "EPSG:28992"
+
+
+def transformer(src: CRS, dst: str) -> Transformer:
+    """A cached lon/lat-ordered transformer from ``src`` to ``dst``."""
+    return _cached_transformer(src.to_wkt(), dst)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_transformer(src_wkt: str, dst: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(src_wkt), dst, always_xy=True)
+
+
+def scoped_bounds(
+    bounds_wgs: Mapping[str, tuple[float, float, float, float]], scope: Scope
+) -> tuple[float, float, float, float] | None:
+    """The WGS84 box around the municipalities in scope (``None`` when there are none)."""
+    boxes = [b for c, b in bounds_wgs.items() if scope.allows(c)]
+    if not boxes:
+        return None
+    arr = np.array(boxes)
+    return (
+        float(arr[:, 0].min()),
+        float(arr[:, 1].min()),
+        float(arr[:, 2].max()),
+        float(arr[:, 3].max()),
+    )
 
 
 # -- small value helpers ------------------------------------------------------------------------
@@ -134,6 +167,25 @@ def paginate(
 
 
 # -- why (not) here? ----------------------------------------------------------------------------
+def why_point(x: float, y: float, crs: str) -> tuple[float, float, dict[str, float]]:
+    """The clicked point in RD New and the answer's ``location`` (lon/lat and RD, rounded)."""
+    if crs == RD:
+        rx, ry = x, y
+        lon, lat = transformer(CRS.from_user_input(RD), "EPSG:4326").transform(x, y)
+    else:
+        lon, lat = x, y
+        rx, ry = transformer(CRS.from_user_input("EPSG:4326"), RD).transform(x, y)
+    if not (math.isfinite(rx) and math.isfinite(ry)):
+        raise InvalidRequest("Dit punt kan niet worden omgerekend naar RD New.")
+    location = {
+        "lon": round(lon, 7),
+        "lat": round(lat, 7),
+        "rd_x": round(rx, 2),
+        "rd_y": round(ry, 2),
+    }
+    return rx, ry, location
+
+
 def why_answer(
     *,
     location: dict[str, float],
@@ -220,8 +272,18 @@ class ExportCache:
         gemeentecode: str,
         include_excluded: bool,
         build: Callable[[Path], dict[str, int]],
+        *,
+        scope: Scope,
+        known: Collection[str],
     ) -> ExportInfo:
-        """The cached export, or ``build(tmp_path)`` (→ feature counts) renamed into place."""
+        """The cached export, or ``build(tmp_path)`` (→ feature counts) renamed into place.
+
+        Refused outside ``scope`` (403) and for a municipality not in the result (404).
+        """
+        if not scope.allows(gemeentecode):
+            raise Forbidden("Deze gemeente valt buiten uw toegang.")
+        if gemeentecode not in known:
+            raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
         with self._lock:
             lock = self._locks.setdefault(
                 (version, gemeentecode, include_excluded), threading.Lock()

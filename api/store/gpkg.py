@@ -11,7 +11,6 @@ in flight keep the snapshot they started with. Exports copy the in-scope rows wi
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -34,7 +33,6 @@ from api import tiles as mvt
 from api.errors import (
     Forbidden,
     InvalidParameter,
-    InvalidRequest,
     NotFound,
     ResultUnavailable,
 )
@@ -42,13 +40,17 @@ from api.security import Scope
 from api.store.common import (
     EXCLUDED_LAYERS,
     POINT_TOLERANCE_M,
+    RD,
     ExportCache,
     decode_cursor,
     encode_cursor,
     json_value,
     paginate,
     run_info,
+    scoped_bounds,
+    transformer,
     why_answer,
+    why_point,
 )
 from api.store.data import (
     CANDIDATE_LAYERS,
@@ -71,19 +73,8 @@ from pipeline.styles.qml import capacity_qml
 
 log = logging.getLogger("kansenkaart.api")
 
-RD = "EPSG:28992"
-
 
 # -- helpers ------------------------------------------------------------------------------------
-def transformer(src: CRS, dst: str) -> Transformer:
-    return _cached_transformer(src.to_wkt(), dst)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_transformer(src_wkt: str, dst: str) -> Transformer:
-    return Transformer.from_crs(CRS.from_wkt(src_wkt), dst, always_xy=True)
-
-
 def _reproject(geoms: np.ndarray, tr: Transformer, *, decimals: int | None = None) -> np.ndarray:
     def fn(c: np.ndarray) -> np.ndarray:
         x, y = tr.transform(c[:, 0], c[:, 1])
@@ -249,7 +240,6 @@ class _Snapshot:
     excluded: dict[str, _Excluded]
     metadata: dict[str, Any]
     run: RunInfo
-    to_rd: Transformer  # from WGS84
 
 
 def read_layer(path: Path, name: str, *, skip: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -427,7 +417,6 @@ def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
         excluded=excluded,
         metadata=metadata,
         run=run_info(metadata),
-        to_rd=transformer(CRS.from_user_input("EPSG:4326"), RD),
     )
 
 
@@ -513,17 +502,7 @@ class GeoPackageStore:
         return dict(self.current().gemeenten.names)
 
     def bounds(self, scope: Scope) -> tuple[float, float, float, float] | None:
-        gem = self.current().gemeenten
-        boxes = [b for c, b in gem.bounds_wgs.items() if scope.allows(c)]
-        if not boxes:
-            return None
-        arr = np.array(boxes)
-        return (
-            float(arr[:, 0].min()),
-            float(arr[:, 1].min()),
-            float(arr[:, 2].max()),
-            float(arr[:, 3].max()),
-        )
+        return scoped_bounds(self.current().gemeenten.bounds_wgs, scope)
 
     @staticmethod
     def _mask(layer: LoadedLayer, idx: np.ndarray, scope: Scope, filters: Filters) -> np.ndarray:
@@ -714,26 +693,13 @@ class GeoPackageStore:
 
     def why(self, x: float, y: float, *, crs: str, scope: Scope) -> dict[str, Any]:
         snap = self.current()
-        if crs == RD:
-            rx, ry = x, y
-            lon, lat = transformer(CRS.from_user_input(RD), "EPSG:4326").transform(x, y)
-        else:
-            lon, lat = x, y
-            rx, ry = snap.to_rd.transform(x, y)
-        if not (math.isfinite(rx) and math.isfinite(ry)):
-            raise InvalidRequest("Dit punt kan niet worden omgerekend naar RD New.")
+        rx, ry, location = why_point(x, y, crs)
         pt = shapely.Point(rx, ry)
         gem = snap.gemeenten
         hits = gem.tree_rd.query(pt, predicate="intersects")
         code = str(gem.codes[hits.min()]) if len(hits) else None
         if not scope.allows(code):
             raise Forbidden("Dit punt ligt buiten uw gemeente(n).")
-        location = {
-            "lon": round(lon, 7),
-            "lat": round(lat, 7),
-            "rd_x": round(rx, 2),
-            "rd_y": round(ry, 2),
-        }
         candidates: list[dict[str, Any]] = []
         if code is not None:
             for name, lyr in snap.layers.items():
@@ -827,10 +793,6 @@ class GeoPackageStore:
     ) -> ExportInfo:
         """The GeoPackage of one municipality, built once per result version (:class:`ExportCache`)."""
         snap = self.current()
-        if not scope.allows(gemeentecode):
-            raise Forbidden("Deze gemeente valt buiten uw toegang.")
-        if gemeentecode not in snap.gemeenten.names:
-            raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
         return self._exports.get(
             snap.version,
             gemeentecode,
@@ -842,6 +804,8 @@ class GeoPackageStore:
                 bbox_rd=snap.gemeenten.bounds_rd[gemeentecode],
                 include_excluded=include_excluded,
             ),
+            scope=scope,
+            known=snap.gemeenten.names,
         )
 
     def close(self) -> None:

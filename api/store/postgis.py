@@ -31,10 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyogrio
-from pyproj import CRS
 
 from api import tiles as mvt
-from api.errors import Forbidden, InvalidRequest, NotFound, ResultUnavailable
+from api.errors import Forbidden, ResultUnavailable
 from api.postgres import libpq_url
 from api.publish import CATALOG_SCHEMA, LAYERS_TABLE
 from api.security import Scope
@@ -45,7 +44,9 @@ from api.store.common import (
     json_value,
     paginate,
     run_info,
+    scoped_bounds,
     why_answer,
+    why_point,
 )
 from api.store.data import (
     CANDIDATE_LAYERS,
@@ -60,7 +61,7 @@ from api.store.data import (
     Filters,
     RunInfo,
 )
-from api.store.gpkg import RD, transformer
+from pipeline.styles.qml import capacity_qml
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -131,8 +132,6 @@ class PostGISStore:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
         self._exports = ExportCache()
-        self._to_rd = transformer(CRS.from_user_input("EPSG:4326"), RD)
-        self._from_rd = transformer(CRS.from_user_input(RD), "EPSG:4326")
 
     # -- connections and the current result -----------------------------------------------------
     @contextmanager
@@ -281,16 +280,7 @@ class PostGISStore:
         return dict(self.current().names)
 
     def bounds(self, scope: Scope) -> tuple[float, float, float, float] | None:
-        boxes = [b for c, b in self.current().bounds_wgs.items() if scope.allows(c)]
-        if not boxes:
-            return None
-        arr = np.array(boxes)
-        return (
-            float(arr[:, 0].min()),
-            float(arr[:, 1].min()),
-            float(arr[:, 2].max()),
-            float(arr[:, 3].max()),
-        )
+        return scoped_bounds(self.current().bounds_wgs, scope)
 
     # -- SQL pieces ---------------------------------------------------------------------------
     @staticmethod
@@ -576,14 +566,7 @@ class PostGISStore:
         from psycopg import sql
 
         snap = self.current()
-        if crs == RD:
-            rx, ry = x, y
-            lon, lat = self._from_rd.transform(x, y)
-        else:
-            lon, lat = x, y
-            rx, ry = self._to_rd.transform(x, y)
-        if not (math.isfinite(rx) and math.isfinite(ry)):
-            raise InvalidRequest("Dit punt kan niet worden omgerekend naar RD New.")
+        rx, ry, location = why_point(x, y, crs)
         pt = {"x": rx, "y": ry, "scope": _scope_codes(scope), "tol": POINT_TOLERANCE_M}
         point = sql.SQL("ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 28992)")
         gem = snap.tables["gemeenten"]
@@ -643,12 +626,7 @@ class PostGISStore:
                 parcel = self._excluded_at(con, snap, "uitgesloten_percelen", point, pt)
                 building = self._excluded_at(con, snap, "uitgesloten_panden", point, pt)
         return why_answer(
-            location={
-                "lon": round(lon, 7),
-                "lat": round(lat, 7),
-                "rd_x": round(rx, 2),
-                "rd_y": round(ry, 2),
-            },
+            location=location,
             gemeentecode=code,
             gemeentenaam=snap.names.get(code) if code else None,
             candidates=candidates,
@@ -691,15 +669,13 @@ class PostGISStore:
     ) -> ExportInfo:
         """The GeoPackage of one municipality, built once per result version (:class:`ExportCache`)."""
         snap = self.current()
-        if not scope.allows(gemeentecode):
-            raise Forbidden("Deze gemeente valt buiten uw toegang.")
-        if gemeentecode not in snap.names:
-            raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
         return self._exports.get(
             snap.version,
             gemeentecode,
             include_excluded,
             lambda tmp: self._write_export(snap, tmp, gemeentecode, include_excluded),
+            scope=scope,
+            known=snap.names,
         )
 
     def _write_export(
@@ -719,6 +695,11 @@ class PostGISStore:
                 counts[t.name] = table.num_rows
                 _write_layer(dest, t, table)
             names = [t.name for t in scoped]
+            overview: list[Any] | None = None
+            if "gemeenten" in names and "capacity_ab" in snap.tables["gemeenten"].columns:
+                overview = self._read_rows(con, snap, snap.tables["gemeenten"], code)[
+                    "capacity_ab"
+                ].to_pylist()
             for name in _WHOLE_TABLES:
                 whole = snap.tables.get(name)
                 if whole is None:
@@ -726,7 +707,7 @@ class PostGISStore:
                 table = self._read_rows(con, snap, whole, None)
                 if name == "layer_styles" and "f_table_name" in whole.columns:
                     mask = pc.is_in(table["f_table_name"], pa.array(names, pa.string()))
-                    table = table.filter(mask)
+                    table = _fit_overview_style(table.filter(mask), overview)
                 if name == "run_metadata":
                     table = _export_metadata(table, counts, code)
                 _write_layer(dest, whole, table)
@@ -793,6 +774,21 @@ class PostGISStore:
         return pa.table(columns, names=out_names)
 
 
+def _fit_overview_style(styles: pa.Table, capacities: list[Any] | None) -> pa.Table:
+    """The ``gemeenten`` style refitted to the exported municipalities' capacities (as the
+    GeoPackage store's :func:`~api.store.gpkg.fit_overview_style` does)."""
+    if capacities is None or "styleQML" not in styles.column_names:
+        return styles
+    qml = capacity_qml(capacities)
+    tables = styles["f_table_name"].to_pylist()
+    values = [
+        qml if t == "gemeenten" else v
+        for t, v in zip(tables, styles["styleQML"].to_pylist(), strict=True)
+    ]
+    i = styles.schema.get_field_index("styleQML")
+    return styles.set_column(i, "styleQML", pa.array(values, styles.schema.field(i).type))
+
+
 def _export_metadata(table: pa.Table, counts: dict[str, int], code: str) -> pa.Table:
     """``run_metadata`` of an export: its own feature counts and municipality."""
     keys = table["key"].to_pylist()
@@ -814,7 +810,10 @@ def _write_layer(dest: Path, t: _Table, table: pa.Table) -> None:
         }
     if t.fid_column != "fid":
         kwargs["layer_options"] = {"FID": t.fid_column}
-    pyogrio.write_arrow(table, dest, layer=t.name, driver="GPKG", append=dest.exists(), **kwargs)
+    append = dest.exists()
+    if not append:  # GeoPackage 1.3, as the result (GDAL before 3.7 warns on every 1.4 file)
+        kwargs["dataset_options"] = {"VERSION": "1.3"}
+    pyogrio.write_arrow(table, dest, layer=t.name, driver="GPKG", append=append, **kwargs)
 
 
 def published_codes(url: str) -> list[str]:

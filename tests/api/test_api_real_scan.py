@@ -32,10 +32,17 @@ def real_result(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return scan_tiny_sample(tmp_path_factory.mktemp("real-scan"))
 
 
-def _app(result: Path, tmp_path: Path):
-    """The api on ``result`` with a fresh user database (cheap password hashing)."""
+def _app(result: Path, tmp_path: Path, backend: str, request: pytest.FixtureRequest):
+    """The api on ``result`` (published to PostGIS for that backend) with a fresh user database
+    (cheap password hashing)."""
+    source = str(result)
+    if backend == "postgis":
+        from api.publish import publish_result
+
+        source = request.getfixturevalue("pg_cluster").create_database()
+        publish_result(result, source)
     settings = Settings(
-        result=result,
+        result=source,
         database=str(tmp_path / "u.sqlite"),
         secret_key="s" * 40,
         static_dir=tmp_path / "none",
@@ -46,13 +53,13 @@ def _app(result: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_real_scan_is_served_within_scope(real_result, tmp_path):
+def test_real_scan_is_served_within_scope(real_result, tmp_path, backend, request):
     codes = sorted(
         pyogrio.read_dataframe(real_result, layer="gemeenten", read_geometry=False)["gemeentecode"]
     )
     assert len(codes) >= 2
     own = codes[0]
-    app = _app(real_result, tmp_path)
+    app = _app(real_result, tmp_path, backend, request)
     app.state.users.add_user("bm@test.nl", PASSWORD, role="beleidsmaker", gemeenten=[own])
     with TestClient(app, base_url="http://localhost") as c:
         me = c.post("/api/auth/login", json={"email": "bm@test.nl", "password": PASSWORD}).json()[
@@ -173,7 +180,7 @@ def _gdal_problems(path: Path) -> list[str]:
     return [line for line in lines if re.match(r"^(Warning|ERROR)\b", line)]
 
 
-def test_result_and_export_open_without_a_gdal_warning(real_result, tmp_path):
+def test_result_and_export_open_without_a_gdal_warning(real_result, tmp_path, backend, request):
     """GeoPackage 1.3 and DATETIME values in the standard's form: GDAL (3.6 on Debian 12) reads
     the result and a full export without a single warning."""
     version = subprocess.run(["ogrinfo", "--version"], capture_output=True, text=True).stdout
@@ -187,7 +194,7 @@ def test_result_and_export_open_without_a_gdal_warning(real_result, tmp_path):
     code = sorted(
         pyogrio.read_dataframe(real_result, layer="gemeenten", read_geometry=False)["gemeentecode"]
     )[0]
-    app = _app(real_result, tmp_path)
+    app = _app(real_result, tmp_path, backend, request)
     app.state.users.add_user("analist@test.nl", PASSWORD, role="analist", gemeenten=[])
     with TestClient(app, base_url="http://localhost") as c:
         c.post("/api/auth/login", json={"email": "analist@test.nl", "password": PASSWORD})
