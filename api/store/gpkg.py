@@ -84,6 +84,12 @@ def _reproject(geoms: np.ndarray, tr: Transformer, *, decimals: int | None = Non
     return shapely.transform(geoms, fn)
 
 
+def _texts(values: Any) -> np.ndarray:
+    """Strings as an object array for ``np.isin`` (a fixed-width unicode array would drop
+    trailing NUL characters, so "GM0901\\x00" would match GM0901)."""
+    return np.array(list(values), dtype=object)
+
+
 def _json_lines(df: pd.DataFrame) -> list[str]:
     if df.empty:
         return []
@@ -508,17 +514,17 @@ class GeoPackageStore:
     def _mask(layer: LoadedLayer, idx: np.ndarray, scope: Scope, filters: Filters) -> np.ndarray:
         codes = layer.gemeentecode[idx]
         if scope.gemeenten is not None:
-            keep = np.isin(codes, list(scope.gemeenten))
+            keep = np.isin(codes, _texts(scope.gemeenten))
         else:
             keep = np.ones(len(idx), dtype=bool)
         if filters.gemeenten:
-            keep &= np.isin(codes, list(filters.gemeenten))
+            keep &= np.isin(codes, _texts(filters.gemeenten))
         if filters.min_score is not None:
             keep &= layer.score[idx] >= filters.min_score
         if filters.min_capacity is not None:
             keep &= layer.capacity[idx] >= filters.min_capacity
         if filters.owner_class:
-            keep &= np.isin(layer.owner_class[idx], list(filters.owner_class))
+            keep &= np.isin(layer.owner_class[idx], _texts(filters.owner_class))
         return keep
 
     def features(

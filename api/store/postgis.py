@@ -109,6 +109,14 @@ class _Snapshot:
         return self.tables.get(layer)
 
 
+def _values(values: tuple[str, ...]) -> list[str] | None:
+    """A list filter as a query parameter (``None``: no filter). Text in PostgreSQL never holds
+    NUL, so such values can match nothing and are left out (an empty list matches nothing)."""
+    if not values:
+        return None
+    return [v for v in values if "\x00" not in v]
+
+
 def _scope_codes(scope: Scope) -> list[str] | None:
     return None if scope.gemeenten is None else sorted(scope.gemeenten)
 
@@ -314,10 +322,10 @@ class PostGISStore:
     def _filter_params(scope: Scope, filters: Filters) -> dict[str, Any]:
         return {
             "scope": _scope_codes(scope),
-            "gem": list(filters.gemeenten) or None,
+            "gem": _values(filters.gemeenten),
             "min_score": filters.min_score,
             "min_cap": filters.min_capacity,
-            "owner": list(filters.owner_class) or None,
+            "owner": _values(filters.owner_class),
         }
 
     @staticmethod
@@ -371,7 +379,7 @@ class PostGISStore:
                     stmt,
                     {
                         **params,
-                        "after": after,
+                        "after": None if after is None else after.split("\x00", 1)[0],
                         "box": list(box) if box else None,
                         "x0": x0,
                         "y0": y0,
@@ -389,7 +397,7 @@ class PostGISStore:
 
         snap = self.current()
         table = snap.candidate(layer)
-        if table is None:
+        if table is None or "\x00" in site_id:  # text in PostgreSQL never holds NUL
             return None
         expl = (
             sql.Identifier("explanation")
@@ -427,7 +435,7 @@ class PostGISStore:
         ).format(t=sql.Identifier(snap.schema, "gemeenten"))
         with self._connection() as con:
             rows = con.execute(
-                stmt, {"scope": _scope_codes(scope), "codes": list(codes) or None}
+                stmt, {"scope": _scope_codes(scope), "codes": _values(codes)}
             ).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -452,7 +460,7 @@ class PostGISStore:
             simplify = 2.0 if z < hi else 0.0
             params: dict[str, Any] = {
                 "scope": _scope_codes(scope),
-                "gem": list(filters.gemeenten) or None,
+                "gem": _values(filters.gemeenten),
             }
         else:
             fields = TILE_FIELDS + (TILE_DETAIL_FIELDS if z >= DETAIL_ZOOM else ())
