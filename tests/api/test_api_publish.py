@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 
 import psycopg
 import pyogrio
@@ -142,7 +143,9 @@ def test_readers_never_see_half_a_result(pg_cluster, tmp_path, result_file):
     reader.start()
     try:
         publish_result(new, url)
-        after = store.run_info().run_id
+        deadline = time.monotonic() + 10  # a reader thread may be loading the new one right now
+        while (after := store.run_info().run_id) != "test-7" and time.monotonic() < deadline:
+            time.sleep(0.01)
         final = len(
             store.features(
                 None, scope=Scope(None), filters=Filters(), bbox=None, limit=10_000, cursor=None
