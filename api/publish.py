@@ -36,7 +36,7 @@ import shapely
 
 from api.postgres import libpq_url, redact
 from api.store.common import EXCLUDED_LAYERS, run_info
-from api.store.data import CANDIDATE_LAYERS
+from api.store.data import CANDIDATE_LAYERS, CRS84, RD_NEW
 
 log = logging.getLogger("kansenkaart.publish")
 
@@ -45,7 +45,7 @@ LAYERS_TABLE = "kk_layers"
 SCHEMA_PREFIX = "kk_result_"
 RD_SRID = 28992
 #: Columns the publish adds; a GeoPackage column with one of these names is refused.
-INTERNAL_COLUMNS = ("fid", "geom_3857", "feature_json", "bounds_wgs")
+INTERNAL_COLUMNS = ("fid", "geom_3857", "feature_json", "feature_rd_json", "bounds_wgs")
 BATCH_ROWS = 100_000
 _LOCK_KEY = 815_001  # pg_advisory_xact_lock key that serialises publishes
 
@@ -401,32 +401,48 @@ class _Extras:
         if t.kind == "candidate":
             lyr = gp.load_candidates(gp.read_layer(gpkg, t.name, skip=("explanation",)), t.name)
             order = np.argsort(lyr.fids)
-            features = np.asarray(lyr.geojson_features(np.arange(len(lyr.fids))), dtype=object)
+            every = order  # positions in feature-id order
             return cls(
-                ["geom_3857 geometry(Geometry, 3857)", "feature_json text NOT NULL"],
-                ["geom_3857", "feature_json"],
-                {"geom_3857": lyr.geom_merc[order], "feature_json": features[order]},
+                [
+                    "geom_3857 geometry(Geometry, 3857)",
+                    "feature_json text NOT NULL",
+                    "feature_rd_json text NOT NULL",
+                ],
+                ["geom_3857", "feature_json", "feature_rd_json"],
+                {
+                    "geom_3857": lyr.geom_merc[order],
+                    "feature_json": np.asarray(lyr.geojson_features(every, CRS84), dtype=object),
+                    "feature_rd_json": np.asarray(
+                        lyr.geojson_features(every, RD_NEW), dtype=object
+                    ),
+                },
                 lyr.fids[order],
             )
         if t.kind == "gemeenten":
             gem = gp.load_gemeenten(gp.read_layer(gpkg, t.name))
             order = np.argsort(gem.fids)
-            codes = gem.codes.tolist()
             bounds = np.asarray(
-                ["{" + ",".join(repr(float(v)) for v in gem.bounds_wgs[c]) + "}" for c in codes],
+                [
+                    "{" + ",".join(repr(float(v)) for v in gem.bounds_wgs[c]) + "}"
+                    for c in gem.codes[order].tolist()
+                ],
                 dtype=object,
             )
             return cls(
                 [
                     "geom_3857 geometry(Geometry, 3857)",
                     "feature_json text NOT NULL",
+                    "feature_rd_json text NOT NULL",
                     "bounds_wgs double precision[] NOT NULL",
                 ],
-                ["geom_3857", "feature_json", "bounds_wgs"],
+                ["geom_3857", "feature_json", "feature_rd_json", "bounds_wgs"],
                 {
                     "geom_3857": gem.geom_merc[order],
-                    "feature_json": np.asarray(gem.features, dtype=object)[order],
-                    "bounds_wgs": bounds[order],
+                    "feature_json": np.asarray(gem.geojson_features(order, CRS84), dtype=object),
+                    "feature_rd_json": np.asarray(
+                        gem.geojson_features(order, RD_NEW), dtype=object
+                    ),
+                    "bounds_wgs": bounds,
                 },
                 gem.fids[order],
             )

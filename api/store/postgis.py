@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyogrio
 
 from api import tiles as mvt
-from api.errors import Forbidden, ResultUnavailable
+from api.errors import Forbidden, InvalidParameter, NotFound, ResultUnavailable
 from api.postgres import libpq_url
 from api.publish import CATALOG_SCHEMA, LAYERS_TABLE
 from api.security import Scope
@@ -41,6 +41,8 @@ from api.store.common import (
     EXCLUDED_LAYERS,
     POINT_TOLERANCE_M,
     ExportCache,
+    decode_cursor,
+    encode_cursor,
     json_value,
     paginate,
     run_info,
@@ -50,8 +52,10 @@ from api.store.common import (
 )
 from api.store.data import (
     CANDIDATE_LAYERS,
+    COLLECTIONS,
     DETAIL_ZOOM,
     GEMEENTE_TILE_FIELDS,
+    RD_NEW,
     TILE_DETAIL_FIELDS,
     TILE_FIELDS,
     ZOOMS,
@@ -59,6 +63,7 @@ from api.store.data import (
     ExportInfo,
     FeaturePage,
     Filters,
+    ItemsPage,
     RunInfo,
 )
 from pipeline.styles.qml import capacity_qml
@@ -438,6 +443,96 @@ class PostGISStore:
                 stmt, {"scope": _scope_codes(scope), "codes": _values(codes)}
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+    # -- interface: OGC API Features ----------------------------------------------------------
+    def items(
+        self,
+        collection: str,
+        *,
+        scope: Scope,
+        bbox: BBox | None,
+        crs: str,
+        limit: int,
+        cursor: str | None,
+    ) -> ItemsPage:
+        from psycopg import sql
+
+        snap = self.current()
+        table = self._collection(snap, collection)
+        after = None
+        if cursor:
+            _, after = decode_cursor(cursor, layers=(collection,), error=InvalidParameter)
+            after = after.split("\x00", 1)[0]  # no stored text holds NUL (see _values)
+        if table is None:
+            return ItemsPage([], 0, None)
+        key_col = sql.Identifier("gemeentecode" if collection == "gemeenten" else "site_id")
+        where_box: Any = sql.SQL("true")
+        if bbox is not None and bbox.crs == RD_NEW:
+            where_box = sql.SQL(
+                "{g} && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 28992)"
+                " AND ST_Intersects({g}, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 28992))"
+            ).format(g=sql.Identifier(table.geometry_column or "geom"))
+        elif bbox is not None:  # a lon/lat box is a box in Web Mercator too (x: lon, y: lat)
+            where_box = sql.SQL(
+                "geom_3857 && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857)"
+                " AND ST_Intersects(geom_3857, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857))"
+            )
+        params: dict[str, Any] = {"scope": _scope_codes(scope), "after": after, "n": limit + 1}
+        if bbox is not None:
+            x0, y0, x1, y1 = bbox.minx, bbox.miny, bbox.maxx, bbox.maxy
+            if bbox.crs != RD_NEW:
+                (x0, x1), (y0, y1) = mvt.lonlat_to_3857(np.array([x0, x1]), np.array([y0, y1]))
+            params |= {"x0": float(x0), "y0": float(y0), "x1": float(x1), "y1": float(y1)}
+        where = sql.SQL(
+            "{box} AND (%(scope)s::text[] IS NULL OR gemeentecode = ANY(%(scope)s::text[]))"
+        ).format(box=where_box)
+        t = sql.Identifier(snap.schema, table.name)
+        feature = sql.Identifier("feature_rd_json" if crs == RD_NEW else "feature_json")
+        with self._connection() as con:
+            matched = con.execute(
+                sql.SQL("SELECT count(*) FROM {t} WHERE {w}").format(t=t, w=where), params
+            ).fetchone()[0]
+            rows = con.execute(
+                sql.SQL(
+                    "SELECT {k}, {f} FROM {t} WHERE {w}"
+                    " AND (%(after)s::text IS NULL OR {k} > %(after)s::text)"
+                    ' ORDER BY {k} COLLATE "C" LIMIT %(n)s'
+                ).format(k=key_col, f=feature, t=t, w=where),
+                params,
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return ItemsPage(
+            features=[str(r[1]) for r in rows],
+            number_matched=int(matched),
+            next_cursor=encode_cursor(collection, str(rows[-1][0])) if more else None,
+        )
+
+    def item(self, collection: str, item_id: str, *, scope: Scope, crs: str) -> str | None:
+        from psycopg import sql
+
+        snap = self.current()
+        table = self._collection(snap, collection)
+        if table is None or "\x00" in item_id:
+            return None
+        stmt = sql.SQL(
+            "SELECT {f} FROM {t} WHERE {k} = %(id)s"
+            " AND (%(scope)s::text[] IS NULL OR gemeentecode = ANY(%(scope)s::text[]))"
+        ).format(
+            f=sql.Identifier("feature_rd_json" if crs == RD_NEW else "feature_json"),
+            t=sql.Identifier(snap.schema, table.name),
+            k=sql.Identifier("gemeentecode" if collection == "gemeenten" else "site_id"),
+        )
+        with self._connection() as con:
+            row = con.execute(stmt, {"id": item_id, "scope": _scope_codes(scope)}).fetchone()
+        return str(row[0]) if row else None
+
+    @staticmethod
+    def _collection(snap: _Snapshot, name: str) -> _Table | None:
+        """The table of an OGC API collection (``None``: a candidate layer the result lacks)."""
+        if name not in COLLECTIONS:
+            raise NotFound(f"Collectie '{name}' bestaat niet.")
+        return snap.tables.get(name)
 
     # -- interface: tiles ---------------------------------------------------------------------
     def tile(

@@ -91,6 +91,20 @@ def test_json_answers_are_identical(pair, result_file):
         f"/api/sites?layer=kantoren&cursor={encode_cursor('kantoren', 'KT-GM0901-00002' + chr(0))}",
         "/api/sites?layer=plinten&limit=10&gemeente=GM0901%00&gemeente=GM0903",
     ]
+    rd = "http://www.opengis.net/def/crs/EPSG/0/28992"
+    x0, y0 = gems[0].x0 + 500, gems[0].y0 + 200
+    for c in ("tijdelijke_locaties", "kantoren", "plinten", "gemeenten"):
+        urls += [
+            f"/api/ogc/collections/{c}/items?limit=7",
+            f"/api/ogc/collections/{c}/items?limit=1000&crs={rd}",
+            f"/api/ogc/collections/{c}/items?bbox={x0},{y0},{x0 + 3000},{y0 + 1500}&bbox-crs={rd}",
+            f"/api/ogc/collections/{c}/items/{'GM0901' if c == 'gemeenten' else 'KT-GM0901-00002'}",
+            f"/api/ogc/collections/{c}/items/GM0903?crs={rd}",
+        ]
+    urls += [
+        "/api/ogc/collections/plinten/items/PL-GM0903-00011?crs=" + rd,
+        "/api/ogc/collections/kantoren/items?cursor=bogus",
+    ]
     w, s = TO_WGS.transform(gems[0].x0 + 500, gems[0].y0 + 200)
     e, n = TO_WGS.transform(gems[1].x0 + 1500, gems[1].y0 + 1500)
     urls.append(f"/api/sites?bbox={w},{s},{e},{n}&limit=10000")
@@ -116,6 +130,16 @@ def test_json_answers_are_identical(pair, result_file):
             cursor = body.get("next_cursor") if isinstance(body, dict) else None
             if cursor is None:
                 break
+        assert pages > 1 or email == "beheer@test.nl"
+        # every OGC API page, following the next links
+        url = "/api/ogc/collections/tijdelijke_locaties/items?limit=11"
+        pages = 0
+        while url:
+            body = _same(pair, email, url)
+            pages += 1
+            nxt = [ln["href"] for ln in body.get("links", []) if ln.get("rel") == "next"]
+            url = nxt[0].split("://", 1)[-1].split("/", 1)[-1] if nxt else None
+            url = "/" + url if url else None
         assert pages > 1 or email == "beheer@test.nl"
 
 
