@@ -65,8 +65,12 @@ def _same(pair, email: str, url: str) -> object:
         b.status_code,
         b.headers["content-type"],
     ), url
-    assert a.json() == b.json(), url
-    return a.json()
+    ja, jb = a.json(), b.json()
+    if isinstance(ja, dict) and isinstance(jb, dict):  # OGC API pages: the time of the answer
+        ja.pop("timeStamp", None)
+        jb.pop("timeStamp", None)
+    assert ja == jb, url
+    return ja
 
 
 def test_json_answers_are_identical(pair, result_file):
