@@ -444,6 +444,9 @@ class PostGISStore:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def gemeente_properties(self, scope: Scope) -> list[dict[str, Any]]:
+        return [json.loads(f)["properties"] for f in self.gemeenten(scope=scope)]
+
     # -- interface: OGC API Features ----------------------------------------------------------
     def items(
         self,

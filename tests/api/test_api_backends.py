@@ -80,6 +80,8 @@ def test_json_answers_are_identical(pair, result_file):
         "/api/layers",
         "/api/layers?min_score=50&gemeente=GM0901",
         "/api/gemeenten",
+        "/api/styles/gemeenten.json",
+        "/api/styles/plinten.json",
         "/api/sites/kantoren/KT-GM0901-00002",
         "/api/sites/tijdelijke_locaties/TL-GM0902-00003",
         "/api/sites/plinten/PL-GM0903-00011",
