@@ -21,6 +21,7 @@ from api.errors import install_error_handlers
 from api.models import Health
 from api.routes import (
     auth,
+    businesscase,
     export,
     gemeenten,
     layers,
@@ -92,6 +93,7 @@ def create_app(
     for module in (auth, me, layers, tiles, styles, sites, why, gemeenten, export, tokens, ogc):
         app.include_router(module.router)
     app.include_router(me.public)
+    app.include_router(businesscase.router)  # the business case of one site (issue 13)
 
     # -- middleware ----------------------------------------------------------------------------
     if settings.cors_origins:
