@@ -163,7 +163,7 @@ def rent_check(key_figures: KeyFigures, knobs: Knobs) -> dict[str, Any]:
     if rent <= limits.kwaliteitskortingsgrens:
         status = "doelgroep"
         text = (
-            f"De huur van {euro(rent, 2)} ligt onder de kwaliteitskortingsgrens van "
+            f"De huur van {euro(rent, 2)} ligt niet boven de kwaliteitskortingsgrens van "
             f"{euro(limits.kwaliteitskortingsgrens, 2)} ({year}): de doelgroep van de scan."
         )
     elif rent <= limits.maximale_huurgrens:

@@ -14,6 +14,7 @@ import maplibregl from "maplibre-gl";
 import "@maplibre/maplibre-gl-leaflet";
 
 import { ApiError, absoluteUrl, api, readCookie } from "./modules/api.js";
+import { closeBusinessCase, renderBusinessCaseEntry } from "./modules/businesscase.js";
 import { $, h } from "./modules/dom.js";
 import { renderSite, renderWhy, tierBadge } from "./modules/panel.js";
 import {
@@ -183,6 +184,7 @@ async function showMap(me) {
 
 function teardownMap() {
   closePanel();
+  closeBusinessCase();
   if (state.map) state.map.remove();
   state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = state.tooltip = null;
   state.me = null;
@@ -698,6 +700,7 @@ async function openSite(layerId, siteId, { focus = false } = {}) {
     const feature = await api(`/api/sites/${encodeURIComponent(layerId)}/${encodeURIComponent(siteId)}`);
     if (request !== state.panelRequest) return;
     const title = renderSite($("panel-body"), feature, layerId, gemeenteName(feature.properties && feature.properties.gemeentecode));
+    renderBusinessCaseEntry($("panel-body"), layerId, feature, { onExpired: sessionExpired });
     $("panel-title").textContent = title;
     $("panel").dataset.kind = "site";
     if (focus) $("panel-title").focus();
