@@ -71,6 +71,7 @@ def run_scan_command(
     console: Console,
 ) -> ScanResult:
     """``kansenkaart scan``: read the sources, scan, write the GeoPackage, print a summary."""
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from pipeline.catalog import load_sources, read_sources_yaml
@@ -128,7 +129,7 @@ def run_scan_command(
         f"repaired geometries: {repaired:,} ({repaired_detail})  ·  vacancy reference date: {result.reference_date}"
     )
     for w in [*report.warnings, *result.warnings]:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     console.print(
         f"time: {result.timings['wall']:.1f} s (read {read_s:.1f} s, scan {result.timings.get('total', 0):.1f} s, "
         f"write {result.timings['write']:.1f} s)  ->  {out}"

@@ -207,9 +207,10 @@ def read_vector(
     The index becomes the 1-based feature number, so messages can name rows. A file without a
     CRS takes ``crs`` (from sources.yaml); failing that, ``assume_rd`` assumes EPSG:28992 with
     a warning, otherwise it is a problem. Returns ``None`` after recording a problem (or,
-    with ``missing_layer_ok``, silently when the layer does not exist).
+    with ``missing_layer_ok``, silently when the layer does not exist). ``gml`` says whether
+    GML open options apply (default: by file name).
     """
-    if _is_gml(path):
+    if _is_gml(path) if gml is None else gml:
         open_options = {**GML_OPEN, **open_options}
     file_crs: Any = declared_crs
     bbox = None
