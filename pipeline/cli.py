@@ -114,6 +114,24 @@ def scan(
 
 @app.command()
 @friendly_errors
+def fetch(
+    gemeente: Annotated[
+        str, typer.Option("--gemeente", "-g", help="The municipality's CBS code, e.g. GM0599.")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the files and sources.yaml (created).")],
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Service URLs and collections (default: the shipped fetch.yaml)."),
+    ] = None,
+) -> None:
+    """Download one municipality's BAG, parcels and boundary from PDOK's OGC API Features."""
+    from pipeline.fetch import run_fetch_command
+
+    run_fetch_command(gemeente, out, config_path=config, console=console)
+
+
+@app.command()
+@friendly_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

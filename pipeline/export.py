@@ -124,6 +124,7 @@ METADATA_KEYS = (
     "warnings",
     "reference_date",
     "disclaimer",
+    "fetch",
 )
 #: The framing every layer description and the run metadata carry when the result has none.
 DEFAULT_DISCLAIMER = (
@@ -376,6 +377,8 @@ def run_metadata(
         ),
         "reference_date": _attr(result, "reference_date") or None,
         "disclaimer": _attr(result, "disclaimer") or DEFAULT_DISCLAIMER,
+        # what `kansenkaart fetch` downloaded (URL, time, count, sha256), or null
+        "fetch": _jsonable(getattr(report, "fetch", None)),
     }
     return pd.DataFrame(
         {

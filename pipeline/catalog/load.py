@@ -35,6 +35,7 @@ from pipeline.catalog.report import InputInfo, LoadReport, size_of
 from pipeline.catalog.sources_file import Sources, SourceSpec, did_you_mean
 from pipeline.errors import InputError, Problem
 from pipeline.features.municipality import MunicipalityIndex, assign_gemeentecode
+from pipeline.fetch import read_manifest
 from pipeline.sources import raster
 from pipeline.sources._common import Issues
 
@@ -209,7 +210,7 @@ def load_sources(
     InputError
         With every problem found in every source.
     """
-    report = LoadReport(synthetic=sources.synthetic)
+    report = LoadReport(synthetic=sources.synthetic, fetch=read_manifest(sources.base_dir))
     problems: list[Problem] = []
     layers: dict[str, pd.DataFrame] = {}
     selection = _Selection(codes=[g.strip().upper() for g in gemeenten] if gemeenten else None)

@@ -59,6 +59,8 @@ class LoadReport:
     layer_sources: dict[str, str] = field(default_factory=dict)
     #: raster inputs (``noise``) -> their metadata (pixels are never loaded here)
     rasters: dict[str, raster.RasterInfo] = field(default_factory=dict)
+    #: ``fetch_manifest.json`` next to sources.yaml (written by ``kansenkaart fetch``), if any
+    fetch: dict[str, Any] | None = None
 
 
 def _files_of(path: Path) -> list[Path]:

@@ -17,7 +17,11 @@ from pipeline.sources._common import (
 )
 
 PARCEL_PREFIX = "NL.IMKAD.KadastraalObject."
-ID_COLUMNS = (["identificatie", "perceel_id", "parcel_id"], ["lokaalID"], ["lokaalID_nen3610"])
+ID_COLUMNS = (
+    ["identificatie", "perceel_id", "parcel_id"],
+    ["lokaalID", "identificatie_lokaal_id"],  # (PDOK's OGC API Features)
+    ["lokaalID_nen3610"],
+)
 SIZE_COLUMNS = [
     "kadastraleGrootteWaarde",
     "kadastraleGrootte",
@@ -25,6 +29,7 @@ SIZE_COLUMNS = [
     # GDAL's names for the nested element, as read (``|``) and as written by ogr2ogr (``_``)
     "kadastraleGrootte|TypeOppervlak|waarde",
     "kadastraleGrootte_TypeOppervlak_waarde",
+    "kadastrale_grootte_waarde",
     "grootte",
 ]
 _AKR_NESTED = "kadastraleAanduiding{0}TypeKadastraleAanduiding{0}aKRKadastraleGemeenteCode{0}AKRKadastraleGemeenteCode{0}waarde"
@@ -35,6 +40,7 @@ AKR_COLUMNS = (
         "aKRKadastraleGemeenteCode_waarde",
         _AKR_NESTED.format("|"),
         _AKR_NESTED.format("_"),
+        "akr_kadastrale_gemeente_code_waarde",
     ],
     ["akr_code_v3", "AKRKadastraleGemeenteCode"],
 )
