@@ -8,13 +8,16 @@ code 2, without a traceback.
 
 from __future__ import annotations
 
+import copy
 import getpass
+import logging
 import secrets
 import sqlite3
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -184,7 +187,45 @@ def _serve(settings: Settings, *, host: str, port: int, console: Console) -> Non
     except (UserStoreError, sqlite3.Error, OSError) as exc:
         _fail(console, str(exc))
     console.print(f"serving on [bold]http://{host}:{port}/[/] (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(),
+        server_header=False,
+        proxy_headers=False,  # api.middleware.TrustedProxies decides (KANSENKAART_TRUSTED_PROXIES)
+    )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the service's own loggers (``kansenkaart.audit``: one line per
+    audited event; ``kansenkaart.api``: errors) on standard error with UTC timestamps."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["kansenkaart"] = {
+        "()": "api.cli.UtcFormatter",
+        "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+    }
+    config["handlers"]["kansenkaart"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "kansenkaart",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["kansenkaart"] = {
+        "handlers": ["kansenkaart"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+class UtcFormatter(logging.Formatter):
+    """Log times in UTC, ISO 8601 (``2026-01-31T12:00:00Z``), like the audit table."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
 def run_serve_command(*, host: str, port: int, console: Console) -> None:

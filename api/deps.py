@@ -106,7 +106,8 @@ async def current_principal(request: Request, settings: SettingsDep, users: User
         user = await in_db(request, users.token_user, value.strip())
         if user is None:
             raise NotAuthenticated("Het API-token is ongeldig, verlopen of ingetrokken.")
-        return Principal(user, "token")
+        principal = request.state.principal = Principal(user, "token")  # audit of refusals
+        return principal
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         raise NotAuthenticated()
@@ -121,11 +122,12 @@ async def current_principal(request: Request, settings: SettingsDep, users: User
     )
     if user is None:
         raise NotAuthenticated("Uw sessie is verlopen of beëindigd; log opnieuw in.")
+    principal = request.state.principal = Principal(user, "session", raw)  # audit of refusals
     if request.method not in SAFE_METHODS and not csrf_ok(
         settings.secret, raw, request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
     ):
         raise CsrfFailed()
-    return Principal(user, "session", raw)
+    return principal
 
 
 async def basic_principal(

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import audit
+
 log = logging.getLogger("kansenkaart.api")
 
 
@@ -148,10 +150,11 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error to a JSON body without internals."""
+    """Map every error to a JSON body without internals; audit refused requests."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        await audit.denied(request, exc.status, exc.code)
         headers = exc.headers()
         if isinstance(exc, NotAuthenticated) and request.url.path.startswith(BASIC_CHALLENGE_PATHS):
             headers = {"WWW-Authenticate": f'{BASIC_CHALLENGE}, Bearer realm="kansenkaart"'}
@@ -171,6 +174,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
+        if exc.status_code == 413:  # too large a body (api.middleware.BodyLimit)
+            await audit.denied(request, exc.status_code, code)
         return JSONResponse(
             {"error": {"code": code, "message": str(exc.detail)}},
             status_code=exc.status_code,

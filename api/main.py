@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import install_error_handlers
+from api.middleware import MAX_BODY, BodyLimit, SecurityHeaders, TrustedProxies
 from api.models import Health
 from api.routes import (
     auth,
@@ -104,7 +104,9 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
         )
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings))
+    app.add_middleware(TrustedProxies, networks=settings.proxy_networks())  # outermost
 
     # -- error handlers ------------------------------------------------------------------------
     install_error_handlers(app)
@@ -141,61 +143,6 @@ def content_security_policy(settings: Settings) -> str:
             "frame-ancestors 'none'",
         ]
     )
-
-
-class SecurityHeaders:
-    """Pure ASGI middleware adding the security headers to every response.
-
-    API responses are ``no-store`` unless the route chose its own caching (tiles: ``private``).
-    """
-
-    #: Largest request body accepted (by Content-Length); the api only takes small JSON bodies.
-    MAX_BODY = 64 * 1024
-
-    def __init__(self, app: ASGIApp, *, csp: str) -> None:
-        self.app = app
-        self.headers = [
-            (b"content-security-policy", csp.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"cross-origin-opener-policy", b"same-origin"),
-            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_api = scope["path"].startswith("/api/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in self.headers if k not in names]
-                if is_api and b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.MAX_BODY:
-                body = b'{"error":{"code":"too_large","message":"Verzoek te groot."}}'
-                await send_with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 413,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -9,6 +9,7 @@ is read at import time. The secret key has no default outside development mode
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -84,8 +85,12 @@ class Settings(StoreSettings):
     #: The address clients use (e.g. ``https://kansenkaart.provincie.nl``), for the absolute links
     #: of the OGC API and the style documents; empty = the address of each request.
     public_url: str = ""
-    #: ``auto`` = Secure cookies unless the request's host is localhost/127.0.0.1/::1.
+    #: ``auto`` = Secure cookies, except over plain HTTP on this machine itself (a loopback
+    #: client asking for localhost/127.0.0.1/::1, i.e. development).
     cookie_secure: Literal["auto", "always", "never"] = "auto"
+    #: Reverse proxies (addresses or networks, comma-separated) whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` are believed; empty = none (the headers are ignored).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
@@ -125,6 +130,31 @@ class Settings(StoreSettings):
         if isinstance(value, str):
             return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        bad = []
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                bad.append(item)
+        if bad:
+            raise ValueError(
+                f"not an IP address or network: {', '.join(bad)} (e.g. 10.0.0.2 or 10.0.0.0/24)"
+            )
+        return value
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies]
 
     @model_validator(mode="after")
     def _throttle_consistent(self) -> Settings:

@@ -8,6 +8,7 @@ are cheap coroutines, not blocked threads.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 
 from fastapi import APIRouter, Request, Response
@@ -25,12 +26,24 @@ from api.store.users import LoginThrottled
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
 def _secure(request: Request, settings: Settings) -> bool:
-    if settings.cookie_secure == "always":
+    """Whether the cookies get the ``Secure`` flag (``COOKIE_SECURE``; ``auto``: always, except
+    over plain HTTP on this machine itself — a loopback client *and* a loopback host name — so
+    a forged ``Host`` header alone cannot turn it off). A peer that is no IP address (a Unix
+    socket, an in-process test client) counts as this machine."""
+    if settings.cookie_secure != "auto":
+        return settings.cookie_secure == "always"
+    if request.url.scheme == "https":
         return True
-    if settings.cookie_secure == "never":
-        return False
-    return (request.url.hostname or "") not in ("localhost", "127.0.0.1", "::1")
+    peer = request.client.host if request.client else ""
+    try:
+        local_peer = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        local_peer = True
+    return not (local_peer and (request.url.hostname or "") in LOOPBACK_NAMES)
 
 
 @router.post("/login", response_model=LoginResponse, responses=error_responses(401, 422, 429))

@@ -47,14 +47,13 @@ def export(
     metadata and QGIS styles; ``uitgesloten=true`` adds the excluded parcels and buildings.
 
     Who may export: ``analist`` (any municipality) and ``beleidsmaker`` (only their own). Every
-    export (and every refused one) is written to the audit log.
+    export (and every refused one, as ``denied``) is written to the audit log.
     """
     code = gemeentecode.strip().upper()
     if not re.fullmatch(r"GM\d{4}", code):
         raise InvalidRequest("Gebruik een CBS-gemeentecode, bv. GM0599.")
     if not user.can_export or not user.scope.allows(code):
-        audit.record(request, "export", outcome="refused", user=user, gemeentecode=code)
-        raise Forbidden("U mag deze gemeente niet downloaden.")
+        raise Forbidden("U mag deze gemeente niet downloaden.")  # audited as denied
     info = data.export(code, scope=user.scope, include_excluded=uitgesloten)
     audit.record(
         request, "export", outcome="success", user=user, gemeentecode=code, counts=info.counts

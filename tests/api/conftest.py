@@ -76,7 +76,7 @@ class Env:
     clients: list[TestClient] = field(default_factory=list)
 
     def client(
-        self, base_url: str = "http://localhost", *, address: str = "testclient"
+        self, base_url: str = "http://localhost", *, address: str = "127.0.0.1"
     ) -> TestClient:
         """A client whose requests come from ``address`` (the TCP peer the server sees)."""
         c = TestClient(self.app, base_url=base_url, client=(address, 50000))  # type: ignore[arg-type]
