@@ -247,7 +247,7 @@ class UserStore:
         if "@" not in email or len(email) > 254:
             raise UserStoreError(f"'{email}' is not an e-mail address")
         codes = validate_account(role, gemeenten)
-        problem = password_problem(password)
+        problem = password_problem(password, user_inputs=(email,))
         if problem:
             raise UserStoreError(problem)
         now = self.clock()
@@ -295,7 +295,7 @@ class UserStore:
     def set_password(self, email: str, password: str) -> User:
         """Set a new password (and re-enable nothing); revokes sessions and tokens."""
         user = self._require(email)
-        problem = password_problem(password)
+        problem = password_problem(password, user_inputs=(email,))
         if problem:
             raise UserStoreError(problem)
         with self._conn() as con:

@@ -152,3 +152,38 @@ def test_demo_accounts(tmp_path, result_file, monkeypatch):
     with pytest.raises(SystemExit) as exc:
         cli.prepare_demo(tmp_path / "missing.gpkg", console=console)
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Welkom2024!",  # Dutch "welcome" and a year
+        "wachtwoord123",  # Dutch "password"
+        "p@ssw0rd12345",  # a common password in l33t
+        "qwertyuiop12",  # a keyboard row
+        "Kansenkaart2026",  # the service's own name
+        "devries.pieter1",  # the account's own e-mail address
+        "PieterDeVries2026!",
+    ],
+)
+def test_weak_passwords_are_refused_at_add_and_reset(cli_env, password):
+    r = _run(
+        ["users", "add", "pieter.devries@gemeente.nl", "--role", "analist", "--password-stdin"],
+        password + "\n",
+    )
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    assert "too easy to guess" in r.output or "own name or e-mail" in r.output
+    r = _run(
+        ["users", "add", "pieter.devries@gemeente.nl", "--role", "analist", "--password-stdin"],
+        "vier losse woorden paraplu\n",
+    )
+    assert r.exit_code == 0, r.output
+    r = _run(
+        ["users", "reset-password", "pieter.devries@gemeente.nl", "--password-stdin"],
+        password + "\n",
+    )
+    assert r.exit_code == 2
+    assert "too easy to guess" in r.output or "own name or e-mail" in r.output
+    store = cli._store(Console(file=io.StringIO()))
+    assert store.check_password("pieter.devries@gemeente.nl", "vier losse woorden paraplu")
