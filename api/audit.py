@@ -32,12 +32,13 @@ def client_address(request: Request) -> str:
 
 async def denied(request: Request, status: int, code: str) -> None:
     """Audit a refused ``/api/`` request (``denied``, outcome = the error code) with who asked
-    what. Not audited: the login's own refusals (audited by the login as failure/throttled)
-    and the page's "am I logged in?" probe (``/api/me`` without a session)."""
+    what. Not audited twice: refusals the request already audited itself (a failed or throttled
+    login or Basic attempt), and not the page's "am I logged in?" probe (``/api/me`` without a
+    session)."""
     path = request.url.path
     if status not in DENIED or not path.startswith("/api/"):
         return
-    if (path == "/api/auth/login" and status == 401) or (path == "/api/me" and status == 401):
+    if getattr(request.state, "refusal_audited", False) or (path == "/api/me" and status == 401):
         return
     principal = getattr(request.state, "principal", None)
     detail: dict[str, Any] = {"status": status, "method": request.method, "path": path}
@@ -84,6 +85,8 @@ def record(
     **detail: Any,
 ) -> None:
     """Write one audit entry for this request."""
+    if outcome in ("failure", "throttled"):
+        request.state.refusal_audited = True  # the error answer is not audited again
     who = user.email if user is not None else email
     address = client_address(request)
     request.app.state.users.audit(

@@ -152,7 +152,8 @@ async def basic_principal(
     if secret.startswith(TOKEN_PREFIX):
         user = await in_db(request, functools.partial(users.token_user, email=email), secret)
         if user is not None:
-            return Principal(user, "token")
+            principal = request.state.principal = Principal(user, "token")  # audit of refusals
+            return principal
     address = audit.client_address(request)
     try:
         reservation = await in_db(request, users.reserve_login, email, address, settings.throttle())
