@@ -69,11 +69,11 @@ class ReverseProxy:
                     return
                 lines = head.split(b"\r\n")
                 headers = [ln.split(b":", 1) for ln in lines[1:] if b":" in ln]
-                length = next((int(v) for k, v in headers if k.strip().lower() == b"content-length"), 0)
+                length = next(
+                    (int(v) for k, v in headers if k.strip().lower() == b"content-length"), 0
+                )
                 body = await reader.readexactly(length) if length else b""
-                keep = [
-                    (k.strip(), v.strip()) for k, v in headers if k.strip().lower() not in _HOP
-                ]
+                keep = [(k.strip(), v.strip()) for k, v in headers if k.strip().lower() not in _HOP]
                 keep += [(b"X-Forwarded-For", peer.encode()), (b"Connection", b"close")]
                 request = lines[0] + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in keep)
                 response = await self._forward(request + b"\r\n" + body)
