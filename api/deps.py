@@ -33,7 +33,15 @@ from api.errors import (
     SessionRequired,
     TooManyAttempts,
 )
-from api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, TOKEN_PREFIX, User, csrf_ok
+from api.security import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    TOKEN_PREFIX,
+    User,
+    csrf_ok,
+    unseal,
+)
 from api.settings import Settings
 from api.store.data import COLLECTIONS, BBox, DataStore, Filters
 from api.store.users import LoginThrottled, UserStore
@@ -300,6 +308,7 @@ async def ogc_crs_query(
 
 async def ogc_items_query(
     request: Request,
+    settings: SettingsDep,
     crs: Annotated[str, Depends(ogc_crs_query)],
     limit: Annotated[
         str | None,
@@ -341,7 +350,12 @@ async def ogc_items_query(
         if box_crs == ogc.CRS84 and not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
             raise InvalidParameter("bbox valt buiten lengte -180–180 / breedte -90–90 (CRS84).")
         box = BBox(minx, miny, maxx, maxy, crs=box_crs)
-    return ItemsQuery(limit=n, bbox=box, crs=crs, cursor=cursor)
+    opened = None
+    if cursor is not None:
+        opened = unseal(settings.secret, cursor)
+        if opened is None:
+            raise InvalidParameter("Ongeldige cursor: volg de next-link van de vorige pagina.")
+    return ItemsQuery(limit=n, bbox=box, crs=crs, cursor=opened)
 
 
 async def ogc_collection(

@@ -212,7 +212,7 @@ class OgcFeatureCollection(BaseModel):
     """A page of ``/items`` (GeoJSON; WGS84 lon/lat, or RD New with ``crs``)."""
 
     type: Literal["FeatureCollection"]
-    numberMatched: int
+    numberMatched: int | None = None  # left out when counting would read every feature
     numberReturned: int
     timeStamp: str
     links: list[OgcLink]

@@ -41,6 +41,10 @@ DESCRIPTIONS = {
     "plinten": "Leegstaande winkelruimtes op de begane grond buiten de kernwinkelgebieden, met "
     "score, klasse en capaciteit; alleen in uw gemeenten.",
     "gemeenten": "Overzicht per gemeente: aantallen en capaciteit per klasse; alleen uw gemeenten.",
+    "uitgesloten_percelen": "Elk perceel dat geen (deel van een) kans is, met de redenen "
+    "(reason_codes, reasons); alleen in uw gemeenten. Groot: vraag het per gebied op (bbox).",
+    "uitgesloten_panden": "Elk pand met kantoorruimte of een winkel dat geen kans is, met de "
+    "redenen; alleen in uw gemeenten.",
 }
 
 #: Accepted spellings of the two CRSs (URIs of Part 2, plus the usual short forms).
@@ -140,8 +144,9 @@ def items_body(
     ]
     if next_url is not None:
         links.append(_link(next_url, "next", GEOJSON, "Volgende pagina"))
+    matched = "" if page.number_matched is None else f'"numberMatched":{page.number_matched},'
     head = (
-        f'{{"type":"FeatureCollection","numberMatched":{page.number_matched},'
+        f'{{"type":"FeatureCollection",{matched}'
         f'"numberReturned":{len(page.features)},'
         f'"timeStamp":"{time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}",'
         f'"links":{json.dumps(links, ensure_ascii=False)},"features":['

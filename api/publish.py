@@ -35,8 +35,8 @@ import pyogrio
 import shapely
 
 from api.postgres import libpq_url, redact
-from api.store.common import EXCLUDED_LAYERS, run_info
-from api.store.data import CANDIDATE_LAYERS, CRS84, RD_NEW
+from api.store.common import run_info
+from api.store.data import CANDIDATE_LAYERS, CRS84, EXCLUDED_LAYERS, RD_NEW
 
 log = logging.getLogger("kansenkaart.publish")
 

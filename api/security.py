@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -80,6 +81,48 @@ def csrf_ok(secret: bytes, session_value: str, cookie: str | None, header: str |
         return False
     expected = csrf_token_for(secret, session_value)
     return hmac.compare_digest(header, cookie) and hmac.compare_digest(header, expected)
+
+
+def _keystream(secret: bytes, nonce: bytes, n: int) -> bytes:
+    blocks = (
+        hmac.new(secret, b"cursor-stream" + nonce + i.to_bytes(4, "big"), hashlib.sha256).digest()
+        for i in range((n + 31) // 32)
+    )
+    return b"".join(blocks)[:n]
+
+
+def seal(secret: bytes, value: str) -> str:
+    """``value`` encrypted and authenticated for a client to hand back (paging cursors).
+
+    A store's cursor may hold internal positions (a row number tells how many rows come before
+    it, of any municipality); sealed, the client learns nothing from it and cannot forge one.
+    Encrypt-then-MAC with HMAC-SHA256 as the keystream and as the tag, under the server's
+    secret key (shared by all instances, so any instance can open it).
+    """
+    data = value.encode()
+    nonce = secrets.token_bytes(12)
+    body = bytes(a ^ b for a, b in zip(data, _keystream(secret, nonce, len(data)), strict=True))
+    tag = hmac.new(secret, b"cursor-tag" + nonce + body, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(nonce + body + tag).decode().rstrip("=")
+
+
+def unseal(secret: bytes, sealed: str) -> str | None:
+    """The value :func:`seal` sealed, or ``None`` when ``sealed`` is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+    except (ValueError, TypeError):
+        return None
+    if len(raw) < 12 + 16:
+        return None
+    nonce, body, tag = raw[:12], raw[12:-16], raw[-16:]
+    expected = hmac.new(secret, b"cursor-tag" + nonce + body, hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(tag, expected):
+        return None
+    data = bytes(a ^ b for a, b in zip(body, _keystream(secret, nonce, len(body)), strict=True))
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 #: Words the estimator's (English) lists lack but Dutch users reach for, and this service's own

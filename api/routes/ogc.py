@@ -21,6 +21,7 @@ from api.deps import (
     OgcCollectionDep,
     OgcCrsDep,
     PublicBase,
+    SettingsDep,
     data_user,
 )
 from api.errors import NotFound, error_responses
@@ -33,6 +34,7 @@ from api.models import (
     OgcLandingPage,
     OpenAPIDocument,
 )
+from api.security import seal
 
 router = APIRouter(prefix=ogc.PREFIX, tags=["ogc"], dependencies=[Depends(data_user)])
 
@@ -105,6 +107,7 @@ def items(
     collection_id: OgcCollectionDep,
     query: ItemsQueryDep,
     request: Request,
+    settings: SettingsDep,
     base: PublicBase,
     user: DataUser,
     data: DataDep,
@@ -123,8 +126,12 @@ def items(
     body = ogc.items_body(
         page,
         collection_url=url.removesuffix("/items"),
-        self_url=ogc.page_url(url, params, cursor=query.cursor),
-        next_url=ogc.page_url(url, params, cursor=page.next_cursor) if page.next_cursor else None,
+        self_url=ogc.page_url(url, params, cursor=request.query_params.get("cursor")),
+        next_url=(
+            ogc.page_url(url, params, cursor=seal(settings.secret, page.next_cursor))
+            if page.next_cursor
+            else None
+        ),
     )
     return GeoJSONDoc(content=body, headers={"Content-Crs": ogc.content_crs(query.crs)})
 

@@ -23,14 +23,22 @@ from typing import Any
 import numpy as np
 from pyproj import CRS, Transformer
 
-from api.errors import ApiError, Forbidden, InvalidRequest, NotFound
+from api.errors import ApiError, Forbidden, InvalidParameter, InvalidRequest, NotFound
 from api.security import Scope
-from api.store.data import CANDIDATE_LAYERS, ExportInfo, FeaturePage, RunInfo
+from api.store.data import (
+    CANDIDATE_LAYERS,
+    CRS84,
+    RD_NEW,
+    BBox,
+    ExportInfo,
+    FeaturePage,
+    ItemsPage,
+    RunInfo,
+)
+from api.store.data import EXCLUDED_LAYERS as EXCLUDED_LAYERS  # (the stores import it from here)
 
 #: Search radius (m) around a clicked point for point candidates (plinten).
 POINT_TOLERANCE_M = 15.0
-#: Layers of excluded parcels and buildings (on disk / in the database; only "why" and exports).
-EXCLUDED_LAYERS = ("uitgesloten_percelen", "uitgesloten_panden")
 RD = "EPSG:28992"
 
 
@@ -167,6 +175,107 @@ def paginate(
 
 
 # -- why (not) here? ----------------------------------------------------------------------------
+# -- the excluded layers as OGC API collections ---------------------------------------------
+#: The natural id of each excluded layer (the feature id of its OGC API collection).
+EXCLUDED_IDS = {"uitgesloten_percelen": "parcel_id", "uitgesloten_panden": "pand_id"}
+
+#: ``fetch(after, n)``: up to ``n`` rows with a feature id (``fid``) greater than ``after``, in
+#: ``fid`` order, in the caller's scope and meeting the store's box prefilter, each as
+#: ``(fid, properties, RD geometry)``.
+FetchExcluded = Callable[[int, int], Sequence[tuple[int, dict[str, Any], Any]]]
+
+
+def bbox_in_rd(bbox: BBox) -> Any:
+    """The area of ``bbox`` in RD New: the box itself, or a lon/lat box as an RD polygon (its
+    edges densified into 32 pieces, since they curve in RD)."""
+    import shapely
+
+    box = shapely.box(bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
+    if bbox.crs == RD_NEW:
+        return box
+    step = max(bbox.maxx - bbox.minx, bbox.maxy - bbox.miny) / 32 or 1e-6
+    tr = transformer(CRS.from_user_input("EPSG:4326"), RD)
+    return shapely.transform(
+        shapely.segmentize(box, step), lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1]))
+    )
+
+
+def excluded_features(
+    rows: Sequence[tuple[int, dict[str, Any], Any]], *, id_column: str, crs: str
+) -> list[str]:
+    """GeoJSON features of excluded rows, in WGS84 (7 decimals) or RD New (3)."""
+    import shapely
+
+    if not rows:
+        return []
+    geoms = np.array([g for _, _, g in rows], dtype=object)
+    if crs == CRS84:
+        tr = transformer(CRS.from_user_input(RD), "EPSG:4326")
+        coords = lambda c: np.round(np.column_stack(tr.transform(c[:, 0], c[:, 1])), 7)  # noqa: E731
+    else:
+        coords = lambda c: np.round(c, 3)  # noqa: E731
+    texts = shapely.to_geojson(shapely.transform(geoms, coords)).tolist()
+    out = []
+    for (_, props, _), text in zip(rows, texts, strict=True):
+        clean = {k: _plain(v) for k, v in props.items()}
+        out.append(
+            f'{{"type":"Feature","id":{json.dumps(str(clean[id_column]))},'
+            f'"geometry":{text or "null"},"properties":{json.dumps(clean, ensure_ascii=False)}}}'
+        )
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def excluded_page(
+    collection: str,
+    *,
+    fetch: FetchExcluded,
+    matched: int | None,
+    shape: Any,
+    crs: str,
+    limit: int,
+    cursor: str | None,
+) -> ItemsPage:
+    """One page of an excluded layer: rows in ``fid`` order (the layers are too large to sort
+    per request), the exact ``shape`` test (RD) applied here so both stores agree; the cursor
+    holds the last ``fid`` (the api seals it: a row number must not reach the client)."""
+    import shapely
+
+    after = -1
+    if cursor:
+        _, key = decode_cursor(cursor, layers=(collection,), error=InvalidParameter)
+        if not key.isdigit():
+            raise InvalidParameter("Ongeldige cursor: volg de next-link van de vorige pagina.")
+        after = int(key)
+    kept: list[tuple[int, dict[str, Any], Any]] = []
+    more = False
+    while True:  # the exact test may drop rows: read on until the page is full
+        wanted = limit + 1 - len(kept)
+        rows = list(fetch(after, wanted))
+        if rows:
+            after = int(rows[-1][0])
+        read = len(rows)
+        if shape is not None and rows:
+            hits = shapely.intersects(np.array([g for _, _, g in rows], dtype=object), shape)
+            rows = [r for r, hit in zip(rows, hits, strict=True) if hit]
+        kept += rows
+        if len(kept) > limit:
+            more, kept = True, kept[:limit]
+            break
+        if read < wanted:
+            break
+    return ItemsPage(
+        features=excluded_features(kept, id_column=EXCLUDED_IDS[collection], crs=crs),
+        number_matched=matched,
+        next_cursor=encode_cursor(collection, str(kept[-1][0])) if more else None,
+    )
+
+
 def why_point(x: float, y: float, crs: str) -> tuple[float, float, dict[str, float]]:
     """The clicked point in RD New and the answer's ``location`` (lon/lat and RD, rounded)."""
     if crs == RD:

@@ -28,6 +28,8 @@ LAYER_TITLES = {
     "kantoren": "Kantoortransformatie",
     "plinten": "Plinttransformatie",
     "gemeenten": "Gemeenten",
+    "uitgesloten_percelen": "Uitgesloten percelen",
+    "uitgesloten_panden": "Uitgesloten panden",
 }
 OPPORTUNITY_TYPES = {
     "tijdelijke_locaties": "tijdelijke_locatie",
@@ -40,8 +42,11 @@ TILE_DETAIL_FIELDS = ("label", "rank")
 GEMEENTE_TILE_FIELDS = ("gemeentecode", "gemeentenaam", "capacity_ab")
 DETAIL_ZOOM = 12
 ZOOMS = {"candidates": (10, 16), "gemeenten": (5, 14)}
-#: Collections of the OGC API (``/api/ogc/collections``): the layers served as features.
-COLLECTIONS = (*CANDIDATE_LAYERS, "gemeenten")
+#: Layers of every parcel and building in scope that is not a candidate, with the reasons.
+EXCLUDED_LAYERS = ("uitgesloten_percelen", "uitgesloten_panden")
+#: Collections of the OGC API (``/api/ogc/collections``): every layer of the result a caller may
+#: see (in their municipalities).
+COLLECTIONS = (*CANDIDATE_LAYERS, "gemeenten", *EXCLUDED_LAYERS)
 #: Coordinate reference systems of the OGC API (OGC API Features Part 2): lon/lat WGS84 (the
 #: default) and RD New (the result's own, EPSG:28992, x east / y north).
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -84,10 +89,11 @@ class FeaturePage:
 @dataclass
 class ItemsPage:
     """One page of an OGC API collection: serialised GeoJSON features, how many match in all
-    (over every page), and the cursor of the next page (``None`` on the last)."""
+    (over every page; ``None`` when that would cost a pass over all of them), and the cursor of
+    the next page (``None`` on the last)."""
 
     features: list[str]
-    number_matched: int
+    number_matched: int | None
     next_cursor: str | None
 
 
@@ -155,10 +161,13 @@ class DataStore(Protocol):
     ) -> ItemsPage:
         """A page of one of :data:`COLLECTIONS` (OGC API Features ``/items``), in scope.
 
-        Features are ordered by id (``site_id``, or ``gemeentecode`` for ``gemeenten``) and carry
+        Feature ids: ``site_id``; ``gemeentecode`` for ``gemeenten``; ``parcel_id`` /
+        ``pand_id`` for the :data:`EXCLUDED_LAYERS`. Features are ordered by that id (the
+        excluded layers, too large to sort per request, in a stable order of their own) and carry
         every column but ``explanation`` as properties; geometries in ``crs`` (:data:`CRS84` with
         7 decimals, or :data:`RD_NEW` in metres with 3); ``bbox`` (in its own ``crs``) keeps the
-        features that intersect it. ``cursor`` is a previous page's ``next_cursor``.
+        features whose geometry intersects it. ``cursor`` is a previous page's ``next_cursor``.
+        A layer the result lacks is an empty collection.
         """
         ...
 

@@ -38,12 +38,15 @@ from api.errors import (
 )
 from api.security import Scope
 from api.store.common import (
-    EXCLUDED_LAYERS,
+    EXCLUDED_IDS,
     POINT_TOLERANCE_M,
     RD,
     ExportCache,
+    bbox_in_rd,
     decode_cursor,
     encode_cursor,
+    excluded_features,
+    excluded_page,
     json_value,
     paginate,
     run_info,
@@ -56,6 +59,7 @@ from api.store.data import (
     CANDIDATE_LAYERS,
     CRS84,
     DETAIL_ZOOM,
+    EXCLUDED_LAYERS,
     GEMEENTE_TILE_FIELDS,
     RD_NEW,
     TILE_DETAIL_FIELDS,
@@ -234,6 +238,8 @@ class _Excluded:
     geom: str
     rtree: str | None
     columns: set[str]
+    fields: tuple[str, ...]  # every column but the primary key and the geometry, in table order
+    id_column: str  # the natural id (parcel_id, pand_id): the OGC API's feature id
 
 
 @dataclass
@@ -388,7 +394,13 @@ def _excluded_tables(path: Path) -> tuple[dict[str, _Excluded], dict[str, Any]]:
             geom = geom_row[0] if geom_row else "geom"
             rtree = f"rtree_{name}_{geom}"
             excluded[name] = _Excluded(
-                name, pk, geom, rtree if rtree in tables else None, {r["name"] for r in info}
+                name,
+                pk,
+                geom,
+                rtree if rtree in tables else None,
+                {r["name"] for r in info},
+                tuple(r["name"] for r in info if r["name"] not in (pk, geom)),
+                EXCLUDED_IDS[name],
             )
         if "run_metadata" in tables:
             for row in con.execute("SELECT key, value FROM run_metadata"):
@@ -436,6 +448,8 @@ class GeoPackageStore:
         self._failed: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
         self._exports = ExportCache()
+        #: Row counts of the excluded collections per (version, layer, scope), for numberMatched.
+        self._counts: dict[tuple[str, str, str], int] = {}
 
     # snapshot management
     def _signature(self) -> tuple[int, int, int] | None:
@@ -605,7 +619,12 @@ class GeoPackageStore:
         limit: int,
         cursor: str | None,
     ) -> ItemsPage:
-        col = self._collection(self.current(), collection)
+        snap = self.current()
+        if collection in EXCLUDED_LAYERS:
+            return self._excluded_items(
+                snap, collection, scope=scope, bbox=bbox, crs=crs, limit=limit, cursor=cursor
+            )
+        col = self._collection(snap, collection)
         if bbox is None:
             idx = np.arange(len(col.ids))
         elif bbox.crs == RD_NEW:
@@ -631,11 +650,118 @@ class GeoPackageStore:
         )
 
     def item(self, collection: str, item_id: str, *, scope: Scope, crs: str) -> str | None:
-        col = self._collection(self.current(), collection)
+        snap = self.current()
+        if collection in EXCLUDED_LAYERS:
+            return self._excluded_item(snap, collection, item_id, scope=scope, crs=crs)
+        col = self._collection(snap, collection)
         pos = int(col.index.get_indexer(pd.Index([item_id]))[0])
         if pos < 0 or not scope.allows(col.gemeentecode[pos]):
             return None
         return col.serialise(np.array([pos]), crs)[0]
+
+    # -- the excluded layers as collections: read from disk, page by page ----------------------
+    def _excluded_items(
+        self,
+        snap: _Snapshot,
+        name: str,
+        *,
+        scope: Scope,
+        bbox: BBox | None,
+        crs: str,
+        limit: int,
+        cursor: str | None,
+    ) -> ItemsPage:
+        """Rows in scope with a geometry, pre-selected by the R-tree (the query box and the box
+        around the caller's municipalities), tested exactly by :func:`excluded_page`."""
+        ex = snap.excluded.get(name)
+        if ex is None:
+            return ItemsPage([], 0, None)
+        shape = bbox_in_rd(bbox) if bbox is not None else None
+        where = [f't."{ex.geom}" IS NOT NULL']
+        params: list[Any] = []
+        box = shapely.bounds(shape).tolist() if shape is not None else None
+        if scope.gemeenten is not None:
+            codes = sorted(scope.gemeenten)
+            where.append(f't."gemeentecode" IN ({",".join("?" * len(codes)) or "NULL"})')
+            params += codes
+            scoped = np.array(
+                [snap.gemeenten.bounds_rd[c] for c in codes if c in snap.gemeenten.bounds_rd],
+                dtype=float,
+            ).reshape(-1, 4)
+            if len(scoped):  # the box around the caller's municipalities (within the query box)
+                around = [*scoped[:, :2].min(axis=0), *scoped[:, 2:].max(axis=0)]
+                box = (
+                    around
+                    if box is None
+                    else [*np.maximum(box[:2], around[:2]), *np.minimum(box[2:], around[2:])]
+                )
+        if box is not None and ex.rtree:
+            where.append(
+                f't."{ex.pk}" IN (SELECT id FROM "{ex.rtree}" WHERE maxx >= ? AND minx <= ? '
+                "AND maxy >= ? AND miny <= ?)"
+            )
+            params += [float(box[0]), float(box[2]), float(box[1]), float(box[3])]
+        condition = " AND ".join(where)
+        select = ", ".join(f't."{c}"' for c in (ex.pk, *ex.fields))
+        rows_sql = (
+            f'SELECT {select}, t."{ex.geom}" AS _g FROM "{ex.table}" t WHERE {condition} '
+            f'AND t."{ex.pk}" > ? ORDER BY t."{ex.pk}" LIMIT ?'
+        )
+        con = _connect_ro(snap.path)
+        try:
+
+            def fetch(after: int, n: int) -> list[tuple[int, dict[str, Any], Any]]:
+                rows = con.execute(rows_sql, [*params, after, n]).fetchall()
+                return [
+                    (int(r[ex.pk]), {f: r[f] for f in ex.fields}, _gpkg_geometry(r["_g"]))
+                    for r in rows
+                ]
+
+            matched = None
+            if shape is None:  # without a bbox the count is one query (kept per version)
+                key = (snap.version, name, scope.key())
+                matched = self._counts.get(key)
+                if matched is None:
+                    matched = int(
+                        con.execute(
+                            f'SELECT count(*) FROM "{ex.table}" t WHERE {condition}', params
+                        ).fetchone()[0]
+                    )
+                    if len(self._counts) > 1000:
+                        self._counts.clear()
+                    self._counts[key] = matched
+            return excluded_page(
+                name,
+                fetch=fetch,
+                matched=matched,
+                shape=shape,
+                crs=crs,
+                limit=limit,
+                cursor=cursor,
+            )
+        finally:
+            con.close()
+
+    def _excluded_item(
+        self, snap: _Snapshot, name: str, item_id: str, *, scope: Scope, crs: str
+    ) -> str | None:
+        ex = snap.excluded.get(name)
+        if ex is None:
+            return None
+        select = ", ".join(f'"{c}"' for c in (ex.pk, *ex.fields))
+        con = _connect_ro(snap.path)
+        try:
+            row = con.execute(
+                f'SELECT {select}, "{ex.geom}" AS _g FROM "{ex.table}" '
+                f'WHERE "{ex.id_column}" = ? AND "{ex.geom}" IS NOT NULL ORDER BY "{ex.pk}" LIMIT 1',
+                (item_id,),
+            ).fetchone()
+        finally:
+            con.close()
+        if row is None or not scope.allows(row["gemeentecode"]):
+            return None
+        rows = [(int(row[ex.pk]), {f: row[f] for f in ex.fields}, _gpkg_geometry(row["_g"]))]
+        return excluded_features(rows, id_column=ex.id_column, crs=crs)[0]
 
     def tile(
         self, layer: str, z: int, x: int, y: int, *, scope: Scope, filters: Filters, max_bytes: int

@@ -38,11 +38,15 @@ from api.postgres import libpq_url
 from api.publish import CATALOG_SCHEMA, LAYERS_TABLE
 from api.security import Scope
 from api.store.common import (
+    EXCLUDED_IDS,
     EXCLUDED_LAYERS,
     POINT_TOLERANCE_M,
     ExportCache,
+    bbox_in_rd,
     decode_cursor,
     encode_cursor,
+    excluded_features,
+    excluded_page,
     json_value,
     paginate,
     run_info,
@@ -461,6 +465,10 @@ class PostGISStore:
         from psycopg import sql
 
         snap = self.current()
+        if collection in EXCLUDED_LAYERS:
+            return self._excluded_items(
+                snap, collection, scope=scope, bbox=bbox, crs=crs, limit=limit, cursor=cursor
+            )
         table = self._collection(snap, collection)
         after = None
         if cursor:
@@ -515,6 +523,8 @@ class PostGISStore:
         from psycopg import sql
 
         snap = self.current()
+        if collection in EXCLUDED_LAYERS:
+            return self._excluded_item(snap, collection, item_id, scope=scope, crs=crs)
         table = self._collection(snap, collection)
         if table is None or "\x00" in item_id:
             return None
@@ -529,6 +539,99 @@ class PostGISStore:
         with self._connection() as con:
             row = con.execute(stmt, {"id": item_id, "scope": _scope_codes(scope)}).fetchone()
         return str(row[0]) if row else None
+
+    def _excluded_items(
+        self,
+        snap: _Snapshot,
+        name: str,
+        *,
+        scope: Scope,
+        bbox: BBox | None,
+        crs: str,
+        limit: int,
+        cursor: str | None,
+    ) -> ItemsPage:
+        """Rows in scope with a geometry, in ``fid`` order, pre-selected by the GiST index on the
+        query box and tested exactly by :func:`excluded_page` (as the GeoPackage store does)."""
+        import shapely
+        from psycopg import sql
+
+        table = snap.tables.get(name)
+        if table is None or table.geometry_column is None:
+            return ItemsPage([], 0, None)
+        shape = bbox_in_rd(bbox) if bbox is not None else None
+        g = sql.Identifier(table.geometry_column)
+        fid = sql.Identifier(table.fid_column)
+        conds = [
+            sql.SQL("{g} IS NOT NULL").format(g=g),
+            sql.SQL("(%(scope)s::text[] IS NULL OR gemeentecode = ANY(%(scope)s::text[]))"),
+        ]
+        params: dict[str, Any] = {"scope": _scope_codes(scope)}
+        if shape is not None:
+            x0, y0, x1, y1 = shapely.bounds(shape).tolist()
+            conds.append(
+                sql.SQL("{g} && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 28992)").format(g=g)
+            )
+            params |= {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+        where = sql.SQL(" AND ").join(conds)
+        t = sql.Identifier(snap.schema, name)
+        cols = table.columns
+        rows_sql = sql.SQL(
+            "SELECT {fid}, {cols}, ST_AsBinary({g}) FROM {t} WHERE {w} AND {fid} > %(after)s"
+            " ORDER BY {fid} LIMIT %(n)s"
+        ).format(fid=fid, cols=sql.SQL(", ").join(map(sql.Identifier, cols)), g=g, t=t, w=where)
+        with self._connection() as con:
+
+            def fetch(after: int, n: int) -> list[tuple[int, dict[str, Any], Any]]:
+                rows = con.execute(rows_sql, {**params, "after": after, "n": n}).fetchall()
+                return [
+                    (int(r[0]), dict(zip(cols, r[1:-1], strict=True)), shapely.from_wkb(r[-1]))
+                    for r in rows
+                ]
+
+            matched = None
+            if shape is None:
+                matched = int(
+                    con.execute(
+                        sql.SQL("SELECT count(*) FROM {t} WHERE {w}").format(t=t, w=where), params
+                    ).fetchone()[0]
+                )
+            return excluded_page(
+                name, fetch=fetch, matched=matched, shape=shape, crs=crs, limit=limit, cursor=cursor
+            )
+
+    def _excluded_item(
+        self, snap: _Snapshot, name: str, item_id: str, *, scope: Scope, crs: str
+    ) -> str | None:
+        import shapely
+        from psycopg import sql
+
+        table = snap.tables.get(name)
+        if table is None or table.geometry_column is None or "\x00" in item_id:
+            return None
+        id_column = EXCLUDED_IDS[name]
+        cols = table.columns
+        g = sql.Identifier(table.geometry_column)
+        fid = sql.Identifier(table.fid_column)
+        stmt = sql.SQL(
+            "SELECT {fid}, {cols}, ST_AsBinary({g}) FROM {t} WHERE {k} = %(id)s"
+            " AND {g} IS NOT NULL ORDER BY {fid} LIMIT 1"
+        ).format(
+            fid=fid,
+            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+            g=g,
+            t=sql.Identifier(snap.schema, name),
+            k=sql.Identifier(id_column),
+        )
+        with self._connection() as con:
+            row = con.execute(stmt, {"id": item_id}).fetchone()
+        if row is None:
+            return None
+        props = dict(zip(cols, row[1:-1], strict=True))
+        if not scope.allows(props.get("gemeentecode")):
+            return None
+        rows = [(int(row[0]), props, shapely.from_wkb(row[-1]))]
+        return excluded_features(rows, id_column=id_column, crs=crs)[0]
 
     @staticmethod
     def _collection(snap: _Snapshot, name: str) -> _Table | None:

@@ -47,6 +47,7 @@ def _targets(env, *, site_id: str) -> list[tuple[str, str]]:
         ("GET", "/api/export/GM0902.gpkg"),
         ("GET", f"/api/ogc/collections/tijdelijke_locaties/items/{site_id}"),
         ("GET", "/api/ogc/collections/gemeenten/items/GM0902?crs=EPSG:28992"),
+        ("GET", "/api/ogc/collections/uitgesloten_panden/items/0902100000000003"),
     ]
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,19 @@ from pyproj import Transformer
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 RD = "http://www.opengis.net/def/crs/EPSG/0/28992"
-COLLECTIONS = ["tijdelijke_locaties", "kantoren", "plinten", "gemeenten"]
+COLLECTIONS = [
+    "tijdelijke_locaties",
+    "kantoren",
+    "plinten",
+    "gemeenten",
+    "uitgesloten_percelen",
+    "uitgesloten_panden",
+]
+IDS = {
+    "gemeenten": "gemeentecode",
+    "uitgesloten_percelen": "parcel_id",
+    "uitgesloten_panden": "pand_id",
+}
 TO_WGS = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
 
 
@@ -45,7 +58,7 @@ def _all_items(c, url: str) -> tuple[list[dict], list[dict]]:
 def _truth(env, layer: str) -> dict[str, set[str]]:
     """Feature ids per municipality, read from the GeoPackage itself."""
     df = pyogrio.read_dataframe(env.result, layer=layer, read_geometry=False)
-    key = "gemeentecode" if layer == "gemeenten" else "site_id"
+    key = IDS.get(layer, "site_id")
     out: dict[str, set[str]] = {}
     for code, fid in zip(df["gemeentecode"], df[key], strict=True):
         out.setdefault(code, set()).add(fid)
@@ -86,7 +99,8 @@ def test_collections_and_their_extent_are_those_of_the_callers_municipalities(en
         assert items["href"] == f"http://localhost/api/ogc/collections/{doc['id']}/items"
     wide = analist.get("/api/ogc/collections/plinten").json()["extent"]["spatial"]["bbox"][0]
     assert wide[2] > e + 0.01  # the analist's extent covers all three municipalities
-    assert bm1.get("/api/ogc/collections/uitgesloten_percelen").status_code == 404
+    assert bm1.get("/api/ogc/collections/onbekend").status_code == 404
+    assert bm1.get("/api/ogc/collections/onbekend/items").status_code == 404
 
 
 @pytest.mark.parametrize("email", ["bm1@test.nl", "bm13@test.nl", "analist@test.nl"])
@@ -103,8 +117,12 @@ def test_every_page_holds_exactly_the_callers_features(env, email):
         }
         features, pages = _all_items(c, f"/api/ogc/collections/{layer}/items?limit=7")
         ids = [f["id"] for f in features]
-        assert set(ids) == visible and len(ids) == len(visible), layer
-        assert ids == sorted(ids)  # a stable order: pages neither overlap nor skip
+        assert set(ids) == visible and len(ids) == len(visible), layer  # none twice, none lost
+        if layer in IDS and layer != "gemeenten":  # the excluded layers: in a stable order
+            again, _ = _all_items(c, f"/api/ogc/collections/{layer}/items?limit=7")
+            assert [f["id"] for f in again] == ids
+        else:
+            assert ids == sorted(ids)
         assert {p["numberMatched"] for p in pages} == {len(visible)}
         assert len(pages) == max(1, math.ceil(len(visible) / 7))
         allowed = set(user.gemeenten) if user.role != "analist" else set(truth)
@@ -199,8 +217,8 @@ def test_bbox_in_rd_new_and_in_crs84_select_the_same_features(env):
         "f=html",
         "foo=bar",
         "cursor=nonsense",
-        # a cursor of another collection
-        "cursor=" + base64.urlsafe_b64encode(b'["kantoren", "KT-GM0901-00001"]').decode(),
+        # a made-up cursor (cursors are sealed by the server)
+        "cursor=" + base64.urlsafe_b64encode(b'["plinten", "PL-GM0901-00001"]').decode(),
     ],
 )
 def test_bad_parameters_are_400_with_a_message(env, query):
@@ -245,3 +263,56 @@ def test_basic_with_a_token_reads_the_ogc_api(env):
     features, _ = _all_items(c, "/api/ogc/collections/plinten/items?limit=10")
     assert {f["properties"]["gemeentecode"] for f in features} == {"GM0902"}
     assert len(features) == 30
+
+
+def _next(body: dict) -> str:
+    return next(link["href"] for link in body["links"] if link["rel"] == "next")
+
+
+def test_cursors_are_sealed_tell_nothing_and_cannot_be_moved(env):
+    c = env.login("bm2@test.nl")
+    url = "/api/ogc/collections/uitgesloten_percelen/items?limit=3"
+    first, again = c.get(url).json(), c.get(url).json()
+    cursor = parse_qs(urlsplit(_next(first)).query)["cursor"][0]
+    assert cursor != parse_qs(urlsplit(_next(again)).query)["cursor"][0]  # a fresh nonce
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert b"uitgesloten" not in raw  # the row number inside is hidden
+    with pytest.raises(ValueError):
+        json.loads(raw)
+    assert c.get(_path(_next(first))).status_code == 200
+    tampered = cursor[:-3] + ("A" if cursor[-3] != "A" else "B") + cursor[-2:]
+    r = c.get(f"{url}&cursor={tampered}")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_parameter"
+    # a real cursor of one collection does not page another
+    r = c.get(f"/api/ogc/collections/uitgesloten_panden/items?limit=3&cursor={cursor}")
+    assert r.status_code == 400
+
+
+def test_excluded_layers_answer_bbox_and_single_items_within_scope(env):
+    c = env.login("bm1@test.nl")
+    truth = pyogrio.read_dataframe(env.result, layer="uitgesloten_percelen")
+    gem1 = env.gemeenten[0]
+    box = (gem1.x0 + 1000, gem1.y0 + 2500, gem1.x0 + 2200, gem1.y0 + 3300)
+    inside = truth[(truth["gemeentecode"] == "GM0901") & truth.intersects(shapely.box(*box))]
+    assert 0 < len(inside) < (truth["gemeentecode"] == "GM0901").sum()
+    features, pages = _all_items(
+        c,
+        f"/api/ogc/collections/uitgesloten_percelen/items?limit=2&crs={RD}"
+        f"&bbox-crs={RD}&bbox={','.join(map(str, box))}",
+    )
+    assert sorted(f["id"] for f in features) == sorted(inside["parcel_id"])
+    assert "numberMatched" not in pages[0]  # not counted: that would read the whole box
+    one = features[0]
+    assert set(one["properties"]) == {"parcel_id", "gemeentecode", "reason_codes", "reasons"}
+    geom = shapely.geometry.shape(one["geometry"])
+    stored = truth.set_index("parcel_id").geometry[one["id"]]
+    assert (
+        geom.equals_exact(stored, tolerance=0.001)
+        or geom.buffer(0).symmetric_difference(stored).area < 0.01
+    )
+    own = c.get(f"/api/ogc/collections/uitgesloten_percelen/items/{one['id']}")
+    assert own.status_code == 200 and own.json()["properties"]["gemeentecode"] == "GM0901"
+    foreign = truth.loc[truth["gemeentecode"] == "GM0902", "parcel_id"].iloc[0]
+    other = c.get(f"/api/ogc/collections/uitgesloten_percelen/items/{foreign}")
+    missing = c.get("/api/ogc/collections/uitgesloten_percelen/items/GM0902-P9999999")
+    assert other.status_code == missing.status_code == 404 and other.json() == missing.json()

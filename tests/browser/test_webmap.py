@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from .conftest import PASSWORD, ROOT, Scope, Service, decode_tile
@@ -285,6 +286,21 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
             )
             == palette["tiers"]["A"]
         )
+
+        # "Koppelen met QGIS": a token made in the page works as QGIS sends it (HTTP Basic with
+        # the e-mail) and reaches only the own municipality.
+        page.get_by_role("button", name="Token voor QGIS maken").click()
+        page.locator("#token-result").wait_for()
+        token = page.locator("#token-value").input_value()
+        user = page.locator("#token-user").inner_text()
+        ogc = page.locator("#token-ogc").inner_text()
+        assert token.startswith("kk_") and user == service.users["beleidsmaker"]
+        assert ogc == f"{service.base}/api/ogc"
+        r = httpx.get(
+            f"{ogc}/collections/tijdelijke_locaties/items?limit=10000", auth=(user, token)
+        )
+        assert r.status_code == 200
+        assert {f["properties"]["gemeentecode"] for f in r.json()["features"]} == {scope.own}
 
         # Click a drawn site: the side panel shows its full breakdown.
         target = page.evaluate(FIND_SITE_PIXEL, SITE_STYLE_LAYERS)

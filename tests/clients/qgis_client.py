@@ -58,6 +58,12 @@ WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
 RD = QgsCoordinateReferenceSystem("EPSG:28992")
 MERCATOR = QgsCoordinateReferenceSystem("EPSG:3857")
 CONNECTION = "Kansenkaart"
+#: The id column of each collection (candidate layers: site_id).
+IDS = {
+    "gemeenten": "gemeentecode",
+    "uitgesloten_percelen": "parcel_id",
+    "uitgesloten_panden": "pand_id",
+}
 
 
 def _color(c: QColor) -> dict[str, Any]:
@@ -209,7 +215,7 @@ def task_oapif(task: dict[str, Any]) -> dict[str, Any]:
         layer = QgsVectorLayer(entry["uri"], name, entry["provider"])
         info: dict[str, Any] = {"valid": layer.isValid(), "crs": layer.crs().authid()}
         if layer.isValid():
-            key = "gemeentecode" if name == "gemeenten" else "site_id"
+            key = IDS.get(name, "site_id")
             rows = [(f[key], f["gemeentecode"]) for f in layer.getFeatures()]
             info.update(
                 geometry=QgsWkbTypes.displayString(layer.wkbType()),

@@ -19,7 +19,9 @@ from .conftest import Service
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("qgis")]
 
 
-@pytest.mark.parametrize("collection", ["tijdelijke_locaties", "plinten", "gemeenten"])
+@pytest.mark.parametrize(
+    "collection", ["tijdelijke_locaties", "plinten", "gemeenten", "uitgesloten_panden"]
+)
 def test_gdal_copies_every_own_feature_through_the_ogc_api(
     service: Service, tmp_path: Path, collection: str
 ):
@@ -53,7 +55,7 @@ def test_gdal_copies_every_own_feature_through_the_ogc_api(
     assert run.returncode == 0, run.stderr
     assert "Warning" not in run.stderr and "ERROR" not in run.stderr, run.stderr
     features = json.loads(out.read_text())["features"]
-    key = "gemeentecode" if collection == "gemeenten" else "site_id"
+    key = {"gemeenten": "gemeentecode", "uitgesloten_panden": "pand_id"}.get(collection, "site_id")
     truth = pyogrio.read_dataframe(service.result, layer=collection, read_geometry=False)
     own = truth.loc[truth["gemeentecode"] == service.own, key]
     got = [f["properties"][key] for f in features]

@@ -23,6 +23,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("qgis")]
 
 CANDIDATES = ("tijdelijke_locaties", "kantoren", "plinten")
 STYLED = (*CANDIDATES, "gemeenten")
+#: Every collection of the OGC API and its id column.
+IDS = {
+    **dict.fromkeys(CANDIDATES, "site_id"),
+    "gemeenten": "gemeentecode",
+    "uitgesloten_percelen": "parcel_id",
+    "uitgesloten_panden": "pand_id",
+}
 TO_WGS = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
 
 
@@ -112,14 +119,15 @@ def test_qgis_ogc_api_loads_every_own_site_and_none_of_another_municipality(
         "Kantoortransformatie",
         "Plinttransformatie",
         "Gemeenten",
+        "Uitgesloten percelen",
+        "Uitgesloten panden",
     ]
     assert {c["provider"] for c in observed["collections"]} == {"OAPIF"}
-    for layer in (*CANDIDATES, "gemeenten"):
+    for layer, key in IDS.items():
         info = observed["layers"][layer]
         assert info["valid"], info
         assert info["crs"] == "EPSG:4326"
         truth = pyogrio.read_dataframe(service.result, layer=layer, read_geometry=False)
-        key = "gemeentecode" if layer == "gemeenten" else "site_id"
         own = set(truth.loc[truth["gemeentecode"] == service.own, key])
         assert sorted(info["ids"]) == sorted(own), layer  # all of them, each once
         assert info["codes"] == ([service.own] if own else []), layer

@@ -381,6 +381,7 @@ function wireStatic() {
 
   $("gemeente-select").addEventListener("change", (e) => selectGemeente(e.target.value));
   $("export-select").addEventListener("change", updateExportLink);
+  $("token-create").addEventListener("click", createQgisToken);
   $("legend-toggle").addEventListener("click", (e) => {
     const open = e.currentTarget.getAttribute("aria-expanded") !== "true";
     e.currentTarget.setAttribute("aria-expanded", String(open));
@@ -430,6 +431,7 @@ function fillGemeenteSelects() {
     ...(list.length > 1 ? list.map((g) => h("option", { value: g.code }, g.naam)) : []),
   );
   select.value = state.filters.gemeente || "";
+  $("qgis-box").hidden = state.me.role === "beheerder";
   const exportBox = $("export-box");
   exportBox.hidden = !state.me.can_export;
   if (state.me.can_export) {
@@ -469,6 +471,27 @@ function renderOverviewTable() {
       ),
     ),
   );
+}
+
+/** A personal API token for QGIS (HTTP Basic: e-mail + token), shown once. */
+async function createQgisToken() {
+  const button = $("token-create");
+  button.disabled = true;
+  $("token-error").hidden = true;
+  try {
+    const created = await api("/api/tokens", { method: "POST", body: { name: "QGIS (kaart)" } });
+    $("token-value").value = created.token;
+    $("token-user").textContent = state.me.email;
+    $("token-ogc").textContent = `${window.location.origin}/api/ogc`;
+    $("token-result").hidden = false;
+    $("token-value").focus();
+    $("token-value").select();
+  } catch (err) {
+    $("token-error").textContent = `Het token kon niet worden gemaakt: ${err.message}`;
+    $("token-error").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function updateExportLink() {
