@@ -18,6 +18,7 @@ import math
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -448,8 +449,9 @@ class GeoPackageStore:
         self._failed: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
         self._exports = ExportCache()
-        #: Row counts of the excluded collections per (version, layer, scope), for numberMatched.
-        self._counts: dict[tuple[str, str, str], int] = {}
+        #: Feature ids of the excluded collections per (version, layer, scope): paging and counts.
+        self._listings: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+        self._listings_lock = threading.Lock()
 
     # snapshot management
     def _signature(self) -> tuple[int, int, int] | None:
@@ -671,8 +673,9 @@ class GeoPackageStore:
         limit: int,
         cursor: str | None,
     ) -> ItemsPage:
-        """Rows in scope with a geometry, pre-selected by the R-tree (the query box and the box
-        around the caller's municipalities), tested exactly by :func:`excluded_page`."""
+        """Rows in scope with a geometry, in feature-id order, tested exactly against a ``bbox`` by
+        :func:`excluded_page`. With a ``bbox`` the R-tree pre-selects them (the query box within
+        the box around the caller's municipalities); without, the ids in scope are listed once."""
         ex = snap.excluded.get(name)
         if ex is None:
             return ItemsPage([], 0, None)
@@ -703,44 +706,74 @@ class GeoPackageStore:
             params += [float(box[0]), float(box[2]), float(box[1]), float(box[3])]
         condition = " AND ".join(where)
         select = ", ".join(f't."{c}"' for c in (ex.pk, *ex.fields))
-        rows_sql = (
-            f'SELECT {select}, t."{ex.geom}" AS _g FROM "{ex.table}" t WHERE {condition} '
-            f'AND t."{ex.pk}" > ? ORDER BY t."{ex.pk}" LIMIT ?'
-        )
         con = _connect_ro(snap.path)
         try:
 
-            def fetch(after: int, n: int) -> list[tuple[int, dict[str, Any], Any]]:
-                rows = con.execute(rows_sql, [*params, after, n]).fetchall()
+            def rows(sql: str, args: list[Any]) -> list[tuple[int, dict[str, Any], Any]]:
                 return [
                     (int(r[ex.pk]), {f: r[f] for f in ex.fields}, _gpkg_geometry(r["_g"]))
-                    for r in rows
+                    for r in con.execute(sql, args).fetchall()
                 ]
 
-            matched = None
-            if shape is None:  # without a bbox the count is one query (kept per version)
-                key = (snap.version, name, scope.key())
-                matched = self._counts.get(key)
-                if matched is None:
-                    matched = int(
-                        con.execute(
-                            f'SELECT count(*) FROM "{ex.table}" t WHERE {condition}', params
-                        ).fetchone()[0]
-                    )
-                    if len(self._counts) > 1000:
-                        self._counts.clear()
-                    self._counts[key] = matched
+            if shape is not None:  # a box: the R-tree narrows it, pages in fid order
+                by_box = (
+                    f'SELECT {select}, t."{ex.geom}" AS _g FROM "{ex.table}" t WHERE {condition} '
+                    f'AND t."{ex.pk}" > ? ORDER BY t."{ex.pk}" LIMIT ?'
+                )
+                return excluded_page(
+                    name,
+                    fetch=lambda after, n: rows(by_box, [*params, after, n]),
+                    matched=None,
+                    shape=shape,
+                    crs=crs,
+                    limit=limit,
+                    cursor=cursor,
+                )
+            # The whole layer in scope: its feature ids are listed once per result version and
+            # scope (one pass over the table), then each page reads its rows by primary key.
+            fids = self._listing(
+                (snap.version, name, scope.key()),
+                lambda: con.execute(
+                    f'SELECT t."{ex.pk}" FROM "{ex.table}" t WHERE {condition} '
+                    f'ORDER BY t."{ex.pk}"',
+                    params,
+                ).fetchall(),
+            )
+            by_id = (
+                f'SELECT {select}, t."{ex.geom}" AS _g FROM "{ex.table}" t '
+                f'WHERE t."{ex.pk}" IN (SELECT value FROM json_each(?)) ORDER BY t."{ex.pk}"'
+            )
+
+            def fetch(after: int, n: int) -> list[tuple[int, dict[str, Any], Any]]:
+                start = int(np.searchsorted(fids, after, side="right"))
+                chunk = fids[start : start + n]
+                return rows(by_id, [json.dumps(chunk.tolist())]) if len(chunk) else []
+
             return excluded_page(
                 name,
                 fetch=fetch,
-                matched=matched,
-                shape=shape,
+                matched=len(fids),
+                shape=None,
                 crs=crs,
                 limit=limit,
                 cursor=cursor,
             )
         finally:
             con.close()
+
+    def _listing(self, key: tuple[str, str, str], read: Callable[[], list[Any]]) -> np.ndarray:
+        """The sorted feature ids of an excluded layer in one scope (a small LRU, per version)."""
+        with self._listings_lock:
+            found = self._listings.get(key)
+            if found is not None:
+                self._listings.move_to_end(key)
+                return found
+        fids = np.array([r[0] for r in read()], dtype=np.int64)
+        with self._listings_lock:
+            self._listings[key] = fids
+            while len(self._listings) > 8:
+                self._listings.popitem(last=False)
+        return fids
 
     def _excluded_item(
         self, snap: _Snapshot, name: str, item_id: str, *, scope: Scope, crs: str
