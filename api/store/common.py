@@ -174,8 +174,7 @@ def paginate(
     return FeaturePage(out, None)
 
 
-# -- why (not) here? ----------------------------------------------------------------------------
-# -- the excluded layers as OGC API collections ---------------------------------------------
+# -- the excluded layers as OGC API collections -------------------------------------------------
 #: The natural id of each excluded layer (the feature id of its OGC API collection).
 EXCLUDED_IDS = {"uitgesloten_percelen": "parcel_id", "uitgesloten_panden": "pand_id"}
 
@@ -276,6 +275,7 @@ def excluded_page(
     )
 
 
+# -- why (not) here? ----------------------------------------------------------------------------
 def why_point(x: float, y: float, crs: str) -> tuple[float, float, dict[str, float]]:
     """The clicked point in RD New and the answer's ``location`` (lon/lat and RD, rounded)."""
     if crs == RD:
