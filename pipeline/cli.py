@@ -28,6 +28,11 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage the users of the service.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+registers_app = typer.Typer(
+    help="The match's registries: sites on offer and batches of relocatable homes.",
+    no_args_is_help=True,
+)
+app.add_typer(registers_app, name="registers")
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -159,6 +164,67 @@ def publish(
     from api.cli import run_publish_command
 
     run_publish_command(result, to=to, console=console)
+
+
+@app.command()
+@friendly_errors
+def match(
+    registers: Annotated[
+        Path | None,
+        typer.Option(help="Folder with aanbod.* and partijen.* (and registers.yaml)."),
+    ] = None,
+    aanbod: Annotated[
+        Path | None, typer.Option(help="Sites on offer (GeoPackage, GeoJSON or CSV).")
+    ] = None,
+    partijen: Annotated[
+        Path | None, typer.Option(help="Batches of relocatable homes (GeoPackage, GeoJSON or CSV).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Match configuration YAML (default: the shipped one).")
+    ] = None,
+    gemeente: Annotated[
+        list[str] | None,
+        typer.Option("--gemeente", "-g", help="Only chains touching these municipalities."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the plan as JSON (the api's answer).")
+    ] = None,
+) -> None:
+    """Plan batches of relocatable homes along chains of sites on offer ("treintjes")."""
+    from pipeline.match.command import run_match_command
+
+    run_match_command(
+        registers=registers,
+        aanbod=aanbod,
+        partijen=partijen,
+        config_path=config,
+        gemeenten=gemeente,
+        json_out=json_out,
+        console=console,
+    )
+
+
+@registers_app.command("sample")
+@friendly_errors
+def registers_sample(
+    result: Annotated[Path, typer.Option(help="The result GeoPackage of a scanned sample.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for aanbod.gpkg, partijen.gpkg, registers.yaml.")
+    ],
+    seed: Annotated[int, typer.Option(help="Random seed; same seed = same registries.")] = 42,
+    offers: Annotated[
+        int | None, typer.Option(help="Sites on offer (default 40; 500 for a province).")
+    ] = None,
+    batches: Annotated[
+        int | None, typer.Option(help="Batches (default 12; 200 for a province).")
+    ] = None,
+) -> None:
+    """Write plausible registries for a synthetic province from its scan's temporary sites."""
+    from pipeline.match.command import run_registers_sample_command
+
+    run_registers_sample_command(
+        result=result, out=out, seed=seed, n_offers=offers, n_batches=batches, console=console
+    )
 
 
 @app.command("demo-serve", hidden=False)
