@@ -482,6 +482,58 @@ def layer_table(gdf: gpd.GeoDataFrame, geometry_type: str) -> pa.Table:
     return table.append_column("geometry", pa.array(wkb, type=pa.binary()))
 
 
+class _CleanupGuard:
+    """A tiny process (:mod:`pipeline._cleanup_guard`) that removes the temporary files and stops
+    the background writer if this process dies before it can (even of SIGKILL)."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(Path(__file__).with_name("_cleanup_guard.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # Ctrl+C in the terminal is for the scan, not the guard
+        )
+
+    def tell(self, command: str) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def release(self) -> None:
+        """The scan cleaned up (or finished) itself: let the guard go without doing anything."""
+        self.tell("done")
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def _remove_stale_temporaries(out_path: Path) -> None:
+    """Temporary files next to ``out_path`` left by scans that no longer run (the guard of a
+    killed scan died too, e.g. the whole process group was killed)."""
+    import re
+
+    pattern = re.compile(rf"^\.{re.escape(out_path.stem)}\.tmp-(\d+)-[0-9a-f]+\.gpkg")
+    for path in out_path.parent.glob(f".{out_path.stem}.tmp-*"):
+        match = pattern.match(path.name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's scan that still runs
+
+
 class _Background:
     """A child process (``python -m pipeline._gpkg_writer``) that writes layers in order.
 
@@ -564,7 +616,11 @@ class ResultWriter:
     so writing overlaps with computing. ``finish`` adds ``gemeenten``, ``run_metadata`` and
     ``layer_styles``, waits for the writer, syncs the file and renames it over ``out_path``.
     On any error (or ``abort``) the temporary file is removed and a previous result at
-    ``out_path`` stays as it was.
+    ``out_path`` stays as it was. If the process dies before it can clean up (SIGKILL, the
+    out-of-memory killer) a small guard process (:mod:`pipeline._cleanup_guard`) stops the
+    background writer and removes the temporary files; temporary files of scans that no longer
+    run are removed when the next scan starts. Two scans writing the same ``out_path`` at once
+    each write their own temporary file and rename it: the later rename wins, and it is whole.
 
     Use as a context manager::
 
@@ -587,6 +643,9 @@ class ResultWriter:
         self.tmp = self.out_path.with_name(
             f".{self.out_path.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.gpkg"
         )
+        _remove_stale_temporaries(self.out_path)
+        self._guard = _CleanupGuard()
+        self._guard.tell(f"remove {self.tmp}")
         self.background = background
         self._bg: _Background | None = None
         self._pool: Any = None
@@ -640,6 +699,8 @@ class ResultWriter:
         table, gtype = self._table(name, gdf)
         if self._bg is None:
             self._bg = _Background(self.tmp)
+            self._guard.tell(f"kill {self._bg.proc.pid}")
+            self._guard.tell(f"remove {self._bg.folder}")
         self._bg.send(table, name, gtype)
 
     def _wait_sent(self) -> None:
@@ -664,6 +725,7 @@ class ResultWriter:
                     self.writer_peak_rss_gb = max(self.writer_peak_rss_gb, self._bg.peak_rss_gb)
                 finally:
                     self._bg.cleanup()
+                    self._guard.tell(f"forget {self._bg.proc.pid}")  # ended; its pid may be reused
                     self._bg = None
 
     def finish(self, result: Any, *, report: Any, config_text: str) -> Path:
@@ -707,6 +769,7 @@ class ResultWriter:
                 os.fsync(fh.fileno())
             os.replace(self.tmp, self.out_path)
             self._done = True
+            self._guard.release()
         except BaseException:
             self.abort()
             raise
@@ -724,6 +787,7 @@ class ResultWriter:
             self._bg = None
         _remove_quietly(self.tmp)
         self._done = True
+        self._guard.release()
 
 
 def describe_layers(path: Path, disclaimer: str) -> None:

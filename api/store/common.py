@@ -86,6 +86,14 @@ def split_text(text: Any, sep: str) -> list[str]:
     return [t.strip() for t in text.split(sep) if t.strip()]
 
 
+def file_name(path: Any) -> Any:
+    """Only the file name of a server path (``/data/raw/bag.gpkg`` → ``bag.gpkg``): answers and
+    exports never tell where the server keeps its files."""
+    if not isinstance(path, str) or not path:
+        return path
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
 def run_info(metadata: dict[str, Any]) -> RunInfo:
     """The run id, finish time, synthetic flag and input sources of a result's ``run_metadata``."""
     synthetic = metadata.get("synthetic", False)
@@ -100,7 +108,7 @@ def run_info(metadata: dict[str, Any]) -> RunInfo:
                     {
                         "source": item.get("source"),
                         "date": item.get("date"),
-                        "path": item.get("path"),
+                        "path": file_name(item.get("path")),  # never a server path
                     }
                 )
     run_id = metadata.get("run_id")
@@ -373,7 +381,8 @@ class ExportCache:
     def __init__(self) -> None:
         self._dir: Path | None = None
         self._lock = threading.Lock()
-        self._locks: dict[tuple[str, str, bool], threading.Lock] = {}
+        #: Exports being built: their lock and how many requests use it (so the table stays small).
+        self._locks: dict[tuple[str, str, bool], tuple[threading.Lock, list[int]]] = {}
 
     def get(
         self,
@@ -393,28 +402,41 @@ class ExportCache:
             raise Forbidden("Deze gemeente valt buiten uw toegang.")
         if gemeentecode not in known:
             raise NotFound(f"Gemeente {gemeentecode} komt niet voor in het scanresultaat.")
-        with self._lock:
-            lock = self._locks.setdefault(
-                (version, gemeentecode, include_excluded), threading.Lock()
-            )
-        with lock:
-            folder = self._folder()
-            dest = (
-                folder / f"{version}-{gemeentecode}{'-volledig' if include_excluded else ''}.gpkg"
-            )
-            meta = dest.with_suffix(".json")
-            if dest.exists() and meta.exists():
-                return ExportInfo(dest, json.loads(meta.read_text()))
-            tmp = folder / f".{dest.stem}.{threading.get_ident()}.tmp.gpkg"
-            try:
-                counts = build(tmp)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            tmp.replace(dest)
-            meta.write_text(json.dumps(counts))
-            self._evict(keep_version=version)
-            return ExportInfo(dest, counts)
+        key = (version, gemeentecode, include_excluded)
+        with self._lock:  # one lock per export being built, dropped when nobody waits for it
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                return self._get(version, gemeentecode, include_excluded, build)
+        finally:
+            with self._lock:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
+
+    def _get(
+        self,
+        version: str,
+        gemeentecode: str,
+        include_excluded: bool,
+        build: Callable[[Path], dict[str, int]],
+    ) -> ExportInfo:
+        folder = self._folder()
+        dest = folder / f"{version}-{gemeentecode}{'-volledig' if include_excluded else ''}.gpkg"
+        meta = dest.with_suffix(".json")
+        if dest.exists() and meta.exists():
+            return ExportInfo(dest, json.loads(meta.read_text()))
+        tmp = folder / f".{dest.stem}.{threading.get_ident()}.tmp.gpkg"
+        try:
+            counts = build(tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(dest)
+        meta.write_text(json.dumps(counts))
+        self._evict(keep_version=version)
+        return ExportInfo(dest, counts)
 
     def close(self) -> None:
         if self._dir is not None:

@@ -70,7 +70,7 @@ from api.store.data import (
     ItemsPage,
     RunInfo,
 )
-from pipeline.styles.qml import capacity_qml
+from api.store.export import export_metadata_table, fit_overview_style
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -916,9 +916,9 @@ class PostGISStore:
                 table = self._read_rows(con, snap, whole, None)
                 if name == "layer_styles" and "f_table_name" in whole.columns:
                     mask = pc.is_in(table["f_table_name"], pa.array(names, pa.string()))
-                    table = _fit_overview_style(table.filter(mask), overview)
+                    table = fit_overview_style(table.filter(mask), overview)
                 if name == "run_metadata":
-                    table = _export_metadata(table, counts, code)
+                    table = export_metadata_table(table, code, counts)
                 _write_layer(dest, whole, table)
         return counts
 
@@ -981,32 +981,6 @@ class PostGISStore:
             )
             out_names.append(t.geometry_column)
         return pa.table(columns, names=out_names)
-
-
-def _fit_overview_style(styles: pa.Table, capacities: list[Any] | None) -> pa.Table:
-    """The ``gemeenten`` style refitted to the exported municipalities' capacities (as the
-    GeoPackage store's :func:`~api.store.gpkg.fit_overview_style` does)."""
-    if capacities is None or "styleQML" not in styles.column_names:
-        return styles
-    qml = capacity_qml(capacities)
-    tables = styles["f_table_name"].to_pylist()
-    values = [
-        qml if t == "gemeenten" else v
-        for t, v in zip(tables, styles["styleQML"].to_pylist(), strict=True)
-    ]
-    i = styles.schema.get_field_index("styleQML")
-    return styles.set_column(i, "styleQML", pa.array(values, styles.schema.field(i).type))
-
-
-def _export_metadata(table: pa.Table, counts: dict[str, int], code: str) -> pa.Table:
-    """``run_metadata`` of an export: its own feature counts and municipality."""
-    keys = table["key"].to_pylist()
-    values = table["value"].to_pylist()
-    fixed = {"feature_counts": json.dumps(counts, sort_keys=True), "gemeenten": json.dumps([code])}
-    values = [fixed.get(k, v) for k, v in zip(keys, values, strict=True)]
-    return table.set_column(
-        table.schema.get_field_index("value"), "value", pa.array(values, pa.string())
-    )
 
 
 def _write_layer(dest: Path, t: _Table, table: pa.Table) -> None:
