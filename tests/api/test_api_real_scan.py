@@ -128,7 +128,13 @@ def test_real_scan_is_served_within_scope(real_result, tmp_path, backend, reques
         )
         why = c.get("/api/why", params={"x": lon, "y": lat}).json()
         assert why["gemeentecode"] == own and why["summary"]
-        assert why["parcel"] is None or why["parcel"]["reason_codes"]
+        picked = parcels.iloc[0]
+        assert why["parcel"] is not None, "the excluded parcel under the point is not answered"
+        assert why["parcel"]["parcel_id"] == picked["parcel_id"]
+        assert why["parcel"]["reason_codes"] == [
+            c.strip() for c in str(picked["reason_codes"]).split(",") if c.strip()
+        ]
+        assert why["parcel"]["reasons"]
 
         # a point in the other municipality is refused
         other = pyogrio.read_dataframe(

@@ -11,12 +11,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http.server
-import importlib.util
 import shutil
 import struct
-import sys
 import threading
-import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,32 +90,13 @@ def basemap_server() -> Iterator[str]:
 # -- the result GeoPackage --------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def result_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The result GeoPackage the api serves: a real scan of the tiny synthetic sample, else (when
-    the pipeline cannot make one) the api tests' synthetic result (tests/api/synthetic_result.py)."""
+    """The result GeoPackage the api serves: a real scan of the tiny synthetic sample. A failed
+    scan fails the browser tests (it is part of this repository, not a missing machine part)."""
     out_dir = tmp_path_factory.mktemp("browser-result")
-    problems = []
     try:
         return scan_tiny_sample(out_dir)
-    except Exception as exc:  # the pipeline is optional here: fall back, say why if all fail
-        problems.append(f"sample scan: {exc!r}")
-        warnings.warn(
-            f"browser tests: the sample scan failed ({exc!r}); using the api's synthetic result",
-            stacklevel=1,
-        )
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "_synthetic_result", ROOT / "tests" / "api" / "synthetic_result.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        path = out_dir / "synthetic.gpkg"
-        module.write_result(path, n_gemeenten=3, per_layer=30)
-        return path
     except Exception as exc:
-        problems.append(f"synthetic result: {exc!r}")
-    need("no result GeoPackage can be built: " + "; ".join(problems))
+        pytest.fail(f"the sample scan for the browser tests failed: {exc!r}", pytrace=True)
 
 
 @dataclass
@@ -187,8 +165,8 @@ def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> I
         from api.main import create_app
         from api.settings import Settings
         from api.store.users import open_user_store
-    except ImportError as exc:
-        need(f"the api is not importable: {exc}")
+    except ImportError as exc:  # our own code: a failure, never a skip
+        pytest.fail(f"the api is not importable: {exc}")
     _require_page()
     settings = Settings(
         result=result,

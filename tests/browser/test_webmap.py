@@ -9,13 +9,13 @@ request leaves for a host other than the api and the configured basemap.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from needs import need
 
 from .conftest import PASSWORD, ROOT, Scope, Service, decode_tile
 
@@ -130,10 +130,7 @@ AXE_RUN = """async () => {
 def accessibility_violations(page: Any) -> list[str]:
     """WCAG 2.1 A/AA violations found by axe-core (a dev dependency of webmap/)."""
     if not AXE.is_file():
-        warnings.warn(
-            "axe-core is not installed (npm ci in webmap/): accessibility not checked", stacklevel=2
-        )
-        return []
+        need(f"axe-core is not installed ({AXE}): run `make setup` (npm ci in webmap/)")
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(
             AXE.read_text(encoding="utf-8")
