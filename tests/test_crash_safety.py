@@ -74,6 +74,7 @@ def _kill_during(sources: Path, out: Path, tmp: Path, phase: str) -> str:
     proc = _scan(sources, out, tmp, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
     os.close(slave)
     seen = b""
+    killed = False
     deadline = time.monotonic() + 300
     poller = select.poll()  # not select(): a test worker may hold more than 1,024 descriptors
     poller.register(master, select.POLLIN)
@@ -87,12 +88,16 @@ def _kill_during(sources: Path, out: Path, tmp: Path, phase: str) -> str:
             writing = any(".tmp-" in p.name for p in out.parent.iterdir())
             if phase.encode() in seen and (phase != "writing" or writing):
                 os.kill(proc.pid, signal.SIGKILL)
+                killed = True
                 break
             if proc.poll() is not None:
                 break
-        assert proc.wait(timeout=60) == -signal.SIGKILL, (
-            f"the scan was not killed while {phase!r}: {seen[-2000:]!r}"
+        assert killed, (
+            f"the scan was not killed while {phase!r}: it "
+            f"{'ended' if proc.poll() is not None else 'still ran'} without showing it "
+            f"(within 300 s): {seen[-2000:]!r}"
         )
+        assert proc.wait(timeout=60) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
             proc.kill()
