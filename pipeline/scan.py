@@ -180,6 +180,7 @@ def build_feature_tables(
     layers: Mapping[str, pd.DataFrame],
     *,
     noise_path: Path | None,
+    rasters: Mapping[str, Path] | None = None,
     config: ScanConfig | None = None,
     gemeenten: list[str] | None = None,
     reference_date: dt.date | str | None = None,
@@ -193,6 +194,8 @@ def build_feature_tables(
         Canonical layers (:data:`pipeline.schemas.LAYERS` names), as ``load_sources`` returns.
     noise_path
         The noise GeoTIFF (dB Lden), or ``None`` (``noise_db`` is then NaN).
+    rasters
+        The per-source noise rasters by sources.yaml key (``Sources.rasters``).
     config
         The :class:`pipeline.scoring.ScanConfig`; its ``tijdelijke_locatie`` exclusions on
         ``area_m2`` and ``built_up_fraction`` set when small parcels are merged.
@@ -217,6 +220,8 @@ def build_feature_tables(
             gemeenten=gemeenten,
             ref=ref,
             params=config.features if config is not None else None,
+            rasters=rasters,
+            noise_sources=config.noise if config is not None else None,
         )
     tables: dict[str, gpd.GeoDataFrame] = {}
     tables["parcels"] = parcel_table(
@@ -231,13 +236,14 @@ def build_feature_tables(
 
 
 #: Candidate columns kept in memory after a layer was handed to ``on_layer``.
-_SUMMARY_COLUMNS = ("site_id", "gemeentecode", "score", "tier", "capacity_units")
+_SUMMARY_COLUMNS = ("site_id", "gemeentecode", "score", "tier", "capacity_units", "area_m2")
 
 
 def run_scan(
     layers: Mapping[str, pd.DataFrame],
     *,
     noise_path: Path | None,
+    rasters: Mapping[str, Path] | None = None,
     config: ScanConfig | None = None,
     gemeenten: list[str] | None = None,
     progress: Progress | None = None,
@@ -259,7 +265,10 @@ def run_scan(
     layers
         Canonical layers from :func:`pipeline.catalog.load_sources`.
     noise_path
-        The noise GeoTIFF, or ``None``.
+        The combined noise GeoTIFF, or ``None``.
+    rasters
+        The per-source noise rasters by sources.yaml key (``Sources.rasters``: ``noise_road``,
+        ``noise_rail``, ``noise_industry``, ``noise_aircraft``).
     config
         A :class:`pipeline.scoring.ScanConfig` (default: the shipped configuration).
     gemeenten
@@ -296,7 +305,19 @@ def run_scan(
     warnings = [rent_warning] if rent_warning else []
     codes = sorted({str(g).strip().upper() for g in gemeenten}) if gemeenten else None
     with stages.stage("prepare"):
-        p = prepare(layers, noise_path=noise_path, gemeenten=codes, ref=ref, params=config.features)
+        p = prepare(
+            layers,
+            noise_path=noise_path,
+            gemeenten=codes,
+            ref=ref,
+            params=config.features,
+            rasters=rasters,
+            noise_sources=config.noise,
+        )
+    warnings += _missing_input_warnings(p, config)
+    # the dwelling stock per municipality: current BAG units with woonfunctie (§C gemeenten)
+    homes = p.flags["woonfunctie"].to_numpy(bool)
+    stock = p.units.loc[homes, "gemeentecode"].astype(str).value_counts().to_dict()
     candidates: dict[str, gpd.GeoDataFrame] = {}
     counts: dict[str, int] = {}
     features: dict[str, gpd.GeoDataFrame] = {}
@@ -402,7 +423,7 @@ def run_scan(
         mun = p.municipalities
         if codes:
             mun = mun[mun["gemeentecode"].isin(codes)].reset_index(drop=True)
-        summary = summarise_gemeenten(mun, candidates)
+        summary = summarise_gemeenten(mun, candidates, dwelling_stock=stock)
         scanned = codes or sorted(mun["gemeentecode"].astype(str).tolist())
     for type_name, cand in candidates.items():
         counts[f"{type_name}_candidates"] = len(cand)
@@ -433,3 +454,26 @@ def _vacancy_date(report: LoadReport) -> str | None:
         if info.source == "vacancy" and info.date:
             return str(info.date)
     return None
+
+
+def _missing_input_warnings(p: Prepared, config: ScanConfig) -> list[str]:
+    """Which configured rule could not be applied because its optional input is absent."""
+    out = []
+    columns = {
+        rule.column
+        for tc in config.types.values()
+        for rule in (*tc.exclusions, *tc.attention, *tc.tier_caps)
+    }
+    if "dist_bsd_m" in columns and len(p.ctx.bsd) == 0:
+        out.append("no bsd source (bestaand stads- en dorpsgebied): the BSD rules were skipped")
+    if columns & {"plan_jaren_tot_start", "beschikbaar_jaren"} and len(p.ctx.plans) == 0:
+        out.append(
+            "no housing_plans source: every site counts as 'no plan known' (available for the "
+            "full permit term)"
+        )
+    for src in config.noise.values():
+        if src.column != "noise_db" and src.column not in p.ctx.noise_grids:
+            out.append(
+                f"no noise raster for {src.label} ({src.column}): its noise rules were skipped"
+            )
+    return out

@@ -98,6 +98,7 @@ def run_scan_command(
         result = run_scan(
             layers,
             noise_path=sources.noise,
+            rasters=sources.rasters,
             config=config,
             gemeenten=gemeenten,
             progress=progress,

@@ -113,6 +113,23 @@ ZONE_KINDS = (
 PLAN_STATUSES = ("hard", "zacht")
 
 
+#: Mean noise per object: the combined raster and one per source (dB; NaN without raster).
+NOISE_COLUMNS = (
+    "noise_db",
+    "noise_road_db",
+    "noise_rail_db",
+    "noise_industry_db",
+    "noise_aircraft_db",
+)
+
+#: The per-source noise rasters (sources.yaml key -> the feature column it fills).
+NOISE_SOURCES = {
+    "noise_road": "noise_road_db",
+    "noise_rail": "noise_rail_db",
+    "noise_industry": "noise_industry_db",
+    "noise_aircraft": "noise_aircraft_db",
+}
+
 #: Feature columns every feature table carries (docs/contracts.md §E); the scan computes them
 #: and a scan config may refer to them.
 COMMON_FEATURE_COLUMNS = (
@@ -127,15 +144,20 @@ COMMON_FEATURE_COLUMNS = (
     "dist_rail_m",
     "dist_station_m",
     "dist_hov_m",
+    "dist_ov_m",
     "n_winkel_500m",
     "n_onderwijs_2km",
     "n_gezondheidszorg_2km",
     "dist_winkel_m",
     "dist_onderwijs_m",
     "dist_gezondheidszorg_m",
-    "noise_db",
+    *NOISE_COLUMNS,
+    "geluid_boven_grenswaarde",
+    "geluid_boven_standaardwaarde",
+    "noise_excess",
     *(f"zone_{kind}_frac" for kind in ZONE_KINDS),
     "in_kernwinkelgebied",
+    "dist_stikstofgevoelig_m",
 )
 
 
@@ -143,13 +165,26 @@ COMMON_FEATURE_COLUMNS = (
 TABLE_FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
     "parcels": (
         "area_m2",
+        "net_area_m2",
+        "fits_min_width",
+        "hard_zone_frac",
         "built_up_fraction",
         "n_parcels",
         "merged",
         "zoning_wonen_realised",
         "site_readiness",
-        "capacity_units",
         "mixed_use_500m",
+        "in_bsd",
+        "dist_bsd_m",
+        "plan_id",
+        "plan_naam",
+        "plan_status",
+        "plan_startjaar",
+        "plan_woningen",
+        "plan_jaren_tot_start",
+        "beschikbaarheid",
+        "beschikbaar_tot",
+        "beschikbaar_jaren",
     ),
     "buildings": (
         "bouwjaar",
@@ -158,10 +193,10 @@ TABLE_FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
         "office_floor_m2",
         "office_share",
         "vacant_share",
+        "vacant_office_floor_m2",
         "vacant_years",
         "energielabel",
         "mixed_use_500m",
-        "capacity_units",
     ),
     "units": (
         "oppervlakte_m2",
@@ -170,9 +205,8 @@ TABLE_FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
         "is_vacant",
         "street_shop_units",
         "street_shop_vacancy",
-        "secondary_street",
+        "winkelligging",
         "own_entrance",
-        "capacity_units",
     ),
 }
 

@@ -50,6 +50,7 @@ def build_result(*, with_plinten: bool = True) -> ScanResult:
         ids=["NL.IMKAD.1", "NL.IMKAD.2", "NL.IMKAD.3", "NL.IMKAD.4"],
         gemeentecode=["GM0599", "GM0599", "GM0518", "GM0518"],
         area_m2=[6000.0, 2000.0, 800.0, 3000.0],
+        net_area_m2=[6000.0, 2000.0, 800.0, 3000.0],
         owner_class=["provincie", "overig", "gemeente", "onbekend"],
         parcel_ids=["NL.IMKAD.1", "NL.IMKAD.2", "NL.IMKAD.3", "NL.IMKAD.4"],
     )
@@ -150,9 +151,9 @@ def test_scored_layer_content(written: Path) -> None:
     for c in CONFIG.types["tijdelijke_locatie"].criteria:
         assert f"c_{c.id}_raw" in tl.columns and f"c_{c.id}_score" in tl.columns
     assert row["c_eigendom_raw"] == "provincie" and row["c_eigendom_score"] == 1.0
-    assert row["reasons"].count("\n") == len(exp["criteria"]) - 1
+    assert row["reasons"].count("\n") == len(exp["criteria"]) + len(exp["penalties"]) - 1
     excl = gpd.read_file(written, layer="uitgesloten_percelen").set_index("parcel_id")
-    assert excl.loc["NL.IMKAD.3", "reason_codes"] == "te_klein"
+    assert excl.loc["NL.IMKAD.3", "reason_codes"] == "te_klein,netto_te_klein"  # 800 m² gross and net
     assert "800 m²" in excl.loc["NL.IMKAD.3", "reasons"]
     panden = gpd.read_file(written, layer="uitgesloten_panden").set_index("pand_id")
     assert panden.loc["0518100000000002", "kantoor_reason_codes"] == "geen_kantoor"

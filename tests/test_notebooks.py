@@ -35,4 +35,5 @@ def test_notebook_runs_and_writes_its_report(path: Path, tmp_path: Path, monkeyp
     assert len(reports) == 1
     html = reports[0].read_text(encoding="utf-8")
     assert "VERTROUWELIJK" in html and "Synthetische data" in html
+    assert "Verkenning, geen besluit" in html  # the framing of everything that leaves
     assert "Top 20 tijdelijke locaties" in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -47,13 +48,16 @@ def tiny_layers() -> dict[str, pd.DataFrame]:
             "gemeentecode": ["GM0001"] * 6 + ["GM0002"] * 3,
         },
         [
-            b(0, 0, 100, 100),  # P01 bare provincial plot near the station: opportunity
+            # P01 bare provincial plot near the station, crossed by a 10 m high-voltage strip
+            # (y 40–50): an opportunity with net (90 × 30) + (90 × 40) = 6,300 m²
+            b(0, 0, 100, 100),
             b(100, 0, 200, 100),  # P02 in Natura 2000
-            b(200, 0, 250, 20),  # P03 + P04: 1000 m² each, one owner -> merged site of 2000 m²
-            b(250, 0, 300, 20),
+            # P03 + P04: 1,400 m² each, one owner -> a merged 80 × 35 m site of 2,800 m²
+            b(200, 0, 240, 35),
+            b(240, 0, 280, 35),
             b(300, 0, 400, 100),  # P05 half built up (B01)
             b(400, 0, 420, 20),  # P06 400 m²: too small, no neighbour of the same owner
-            b(1000, 0, 1100, 100),  # P07 bare private plot
+            b(1000, 0, 1100, 100),  # P07 bare private plot; a housing plan starts there in 2033
             b(1200, 0, 1230, 30),  # P08 + P09 touch only at a corner: not merged
             b(1230, 30, 1260, 60),
         ],
@@ -121,15 +125,30 @@ def tiny_layers() -> dict[str, pd.DataFrame]:
                 "Gemeente Beta",
             ],
         },
-        [b(0, 0, 100, 100), b(200, 0, 300, 20), b(400, 0, 420, 20), b(1200, 0, 1260, 60)],
+        [b(0, 0, 100, 100), b(200, 0, 300, 35), b(400, 0, 420, 20), b(1200, 0, 1260, 60)],
     )
     stops = gdf(
         {"stop_id": ["S1", "S2"], "kind": ["trein", "bus"], "naam": ["Station", "Halte"]},
         [p(50, 150), p(1050, 250)],
     )
     zones = gdf(
-        {"kind": ["natura2000", "externe_veiligheid", "kernwinkelgebied"], "naam": ["N", "E", "K"]},
-        [b(100, 0, 200, 100), b(480, 480, 600, 600), b(1500, 500, 1600, 600)],
+        {
+            "kind": ["natura2000", "externe_veiligheid", "kernwinkelgebied", "hoogspanning"],
+            "naam": ["N", "E", "K", "H"],
+        },
+        [b(100, 0, 200, 100), b(480, 480, 600, 600), b(1500, 500, 1600, 600), b(-50, 40, 100, 50)],
+    )
+    # the built-up area: Alfa's town and Beta around P07; P08/P09 lie 100 m outside it
+    bsd = gdf({"naam": ["Alfa", "Beta"]}, [b(0, 0, 800, 1000), b(1000, 0, 1100, 300)])
+    plans = gdf(
+        {
+            "plan_id": ["H1"],
+            "plan_name": ["Bètawijk"],
+            "homes": [60],
+            "start_year": [2033],
+            "status": ["hard"],
+        },
+        [b(990, -10, 1110, 110)],
     )
     return {
         "municipalities": mun,
@@ -141,6 +160,8 @@ def tiny_layers() -> dict[str, pd.DataFrame]:
         "ownership": ownership,
         "transit_stops": stops,
         "exclusion_zones": zones,
+        "bsd": bsd,
+        "housing_plans": plans,
     }
 
 
@@ -165,62 +186,6 @@ def _contract_columns(section: str) -> set[str]:
     return names - {"zone_<kind>_frac", "kind", "stikstofgevoelig"}
 
 
-#: Columns contracts §E documents for the revised model of issue 9 that the scan does not compute
-#: yet; each rule group that lands removes its columns here (the test fails when a column listed
-#: here is computed, so the list can only shrink).
-PENDING_ISSUE_9 = {
-    "parcels": {
-        "dist_ov_m",
-        "noise_road_db",
-        "noise_rail_db",
-        "noise_industry_db",
-        "noise_aircraft_db",
-        "geluid_boven_grenswaarde",
-        "geluid_boven_standaardwaarde",
-        "noise_excess",
-        "dist_stikstofgevoelig_m",
-        "net_area_m2",
-        "fits_min_width",
-        "hard_zone_frac",
-        "in_bsd",
-        "dist_bsd_m",
-        "plan_id",
-        "plan_naam",
-        "plan_status",
-        "plan_startjaar",
-        "plan_woningen",
-        "plan_jaren_tot_start",
-        "beschikbaarheid",
-        "beschikbaar_tot",
-        "beschikbaar_jaren",
-    },
-    "buildings": {
-        "dist_ov_m",
-        "noise_road_db",
-        "noise_rail_db",
-        "noise_industry_db",
-        "noise_aircraft_db",
-        "geluid_boven_grenswaarde",
-        "geluid_boven_standaardwaarde",
-        "noise_excess",
-        "dist_stikstofgevoelig_m",
-        "vacant_office_floor_m2",
-    },
-    "units": {
-        "dist_ov_m",
-        "noise_road_db",
-        "noise_rail_db",
-        "noise_industry_db",
-        "noise_aircraft_db",
-        "geluid_boven_grenswaarde",
-        "geluid_boven_standaardwaarde",
-        "noise_excess",
-        "dist_stikstofgevoelig_m",
-        "winkelligging",
-    },
-}
-
-
 @pytest.mark.parametrize("name", ["parcels", "buildings", "units"])
 def test_feature_tables_have_the_contract_columns(name):
     tables = build_feature_tables(tiny_layers(), noise_path=None, reference_date=REF)
@@ -229,11 +194,8 @@ def test_feature_tables_have_the_contract_columns(name):
     index_name = {"parcels": "parcel_id", "buildings": "pand_id", "units": "vbo_id"}[name]
     assert table.index.name == index_name
     have = set(table.columns) | {index_name, "site_id"}
-    missing = documented - have - PENDING_ISSUE_9[name]
+    missing = documented - have
     assert not missing, f"{name} lacks {missing}"
-    done = PENDING_ISSUE_9[name] & have
-    assert not done, f"{name} computes {done}: remove them from PENDING_ISSUE_9"
-    assert PENDING_ISSUE_9[name] <= documented, PENDING_ISSUE_9[name] - documented
     assert list(table.columns[:-1]) == list(TABLE_COLUMNS[name])
     assert table.crs == CRS
 
@@ -243,20 +205,33 @@ def test_parcel_features_by_hand(result):
     assert t.loc["P01", "owner_class"] == "provincie"
     assert bool(t.loc["P01", "is_provincial"])
     assert t.loc["P01", "dist_trein_m"] == pytest.approx(100.0)  # from (50, 50) to (50, 150)
-    assert t.loc["P01", "capacity_units"] == 40  # 1 ha × 40 units/ha
+    # net area: the 10 m strip cut off, then 5 m setback all round: 90 × 30 + 90 × 40
+    assert t.loc["P01", "net_area_m2"] == pytest.approx(6300.0)
+    assert t.loc["P01", "hard_zone_frac"] == pytest.approx(0.1)
+    assert bool(t.loc["P01", "fits_min_width"])  # 30 and 40 m wide: both hold a 20 m row
+    assert t.loc["P01", "in_bsd"] == 1.0 and t.loc["P01", "dist_bsd_m"] == 0.0
+    assert t.loc["P01", "beschikbaarheid"] == "geen_plan"
+    assert np.isnan(t.loc["P01", "beschikbaar_tot"]) and t.loc["P01", "beschikbaar_jaren"] == 15
+    # P07: the hard plan H1 starts in 2033, 8 years after the reference date
+    p7 = t.loc["P07"]
+    assert p7["beschikbaarheid"] == "tot_ontwikkeling" and p7["plan_id"] == "H1"
+    assert p7["beschikbaar_tot"] == 2033 and p7["beschikbaar_jaren"] == 8
+    assert p7["plan_naam"] == "Bètawijk" and p7["plan_status"] == "hard"
+    assert p7["plan_woningen"] == 60 and p7["plan_jaren_tot_start"] == 8
     assert t.loc["P02", "zone_natura2000_frac"] == 1.0
     assert t.loc["P05", "built_up_fraction"] == pytest.approx(0.5)
     # bare (0.6), a station within 2 km (0.2), buildable zoning (0.2)
     assert t.loc["P01", "site_readiness"] == pytest.approx(1.0)
     # P05 is excluded (built up): columns no exclusion reads are not computed for it
     assert np.isnan(t.loc["P05", "dist_trein_m"])
-    assert t.loc["P05", "zone_natura2000_frac"] == 0.0
+    # excluded in the first round (built up): the overlays of later rounds are not computed
+    assert np.isnan(t.loc["P05", "zone_natura2000_frac"])
 
 
 def test_location_features_only_for_rows_that_pass_the_exclusions(result):
     full = build_feature_tables(tiny_layers(), noise_path=None, reference_date=REF)
     t = result.features["parcels"]
-    for col in ("dist_trein_m", "n_winkel_500m", "mixed_use_500m", "site_readiness"):
+    for col in ("dist_trein_m", "n_winkel_500m", "mixed_use_500m", "site_readiness", "net_area_m2"):
         pd.testing.assert_series_equal(
             t.loc[["P01", "P03", "P07"], col], full["parcels"].loc[["P01", "P03", "P07"], col]
         )
@@ -277,7 +252,8 @@ def test_small_parcels_of_one_owner_merge_into_one_site(result):
     assert site["merged"]
     assert site["parcel_ids"] == "P03,P04"
     assert site["n_parcels"] == 2
-    assert site["area_m2"] == pytest.approx(2000.0)
+    assert site["area_m2"] == pytest.approx(2800.0)
+    assert site["net_area_m2"] == pytest.approx(70 * 25)
     assert site["site_id"] == "TL-P03"
     # corner contact only: P08 and P09 stay apart (and too small)
     assert not t.loc["P08", "merged"] and not t.loc["P09", "merged"]
@@ -305,15 +281,15 @@ def test_building_and_unit_features_by_hand(result):
     assert bt.loc["B01", "office_share"] == 1.0
     assert bt.loc["B01", "vacant_share"] == pytest.approx(0.75)
     assert bt.loc["B01", "vacant_years"] == pytest.approx(1827 / 365.25)
-    assert bt.loc["B01", "capacity_units"] == 70  # 4000 × 0.7 / 40
+    assert bt.loc["B01", "vacant_office_floor_m2"] == 3000.0  # U01 vacant, U02 in use
     assert bt.loc["B03", "zone_externe_veiligheid_frac"] == 1.0
     ut = result.features["units"]
     assert sorted(ut.index) == ["U03", "U06"]  # shop units only
     assert ut.loc["U03", "is_ground_floor_shop"]  # shop below a home
-    assert ut.loc["U03", "own_entrance"]
+    assert ut.loc["U03", "own_entrance"] == "gedeeld_pand"  # B02 has three addresses
     assert ut.loc["U03", "street_shop_units"] == 2
     assert ut.loc["U03", "street_shop_vacancy"] == pytest.approx(0.5)
-    assert ut.loc["U03", "secondary_street"]
+    assert ut.loc["U03", "winkelligging"] == "verspreid"  # 2 shops: fewer than 5
     assert ut.loc["U03", "vacant_years"] == pytest.approx(1096 / 365.25)
 
 
@@ -340,7 +316,11 @@ def test_gemeenten_summary(result):
     g = result.gemeenten.set_index("gemeentecode")
     assert g.loc["GM0001", "n_tijdelijke_locatie"] == 2
     assert g.loc["GM0002", "n_plinttransformatie"] == 1
-    assert g.loc["GM0001", "capacity_tijdelijke_locatie"] == 40 + 8
+    # P01: 6,300 m² × 40/ha = 25; P03+P04: 1,750 m² -> 7
+    assert g.loc["GM0001", "capacity_tijdelijke_locatie"] == 25 + 7
+    assert g.loc["GM0002", "dwelling_stock"] == 1 and g.loc["GM0001", "dwelling_stock"] == 0
+    assert g.loc["GM0001", "candidate_area_m2"] == pytest.approx(10_000 + 2_800)
+    assert g.loc["GM0001", "area_m2"] == pytest.approx(1_000_000)
     assert result.gemeente_codes == ["GM0001", "GM0002"]
     assert result.reference_date == REF
 
@@ -502,3 +482,53 @@ def test_early_excluded_parcels_equal_those_scoring_finds(monkeypatch):
     b_ = full.candidates["tijdelijke_locatie"]
     pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b_))
     assert len(early.excluded_parcels) and len(a)
+
+
+def test_availability_bsd_and_crowd_out_by_hand():
+    """Three extra plots in Beta: one just outside the BSD, one far outside, one crowded out."""
+    layers = tiny_layers()
+    extra = gdf(
+        {"parcel_id": ["P10", "P11", "P12"], "gemeentecode": ["GM0002"] * 3},
+        [
+            b(1000, 400, 1100, 500),  # 100 m above the BSD (which ends at y = 300)
+            b(1500, 1500, 1600, 1600),  # √(700² + 500²) = 860 m from Alfa's BSD
+            b(1100, 0, 1190, 100),  # touches the BSD; a hard plan starts there next year
+        ],
+    )
+    extra["area_m2"] = extra.area
+    layers["parcels"] = pd.concat([layers["parcels"], extra], ignore_index=True)
+    plan = gdf(
+        {
+            "plan_id": ["H2"],
+            "plan_name": ["Oostrand"],
+            "homes": [40],
+            "start_year": [2026],
+            "status": ["hard"],
+        },
+        [b(1100, 0, 1190, 100)],
+    )
+    layers["housing_plans"] = pd.concat([layers["housing_plans"], plan], ignore_index=True)
+    r = run_scan(layers, noise_path=None, reference_date=REF)
+    cand = r.candidates["tijdelijke_locatie"].set_index("site_id")
+    ex = r.excluded_parcels.set_index("parcel_id")
+    # just outside: a candidate with the provincial aandachtspunt
+    assert cand.loc["TL-P10", "dist_bsd_m"] == pytest.approx(100.0)
+    assert cand.loc["TL-P10", "in_bsd"] == 0.0
+    assert "buiten_bsd_aansluitend" in cand.loc["TL-P10", "aandachtspunt_codes"].split(",")
+    # far outside: excluded (and too far from transit as well)
+    assert ex.loc["P11", "reason_codes"].split(",")[0] == "buiten_bsd"
+    assert "860 m buiten het bestaand stads- en dorpsgebied" in ex.loc["P11", "reasons"]
+    # a plan starting in 2026: crowded out, with the window rule too
+    assert ex.loc["P12", "reason_codes"] == "verdringing,termijn_te_kort"
+    # P07: temporary until development, said in the explanation
+    exp = json.loads(cand.loc["TL-P07", "explanation"])
+    assert exp["availability"]["case"] == "tot_ontwikkeling"
+    assert exp["availability"]["until"] == 2033 and exp["availability"]["years"] == 8
+    assert "Tijdelijk tot ontwikkeling" in exp["availability"]["text"]
+    assert "2033" in exp["availability"]["text"]
+    p1 = json.loads(cand.loc["TL-P01", "explanation"])
+    assert p1["availability"]["case"] == "geen_plan"
+    assert "volle termijn" in p1["availability"]["text"]
+    assert cand.loc["TL-P01", "beschikbaar_jaren"] == 15
+    assert "zone_afgetrokken" in cand.loc["TL-P01", "aandachtspunt_codes"].split(",")
+    assert (cand.loc["TL-P01", "capacity_low"], cand.loc["TL-P01", "capacity_high"]) == (18, 37)

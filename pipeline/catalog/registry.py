@@ -104,13 +104,6 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         SourceKind("noise_aircraft", "raster", optional=True),
     )
 }
-#: The per-source noise rasters (sources.yaml key -> the feature column it fills).
-NOISE_SOURCES = {
-    "noise_road": "noise_road_db",
-    "noise_rail": "noise_rail_db",
-    "noise_industry": "noise_industry_db",
-    "noise_aircraft": "noise_aircraft_db",
-}
 
 #: Each sources.yaml key and the one format it is read in.
 SOURCE_FORMATS: dict[str, str] = {k: v.format for k, v in SOURCE_KINDS.items()}

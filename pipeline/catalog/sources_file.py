@@ -75,7 +75,7 @@ class Sources:
     @property
     def rasters(self) -> dict[str, Path]:
         """The per-source noise rasters present (``noise_road`` … ``noise_aircraft`` -> path)."""
-        from pipeline.catalog.registry import NOISE_SOURCES
+        from pipeline.schemas import NOISE_SOURCES
 
         return {
             key: spec.path

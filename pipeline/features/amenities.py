@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from pipeline.schemas import CRS
@@ -21,9 +22,15 @@ AMENITY_COUNTS = {
 }
 
 
-def amenity_points(units: gpd.GeoDataFrame, flags: pd.DataFrame) -> dict[str, gpd.GeoDataFrame]:
-    """The amenity points of each kind of :data:`AMENITIES`: the units with that use."""
+def amenity_points(
+    units: gpd.GeoDataFrame, flags: pd.DataFrame, *, exclude: np.ndarray | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """The amenity points of each kind of :data:`AMENITIES`: the units with that use, except
+    those in ``exclude`` (the units vacant on the reference date: they serve no one)."""
+    keep = np.ones(len(units), dtype=bool) if exclude is None else ~np.asarray(exclude, bool)
     return {
-        kind: gpd.GeoDataFrame(geometry=units.geometry[flags[use].to_numpy()].to_numpy(), crs=CRS)
+        kind: gpd.GeoDataFrame(
+            geometry=units.geometry[flags[use].to_numpy(bool) & keep].to_numpy(), crs=CRS
+        )
         for kind, use in AMENITIES.items()
     }

@@ -177,14 +177,36 @@ def building_vacant_share(
     return pd.Series(np.clip(v, 0, 1), index=buildings.index, name="vacant_share")
 
 
-def building_vacant_years(
-    buildings: pd.DataFrame, units: pd.DataFrame, unit_years: pd.Series
+def building_vacant_office_floor(
+    buildings: pd.DataFrame, units: pd.DataFrame, flags: pd.DataFrame, unit_vacant: pd.Series
 ) -> pd.Series:
-    """``vacant_years = max`` over the building's units of their vacancy in years (0 if none)."""
-    pos = _building_pos(buildings, units)
-    ok = pos >= 0
-    out = np.zeros(len(buildings))
-    np.maximum.at(out, pos[ok], unit_years.to_numpy(float)[ok])
+    """The vacant office floor: ``Σ_u vacant(u) × oppervlakte(u) × [kantoor ∈ u] / n_uses(u)``."""
+    share = np.where(
+        flags["n_uses"] > 0, flags["kantoorfunctie"] / np.maximum(flags["n_uses"], 1), 0.0
+    )
+    weights = _unit_area(units) * share * unit_vacant.to_numpy(bool)
+    return pd.Series(
+        _per_building(buildings, units, weights),
+        index=buildings.index,
+        name="vacant_office_floor_m2",
+    )
+
+
+def building_vacant_years(
+    buildings: pd.DataFrame, units: pd.DataFrame, unit_years: pd.Series, unit_vacant: pd.Series
+) -> pd.Series:
+    """Floor-area-weighted mean vacancy (years) of the building's vacant units (0 if none).
+
+    ``vacant_years = Σ_{u vacant} area(u) × years(u) / Σ_{u vacant} area(u)``; a vacant unit
+    without a floor area counts with weight 1 m² (so it is not lost).
+    """
+    vac = unit_vacant.to_numpy(bool)
+    area = np.where(vac, np.maximum(_unit_area(units), 1.0), 0.0)
+    years = unit_years.to_numpy(float)
+    num = _per_building(buildings, units, area * np.nan_to_num(years))
+    den = _per_building(buildings, units, area)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den > 0, num / den, 0.0)
     return pd.Series(out, index=buildings.index, name="vacant_years")
 
 
@@ -278,17 +300,17 @@ def is_ground_floor_shop(
 
 
 def own_entrance(units: pd.DataFrame, buildings: pd.DataFrame) -> pd.Series:
-    """``True`` when the unit's building has other units as well.
+    """``eigen_pand`` when the unit is its building's only address, ``gedeeld_pand`` when the
+    building has other addresses too, ``onbekend`` without a known building.
 
-    Heuristic: a shop in a building with more addresses is a separate unit with its own street
-    door (the upstairs homes or offices have theirs); a shop that is the building's only
-    address may share its only entrance with the whole building.
+    A single-address building's door is the unit's own door; in a building with more
+    addresses the shop usually has its own street door too, but that is not certain.
     """
     n = unit_counts(buildings, units).to_numpy()
     pos = _building_pos(buildings, units)
-    out = np.zeros(len(units), dtype=bool)
+    out = np.full(len(units), "onbekend", dtype=object)
     ok = pos >= 0
-    out[ok] = n[pos[ok]] >= 2
+    out[ok] = np.where(n[pos[ok]] <= 1, "eigen_pand", "gedeeld_pand")
     return pd.Series(out, index=units.index, name="own_entrance")
 
 
@@ -303,29 +325,52 @@ def street_shop_units(shops: pd.DataFrame) -> pd.Series:
     """Number of shop units on the same street (straatnaam) in the same municipality.
 
     ``street_shop_units = |{s : gemeente(s) = gemeente(u) ∧ straat(s) = straat(u)}|``
-    (including the unit itself; 1 when the street name is unknown).
+    (including the unit itself; street names compared case- and space-insensitively); NaN
+    when the street is unknown.
     """
     key = _street_key(shops)
-    counts = key.map(key.value_counts()).fillna(1).astype(np.int64)
+    counts = key.map(key.value_counts()).astype("float64")
     return counts.rename("street_shop_units")
 
 
 def street_shop_vacancy(shops: pd.DataFrame, is_vacant: pd.Series) -> pd.Series:
     """Street-level shop vacancy: vacant share of the shop units on the same street.
 
-    ``street_shop_vacancy = Σ_{s on street} is_vacant(s) / street_shop_units``; a unit with
-    an unknown street counts alone.
+    ``street_shop_vacancy = Σ_{s on street} is_vacant(s) / street_shop_units``; NaN when the
+    street is unknown (never a guess from the unit alone).
     """
     key = _street_key(shops)
     vac = is_vacant.astype(float)
     grouped = vac.groupby(key).mean()
-    out = key.map(grouped)
-    out = out.astype("float64").fillna(vac)
-    return out.rename("street_shop_vacancy")
+    return key.map(grouped).astype("float64").rename("street_shop_vacancy")
 
 
-def secondary_street(street_units: pd.Series, in_core: pd.Series) -> pd.Series:
-    """``True`` outside the core shopping area on a street with fewer than 10 shop units."""
-    return ((~in_core.astype(bool)) & (street_units < SECONDARY_STREET_MAX_SHOPS)).rename(
-        "secondary_street"
-    )
+def winkelligging(
+    street_units: pd.Series,
+    street_vacancy: pd.Series,
+    in_core: pd.Series,
+    *,
+    min_shops: int,
+    min_vacancy: float,
+) -> pd.Series:
+    """Where a shop unit lies in the shopping structure (contracts §E.5).
+
+    ``onbekend`` without a known street; else ``aanloopstraat`` outside the kernwinkelgebied on
+    a street with at least ``min_shops`` shop units of which at least ``min_vacancy`` is
+    vacant; ``winkelstraat`` with that many shops and less vacancy (or in the core);
+    ``verspreid`` with fewer shops (a scattered shop among homes).
+    """
+    n = street_units.to_numpy(dtype=float)
+    vac = street_vacancy.to_numpy(dtype=float)
+    core = in_core.fillna(False).astype(bool).to_numpy()
+    many = n >= min_shops
+    out = np.where(
+        np.isnan(n),
+        "onbekend",
+        np.where(
+            many & ~core & (vac >= min_vacancy - 1e-12),
+            "aanloopstraat",
+            np.where(many | core, "winkelstraat", "verspreid"),
+        ),
+    ).astype(object)
+    return pd.Series(out, index=street_units.index, name="winkelligging")

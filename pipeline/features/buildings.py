@@ -40,9 +40,11 @@ def building_table(
     t["office_floor_m2"] = office
     t["office_share"] = fbag.office_share(office, floor)
     t["vacant_share"] = fbag.building_vacant_share(buildings, units, unit_vacant)
-    t["vacant_years"] = fbag.building_vacant_years(buildings, units, unit_years)
+    t["vacant_office_floor_m2"] = fbag.building_vacant_office_floor(
+        buildings, units, flags, unit_vacant
+    )
+    t["vacant_years"] = fbag.building_vacant_years(buildings, units, unit_years, unit_vacant)
     t["energielabel"] = fbag.building_energielabel(buildings, units)
-    t["capacity_units"] = np.floor(office * 0.7 / 40.0 + 1e-9).astype(np.int64)
     # Full reasons for the buildings uitgesloten_panden lists: office floor or a shop unit.
     shop_pos = fbag._building_pos(buildings, units.loc[flags["winkelfunctie"].to_numpy(bool)])
     hosts_shop = np.zeros(len(buildings), dtype=bool)

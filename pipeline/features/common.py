@@ -1,19 +1,23 @@
 """The columns every feature table shares (docs/contracts.md §E.2), computed group by group.
 
-:func:`common_features` computes groups of columns (owner, zoning, transit, amenities, noise,
-zones, mixed use) on two threads; :func:`with_common` computes first the groups a type's
-exclusion rules need, for every row, evaluates the rules, and then the other groups only for
-the rows that pass (docs/contracts.md §E.1).
+:func:`common_features` computes groups of columns (owner, zoning, zones, transit, amenities,
+noise, nature, mixed use) on two threads. :func:`with_common` evaluates a type's exclusion
+rules in rounds of increasing cost (docs/contracts.md §E.1): the groups the cheapest rules
+need are computed for every row, those rules are evaluated, and each next round computes its
+groups only for the rows still in; the groups no rule needs are computed only for the rows
+that pass every rule. A feature table may add groups of its own (:class:`Group`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
@@ -22,10 +26,11 @@ from pipeline.features._spatial import geometry_array, representative_points
 from pipeline.features.amenities import AMENITIES, AMENITY_COUNTS
 from pipeline.features.context import Context
 from pipeline.features.municipality import assign_gemeentecode
-from pipeline.features.noise import mean_noise
+from pipeline.features.noise import mean_noise_many
 from pipeline.schemas import (
     COMMON_FEATURE_COLUMNS,
     CRS,
+    NOISE_COLUMNS,
     STOP_KINDS,
     TABLE_FEATURE_COLUMNS,
     ZONE_KINDS,
@@ -53,6 +58,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 TABLE_INDEX = {"parcels": "parcel_id", "buildings": "pand_id", "units": "vbo_id"}
+#: Distances to polygons beyond this are reported as this value (m).
+MAX_POLYGON_DISTANCE_M = 20_000.0
 
 
 def table_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +75,7 @@ def fmin(cols: Mapping[str, pd.Series], kinds: tuple[str, ...], name: str) -> pd
     return pd.Series(v, index=cols[f"dist_{kinds[0]}_m"].index, name=name)
 
 
-#: Groups of common columns computed together, and what each costs to compute.
+#: Groups of common columns computed together.
 GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
     "owner": ("owner_class", "is_provincial"),
     "zoning": ("zoning_hoofdgroep",),
@@ -77,19 +84,52 @@ GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
         "dist_rail_m",
         "dist_station_m",
         "dist_hov_m",
+        "dist_ov_m",
     ),
     "amenities": (*AMENITY_COUNTS, *(f"dist_{k}_m" for k in AMENITIES)),
-    "noise": ("noise_db",),
+    "noise": (
+        *NOISE_COLUMNS,
+        "geluid_boven_grenswaarde",
+        "geluid_boven_standaardwaarde",
+        "noise_excess",
+    ),
     "zones": (*(f"zone_{k}_frac" for k in ZONE_KINDS), "in_kernwinkelgebied"),
+    "nature": ("dist_stikstofgevoelig_m",),
     "mixed": ("mixed_use_500m",),
+}
+#: Cost order of the groups: the rules on cheaper groups are evaluated first (§E.1).
+GROUP_RANK: dict[str, int] = {
+    "owner": 1,
+    "zoning": 1,
+    "zones": 1,
+    "transit": 2,
+    "amenities": 2,
+    "nature": 3,
+    "noise": 3,
+    "mixed": 3,
 }
 ALL_GROUPS = frozenset(GROUP_COLUMNS)
 #: Derived table columns and the groups they are computed from.
 DERIVED_GROUPS: dict[str, set[str]] = {
     "zoning_wonen_realised": {"zoning"},
     "site_readiness": {"zoning", "transit"},
-    "secondary_street": {"zones"},
+    "winkelligging": {"zones"},
+    "hard_zone_frac": {"zones"},
 }
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group of columns a feature table computes itself (e.g. the parcels' net area).
+
+    ``compute(objects)`` returns the columns for the given rows; ``rank`` orders it among the
+    common groups (§E.1); ``needs`` are columns it reads from the table built so far.
+    """
+
+    columns: tuple[str, ...]
+    rank: int
+    compute: Callable[[gpd.GeoDataFrame, pd.DataFrame], pd.DataFrame]
+    needs: tuple[str, ...] = ()
 
 
 #: Column order of :func:`common_features` (independent of which task finished first).
@@ -98,24 +138,29 @@ _COMMON_ORDER = (
     "gemeentenaam",
     *(
         c
-        for g in ("owner", "zoning", "transit", "amenities", "noise", "zones", "mixed")
+        for g in ("owner", "zoning", "transit", "amenities", "noise", "zones", "nature", "mixed")
         for c in GROUP_COLUMNS[g]
     ),
 )
 
 
-def groups_for(columns: set[str]) -> set[str]:
+def groups_for(columns: set[str], extra: Mapping[str, Group] | None = None) -> set[str]:
+    """The groups (common and ``extra``) that compute ``columns``."""
     groups: set[str] = set()
     for col in columns:
         groups |= DERIVED_GROUPS.get(col, set())
         groups |= {g for g, cols in GROUP_COLUMNS.items() if col in cols}
+        groups |= {g for g, grp in (extra or {}).items() if col in grp.columns}
+    for g in list(groups):
+        if extra and g in extra:
+            groups |= groups_for(set(extra[g].needs)) - {g}
     return groups
 
 
 def common_features(
     objects: gpd.GeoDataFrame, ctx: Context, *, groups: set[str] | frozenset[str] = ALL_GROUPS
 ) -> pd.DataFrame:
-    """The columns every feature table shares (contracts §E), aligned to ``objects``.
+    """The columns every feature table shares (contracts §E.2), aligned to ``objects``.
 
     ``gemeentecode`` and ``gemeentenaam`` always; the other columns per group in ``groups``
     (see :data:`GROUP_COLUMNS`). Independent groups are computed on two threads.
@@ -159,6 +204,15 @@ def common_features(
         ).rename("in_kernwinkelgebied")
         return out
 
+    def nature() -> dict[str, pd.Series]:
+        kind = ctx.zones["kind"] if len(ctx.zones) else pd.Series([], dtype=object)
+        targets = geometry_array(ctx.zones)[kind.to_numpy(dtype=object) == "stikstofgevoelig"]
+        return {
+            "dist_stikstofgevoelig_m": polygon_distance(
+                objects, targets, name="dist_stikstofgevoelig_m"
+            )
+        }
+
     def proximity() -> dict[str, pd.Series]:
         # Proximity is measured from the representative point: compute it once.
         points = gpd.GeoDataFrame(
@@ -171,6 +225,7 @@ def common_features(
             out["dist_rail_m"] = fmin(out, ("trein", "metro", "tram"), "dist_rail_m")
             out["dist_station_m"] = out["dist_trein_m"].rename("dist_station_m")
             out["dist_hov_m"] = fmin(out, ("bus", "tram", "metro"), "dist_hov_m")
+            out["dist_ov_m"] = fmin(out, STOP_KINDS, "dist_ov_m")
         if "amenities" in groups:
             for col, (kind, radius) in AMENITY_COUNTS.items():
                 out[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)
@@ -184,7 +239,7 @@ def common_features(
         return out
 
     def noise() -> dict[str, pd.Series]:
-        return {"noise_db": mean_noise(objects, ctx.noise)}
+        return noise_columns(objects, ctx)
 
     tasks: list[Callable[[], dict[str, pd.Series]]] = []
     if "noise" in groups:
@@ -195,6 +250,8 @@ def common_features(
         tasks.append(zoning)
     if "zones" in groups:
         tasks.append(zones)
+    if "nature" in groups:
+        tasks.append(nature)
     if groups & {"transit", "amenities", "mixed"}:
         tasks.append(proximity)
     for part in concurrently(*tasks):
@@ -203,10 +260,79 @@ def common_features(
     return pd.DataFrame({c: cols[c] for c in order}, index=objects.index)
 
 
+def noise_columns(objects: gpd.GeoDataFrame, ctx: Context) -> dict[str, pd.Series]:
+    """Mean noise per source and what it means for new homes (contracts §E.2).
+
+    ``noise_<source>_db`` per raster; ``geluid_boven_grenswaarde`` and
+    ``geluid_boven_standaardwaarde`` list the sources above their limit value, and above their
+    standard value but not their limit, as Dutch text (``""`` when none); ``noise_excess =
+    max_s clip((L_s − standard_s) / (limit_s − standard_s), 0, 1)`` over the sources with a
+    value (NaN when none has one). The values come from the config's ``noise`` block.
+    """
+    index = objects.index
+    n = len(objects)
+    means = (
+        mean_noise_many(objects, ctx.noise_grids) if ctx.noise_grids else pd.DataFrame(index=index)
+    )
+    out: dict[str, pd.Series] = {}
+    for col in NOISE_COLUMNS:
+        values = means[col] if col in means else pd.Series(np.full(n, np.nan), index=index)
+        out[col] = values.rename(col)
+    excess = np.full(n, np.nan)
+    over_limit = np.full(n, "", dtype=object)
+    over_standard = np.full(n, "", dtype=object)
+    for src in ctx.noise_sources.values():
+        level = out[src.column].to_numpy(dtype=float)
+        has = ~np.isnan(level)
+        if not has.any():
+            continue
+        frac = np.clip((level - src.standard_db) / (src.limit_db - src.standard_db), 0.0, 1.0)
+        excess = np.where(has, np.fmax(excess, frac), excess)
+        rounded = np.round(np.where(has, level, 0.0)).astype(np.int64)
+        above_limit = has & (level > src.limit_db)
+        above_std = has & (level > src.standard_db) & ~above_limit
+        for mask, target, what, value in (
+            (above_limit, over_limit, "grenswaarde", src.limit_db),
+            (above_std, over_standard, "standaardwaarde", src.standard_db),
+        ):
+            if not mask.any():
+                continue
+            texts = np.char.add(
+                np.char.add(f"{src.label} ", rounded[mask].astype(str)),
+                f" dB ({what} {value:g} dB)",
+            ).astype(object)
+            sep = np.where(target[mask] == "", "", "; ").astype(object)
+            target[mask] = target[mask] + sep + texts
+    out["geluid_boven_grenswaarde"] = pd.Series(over_limit, index=index, dtype=object)
+    out["geluid_boven_standaardwaarde"] = pd.Series(over_standard, index=index, dtype=object)
+    out["noise_excess"] = pd.Series(excess, index=index)
+    return out
+
+
+def polygon_distance(objects: gpd.GeoDataFrame, targets: np.ndarray, *, name: str) -> pd.Series:
+    """Distance (m) from each object's geometry to the nearest target polygon (0 if they touch).
+
+    Beyond :data:`MAX_POLYGON_DISTANCE_M` the distance is reported as that value; NaN without
+    any target. One STRtree nearest query (GEOS' exact distance).
+    """
+    geoms = geometry_array(objects)
+    out = np.full(len(geoms), np.nan)
+    if len(targets) and len(geoms):
+        tree = shapely.STRtree(targets)
+        (i, _j), d = tree.query_nearest(
+            geoms, max_distance=MAX_POLYGON_DISTANCE_M, return_distance=True, all_matches=False
+        )
+        out[:] = MAX_POLYGON_DISTANCE_M
+        np.minimum.at(out, i, d)
+    return pd.Series(out, index=objects.index, name=name)
+
+
 def fill_rows(frame: pd.DataFrame, index: pd.Index, positions: np.ndarray) -> pd.DataFrame:
     """``frame`` (the rows at ``positions`` of ``index``) spread out to all of ``index``.
 
-    The other rows get NaN, False, 0 or None by dtype. Placed by position: no lookup of ids.
+    The other rows get NaN, missing (booleans: pandas' nullable ``boolean``, so a rule such as
+    ``is_false`` never fires on a value that was not computed), 0 or None by dtype. Placed by
+    position: no lookup of ids.
     """
     n = len(index)
     cols: dict[str, Any] = {}
@@ -214,8 +340,11 @@ def fill_rows(frame: pd.DataFrame, index: pd.Index, positions: np.ndarray) -> pd
         values = frame[col]
         dtype = values.dtype
         if pd.api.types.is_bool_dtype(dtype):
-            out = np.zeros(n, dtype=bool)
-            out[positions] = values.to_numpy(dtype=bool, na_value=False)
+            data = np.zeros(n, dtype=bool)
+            data[positions] = values.to_numpy(dtype=bool, na_value=False)
+            unknown = np.ones(n, dtype=bool)
+            unknown[positions] = values.isna().to_numpy()
+            out: Any = pd.arrays.BooleanArray(data, unknown)
         elif pd.api.types.is_integer_dtype(dtype):
             out = np.zeros(n, dtype=np.int64)
             out[positions] = values.to_numpy(dtype=np.int64, na_value=0)
@@ -240,60 +369,76 @@ def with_common(
     *,
     explain: np.ndarray | None = None,
     on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+    extra: Mapping[str, Group] | None = None,
 ) -> pd.DataFrame:
-    """``base`` + the common columns + derived columns, computing little for excluded rows.
+    """``base`` + the common (and ``extra``) columns + derived columns, in rounds (§E.1).
 
-    First the columns the type's exclusion rules need are computed for every row; the rules
-    are evaluated (:func:`pipeline.scoring.evaluate_exclusions`, as scoring will); the other
-    columns (distances, counts, …) are computed only for the rows that survive. Excluded rows
-    keep every column an exclusion reason uses, and NaN/0/False/None in the rest (they are
-    not candidates, so no criterion reads them).
+    The rules of the type are evaluated in rounds: first the rules on ``base`` columns, then
+    on the groups of rank 1 (overlays), 2 (distances), 3 (noise, polygon distances, net
+    area). Each round computes its groups only for the rows that passed the rules evaluated
+    so far; a row excluded in a round keeps the columns computed up to then, and NaN, 0,
+    False or None in the rest (it is not a candidate, so no criterion reads them), and its
+    reasons are those of the rules evaluated up to that round.
 
-    ``explain`` (boolean mask) limits the first step: rows outside it that a rule on the
-    ``base`` columns alone already excludes (a house is no office) get no spatial columns,
-    so their reasons list only the base rules. Default: every row is explained in full.
+    ``explain`` (boolean mask): rows that go through every round whatever the rules say (the
+    office and shop buildings ``uitgesloten_panden`` lists with all their reasons).
 
-    ``on_first(table, keep)`` is called once the exclusion columns are known, with the
+    ``on_first(table, keep)`` is called once every exclusion column is known, with the
     positions of the rows that pass the rules, before the other columns are computed (the
     scan hands the excluded parcels to the writer there).
     """
     from pipeline.scoring import evaluate_exclusions
 
-    rules = list(getattr(type_config, "exclusions", None) or [])
-    needed = {r.column for r in rules}
-    first = groups_for(needed) if rules else set(ALL_GROUPS)
-    todo = np.ones(len(objects), dtype=bool)
-    base_rules = [r for r in rules if r.column in base.columns]
-    if explain is not None and base_rules:
-        pre = evaluate_exclusions(base, base_rules, texts=False)["excluded"].to_numpy(dtype=bool)
-        todo = ~pre | np.asarray(explain, dtype=bool)
-    if todo.all():
-        common = common_features(objects, ctx, groups=first)
-    else:
-        common = pd.concat(
-            [
-                common_features(objects, ctx, groups=set()),
-                fill_rows(
-                    common_features(objects.iloc[np.flatnonzero(todo)], ctx, groups=first).drop(
-                        columns=["gemeentecode", "gemeentenaam"]
-                    ),
-                    objects.index,
-                    np.flatnonzero(todo),
-                ),
-            ],
-            axis=1,
-        )
-    t = derive(pd.concat([base, common], axis=1))
-    rest = ALL_GROUPS - first
-    if not rest:
+    extra = dict(extra or {})
+    rank = {**GROUP_RANK, **{g: grp.rank for g, grp in extra.items()}}
+    every = set(ALL_GROUPS) | set(extra)
+    rules = list(type_config.exclusions) if type_config is not None else []
+    n = len(objects)
+    force = np.zeros(n, dtype=bool) if explain is None else np.asarray(explain, dtype=bool)
+    t = pd.concat([base, common_features(objects, ctx, groups=set())], axis=1)
+    t = derive(t)
+    done: set[str] = set()
+
+    def compute(groups: set[str], rows: np.ndarray) -> None:
+        nonlocal t
+        common = groups & set(ALL_GROUPS)
+        everyone = len(rows) == n
+        subset = objects if everyone else objects.iloc[rows]
+        parts: list[pd.DataFrame] = []
+        if common:
+            part = common_features(subset, ctx, groups=common).drop(
+                columns=["gemeentecode", "gemeentenaam"]
+            )
+            parts.append(part)
+        for g in sorted(groups & set(extra)):
+            view = t if everyone else t.iloc[rows]
+            parts.append(extra[g].compute(subset, view))
+        for part in parts:
+            t = pd.concat([t, part if everyone else fill_rows(part, objects.index, rows)], axis=1)
+        t = derive(t)
+        done.update(groups)
+
+    active = np.ones(n, dtype=bool)
+    needed = groups_for({r.column for r in rules}, extra) if rules else set()
+    levels = sorted({rank[g] for g in needed})
+    # round 0: the rules on the base columns
+    for level in [0, *levels]:
+        if level:
+            todo = {g for g in needed if rank[g] == level} - done
+            if todo:
+                compute(todo, np.flatnonzero(active | force))
+        ready = [r for r in rules if r.column in t.columns]
+        if ready:
+            excluded = evaluate_exclusions(t, ready, texts=False)["excluded"].to_numpy(bool)
+            active = ~excluded
+    if not {r.column for r in rules} <= set(t.columns):
+        # a rule on a column no group computes (a typo is caught by the config's validation)
+        compute(every - done, np.arange(n))
         return t
-    if not needed <= set(t.columns):  # a rule on a column we cannot pre-compute: do it all
-        t = pd.concat([t, common_features(objects, ctx, groups=rest)], axis=1)
-        return derive(t)
-    keep = np.flatnonzero(~evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(bool))
+    keep = np.flatnonzero(active)
     if on_first is not None:
         on_first(t, keep)
-    more = common_features(objects.iloc[keep], ctx, groups=rest)
-    more = more.drop(columns=["gemeentecode", "gemeentenaam"])
-    t = pd.concat([t, fill_rows(more, objects.index, keep)], axis=1)
-    return derive(t)
+    rest = every - done
+    if rest:
+        compute(rest, np.flatnonzero(active | force))
+    return t

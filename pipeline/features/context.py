@@ -24,8 +24,8 @@ from pipeline.features._parallel import concurrently
 from pipeline.features._spatial import geometry_array, tile_complex
 from pipeline.features.amenities import amenity_points
 from pipeline.features.noise import NoiseGrid, read_noise_grid
-from pipeline.schemas import CRS, GEBRUIKSDOELEN
-from pipeline.scoring.config import FeatureParams
+from pipeline.schemas import CRS, GEBRUIKSDOELEN, NOISE_SOURCES
+from pipeline.scoring.config import FeatureParams, NoiseSource
 
 #: How far around the scanned objects context layers (stops, amenities) are kept (m).
 CONTEXT_MARGIN_M = 5_000.0
@@ -94,9 +94,29 @@ class Context:
     amenities: dict[str, gpd.GeoDataFrame]
     all_units: gpd.GeoDataFrame
     non_residential: np.ndarray
-    noise: NoiseGrid | None
+    #: Noise rasters by the column they fill (``noise_db``, ``noise_road_db``, …).
+    noise_grids: dict[str, NoiseGrid] = field(default_factory=dict)
+    #: The config's noise sources (standard and limit values).
+    noise_sources: dict[str, NoiseSource] = field(default_factory=dict)
+    #: The BSD polygons (tiled) and the permanent housing plans.
+    bsd: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    plans: gpd.GeoDataFrame = field(default_factory=lambda: gpd.GeoDataFrame(geometry=[], crs=CRS))
+    #: The year plan windows are counted from (the reference date's).
+    reference_year: int = 2025
     #: The numbers the features are computed with (the config's ``features`` block).
     params: FeatureParams = field(default_factory=FeatureParams)
+
+    @property
+    def noise(self) -> NoiseGrid | None:
+        """The combined noise raster (``noise_db``), or ``None``."""
+        return self.noise_grids.get("noise_db")
+
+    def zone_geoms(self, kinds: list[str] | tuple[str, ...]) -> np.ndarray:
+        """The (tiled) zone polygons of the given kinds."""
+        if len(self.zones) == 0:
+            return np.zeros(0, dtype=object)
+        mask = self.zones["kind"].isin(list(kinds)).to_numpy(dtype=bool)
+        return geometry_array(self.zones)[mask]
 
 
 def context_bounds(objs: list[gpd.GeoDataFrame]) -> tuple[float, float, float, float] | None:
@@ -147,6 +167,8 @@ def prepare(
     gemeenten: list[str] | None,
     ref: dt.date,
     params: FeatureParams | None = None,
+    rasters: Mapping[str, Path] | None = None,
+    noise_sources: Mapping[str, NoiseSource] | None = None,
 ) -> Prepared:
     """Sort and scope the canonical layers and build the shared context of one scan.
 
@@ -162,6 +184,10 @@ def prepare(
         The reference date vacancy is measured against.
     params
         The config's ``features`` block (default: the shipped defaults).
+    rasters
+        The per-source noise rasters by sources.yaml key (``noise_road`` …).
+    noise_sources
+        The config's ``noise`` block (standard and limit values per source).
     """
     sel = set(gemeenten) if gemeenten else None
 
@@ -186,12 +212,22 @@ def prepare(
         mun = sorted_layer(layers, "municipalities", key=None)
         if "gemeentecode" in mun.columns:
             mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
-        noise = None
-        if noise_path is not None and bbox is not None and Path(noise_path).exists():
-            noise = read_noise_grid(Path(noise_path), bounds=bbox)
+        paths = {"noise_db": noise_path}
+        paths.update(
+            {NOISE_SOURCES[k]: v for k, v in (rasters or {}).items() if k in NOISE_SOURCES}
+        )
+        grids = {
+            col: read_noise_grid(Path(path), bounds=bbox)
+            for col, path in paths.items()
+            if path is not None and bbox is not None and Path(path).exists()
+        }
         return {
             "mun": mun,
-            "noise": noise,
+            "noise": grids,
+            "bsd": geometry_array(tiled(clip_bbox(sorted_layer(layers, "bsd", key=None), bbox, 0))),
+            "plans": _plans(
+                clip_bbox(sorted_layer(layers, "housing_plans", key="plan_id"), bbox, 0)
+            ),
             "zoning": tiled(clip_bbox(sorted_layer(layers, "zoning", key="zoning_id"), bbox, 0)),
             "ownership": tiled(clip_bbox(sorted_layer(layers, "ownership", key=None), bbox, 0)),
             "stops": clip_bbox(
@@ -204,12 +240,18 @@ def prepare(
     def unit_layers() -> dict[str, Any]:
         all_units = clip_bbox(units, bbox, CONTEXT_MARGIN_M)
         all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
+        all_vacant = (
+            fbag.unit_is_vacant(all_units, vacancy, reference_date=ref).to_numpy(bool)
+            if params is None or params.amenities_exclude_vacant
+            else np.zeros(len(all_units), dtype=bool)
+        )
         # The whole area: the scoped units are the context units, flag them once.
         flags = all_flags if scoped_u is all_units else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
         positions = fbag.building_positions(scoped_b, scoped_u)
         return {
             "all_units": all_units,
             "all_flags": all_flags,
+            "all_vacant": all_vacant,
             "flags": flags,
             "positions": positions,
             "unit_years": fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
@@ -219,7 +261,8 @@ def prepare(
     c, u = concurrently(context_layers, unit_layers)
     mun = c["mun"]
     all_units, all_flags = u["all_units"], u["all_flags"]
-    amenities = amenity_points(all_units, all_flags)
+    # A vacant shop (school, practice) is no amenity (features.amenities_exclude_vacant).
+    amenities = amenity_points(all_units, all_flags, exclude=u["all_vacant"])
     names = (
         dict(zip(mun["gemeentecode"].astype(str), mun["gemeentenaam"].astype(str), strict=False))
         if "gemeentenaam" in mun.columns
@@ -235,7 +278,11 @@ def prepare(
         amenities=amenities,
         all_units=all_units,
         non_residential=~all_flags["woonfunctie"].to_numpy(bool),
-        noise=c["noise"],
+        noise_grids=c["noise"],
+        noise_sources=dict(noise_sources or {}),
+        bsd=c["bsd"],
+        plans=c["plans"],
+        reference_year=ref.year,
         params=params if params is not None else FeatureParams(),
     )
     return Prepared(
@@ -249,3 +296,13 @@ def prepare(
         unit_years=u["unit_years"],
         unit_vacant=u["unit_vacant"],
     )
+
+
+def _plans(plans: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The housing plans with ``plan_id`` as a column (sorted by it), empty columns if absent."""
+    if plans.index.name == "plan_id":
+        plans = plans.reset_index()
+    for col in ("plan_id", "plan_name", "homes", "start_year", "status"):
+        if col not in plans.columns:
+            plans[col] = pd.Series(dtype=object)
+    return plans

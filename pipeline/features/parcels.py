@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import overlap as fov
+from pipeline.features import sites as fsites
 from pipeline.features._parallel import concurrently
-from pipeline.features.common import TABLE_COLUMNS, table_frame, with_common
+from pipeline.features.common import TABLE_COLUMNS, Group, table_frame, with_common
 from pipeline.features.context import Context
 from pipeline.features.merging import (
     DEFAULT_MAX_BUILT_UP,
@@ -21,9 +22,6 @@ from pipeline.schemas import CRS
 from pipeline.scoring.config import TypeConfig
 from pipeline.scoring.readiness import site_readiness
 from pipeline.stages import Stages, no_stage
-
-#: Residential density used for the parcels' capacity estimate (units per hectare).
-UNITS_PER_HA = 40.0
 
 
 def threshold(
@@ -102,11 +100,12 @@ def parcel_table(
         base = table_frame(sites)[
             ["parcel_ids", "n_parcels", "merged", "area_m2", "built_up_fraction"]
         ].copy()
-        base["capacity_units"] = np.floor(base["area_m2"] * UNITS_PER_HA / 10_000.0 + 1e-9).astype(
-            np.int64
-        )
+        hard_kinds = ctx.params.net_area.subtract_zones
 
         def derive(t: pd.DataFrame) -> pd.DataFrame:
+            fracs = [f"zone_{k}_frac" for k in hard_kinds]
+            if all(c in t for c in fracs):
+                t["hard_zone_frac"] = np.minimum(1.0, t[fracs].sum(axis=1).to_numpy(float))
             if "zoning_hoofdgroep" in t:
                 is_wonen = t["zoning_hoofdgroep"].isin(["wonen", "woongebied"])
                 t["zoning_wonen_realised"] = is_wonen & (t["built_up_fraction"] >= 0.10)
@@ -120,7 +119,9 @@ def parcel_table(
                     )
             return t
 
-        t = with_common(sites, base, ctx, type_config, derive, on_first=on_first)
+        t = with_common(
+            sites, base, ctx, type_config, derive, on_first=on_first, extra=site_groups(ctx)
+        )
         live = np.arange(len(t))
         rules = list(type_config.exclusions) if type_config is not None else []
         if not all_labels and rules and {r.column for r in rules} <= set(t.columns):
@@ -142,3 +143,40 @@ def parcel_table(
     )
     out.index.name = "parcel_id"
     return out
+
+
+def site_groups(ctx: Context) -> dict[str, Group]:
+    """The parcels' own feature groups: BSD and plans (overlays, rank 1), net area (rank 3)."""
+    params = ctx.params
+
+    def bsd(objects: gpd.GeoDataFrame, _table: pd.DataFrame) -> pd.DataFrame:
+        return fsites.bsd_columns(objects, ctx.bsd, min_share=params.bsd.min_share)
+
+    def plans(objects: gpd.GeoDataFrame, _table: pd.DataFrame) -> pd.DataFrame:
+        return fsites.plan_columns(
+            objects, ctx.plans, reference_year=ctx.reference_year, params=params.availability
+        )
+
+    def net_area(objects: gpd.GeoDataFrame, _table: pd.DataFrame) -> pd.DataFrame:
+        hard = ctx.zone_geoms(params.net_area.subtract_zones)
+        return fsites.net_area_columns(objects, hard, params=params.net_area)
+
+    return {
+        "bsd": Group(("in_bsd", "dist_bsd_m"), 1, bsd),
+        "plans": Group(
+            (
+                "plan_id",
+                "plan_naam",
+                "plan_status",
+                "plan_startjaar",
+                "plan_woningen",
+                "plan_jaren_tot_start",
+                "beschikbaarheid",
+                "beschikbaar_tot",
+                "beschikbaar_jaren",
+            ),
+            1,
+            plans,
+        ),
+        "net_area": Group(("net_area_m2", "fits_min_width"), 3, net_area),
+    }

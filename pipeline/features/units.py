@@ -56,7 +56,8 @@ def unit_table(
     t["pand_id"] = shops["pand_id"].astype(object)
     t["oppervlakte_m2"] = pd.to_numeric(shops["oppervlakte_m2"], errors="coerce").astype("float64")
     t["is_ground_floor_shop"] = ground.loc[shops.index]
-    t["vacant_years"] = unit_years.loc[shops.index]
+    # years vacant; missing for a unit in use (so no vacancy rule speaks about it)
+    t["vacant_years"] = unit_years.loc[shops.index].where(unit_vacant.loc[shops.index])
     t["is_vacant"] = unit_vacant.loc[shops.index]
     t["straatnaam"] = (
         shops["straatnaam"] if "straatnaam" in shops else pd.Series(None, index=shops.index)
@@ -65,14 +66,16 @@ def unit_table(
     t["street_shop_units"] = fbag.street_shop_units(keyed)
     t["street_shop_vacancy"] = fbag.street_shop_vacancy(keyed, t["is_vacant"])
     t["own_entrance"] = entrance.loc[shops.index]
-    t["capacity_units"] = np.maximum(
-        1, np.floor(t["oppervlakte_m2"].fillna(0) / 40.0 + 1e-9)
-    ).astype(np.int64)
+    streets = ctx.params.shops
 
     def derive(frame: pd.DataFrame) -> pd.DataFrame:
         if "in_kernwinkelgebied" in frame:
-            frame["secondary_street"] = fbag.secondary_street(
-                frame["street_shop_units"], frame["in_kernwinkelgebied"]
+            frame["winkelligging"] = fbag.winkelligging(
+                frame["street_shop_units"],
+                frame["street_shop_vacancy"],
+                frame["in_kernwinkelgebied"],
+                min_shops=streets.aanloopstraat_min_shops,
+                min_vacancy=streets.aanloopstraat_min_vacancy,
             )
         return frame
 

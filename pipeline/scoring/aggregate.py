@@ -150,6 +150,8 @@ def capacity_columns(table: pd.DataFrame, rule: Capacity) -> dict[str, np.ndarra
 def summarise_gemeenten(
     municipalities: pd.DataFrame,
     candidates: Mapping[str, pd.DataFrame],
+    *,
+    dwelling_stock: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """The ``gemeenten`` summary of contracts §C: counts and capacity per type and tier.
 
@@ -159,14 +161,19 @@ def summarise_gemeenten(
         The municipalities (GeoDataFrame with ``gemeentecode``, ``gemeentenaam``, geometry).
     candidates
         Scored candidates per opportunity type name (``tijdelijke_locatie`` …), each with
-        ``gemeentecode``, ``tier`` and ``capacity_units``.
+        ``gemeentecode``, ``tier`` and ``capacity_units`` (sites also ``area_m2``).
+    dwelling_stock
+        The number of current homes (BAG units with woonfunctie) per municipality code.
 
     Returns
     -------
     DataFrame (GeoDataFrame when the input is one)
         One row per municipality: ``n_<type>``, ``n_<type>_<tier>``, ``capacity_<type>``,
         ``capacity_<type>_<tier>`` for every type and tier A–E, and ``capacity_ab`` (all
-        types, tiers A and B). Types absent from ``candidates`` count 0.
+        types, tiers A and B), ``dwelling_stock``, ``capacity_ab_share`` (``capacity_ab /
+        dwelling_stock``, NaN for no stock), ``candidate_area_m2`` (summed ``area_m2`` of the
+        sites) and ``area_m2`` (the municipality's area). Types absent from ``candidates``
+        count 0.
     """
     from pipeline.scoring.config import TYPE_NAMES
 
@@ -202,6 +209,25 @@ def summarise_gemeenten(
         capacity_ab += caps[:, TIERS.index("A")] + caps[:, TIERS.index("B")]
     out = pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
     out["capacity_ab"] = capacity_ab
+    stock = np.array([int((dwelling_stock or {}).get(str(c), 0)) for c in codes], dtype="int64")
+    out["dwelling_stock"] = stock
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["capacity_ab_share"] = np.where(stock > 0, capacity_ab / np.maximum(stock, 1), np.nan)
+    sites = candidates.get("tijdelijke_locatie")
+    area = np.zeros(n_gem)
+    if sites is not None and len(sites) and "area_m2" in sites.columns:
+        gpos = codes.get_indexer(pd.Index(sites["gemeentecode"].astype(str)))
+        ok = gpos >= 0
+        area = np.bincount(
+            gpos[ok], weights=pd.to_numeric(sites["area_m2"]).to_numpy(float)[ok], minlength=n_gem
+        ).astype("float64")
+    out["candidate_area_m2"] = area
+    if "geometry" in municipalities.columns:
+        import shapely
+
+        out["area_m2"] = shapely.area(np.asarray(municipalities.geometry.array, dtype=object))
+    else:
+        out["area_m2"] = np.nan
     if "geometry" in municipalities.columns:
         import geopandas as gpd
 

@@ -34,7 +34,7 @@ from pydantic import (
 
 from pipeline import _yaml
 from pipeline.errors import ConfigError
-from pipeline.schemas import COMMON_FEATURE_COLUMNS, TABLE_FEATURE_COLUMNS
+from pipeline.schemas import COMMON_FEATURE_COLUMNS, NOISE_COLUMNS, TABLE_FEATURE_COLUMNS
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default.yaml")
 
@@ -887,16 +887,6 @@ class FeatureParams(_Model):
     net_area: NetArea = Field(default_factory=NetArea)
     bsd: BsdParams = Field(default_factory=BsdParams)
     shops: Shops = Field(default_factory=Shops)
-
-
-#: The noise columns a noise source may refer to.
-NOISE_COLUMNS = (
-    "noise_road_db",
-    "noise_rail_db",
-    "noise_industry_db",
-    "noise_aircraft_db",
-    "noise_db",
-)
 
 
 class NoiseSource(_Model):

@@ -100,10 +100,28 @@ def test_building_floor_office_and_vacancy(buildings, units, vacancy):
     share = fbag.building_vacant_share(buildings, units, vac)
     assert share.tolist() == pytest.approx([300 / 500, 1.0, 0.5, 0.0])
     years = fbag.unit_vacant_years(units, vacancy, reference_date=REF)
-    by = fbag.building_vacant_years(buildings, units, years)
+    by = fbag.building_vacant_years(buildings, units, years, vac)
     assert by["B1"] == pytest.approx(1461 / 365.25)
     assert by["B3"] == pytest.approx(1096 / 365.25)
     assert by["B4"] == 0.0
+    # only the vacant office floor counts for homes: U1 (300 m², vacant); U2 is in use
+    vacant_office = fbag.building_vacant_office_floor(buildings, units, flags, vac)
+    assert vacant_office.tolist() == [300.0, 0.0, 0.0, 0.0]
+
+
+def test_vacant_years_is_the_floor_weighted_mean_not_the_longest():
+    buildings = frame([b(0, 0, 10, 10)], index=["B"])
+    units = frame(
+        [p(1, 1), p(2, 2), p(3, 3)],
+        index=["a", "b", "c"],
+        pand_id=["B", "B", "B"],
+        gebruiksdoel=[["kantoorfunctie"]] * 3,
+        oppervlakte_m2=[100.0, 300.0, 600.0],
+    )
+    years = pd.Series([6.0, 2.0, 0.0], index=units.index)
+    vacant = pd.Series([True, True, False], index=units.index)
+    got = fbag.building_vacant_years(buildings, units, years, vacant)
+    assert got["B"] == pytest.approx((100 * 6 + 300 * 2) / 400)  # 3.0, not the longest 6
 
 
 def test_energielabel_of_the_largest_labelled_unit(buildings, units):
@@ -158,41 +176,48 @@ def test_ground_floor_when_shops_fit_on_the_footprint():
 def test_own_entrance_when_the_building_has_more_units(buildings, units):
     e = fbag.own_entrance(units, buildings)
     assert e.to_dict() == {
-        "U1": True,
-        "U2": True,
-        "U3": True,
-        "U4": False,
-        "U5": True,
-        "U6": True,
-        "U7": False,
-        "U8": False,
+        "U1": "gedeeld_pand",
+        "U2": "gedeeld_pand",
+        "U3": "gedeeld_pand",
+        "U4": "eigen_pand",  # the building's only address: its door is the unit's own door
+        "U5": "gedeeld_pand",
+        "U6": "gedeeld_pand",
+        "U7": "eigen_pand",
+        "U8": "onbekend",  # no building
     }
 
 
-def test_street_shop_units_vacancy_and_secondary_street(units, vacancy):
+def test_street_shop_units_vacancy_and_winkelligging(units, vacancy):
     shops = units.iloc[[1, 3, 4, 5, 6, 7]]
     vac = fbag.unit_is_vacant(shops, vacancy, reference_date=REF)
     n = fbag.street_shop_units(shops)
-    assert n.to_dict() == {"U2": 1, "U4": 3, "U5": 3, "U6": 3, "U7": 1, "U8": 1}
+    # U8 has no street: missing, never counted as a street of its own
+    assert n.iloc[:5].to_dict() == {"U2": 1, "U4": 3, "U5": 3, "U6": 3, "U7": 1}
+    assert np.isnan(n["U8"])
     v = fbag.street_shop_vacancy(shops, vac)
-    assert v.to_dict() == pytest.approx(
-        {"U2": 0.0, "U4": 2 / 3, "U5": 2 / 3, "U6": 2 / 3, "U7": 0.0, "U8": 0.0}
+    assert v.iloc[:5].to_dict() == pytest.approx(
+        {"U2": 0.0, "U4": 2 / 3, "U5": 2 / 3, "U6": 2 / 3, "U7": 0.0}
     )
+    assert np.isnan(v["U8"])
     core = pd.Series([False, False, False, True, False, False], index=shops.index)
-    sec = fbag.secondary_street(n, core)
-    assert sec.to_dict() == {
-        "U2": True,
-        "U4": True,
-        "U5": True,
-        "U6": False,
-        "U7": True,
-        "U8": True,
+    lig = fbag.winkelligging(n, v, core, min_shops=3, min_vacancy=0.5)
+    assert lig.to_dict() == {
+        "U2": "verspreid",
+        "U4": "aanloopstraat",  # 3 shops, 2 of 3 vacant, outside the core
+        "U5": "aanloopstraat",
+        "U6": "winkelstraat",  # in the core
+        "U7": "verspreid",
+        "U8": "onbekend",
     }
-    many = pd.Series([10, 9], index=["x", "y"])
-    assert fbag.secondary_street(many, pd.Series([False, False], index=["x", "y"])).tolist() == [
-        False,
-        True,
-    ]
+    # at the thresholds: 3 shops and exactly 50 % vacant is an aanloopstraat; less is not
+    edge = fbag.winkelligging(
+        pd.Series([3.0, 3.0, 2.0]),
+        pd.Series([0.5, 0.49, 1.0]),
+        pd.Series([False, False, False]),
+        min_shops=3,
+        min_vacancy=0.5,
+    )
+    assert edge.tolist() == ["aanloopstraat", "winkelstraat", "verspreid"]
 
 
 def test_street_key_is_per_municipality():
@@ -200,4 +225,4 @@ def test_street_key_is_per_municipality():
         {"gemeentecode": ["GM1", "GM2", "GM1"], "straatnaam": ["Markt", "Markt", " markt "]},
         index=["a", "b", "c"],
     )
-    assert fbag.street_shop_units(shops).tolist() == [2, 1, 2]
+    assert fbag.street_shop_units(shops).tolist() == [2.0, 1.0, 2.0]

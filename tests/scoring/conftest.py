@@ -20,20 +20,42 @@ BASE: dict[str, Any] = {
     "is_provincial": False,
     "zoning_hoofdgroep": "gemengd",
     "in_kernwinkelgebied": False,
-    "noise_db": 55.0,
+    "noise_db": 50.0,
+    "noise_road_db": 45.0,
+    "noise_rail_db": np.nan,
+    "noise_industry_db": np.nan,
+    "noise_aircraft_db": np.nan,
+    "geluid_boven_grenswaarde": "",
+    "geluid_boven_standaardwaarde": "",
+    "noise_excess": 0.0,
     "area_m2": 4000.0,
+    "net_area_m2": 3000.0,
+    "fits_min_width": True,
+    "hard_zone_frac": 0.0,
     "built_up_fraction": 0.0,
     "n_parcels": 1,
     "merged": False,
     "zoning_wonen_realised": False,
     "site_readiness": 1.0,
     "mixed_use_500m": 0.4,
+    "in_bsd": 1.0,
+    "dist_bsd_m": 0.0,
+    "plan_id": None,
+    "plan_naam": None,
+    "plan_status": None,
+    "plan_startjaar": np.nan,
+    "plan_woningen": np.nan,
+    "plan_jaren_tot_start": np.nan,
+    "beschikbaarheid": "geen_plan",
+    "beschikbaar_tot": np.nan,
+    "beschikbaar_jaren": 15.0,
     "bouwjaar": 1975,
     "bouwlagen": 4,
     "floor_area_m2": 3000.0,
     "office_floor_m2": 3000.0,
     "office_share": 1.0,
     "vacant_share": 1.0,
+    "vacant_office_floor_m2": 3000.0,
     "vacant_years": 4.0,
     "energielabel": "C",
     "oppervlakte_m2": 80.0,
@@ -41,10 +63,12 @@ BASE: dict[str, Any] = {
     "is_vacant": True,
     "street_shop_units": 5,
     "street_shop_vacancy": 0.2,
-    "secondary_street": True,
-    "own_entrance": True,
+    "winkelligging": "aanloopstraat",
+    "own_entrance": "eigen_pand",
     "capacity_units": 0,
 }
+#: Distances a plain candidate has (within every knock-out distance).
+DIST = 300.0
 POINT_TYPES = {"plinttransformatie"}
 
 
@@ -58,8 +82,8 @@ def make_table(type_name: str, n: int = 1, **columns: Any) -> gpd.GeoDataFrame:
             continue  # added by scoring from the capacity rule
         elif col.startswith("zone_"):
             data[col] = 0.0
-        elif col.startswith("dist_"):
-            data[col] = 300.0
+        elif col.startswith("dist_") and col != "dist_bsd_m":
+            data[col] = DIST
         elif col.startswith("n_"):
             data[col] = BASE.get(col, 3)
         else:

@@ -73,30 +73,36 @@ def test_score_table_end_to_end_hand_computed(config) -> None:
     table = make_table(
         "tijdelijke_locatie",
         1,
-        owner_class="provincie",  # 1.0 × 0.20
-        area_m2=5000.0,  # 20 homes -> 0.8 × 0.15
+        owner_class="provincie",  # 1.0 × 0.25
+        net_area_m2=5000.0,  # 5000 × 40 / 10 000 = 20 homes -> 20/24 × 0.10
         dist_rail_m=1400.0,  # (2000-1400)/1200 = 0.5
-        dist_bus_m=800.0,  # (1200-800)/800 = 0.5 -> max 0.5 × 0.15
-        dist_winkel_m=1000.0,  # 0.5
-        dist_onderwijs_m=2000.0,  # 1
-        dist_gezondheidszorg_m=4000.0,  # 0 -> mean 0.5 × 0.15
-        noise_db=np.nan,  # missing -> neutral 0.5 × 0.15
+        dist_bus_m=800.0,  # (1000-800)/600 = 1/3 -> max 0.5 × 0.20
+        dist_ov_m=800.0,
+        dist_winkel_m=1000.0,  # (1500-1000)/1000 = 0.5
+        dist_onderwijs_m=2000.0,  # (3000-2000)/2000 = 0.5
+        dist_gezondheidszorg_m=2000.0,  # 0 -> mean 1/3 × 0.20
+        beschikbaar_jaren=8.0,  # 8/10 × 0.10
         site_readiness=0.5,  # 0.5 × 0.10
-        zoning_hoofdgroep="wonen",  # 1.0 × 0.10
+        zoning_hoofdgroep="wonen",  # 1.0 × 0.05
+        noise_excess=0.2,  # penalty 0.2 × 15 = 3 points
     )
     cand, excl = score_table(
         table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie"
     )
     assert len(excl) == 0
     row = cand.iloc[0]
-    expected = 100 * (0.20 + 0.8 * 0.15 + 0.5 * 0.15 + 0.5 * 0.15 + 0.5 * 0.15 + 0.05 + 0.10)
-    assert row["score"] == round(expected, 1) == 69.5
+    weighted = 100 * (
+        0.25 + 0.5 * 0.20 + (1 / 3) * 0.20 + 0.8 * 0.10 + (20 / 24) * 0.10 + 0.5 * 0.10 + 0.05
+    )
+    assert row["score"] == round(weighted - 3.0, 1) == 65.0
     assert row["tier"] == "B"
     assert row["rank"] == 1
     assert row["capacity_units"] == 20
+    assert (row["capacity_low"], row["capacity_high"]) == (15, 30)  # 30/ha and 60/ha
     assert row["site_id"] == "TL-id000"
-    assert row["c_capaciteit_raw"] == 20 and row["c_capaciteit_score"] == 0.8
+    assert row["c_capaciteit_raw"] == 20 and row["c_capaciteit_score"] == round(20 / 24, 4)
     assert row["c_ov_raw"] == 1400.0 and row["c_ov_score"] == 0.5
+    assert row["p_geluid_points"] == 3.0
 
 
 def test_score_table_ranks_per_municipality_and_sorts(config) -> None:
@@ -119,6 +125,7 @@ def test_score_table_ranks_per_municipality_and_sorts(config) -> None:
     # vacancy 4 y vs 2 y vs 0.5 y: sub-scores 1, 0.6, 0 with weight 0.25
     s = cand.set_index(cand.index)["score"]
     assert round(s["P2"] - s["P1"], 1) == 10.0 and round(s["P1"] - s["P4"], 1) == 15.0
+    assert len(cand) == 4  # all partly or fully vacant: no niet_leeg
 
 
 def test_summarise_gemeenten_counts_and_capacity_per_tier() -> None:

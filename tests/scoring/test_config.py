@@ -33,13 +33,13 @@ def test_default_config_loads_with_design_defaults() -> None:
     tl = config.types["tijdelijke_locatie"]
     weights = {c.id: c.weight for c in tl.criteria}
     assert weights == {
-        "eigendom": 0.20,
-        "capaciteit": 0.15,
-        "ov": 0.15,
-        "voorzieningen": 0.15,
-        "omgeving": 0.15,
+        "eigendom": 0.25,
+        "ov": 0.20,
+        "voorzieningen": 0.20,
+        "beschikbaarheid": 0.10,
+        "capaciteit": 0.10,
         "gereedheid": 0.10,
-        "bestemming": 0.10,
+        "bestemming": 0.05,
     }
     assert [e.code for e in tl.exclusions] == [
         "bebouwd",
@@ -48,12 +48,32 @@ def test_default_config_loads_with_design_defaults() -> None:
         "nnn",
         "externe_veiligheid",
         "hoogspanning",
-        "geluid",
         "wonen_gerealiseerd",
         "ongeschikte_bestemming",
+        "buiten_bsd",
+        "verdringing",
+        "termijn_te_kort",
+        "ov_te_ver",
+        "winkel_te_ver",
+        "huisarts_te_ver",
+        "geluid",
+        "netto_te_klein",
+        "te_smal",
     ]
+    # noise is a penalty (never a bonus for quiet), public green is capped, soft constraints
+    # are aandachtspunten with a source
+    assert [p.id for p in tl.penalties] == ["geluid"]
+    assert [c.code for c in tl.tier_caps] == ["openbaar_groen"]
+    assert all(a.source for a in tl.attention)
+    assert {"bodem", "nge", "stikstof", "ev_aandachtsgebied"} <= {a.code for a in tl.attention}
+    assert {lim.year: lim.kwaliteitskortingsgrens_eur for lim in config.rent_check.limits} == {
+        2023: 452.20,
+        2024: 454.47,
+        2025: 477.20,
+    }
+    assert set(config.noise) == {"weg", "spoor", "industrie", "luchtvaart", "cumulatief"}
     assert tl.tiers is not None and tl.tiers.as_dict() == {"A": 80, "B": 65, "C": 50, "D": 35}
-    assert "454,47" in tl.rent_note
+    assert "477,20" in tl.rent_note  # the latest year; the scan picks its reference year
     for name, tc in config.types.items():
         assert abs(sum(c.weight for c in tc.criteria) - 1) < 1e-9, name
         for _key, col in tc.columns_used():

@@ -60,56 +60,70 @@ def test_reason_sentences_of_a_candidate(config) -> None:
         owner_class="provincie",
         dist_rail_m=350.0,
         dist_bus_m=1000.0,
-        area_m2=12000.0,
-        noise_db=61.5,
+        net_area_m2=12000.0,
+        noise_excess=0.5,
     )
     cand, _ = score_table(table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie")
     reasons = cand.iloc[0]["reasons"].split("\n")
-    assert len(reasons) == 7  # one line per criterion
-    assert (
-        reasons[0]
-        == "Eigenaar: provincie (deelscore 1); grond in publieke hand is sneller beschikbaar."
+    assert len(reasons) == 8  # one line per criterion and one per penalty
+    assert reasons[0] == (
+        "Eigenaar: provincie (deelscore 1); grond van overheid of corporatie is sneller beschikbaar."
     )
-    assert (
-        reasons[1]
-        == "Ruimte voor circa 48 woningen bij 40 woningen per hectare (volledig punt vanaf 25 woningen)."
-    )
-    assert reasons[2] == (
+    assert reasons[1] == (
         "Op 350 m van een trein-, metro- of tramhalte (volledig punt tot 800 m). "
-        "Op 1.000 m van een bushalte (volledig punt tot 400 m, geen punt vanaf 1.200 m)."
+        "Op 1.000 m van een bushalte (volledig punt tot 400 m, geen punt vanaf 1.000 m)."
     )
-    assert (
-        reasons[4]
-        == "Geluidsbelasting 62 dB Lden (volledig punt tot 53 dB, geen punt vanaf 70 dB)."
+    assert reasons[3] == "Beschikbaar voor circa 15,0 jaar (volledig punt vanaf 10,0 jaar)."
+    assert reasons[4] == (
+        "Ruimte voor circa 48 woningen op het netto oppervlak (volledig punt vanaf 24 woningen)."
+    )
+    assert reasons[7] == (
+        "Geluid boven de standaardwaarde (50 % van de ruimte tot de grenswaarde): "
+        "7,5 punten aftrek."
     )
 
 
 def test_missing_data_gets_neutral_score_and_says_so(config) -> None:
-    table = make_table("tijdelijke_locatie", 1, noise_db=np.nan, zoning_hoofdgroep="onbekend")
+    table = make_table("tijdelijke_locatie", 1, noise_excess=np.nan, zoning_hoofdgroep="onbekend")
     cand, _ = score_table(table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie")
     row = cand.iloc[0]
-    assert row["c_omgeving_score"] == 0.5 and np.isnan(row["c_omgeving_raw"])
+    assert row["p_geluid_points"] == 0.0 and np.isnan(row["p_geluid_raw"])
     assert row["c_bestemming_score"] == 0.5
-    assert "Geen geluidsgegevens beschikbaar; neutrale deelscore 0,5." in row["reasons"]
+    assert "Geen geluidsgegevens beschikbaar; geen aftrek." in row["reasons"]
     assert "Geen bestemmingsplan gevonden; neutrale deelscore 0,5." in row["reasons"]
     crit = {c["id"]: c for c in json.loads(row["explanation"])["criteria"]}
-    assert crit["omgeving"]["missing"] is True and crit["omgeving"]["raw"] is None
-    assert crit["omgeving"]["raw_text"] == "onbekend"
+    assert crit["bestemming"]["missing"] is True and crit["bestemming"]["raw"] == "onbekend"
+    pen = json.loads(row["explanation"])["penalties"][0]
+    assert pen["raw"] is None and pen["raw_text"] == "onbekend" and pen["penalty"] == 0
 
 
 def test_a_missing_part_is_left_out_of_the_combination(config) -> None:
-    # energy: mean of label and age; label unknown -> only age counts (1995: (1995-1930)/70)
-    table = make_table("kantoortransformatie", 1, energielabel="onbekend", bouwjaar=1995)
+    # building: mean of bouwjaar and storeys; bouwjaar unknown -> only storeys count
+    table = make_table("kantoortransformatie", 1, bouwjaar=np.nan, bouwlagen=12)
     cand, _ = score_table(
         table, config.types["kantoortransformatie"], type_name="kantoortransformatie"
     )
-    assert cand.iloc[0]["c_energie_score"] == pytest.approx(round(65 / 70, 4))
-    assert "Energielabel onbekend." in cand.iloc[0]["reasons"]
+    # 12 storeys: ideal 2–10, zero at 20 -> (20-12)/10 = 0.8
+    assert cand.iloc[0]["c_gebouw_score"] == pytest.approx(0.8)
+    assert "Bouwjaar onbekend." in cand.iloc[0]["reasons"]
+
+
+def test_an_energy_label_worse_than_c_pushes_towards_transformation(config) -> None:
+    table = make_table("kantoortransformatie", 3, energielabel=["A", "C", "F"])
+    cand, _ = score_table(
+        table, config.types["kantoortransformatie"], type_name="kantoortransformatie"
+    )
+    sub = cand["c_energielabel_score"].to_dict()
+    assert sub == {"id000": 0.3, "id001": 0.5, "id002": 1.0}
 
 
 def test_explanation_json_structure(config) -> None:
     table = make_table(
-        "plinttransformatie", 1, secondary_street=True, own_entrance=False, oppervlakte_m2=185.0
+        "plinttransformatie",
+        1,
+        winkelligging="aanloopstraat",
+        own_entrance="gedeeld_pand",
+        oppervlakte_m2=185.0,
     )
     cand, _ = score_table(table, config.types["plinttransformatie"], type_name="plinttransformatie")
     row = cand.iloc[0]
@@ -124,11 +138,44 @@ def test_explanation_json_structure(config) -> None:
     crit = {c["id"]: c for c in exp["criteria"]}
     assert crit["omvang"]["raw"] == 185 and crit["omvang"]["subscore"] == 0.5
     assert crit["omvang"]["raw_text"] == "185 m²"
-    assert crit["eigen_ingang"]["subscore"] == 0
-    assert crit["aanloopstraat"]["reason"].startswith("Ligt in een aanloopstraat")
+    assert crit["eigen_ingang"]["subscore"] == 0.5
+    assert crit["ligging"]["subscore"] == 1.0
     assert len(crit["voorzieningen"]["parts"]) == 3
-    assert any("454,47" in n for n in exp["notes"])
-    assert row["reasons"].split("\n") == [c["reason"] for c in exp["criteria"]]
+    assert exp["capacity"] == {
+        "units": 3,
+        "low": 2,
+        "high": 4,
+        "text": "Circa 3 woningen (bandbreedte 2–4)",
+    }  # 185/50, 185/70, 185/40 capped at 4
+    assert [p["id"] for p in exp["penalties"]] == ["geluid"]
+    assert exp["aandachtspunten"] == []
+    assert exp["tier_cap"] is None
+    assert any("kwaliteitskortingsgrens" in n for n in exp["notes"])
+    assert exp["disclaimer"].startswith("Verkenning, geen besluit. Vertrouwelijk")
+    assert exp["notes"][-1] == exp["disclaimer"]
+    assert row["reasons"].split("\n") == [
+        *(c["reason"] for c in exp["criteria"]),
+        *(p["reason"] for p in exp["penalties"]),
+    ]
+
+
+def test_an_unknown_street_makes_the_street_criteria_missing_never_ja(config) -> None:
+    table = make_table(
+        "plinttransformatie",
+        1,
+        winkelligging="onbekend",
+        street_shop_units=np.nan,
+        street_shop_vacancy=np.nan,
+    )
+    cand, _ = score_table(table, config.types["plinttransformatie"], type_name="plinttransformatie")
+    row = cand.iloc[0]
+    crit = {c["id"]: c for c in json.loads(row["explanation"])["criteria"]}
+    for cid in ("ligging", "straatleegstand"):
+        assert crit[cid]["missing"] is True
+        assert crit[cid]["subscore"] == 0.5
+        assert "straat van deze winkel is onbekend" in crit[cid]["reason"]
+        assert "ja" not in crit[cid]["raw_text"].split()
+    assert row["aandachtspunt_codes"] == "straat_onbekend"
 
 
 def test_merged_site_is_said_in_the_notes(config) -> None:

@@ -29,12 +29,30 @@ def column_strategy(col: str) -> st.SearchStrategy:
         return st.sampled_from([*HOOFDGROEPEN, "onbekend"])
     if col == "energielabel":
         return st.sampled_from(["A", "B", "C", "D", "G", "onbekend"])
-    if col.startswith(("is_", "in_", "zoning_wonen", "merged", "secondary", "own_")):
+    if col in ("geluid_boven_grenswaarde", "geluid_boven_standaardwaarde"):
+        return st.sampled_from(["", "", "wegverkeer 66 dB (grenswaarde 63 dB)"])
+    if col in ("plan_id", "plan_naam"):
+        return st.sampled_from([None, "P1"])
+    if col == "plan_status":
+        return st.sampled_from([None, "hard", "zacht"])
+    if col == "beschikbaarheid":
+        return st.sampled_from(["geen_plan", "tot_ontwikkeling"])
+    if col == "winkelligging":
+        return st.sampled_from(["aanloopstraat", "verspreid", "winkelstraat", "onbekend"])
+    if col == "own_entrance":
+        return st.sampled_from(["eigen_pand", "gedeeld_pand", "onbekend"])
+    if col.startswith(("is_", "in_", "zoning_wonen", "merged", "fits_")):
         return st.booleans()
     if col.startswith("dist_"):
         return st.floats(0, 10_000)
-    if col == "noise_db":
+    if col.startswith("noise_") and col.endswith("_db"):
         return st.one_of(st.just(float("nan")), st.floats(30, 85))
+    if col == "noise_excess":
+        return st.one_of(st.just(float("nan")), st.floats(0, 1))
+    if col in ("plan_startjaar", "beschikbaar_tot"):
+        return st.one_of(st.just(float("nan")), st.integers(2025, 2045).map(float))
+    if col in ("plan_jaren_tot_start", "beschikbaar_jaren"):
+        return st.floats(0, 15)
     if col.endswith(("_frac", "_share", "_fraction", "readiness", "_500m", "vacancy")):
         return st.floats(0, 1)
     if col == "bouwjaar":
@@ -75,6 +93,8 @@ def monotone_columns(type_name: str) -> dict[str, int]:
         for p in c.parts:
             if p.transfer.type not in numeric:
                 dirs.setdefault(p.column, set()).add(0)
+    for pen in CONFIG.types[type_name].penalties:  # a penalty: more of it is worse
+        dirs.setdefault(pen.column, set()).add(-pen.transfer.direction)
     out = {col: d.pop() for col, d in dirs.items() if len(d) == 1 and 0 not in d}
     out.pop("capacity_units", None)  # recomputed from the capacity rule's column
     cap = CONFIG.types[type_name].capacity.column
@@ -122,7 +142,6 @@ def test_improving_an_input_never_lowers_the_score(type_name: str, data: st.Data
             table.iloc[i, table.columns.get_loc(col)] = base
         step = data.draw(st.floats(0, 5_000))
         better.iloc[i, better.columns.get_loc(col)] = base + columns[col] * step
-        better.iloc[i, better.columns.get_loc("noise_db")] = table["noise_db"].iloc[i]
     tc = no_exclusions(type_name)
     before = score_table(table, tc, type_name=type_name)[0]["score"]
     after = score_table(better, tc, type_name=type_name)[0]["score"].reindex(before.index)
@@ -159,3 +178,60 @@ def test_identical_input_gives_identical_output(type_name: str) -> None:
     pd.testing.assert_frame_equal(a[0], b[0])
     pd.testing.assert_frame_equal(a[1], b[1])
     assert a[0]["explanation"].tolist() == b[0]["explanation"].tolist()
+
+
+#: What "farther from transit, shops or the GP" changes: every distance to them.
+FARTHER = (
+    "dist_trein_m",
+    "dist_metro_m",
+    "dist_tram_m",
+    "dist_bus_m",
+    "dist_rail_m",
+    "dist_station_m",
+    "dist_hov_m",
+    "dist_ov_m",
+    "dist_winkel_m",
+    "dist_gezondheidszorg_m",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("type_name", TYPE_NAMES)
+@SETTINGS
+@given(data=st.data())
+def test_moving_farther_from_transit_shops_or_the_gp_never_raises_a_score(
+    type_name: str, data: st.DataObject
+) -> None:
+    """No criterion rewards remoteness: a site moved farther away (every distance to transit,
+    shops and the GP grown, fewer shops around) scores at most what it scored, and a site
+    the knock-outs drop counts as scoring nothing. With the shipped exclusions."""
+    table = data.draw(feature_tables(type_name))
+    farther = table.copy()
+    for col in FARTHER:
+        grow = data.draw(st.lists(st.floats(0, 3_000), min_size=len(table), max_size=len(table)))
+        farther[col] = table[col].to_numpy(float) + np.asarray(grow)
+    fewer = data.draw(st.lists(st.integers(0, 5), min_size=len(table), max_size=len(table)))
+    farther["n_winkel_500m"] = np.maximum(0, table["n_winkel_500m"].to_numpy() - np.asarray(fewer))
+    tc = CONFIG.types[type_name]
+    before = score_table(table, tc, type_name=type_name)[0]["score"]
+    after = score_table(farther, tc, type_name=type_name)[0]["score"]
+    after = after.reindex(table.index).fillna(-1.0)  # excluded now: scores nothing
+    before = before.reindex(table.index).fillna(-1.0)
+    assert (after <= before).all(), pd.concat([before, after], axis=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("type_name", TYPE_NAMES)
+@SETTINGS
+@given(data=st.data())
+def test_quiet_is_no_bonus(type_name: str, data: st.DataObject) -> None:
+    """Noise at or below every standard value scores the same however quiet it is."""
+    table = data.draw(feature_tables(type_name))
+    a = table.assign(noise_excess=0.0, geluid_boven_grenswaarde="", geluid_boven_standaardwaarde="")
+    quieter = a.copy()
+    for col in ("noise_db", "noise_road_db", "noise_rail_db"):
+        quieter[col] = 30.0
+    tc = CONFIG.types[type_name]
+    sa = score_table(a, tc, type_name=type_name)[0]["score"]
+    sq = score_table(quieter, tc, type_name=type_name)[0]["score"].reindex(sa.index)
+    pd.testing.assert_series_equal(sa, sq)
