@@ -58,21 +58,45 @@ COMMON_COLUMNS = (
     "tier",
     "rank",
     "capacity_units",
+    "capacity_low",
+    "capacity_high",
     "owner_class",
     "label",
+    "aandachtspunten",
+    "aandachtspunt_codes",
     "explanation",
     "reasons",
 )
 #: Documented columns per layer (contracts §C); scored layers also get every ``c_*`` column.
 LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
-    "tijdelijke_locaties": (*COMMON_COLUMNS, "parcel_ids", "n_parcels", "area_m2", "merged"),
+    "tijdelijke_locaties": (
+        *COMMON_COLUMNS,
+        "parcel_ids",
+        "n_parcels",
+        "area_m2",
+        "net_area_m2",
+        "merged",
+        "beschikbaarheid",
+        "beschikbaar_tot",
+        "beschikbaar_jaren",
+        "plan_id",
+        "plan_naam",
+        "plan_status",
+        "plan_startjaar",
+        "plan_woningen",
+        "in_bsd",
+        "dist_bsd_m",
+    ),
     "kantoren": (
         *COMMON_COLUMNS,
         "pand_id",
         "bouwjaar",
         "office_floor_m2",
+        "vacant_office_floor_m2",
         "vacant_share",
         "vacant_years",
+        "energielabel",
+        "capacity_whole_building",
     ),
     "plinten": (
         *COMMON_COLUMNS,
@@ -81,6 +105,7 @@ LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
         "oppervlakte_m2",
         "straatnaam",
         "vacant_years",
+        "winkelligging",
     ),
     "uitgesloten_percelen": ("parcel_id", "gemeentecode", "reason_codes", "reasons"),
     "uitgesloten_panden": (
@@ -142,7 +167,20 @@ LAYER_DESCRIPTIONS = {
     "run_metadata": "Kansenkaart flexwonen: gegevens van de scanrun",
     "layer_styles": "Kansenkaart flexwonen: QGIS-stijlen",
 }
-INT_COLUMNS = ("rank", "capacity_units", "n_parcels", "merged", "bouwjaar")
+INT_COLUMNS = (
+    "rank",
+    "capacity_units",
+    "capacity_low",
+    "capacity_high",
+    "capacity_whole_building",
+    "n_parcels",
+    "merged",
+    "bouwjaar",
+    "beschikbaar_tot",
+    "beschikbaar_jaren",
+    "plan_startjaar",
+    "plan_woningen",
+)
 
 
 # --------------------------------------------------------------------------- layers
@@ -178,7 +216,12 @@ def _prepare_scored(name: str, gdf: gpd.GeoDataFrame, names: Mapping[str, str]) 
         gdf["label"] = default_labels(name, gdf)
     if "owner_class" not in gdf.columns:
         gdf["owner_class"] = "onbekend"
-    crit = [c for c in gdf.columns if c.startswith("c_") and c.endswith(("_raw", "_score"))]
+    crit = [
+        c
+        for c in gdf.columns
+        if (c.startswith("c_") and c.endswith(("_raw", "_score")))
+        or (c.startswith("p_") and c.endswith(("_raw", "_points")))
+    ]
     return _select(name, gdf, extra=crit)
 
 

@@ -169,6 +169,7 @@ TABLE_FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
         "fits_min_width",
         "hard_zone_frac",
         "built_up_fraction",
+        "largest_building_m2",
         "n_parcels",
         "merged",
         "zoning_wonen_realised",

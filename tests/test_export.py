@@ -153,7 +153,9 @@ def test_scored_layer_content(written: Path) -> None:
     assert row["c_eigendom_raw"] == "provincie" and row["c_eigendom_score"] == 1.0
     assert row["reasons"].count("\n") == len(exp["criteria"]) + len(exp["penalties"]) - 1
     excl = gpd.read_file(written, layer="uitgesloten_percelen").set_index("parcel_id")
-    assert excl.loc["NL.IMKAD.3", "reason_codes"] == "te_klein,netto_te_klein"  # 800 m² gross and net
+    assert (
+        excl.loc["NL.IMKAD.3", "reason_codes"] == "te_klein,netto_te_klein"
+    )  # 800 m² gross and net
     assert "800 m²" in excl.loc["NL.IMKAD.3", "reasons"]
     panden = gpd.read_file(written, layer="uitgesloten_panden").set_index("pand_id")
     assert panden.loc["0518100000000002", "kantoor_reason_codes"] == "geen_kantoor"

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from pipeline.errors import UsageError
 from pipeline.sample import generate_sample
+from pipeline.sample.model import MODEL_KINDS
 from pipeline.sample.names import MUNICIPALITY_CODES, MUNICIPALITY_NAMES
 
 # one worker builds the module's samples once (make test runs with --dist loadgroup)
@@ -81,7 +82,8 @@ def test_every_file_is_in_its_format_and_says_synthetic(tiny: Path) -> None:
     assert sources["synthetic"] is True
     assert set(sources["sources"]) == {
         "municipalities", "parcels", "buildings", "zoning", "vacancy", "ownership",
-        "transit_stops", "noise", "exclusion_zones",
+        "transit_stops", "noise", "exclusion_zones", "housing_plans", "bsd",
+        "noise_road", "noise_rail", "noise_industry",
     }  # fmt: skip
     for key, spec in sources["sources"].items():
         assert (tiny / spec["path"]).exists(), key
@@ -99,6 +101,8 @@ def test_every_file_is_in_its_format_and_says_synthetic(tiny: Path) -> None:
         ("eigendom.gpkg", "eigendom", ["eigenaar_klasse", "eigenaar_naam"]),
         ("ov_haltes.gpkg", "haltes", ["stop_id", "naam", "kind"]),
         ("uitsluitingen.gpkg", "zones", ["kind", "naam"]),
+        ("woningbouwplannen.gpkg", "woningbouwplannen", ["plan_id", "plannaam", "woningen", "startjaar", "status"]),
+        ("bsd.gpkg", "bsd", ["naam"]),
     ):  # fmt: skip
         gdf = _read(tiny, file, layer)
         assert list(gdf.columns[:-1]) == columns, (file, layer)
@@ -327,8 +331,16 @@ def test_planted_sites_are_what_the_manifest_says(
     manifest = json.loads((tiny / "planted.json").read_text())
     cbs = _read(tiny, "gemeenten.geojson")
     items = pd.DataFrame(manifest["items"])
-    # five planted sites in every municipality
+    # five planted sites in every municipality (the model's own cases: see the test below)
+    items = items[~items["kind"].isin(MODEL_KINDS)]
     assert items.groupby("gemeentecode").size().to_dict() == dict.fromkeys(cbs.statcode, 5)
+    assert set(items["kind"]) == {
+        "tijdelijke_locatie",
+        "kantoortransformatie",
+        "plinttransformatie",
+        "natura2000",
+        "externe_veiligheid",
+    }
     parcels = _read(tiny, "kadastralekaart.gpkg", "perceel").set_index("identificatie")
     pand, vbo = _units(tiny)
     pand_i = pand.set_index("identificatie")
@@ -351,7 +363,7 @@ def test_planted_sites_are_what_the_manifest_says(
         row, col = rasterio.transform.rowcol(transform, geom.centroid.x, geom.centroid.y)
         return float(noise[row, col])
 
-    for it in manifest["items"]:
+    for it in items.to_dict("records"):
         _kind, expected = it["kind"], it["expected"]
         if it["layer"] == "parcels":
             assert it["source_id"] == "NL.IMKAD.KadastraalObject." + it["id"]
@@ -531,3 +543,55 @@ def test_every_seed_plants_every_site_quietly(preset: str, seeds: range) -> None
             assert role == "ev" or layout.inside[cells].all(), (seed, role)
             if role in ("tl", "kt"):
                 assert (layout.noise[cells] <= 52).all(), (seed, role)
+
+
+def test_the_model_sources_and_planted_cases(demo: Path) -> None:
+    """The demo has the sources of the revised model and plants each of its cases."""
+    sources = yaml.safe_load((demo / "sources.yaml").read_text(encoding="utf-8"))["sources"]
+    assert sources["housing_plans"]["format"] == "plancapaciteit"
+    assert sources["bsd"]["format"] == "bsd"
+    for key in ("noise_road", "noise_rail", "noise_industry"):
+        assert (demo / sources[key]["path"]).exists(), key
+    plans = _read(demo, "woningbouwplannen.gpkg", "woningbouwplannen")
+    assert {"plan_id", "plannaam", "woningen", "startjaar", "status"} <= set(plans.columns)
+    assert set(plans["status"]) == {"hard", "zacht"} and plans["plan_id"].is_unique
+    assert plans["startjaar"].between(2026, 2040).all()
+    bsd = _read(demo, "bsd.gpkg", "bsd")
+    cbs = _read(demo, "gemeenten.geojson").to_crs("EPSG:28992")
+    assert len(bsd) == len(cbs) and (bsd.area < cbs.area.sum()).all()
+    zones = _read(demo, "uitsluitingen.gpkg", "zones")
+    assert {"ev_aandachtsgebied", "bodem", "nge", "archeologie", "milieuzonering",
+            "netcongestie", "stikstofgevoelig"} <= set(zones["kind"])  # fmt: skip
+    manifest = json.loads((demo / "planted.json").read_text())
+    model = [i for i in manifest["items"] if i["kind"] in MODEL_KINDS]
+    assert {i["kind"] for i in model} == set(MODEL_KINDS)  # every case planted at least once
+    parcels = _read(demo, "kadastralekaart.gpkg", "perceel").set_index("identificatie")
+    vac = _vacancy(demo)
+    _pand, vbo = _units(demo)
+    for it in model:
+        if it["kind"] in ("tot_ontwikkeling", "verdringing"):
+            geom = parcels.geometry[it["source_id"]]
+            over = plans[plans.intersects(geom)]
+            share = over.intersection(geom).area.max() / geom.area
+            start = over.loc[over.intersection(geom).area.idxmax(), "startjaar"]
+            assert share > 0.99
+            assert start == (2033 if it["kind"] == "tot_ontwikkeling" else 2026)
+        elif it["kind"] == "buiten_bsd":
+            geom = parcels.geometry[it["source_id"]]
+            assert bsd.distance(geom).min() > 1_000 and geom.area >= 5_000
+        elif it["kind"] in ("deels_leeg_kantoor", "vol_kantoor"):
+            units = vbo[vbo.pand_identificatie == it["id"]]
+            vacant = units.identificatie.isin(vac.verblijfsobject_id)
+            share = units.oppervlakte[vacant].sum() / units.oppervlakte.sum()
+            if it["kind"] == "vol_kantoor":
+                assert share == 0
+            else:
+                assert 0.6 <= share <= 0.75
+        elif it["kind"] == "grote_plint":
+            unit = vbo.set_index("identificatie").loc[it["id"]]
+            assert unit.gebruiksdoel == "winkelfunctie" and unit.oppervlakte >= 600
+            assert it["id"] in set(vac.verblijfsobject_id)
+        elif it["kind"] == "hoogspanning_strook":
+            geom = parcels.geometry[it["source_id"]]
+            hv = zones[zones["kind"] == "hoogspanning"].union_all()
+            assert 0.1 <= geom.intersection(hv).area / geom.area <= 0.4

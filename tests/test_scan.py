@@ -300,7 +300,7 @@ def test_candidates_and_exclusions_with_reason_codes(result):
     assert set(result.candidates["plinttransformatie"]["site_id"]) == {"PL-U03"}
     ex = result.excluded_parcels.set_index("parcel_id")
     assert ex.loc["P02", "reason_codes"] == "natura2000"
-    assert ex.loc["P05", "reason_codes"] == "bebouwd"
+    assert ex.loc["P05", "reason_codes"] == "bebouwd,in_gebruik"  # B01: 5,000 m² on it
     assert ex.loc["P06", "reason_codes"] == "te_klein"
     assert "Natura 2000" in ex.loc["P02", "reasons"]
     assert set(ex.index) == {"P02", "P05", "P06", "P08", "P09"}

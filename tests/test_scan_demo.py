@@ -32,20 +32,63 @@ COMMON = (
     "tier",
     "rank",
     "capacity_units",
+    "capacity_low",
+    "capacity_high",
     "owner_class",
     "label",
+    "aandachtspunten",
+    "aandachtspunt_codes",
     "explanation",
     "reasons",
 )
 #: Documented columns per layer (contracts §C).
 DOCUMENTED = {
-    "tijdelijke_locaties": (*COMMON, "parcel_ids", "n_parcels", "area_m2", "merged"),
-    "kantoren": (*COMMON, "pand_id", "bouwjaar", "office_floor_m2", "vacant_share", "vacant_years"),
-    "plinten": (*COMMON, "vbo_id", "pand_id", "oppervlakte_m2", "straatnaam", "vacant_years"),
+    "tijdelijke_locaties": (
+        *COMMON,
+        "parcel_ids",
+        "n_parcels",
+        "area_m2",
+        "net_area_m2",
+        "merged",
+        "beschikbaarheid",
+        "beschikbaar_tot",
+        "beschikbaar_jaren",
+        "plan_id",
+        "plan_naam",
+        "plan_status",
+        "plan_startjaar",
+        "plan_woningen",
+        "in_bsd",
+        "dist_bsd_m",
+    ),
+    "kantoren": (
+        *COMMON,
+        "pand_id",
+        "bouwjaar",
+        "office_floor_m2",
+        "vacant_office_floor_m2",
+        "vacant_share",
+        "vacant_years",
+        "energielabel",
+        "capacity_whole_building",
+    ),
+    "plinten": (
+        *COMMON,
+        "vbo_id",
+        "pand_id",
+        "oppervlakte_m2",
+        "straatnaam",
+        "vacant_years",
+        "winkelligging",
+    ),
     "gemeenten": (
         "gemeentecode",
         "gemeentenaam",
         "capacity_ab",
+        "dwelling_stock",
+        "capacity_ab_share",
+        "candidate_area_m2",
+        "area_m2",
         *(
             f"{what}_{t}{suffix}"
             for what in ("n", "capacity")
@@ -79,12 +122,14 @@ class Demo:
         self.planted = json.loads((self.sources_path.parent / "planted.json").read_text("utf-8"))
         sources = read_sources_yaml(self.sources_path)
         self.noise = sources.noise
+        self.rasters = sources.rasters
         self.layers, self.report = load_sources(sources)
         self.config = load_config(None)
         self.reference_date = _vacancy_date(self.report)
         self.result: ScanResult = run_scan(
             self.layers,
             noise_path=self.noise,
+            rasters=self.rasters,
             config=self.config,
             reference_date=self.reference_date,
         )
@@ -123,6 +168,18 @@ def _canonical(object_id: str) -> str:
     return object_id.rsplit(".", 1)[-1]
 
 
+def _candidate_rows(
+    item: dict, tl: pd.DataFrame, kt: pd.DataFrame, pl: pd.DataFrame
+) -> pd.DataFrame:
+    """The result rows of a planted item (a parcel may be part of a merged site)."""
+    oid = _canonical(item["id"])
+    if item["layer"] == "parcels":
+        return tl[tl["parcel_ids"].str.split(",").map(lambda ids: oid in ids)]
+    if item["layer"] == "buildings":
+        return kt[kt["pand_id"] == oid]
+    return pl[pl["vbo_id"] == oid]
+
+
 def test_planted_opportunities_are_top_tier_candidates(demo):
     tl = _read(demo, "tijdelijke_locaties")
     kt = _read(demo, "kantoren")
@@ -130,14 +187,8 @@ def test_planted_opportunities_are_top_tier_candidates(demo):
     items = [i for i in demo.planted["items"] if i["expected"] == "top_tier"]
     assert len(items) >= 3
     for item in items:
-        oid = _canonical(item["id"])
-        if item["layer"] == "parcels":
-            hit = tl[tl["parcel_ids"].str.split(",").map(lambda ids, oid=oid: oid in ids)]
-        elif item["layer"] == "buildings":
-            hit = kt[kt["pand_id"] == oid]
-        else:
-            hit = pl[pl["vbo_id"] == oid]
-        assert len(hit) == 1, f"planted {item['kind']} {oid} is not a candidate"
+        hit = _candidate_rows(item, tl, kt, pl)
+        assert len(hit) == 1, f"planted {item['kind']} {item['id']} is not a candidate"
         assert hit["tier"].iloc[0] == "A", (
             item["description"],
             hit["score"].iloc[0],
@@ -146,13 +197,59 @@ def test_planted_opportunities_are_top_tier_candidates(demo):
         assert hit["gemeentecode"].iloc[0] == item["gemeentecode"]
 
 
+def test_planted_model_cases_are_candidates_with_their_values(demo):
+    """A site until development, a plot cut by a power line, a partly vacant office, a large
+    ground floor: on the map, with the columns the manifest expects."""
+    tl = _read(demo, "tijdelijke_locaties")
+    kt = _read(demo, "kantoren")
+    pl = _read(demo, "plinten")
+    items = [i for i in demo.planted["items"] if i["expected"] == "candidate"]
+    kinds = {i["kind"] for i in items}
+    assert {"tot_ontwikkeling", "hoogspanning_strook", "deels_leeg_kantoor", "grote_plint"} <= kinds
+    for item in items:
+        hit = _candidate_rows(item, tl, kt, pl)
+        assert len(hit) == 1, f"planted {item['kind']} {item['id']} is not a candidate"
+        row = hit.iloc[0]
+        for col, value in (item.get("expect_values") or {}).items():
+            assert row[col] == value, (item["kind"], col, row[col])
+        if item["kind"] == "tot_ontwikkeling":
+            exp = json.loads(row["explanation"])
+            assert exp["availability"]["case"] == "tot_ontwikkeling"
+            assert str(item["expect_values"]["beschikbaar_tot"]) in exp["availability"]["text"]
+            assert row["beschikbaar_jaren"] == 8
+        if item["kind"] == "hoogspanning_strook":
+            assert row["net_area_m2"] < row["area_m2"]
+            assert "zone_afgetrokken" in row["aandachtspunt_codes"].split(",")
+        if item["kind"] == "deels_leeg_kantoor":
+            assert 0.6 <= row["vacant_share"] <= 0.75
+            assert row["capacity_units"] < row["capacity_whole_building"]
+            assert row["vacant_office_floor_m2"] < row["office_floor_m2"]
+
+
+def test_the_demo_is_selective(demo):
+    """A+B homes stay at a few per cent of the dwelling stock; candidate land is a small share."""
+    g = _read(demo, "gemeenten")
+    share = g["capacity_ab"].sum() / g["dwelling_stock"].sum()
+    assert 0 < share <= 0.05, share
+    land = g["candidate_area_m2"].sum() / g["area_m2"].sum()
+    assert land <= 0.10, land
+    tl = _read(demo, "tijdelijke_locaties")
+    assert set(tl["tier"]) >= {"A", "B", "C", "D"}
+
+
 def test_planted_non_starters_are_excluded_with_their_reason(demo):
     ep = _read(demo, "uitgesloten_percelen").set_index("parcel_id")
     eb = _read(demo, "uitgesloten_panden").set_index("pand_id")
     tl = _read(demo, "tijdelijke_locaties")
     kt = _read(demo, "kantoren")
     items = [i for i in demo.planted["items"] if i["expected"] == "excluded"]
-    assert {i["reason_code"] for i in items} >= {"natura2000", "externe_veiligheid"}
+    assert {i["reason_code"] for i in items} >= {
+        "natura2000",
+        "externe_veiligheid",
+        "verdringing",
+        "buiten_bsd",
+        "niet_leeg",
+    }
     for item in items:
         oid = _canonical(item["id"])
         if item["layer"] == "parcels":
@@ -174,7 +271,11 @@ def test_every_scanned_parcel_is_candidate_or_excluded(demo):
 
 def test_two_runs_give_identical_layers(demo):
     again = run_scan(
-        demo.layers, noise_path=demo.noise, config=demo.config, reference_date=demo.reference_date
+        demo.layers,
+        noise_path=demo.noise,
+        rasters=demo.rasters,
+        config=demo.config,
+        reference_date=demo.reference_date,
     )
     for name, first in demo.result.layers.items():
         second = again.layers[name]
@@ -194,7 +295,11 @@ def test_results_do_not_depend_on_row_order(demo):
         for name, df in demo.layers.items()
     }
     other = run_scan(
-        shuffled, noise_path=demo.noise, config=demo.config, reference_date=demo.reference_date
+        shuffled,
+        noise_path=demo.noise,
+        rasters=demo.rasters,
+        config=demo.config,
+        reference_date=demo.reference_date,
     )
     for name, first in demo.result.layers.items():
         second = other.layers[name]

@@ -147,6 +147,11 @@ def merge_small_parcels(
             "pid": ids,
             "area": area,
             "built": built_up.reindex(parcels.index).to_numpy() * area,
+            "largest": (
+                parcels["largest_building_m2"].to_numpy(float)
+                if "largest_building_m2" in parcels
+                else np.zeros(len(parcels))
+            ),
         },
         index=parcels.index,
     )
@@ -166,6 +171,7 @@ def merge_small_parcels(
             n_parcels=("pid", "size"),
             area=("area", "sum"),
             built=("built", "sum"),
+            largest=("largest", "max"),
         )
         mgeoms = (
             pd.Series(list(geoms[~single]), index=group[~single])
@@ -179,6 +185,8 @@ def merge_small_parcels(
         merged["merged"] = True
         merged["area_m2"] = agg["area"].to_numpy()
         merged["built_up_fraction"] = np.where(agg["area"] > 0, agg["built"] / agg["area"], 0.0)
+        if "largest_building_m2" in merged:
+            merged["largest_building_m2"] = agg["largest"].to_numpy()
         merged["owner_key"] = owner.loc[agg["first"].to_numpy()].to_numpy(dtype=object)
         merged = merged.set_geometry(
             gpd.GeoSeries(

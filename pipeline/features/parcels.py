@@ -82,23 +82,30 @@ def parcel_table(
     with stages.stage("parcels") if stages else no_stage():
         # One overlay gives both: the key is "<class>|<owner>" of the largest-overlap owner.
         built, okey = concurrently(
-            lambda: fov.built_up_fraction(parcels, buildings),
+            lambda: fov.built_up(parcels, buildings),
             lambda: fov.owner_key(parcels, ctx.ownership, min_share=ctx.params.owner_min_share),
         )
         owner = (
             okey.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).astype(object).rename("owner_class")
         )
         sites = merge_small_parcels(
-            parcels.assign(owner_class=owner),
+            parcels.assign(owner_class=owner, largest_building_m2=built["largest_building_m2"]),
             owner_keys=okey,
-            built_up=built,
+            built_up=built["built_up_fraction"],
             min_area_m2=min_area,
             max_built_up=max_built,
             params=ctx.params.merging,
         )
     with stages.stage("parcel_features") if stages else no_stage():
         base = table_frame(sites)[
-            ["parcel_ids", "n_parcels", "merged", "area_m2", "built_up_fraction"]
+            [
+                "parcel_ids",
+                "n_parcels",
+                "merged",
+                "area_m2",
+                "built_up_fraction",
+                "largest_building_m2",
+            ]
         ].copy()
         hard_kinds = ctx.params.net_area.subtract_zones
 

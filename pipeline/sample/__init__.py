@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
+import pandas as pd
 import yaml
 
 from pipeline.errors import UsageError
@@ -171,6 +173,12 @@ def _generate_into(
     objs = build_objects(layout)
     stage(2)
     t = build_tables(layout, objs)
+    from pipeline.sample.model import build_model, noise_by_source
+
+    model = build_model(layout, objs, t)
+    t.zones = gpd.GeoDataFrame(
+        pd.concat([t.zones, model.zones], ignore_index=True), crs=t.zones.crs
+    )
     stage(3)
     fm.write_geojson(
         t.municipalities, folder / "gemeenten.geojson", name="gemeenten_synthetisch", note=note
@@ -198,8 +206,22 @@ def _generate_into(
     fm.write_gpkg(t.ownership, folder / "eigendom.gpkg", layer="eigendom", note=note)
     fm.write_gpkg(t.stops, folder / "ov_haltes.gpkg", layer="haltes", note=note)
     fm.write_gpkg(t.zones, folder / "uitsluitingen.gpkg", layer="zones", note=note)
+    fm.write_gpkg(model.bsd, folder / "bsd.gpkg", layer="bsd", note=note)
+    fm.write_gpkg(
+        model.plans, folder / "woningbouwplannen.gpkg", layer="woningbouwplannen", note=note
+    )
     stage(8)
     fm.write_noise(world, folder / "geluid_lden.tif", note=note)
+    source_names = {"road": "weg", "rail": "spoor", "industry": "industrie"}
+    for source, grid in noise_by_source(world).items():
+        fm.write_noise_grid(
+            grid,
+            world,
+            folder / f"geluid_{source_names[source]}.tif",
+            note=note,
+            band=f"{source} noise (dB), synthetic",
+            units="dB(A) etmaalwaarde" if source == "industry" else "dB Lden",
+        )
     stage(9)
     counts = {
         "municipalities": len(t.municipalities),
@@ -211,8 +233,11 @@ def _generate_into(
         "ownership": len(t.ownership),
         "transit_stops": len(t.stops),
         "exclusion_zones": len(t.zones),
+        "housing_plans": len(model.plans),
+        "bsd": len(model.bsd),
     }
     planted = dict(t.planted)
+    planted["items"] = [*t.planted["items"], *model.items]
     planted.update({"preset": preset.name, "seed": seed, "counts": counts})
     fm.write_json(planted, folder / "planted.json")
     date = str(REF_DATE)
@@ -248,6 +273,16 @@ def _generate_into(
                 "layer": "zones",
                 "date": date,
             },
+            "housing_plans": {
+                "path": "woningbouwplannen.gpkg",
+                "format": "plancapaciteit",
+                "layer": "woningbouwplannen",
+                "date": date,
+            },
+            "bsd": {"path": "bsd.gpkg", "format": "bsd", "layer": "bsd", "date": date},
+            "noise_road": {"path": "geluid_weg.tif", "format": "raster", "date": date},
+            "noise_rail": {"path": "geluid_spoor.tif", "format": "raster", "date": date},
+            "noise_industry": {"path": "geluid_industrie.tif", "format": "raster", "date": date},
         },
     }
     with open(folder / "sources.yaml", "w", encoding="utf-8", newline="\n") as fh:

@@ -79,9 +79,6 @@ def write_vacancy_csv(df: pd.DataFrame, path: Path, *, note: str) -> None:
 
 def write_noise(world: World, path: Path, *, note: str) -> None:
     """Float32 GeoTIFF (dB Lden) in EPSG:28992, deflate, following railways and main roads."""
-    import rasterio
-    from rasterio.transform import from_origin
-
     from pipeline.sample.world import _sea
 
     cell = world.preset.noise_cell
@@ -98,6 +95,19 @@ def write_noise(world: World, path: Path, *, note: str) -> None:
         sea = _sea(xs[None, :], ys[:, None])
         noise[sea] = -9999.0
     noise = np.round(noise[::-1], 1)
+    write_noise_grid(noise, world, path, note=note, band="Lden (dB), synthetic")
+
+
+def write_noise_grid(
+    values: np.ndarray, world: World, path: Path, *, note: str, band: str, units: str = "dB Lden"
+) -> None:
+    """One noise grid (north row first, the preset's noise cell) as a float32 GeoTIFF."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    cell = world.preset.noise_cell
+    bx0, _by0, _bx1, by1 = world.preset.bounds
+    ny, nx = values.shape
     profile = {
         "driver": "GTiff",
         "width": nx,
@@ -114,11 +124,11 @@ def write_noise(world: World, path: Path, *, note: str) -> None:
         "blockysize": 256,
     }
     with rasterio.open(path, "w", **profile) as dst:
-        dst.write(noise, 1)
+        dst.write(values.astype(np.float32), 1)
         dst.update_tags(
-            DESCRIPTION=note, TIFFTAG_IMAGEDESCRIPTION=note, UNITS="dB Lden", SYNTHETIC="true"
+            DESCRIPTION=note, TIFFTAG_IMAGEDESCRIPTION=note, UNITS=units, SYNTHETIC="true"
         )
-        dst.set_band_description(1, "Lden (dB), synthetic")
+        dst.set_band_description(1, band)
 
 
 _GML_HEAD = (

@@ -22,13 +22,14 @@ def capacity_json(cand: pd.DataFrame) -> pa.Array | None:
     low = cand["capacity_low"].to_numpy(dtype="float64") if "capacity_low" in cand else units
     high = cand["capacity_high"].to_numpy(dtype="float64") if "capacity_high" in cand else units
     same = (low == units) & (high == units)
+    homes = where(units == 1, "1 woning", format_values(units, "woningen"))
     text = where(
         same,
-        concat(["Circa ", format_values(units, "woningen")], n),
+        concat(["Circa ", homes], n),
         concat(
             [
                 "Circa ",
-                format_values(units, "woningen"),
+                homes,
                 " (bandbreedte ",
                 format_values(low, "aantal"),
                 "–",

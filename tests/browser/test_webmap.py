@@ -321,6 +321,33 @@ def test_beleidsmaker_sees_only_own_sites_panel_and_why_not(
                 page.locator("#panel tr.reason-row").nth(i).inner_text().strip()
                 == (c.get("reason") or "").strip()
             )
+        explanation = (
+            props["explanation"]
+            if isinstance(props["explanation"], dict)
+            else json.loads(props["explanation"])
+        )
+        # the framing, the aandachtspunten with their source, and (sites) which availability
+        # case applies: all said in the panel
+        if explanation.get("disclaimer"):
+            disclaimer = page.locator("[data-testid=site-disclaimer]").inner_text().strip()
+            assert disclaimer == explanation["disclaimer"]
+            assert "Verkenning, geen besluit" in disclaimer and "Vertrouwelijk" in disclaimer
+        attention = page.locator("[data-testid=site-aandachtspunten]")
+        assert attention.count() == 1
+        for item in explanation.get("aandachtspunten", []):
+            assert item["text"] in attention.inner_text()
+            assert f"bron: {item['source']}" in attention.inner_text()
+        if explanation.get("availability"):
+            avail = page.locator("[data-testid=site-availability]").inner_text()
+            assert explanation["availability"]["text"] in avail
+            assert (
+                "Tijdelijk tot ontwikkeling" in avail
+                if explanation["availability"]["case"] == "tot_ontwikkeling"
+                else "volle termijn" in avail
+            )
+        if explanation.get("capacity"):
+            cap = page.locator("[data-testid=site-capacity]").inner_text()
+            assert str(explanation["capacity"]["units"]) in cap
         score_text = page.locator("[data-testid=site-score]").inner_text()
         assert f"Klasse {props['tier']}" in score_text
         assert f"{props['score']:.1f}".replace(".", ",").rstrip("0").rstrip(",") in score_text

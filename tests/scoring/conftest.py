@@ -33,6 +33,7 @@ BASE: dict[str, Any] = {
     "fits_min_width": True,
     "hard_zone_frac": 0.0,
     "built_up_fraction": 0.0,
+    "largest_building_m2": 0.0,
     "n_parcels": 1,
     "merged": False,
     "zoning_wonen_realised": False,

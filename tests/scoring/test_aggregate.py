@@ -74,17 +74,18 @@ def test_score_table_end_to_end_hand_computed(config) -> None:
         "tijdelijke_locatie",
         1,
         owner_class="provincie",  # 1.0 × 0.25
-        net_area_m2=5000.0,  # 5000 × 40 / 10 000 = 20 homes -> 20/24 × 0.10
+        net_area_m2=5000.0,  # 5000 × 40 / 10 000 = 20 homes -> 20/24 × 0.05
         dist_rail_m=1400.0,  # (2000-1400)/1200 = 0.5
-        dist_bus_m=800.0,  # (1000-800)/600 = 1/3 -> max 0.5 × 0.20
+        dist_bus_m=800.0,  # (1000-800)/600 = 1/3 -> max 0.5 × 0.25
         dist_ov_m=800.0,
         dist_winkel_m=1000.0,  # (1500-1000)/1000 = 0.5
         dist_onderwijs_m=2000.0,  # (3000-2000)/2000 = 0.5
-        dist_gezondheidszorg_m=2000.0,  # 0 -> mean 1/3 × 0.20
+        dist_gezondheidszorg_m=2000.0,  # 0 -> mean 1/3 × 0.25
         beschikbaar_jaren=8.0,  # 8/10 × 0.10
-        site_readiness=0.5,  # 0.5 × 0.10
+        site_readiness=0.5,  # 0.5 × 0.05
         zoning_hoofdgroep="wonen",  # 1.0 × 0.05
         noise_excess=0.2,  # penalty 0.2 × 15 = 3 points
+        in_bsd=0.0,  # outside the BSD (adjoining): 15 points
     )
     cand, excl = score_table(
         table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie"
@@ -92,17 +93,17 @@ def test_score_table_end_to_end_hand_computed(config) -> None:
     assert len(excl) == 0
     row = cand.iloc[0]
     weighted = 100 * (
-        0.25 + 0.5 * 0.20 + (1 / 3) * 0.20 + 0.8 * 0.10 + (20 / 24) * 0.10 + 0.5 * 0.10 + 0.05
+        0.25 + 0.5 * 0.25 + (1 / 3) * 0.25 + 0.8 * 0.10 + (20 / 24) * 0.05 + 0.5 * 0.05 + 0.05
     )
-    assert row["score"] == round(weighted - 3.0, 1) == 65.0
-    assert row["tier"] == "B"
+    assert row["score"] == round(weighted - 3.0 - 15.0, 1) == 47.5
+    assert row["tier"] == "D"
     assert row["rank"] == 1
     assert row["capacity_units"] == 20
     assert (row["capacity_low"], row["capacity_high"]) == (15, 30)  # 30/ha and 60/ha
     assert row["site_id"] == "TL-id000"
     assert row["c_capaciteit_raw"] == 20 and row["c_capaciteit_score"] == round(20 / 24, 4)
     assert row["c_ov_raw"] == 1400.0 and row["c_ov_score"] == 0.5
-    assert row["p_geluid_points"] == 3.0
+    assert row["p_geluid_points"] == 3.0 and row["p_buiten_bsd_points"] == 15.0
 
 
 def test_score_table_ranks_per_municipality_and_sorts(config) -> None:

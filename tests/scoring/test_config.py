@@ -34,16 +34,17 @@ def test_default_config_loads_with_design_defaults() -> None:
     weights = {c.id: c.weight for c in tl.criteria}
     assert weights == {
         "eigendom": 0.25,
-        "ov": 0.20,
-        "voorzieningen": 0.20,
+        "ov": 0.25,
+        "voorzieningen": 0.25,
         "beschikbaarheid": 0.10,
-        "capaciteit": 0.10,
-        "gereedheid": 0.10,
+        "capaciteit": 0.05,
+        "gereedheid": 0.05,
         "bestemming": 0.05,
     }
     assert [e.code for e in tl.exclusions] == [
         "bebouwd",
         "te_klein",
+        "in_gebruik",
         "natura2000",
         "nnn",
         "externe_veiligheid",
@@ -62,7 +63,7 @@ def test_default_config_loads_with_design_defaults() -> None:
     ]
     # noise is a penalty (never a bonus for quiet), public green is capped, soft constraints
     # are aandachtspunten with a source
-    assert [p.id for p in tl.penalties] == ["geluid"]
+    assert [p.id for p in tl.penalties] == ["geluid", "buiten_bsd"]
     assert [c.code for c in tl.tier_caps] == ["openbaar_groen"]
     assert all(a.source for a in tl.attention)
     assert {"bodem", "nge", "stikstof", "ev_aandachtsgebied"} <= {a.code for a in tl.attention}

@@ -65,7 +65,7 @@ def test_reason_sentences_of_a_candidate(config) -> None:
     )
     cand, _ = score_table(table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie")
     reasons = cand.iloc[0]["reasons"].split("\n")
-    assert len(reasons) == 8  # one line per criterion and one per penalty
+    assert len(reasons) == 9  # one line per criterion and one per penalty
     assert reasons[0] == (
         "Eigenaar: provincie (deelscore 1); grond van overheid of corporatie is sneller beschikbaar."
     )
@@ -77,6 +77,7 @@ def test_reason_sentences_of_a_candidate(config) -> None:
     assert reasons[4] == (
         "Ruimte voor circa 48 woningen op het netto oppervlak (volledig punt vanaf 24 woningen)."
     )
+    assert reasons[8] == "Binnen het bestaand stads- en dorpsgebied: geen aftrek."
     assert reasons[7] == (
         "Geluid boven de standaardwaarde (50 % van de ruimte tot de grenswaarde): "
         "7,5 punten aftrek."

@@ -41,6 +41,8 @@ def column_strategy(col: str) -> st.SearchStrategy:
         return st.sampled_from(["aanloopstraat", "verspreid", "winkelstraat", "onbekend"])
     if col == "own_entrance":
         return st.sampled_from(["eigen_pand", "gedeeld_pand", "onbekend"])
+    if col == "in_bsd":
+        return st.sampled_from([0.0, 1.0, float("nan")])
     if col.startswith(("is_", "in_", "zoning_wonen", "merged", "fits_")):
         return st.booleans()
     if col.startswith("dist_"):

@@ -3,6 +3,7 @@
 import { fill, h } from "./dom.js";
 import { TIER_COLORS } from "./style.js";
 import {
+  AVAILABILITY_NAMES,
   EXTRA_FACTS,
   LAYER_NAMES,
   OPPORTUNITY_NAMES,
@@ -45,6 +46,13 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
   const typeName = OPPORTUNITY_NAMES[p.opportunity_type] || LAYER_NAMES[layerId] || layerId;
   const gemeente = p.gemeentenaam || gemeenteNaam || p.gemeentecode;
 
+  const penalties = Array.isArray(explanation.penalties) ? explanation.penalties : [];
+  const attention = Array.isArray(explanation.aandachtspunten) ? explanation.aandachtspunten : [];
+  const availability = explanation.availability || null;
+  const capacity = explanation.capacity || null;
+  const disclaimer = explanation.disclaimer || "";
+  const notes = (Array.isArray(explanation.notes) ? explanation.notes : []).filter((n) => n !== disclaimer);
+
   const allFractions = criteria.every((c) => c.weight === null || c.weight === undefined || Number(c.weight) <= 1);
   // Sub-scores are 0–1 in the result (the score is 0–100): show them on the score's scale.
   const subScale = criteria.every((c) => c.subscore === null || c.subscore === undefined || Number(c.subscore) <= 1) ? 100 : 1;
@@ -62,11 +70,26 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
         h("div", { class: "score-tier" }, `Klasse ${p.tier}: ${tierName(p.tier).toLowerCase()}`),
       ),
     ),
+    availability
+      ? h(
+          "div",
+          { class: `availability availability-${availability.case}`, "data-testid": "site-availability" },
+          h("strong", {}, AVAILABILITY_NAMES[availability.case] || availability.case),
+          h("span", {}, ` ${availability.text || ""}`),
+        )
+      : null,
+    explanation.tier_cap
+      ? h("p", { class: "tier-cap small", "data-testid": "site-tier-cap" }, `Hooguit klasse ${explanation.tier_cap.max_tier}: ${explanation.tier_cap.reason}`)
+      : null,
     h(
       "dl",
       { class: "facts" },
       h("dt", {}, "Geschatte capaciteit"),
-      h("dd", { "data-testid": "site-capacity" }, `${formatNumber(p.capacity_units, 0)} woningen`),
+      h(
+        "dd",
+        { "data-testid": "site-capacity" },
+        capacity && capacity.text ? capacity.text.replace(/^Circa /, "circa ") : `${formatNumber(p.capacity_units, 0)} woningen`,
+      ),
       h("dt", {}, "Eigenaar"),
       h("dd", {}, OWNER_NAMES[p.owner_class] || p.owner_class || "onbekend"),
       p.rank !== undefined && p.rank !== null ? [h("dt", {}, "Rangorde"), h("dd", {}, `${p.rank} in ${gemeente} (deze soort)`)] : null,
@@ -112,12 +135,31 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
           ),
         )
       : h("p", {}, "Voor deze locatie is geen onderbouwing per criterium beschikbaar."),
+    penalties.length
+      ? h(
+          "ul",
+          { class: "penalties small", "data-testid": "site-penalties" },
+          penalties.map((pen) =>
+            h("li", {}, h("strong", {}, `${pen.label}: −${formatNumber(pen.penalty, 1)} punten. `), pen.reason || ""),
+          ),
+        )
+      : null,
     explanation.aggregation === "weighted_sum"
-      ? h("p", { class: "muted small" }, "Deelscores lopen van 0 tot 100; de score is hun gewogen gemiddelde.")
+      ? h(
+          "p",
+          { class: "muted small" },
+          "Deelscores lopen van 0 tot 100; de score is hun gewogen gemiddelde, min de aftrek. Afstand of rust levert nooit punten op.",
+        )
       : null,
-    Array.isArray(explanation.notes) && explanation.notes.length
-      ? [h("h3", {}, "Opmerkingen"), h("ul", {}, explanation.notes.map((n) => h("li", {}, n)))]
-      : null,
+    h("h3", {}, "Aandachtspunten"),
+    attention.length
+      ? h(
+          "ul",
+          { class: "attention", "data-testid": "site-aandachtspunten" },
+          attention.map((a) => h("li", {}, a.text, h("span", { class: "muted small" }, ` (bron: ${a.source})`))),
+        )
+      : h("p", { class: "muted", "data-testid": "site-aandachtspunten" }, "Geen aandachtspunten gevonden in de beschikbare bronnen."),
+    notes.length ? [h("h3", {}, "Opmerkingen"), h("ul", {}, notes.map((n) => h("li", {}, n)))] : null,
     h("h3", {}, "Bronnen"),
     sources.length
       ? h(
@@ -126,6 +168,7 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
           sources.map((s) => h("li", {}, h("strong", {}, SOURCE_NAMES[s.source] || s.source), ` — peildatum ${formatDate(s.date)}`)),
         )
       : h("p", { class: "muted" }, "Geen bronnen vermeld."),
+    disclaimer ? h("p", { class: "disclaimer", "data-testid": "site-disclaimer" }, disclaimer) : null,
   ]);
   return title;
 }

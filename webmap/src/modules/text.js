@@ -72,14 +72,25 @@ export function tierName(tier) {
   return t ? t.name : "onbekend";
 }
 
+export const AVAILABILITY_NAMES = {
+  geen_plan: "Beschikbaar voor de volle termijn.",
+  tot_ontwikkeling: "Tijdelijk tot ontwikkeling.",
+};
+
 export const EXTRA_FACTS = [
   ["area_m2", "Oppervlakte", (v) => `${formatNumber(v, 0)} m²`],
+  ["net_area_m2", "Netto oppervlak", (v) => `${formatNumber(v, 0)} m²`],
+  ["beschikbaar_tot", "Beschikbaar tot", (v) => String(Math.round(Number(v)))],
+  ["beschikbaar_jaren", "Beschikbaar (jaren)", (v) => formatNumber(v, 0)],
   ["n_parcels", "Aantal percelen", (v) => formatNumber(v, 0)],
   ["parcel_ids", "Percelen", (v) => String(v)],
   ["pand_id", "Pand (BAG)", (v) => String(v)],
   ["vbo_id", "Verblijfsobject (BAG)", (v) => String(v)],
   ["bouwjaar", "Bouwjaar", (v) => String(v)],
   ["office_floor_m2", "Kantooroppervlak", (v) => `${formatNumber(v, 0)} m²`],
+  ["vacant_office_floor_m2", "Leegstaand kantooroppervlak", (v) => `${formatNumber(v, 0)} m²`],
+  ["capacity_whole_building", "Potentie heel pand", (v) => `${formatNumber(v, 0)} woningen`],
+  ["winkelligging", "Ligging winkel", (v) => String(v)],
   ["oppervlakte_m2", "Oppervlakte", (v) => `${formatNumber(v, 0)} m²`],
   ["straatnaam", "Straat", (v) => String(v)],
   ["vacant_share", "Aandeel leegstand", (v) => `${formatNumber(Number(v) * 100, 0)}%`],
@@ -120,4 +131,10 @@ export const SOURCE_NAMES = {
   transit_stops: "Haltes openbaar vervoer",
   noise: "Geluidsbelasting (Lden)",
   exclusion_zones: "Uitsluitingsgebieden",
+  housing_plans: "Woningbouwplannen (plancapaciteit)",
+  bsd: "Bestaand stads- en dorpsgebied (BSD)",
+  noise_road: "Geluid wegverkeer (Lden)",
+  noise_rail: "Geluid railverkeer (Lden)",
+  noise_industry: "Geluid industrie",
+  noise_aircraft: "Geluid luchtvaart (Lden)",
 };
