@@ -61,7 +61,9 @@ def _loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def scan(sources: Path, result: Path) -> dict[str, pd.DataFrame]:
+def scan(
+    sources: Path, result: Path, *, gemeenten: list[str] | None = None
+) -> dict[str, pd.DataFrame]:
     """Scan in this process and write the GeoPackage; the candidates with every column."""
     from pipeline.catalog import load_sources, read_sources_yaml
     from pipeline.export import write_result
@@ -71,12 +73,13 @@ def scan(sources: Path, result: Path) -> dict[str, pd.DataFrame]:
     t0 = time.perf_counter()
     config = load_config(None)
     src = read_sources_yaml(sources)
-    layers, report = load_sources(src)
+    layers, report = load_sources(src, gemeenten=gemeenten)
     res = run_scan(
         layers,
         noise_path=src.noise,
         rasters=src.rasters,
         config=config,
+        gemeenten=gemeenten,
         reference_date=_vacancy_date(report),
         keep_features=False,
     )
@@ -209,6 +212,87 @@ def rule_check(result: Path, planted: dict, candidates: dict[str, pd.DataFrame])
     return problems
 
 
+#: Weesp's units in the small vacancy register of the README and tests/test_real_town_weesp.py.
+WEESP_REGISTER = (
+    ("0457010000000368", "2019-06-01"),  # 73 m² shop, Binnenveer
+    ("0457010000001497", "2017-01-01"),  # the one 500 m² office unit of pand 0457100000056588
+)
+
+
+def _weesp_sources(real: Path, root: Path, register: tuple[tuple[str, str], ...]) -> Path:
+    """The README's Weesp sources.yaml (real BAG, CBS, NS stations) with ``register`` as vacancy."""
+    import yaml
+
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["verblijfsobject_id;leegstand_sinds;bron"]
+    lines += [f"{vbo};{since};eigen waarneming" for vbo, since in register]
+    (root / "leegstand.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    gpd.GeoDataFrame(
+        {"eigenaar_klasse": [], "eigenaar_naam": []}, geometry=[], crs="EPSG:28992"
+    ).to_file(root / "eigendom.gpkg", layer="eigendom")
+    doc = {
+        "sources": {
+            "municipalities": {
+                "path": str(real / "cbs_gemeenten_2022/gemeenten_2022_gegeneraliseerd.geojson"),
+                "format": "cbs",
+            },
+            "parcels": {
+                "path": str(real / "brk_kadastralekaart_samples/v5/kadastralekaart_perceel.gml"),
+                "format": "brk",
+            },
+            "buildings": {
+                "path": str(real / "bag_weesp_0457/BAGGEM0457L-15102021.zip"),
+                "format": "bag",
+                "date": "2021-10-15",
+            },
+            "zoning": {"path": str(real / "imro_bestemmingsplannen_zh"), "format": "imro"},
+            "vacancy": {"path": "leegstand.csv", "format": "vacancy-csv", "date": "2021-10-15"},
+            "ownership": {"path": "eigendom.gpkg", "format": "ownership"},
+            "transit_stops": {
+                "path": str(real / "ns_treinstations_spoor/treinstations_rws_2015.geojson"),
+                "format": "stops",
+                "kind": "trein",
+            },
+        }
+    }
+    (root / "sources.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return root / "sources.yaml"
+
+
+def weesp_offices(real: Path, work: Path) -> pd.DataFrame:
+    """Weesp's offices (real BAG extract of 2021-10-15) without and with a vacancy register.
+
+    One row per run: the office buildings by the model's definition (at least half office
+    floor, at least 500 m² of it), how many are candidates, their tiers and homes, and how
+    many each office exclusion rule removes. The issue's baseline: with no vacancy data at
+    all, the old model made all 88 offices candidates and 6 reached tier B.
+    """
+    rows = []
+    for name, register in (("geen leegstandsregister", ()), ("register README", WEESP_REGISTER)):
+        root = work / name.replace(" ", "_")
+        result = root / "weesp.gpkg"
+        scan(_weesp_sources(real, root, register), result, gemeenten=["GM0457"])
+        kt = _read(result, "kantoren")
+        eb = _read(result, "uitgesloten_panden")
+        codes = eb["kantoor_reason_codes"].fillna("").astype(str).str.split(",")
+        not_office = codes.map(lambda c: bool({"geen_kantoor", "kantoor_te_klein"} & set(c)))
+        offices = eb[~not_office]
+        row: dict[str, object] = {
+            "run": name,
+            "vacant units": len(register),
+            "office buildings": len(kt) + len(offices),
+            "candidates": len(kt),
+            **{f"tier {t}": int((kt["tier"] == t).sum()) for t in TIERS},
+            "homes": int(kt["capacity_units"].sum()),
+            "whole buildings": int(kt["capacity_whole_building"].sum()),
+        }
+        for code, n in codes[~not_office].explode().value_counts().items():
+            if code:
+                row[f"excl {code}"] = int(n)
+        rows.append(row)
+    return pd.DataFrame(rows).fillna(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=["tiny", "demo", "province"], default="demo")
@@ -217,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--result", type=Path, help="the result GeoPackage (default <data>.gpkg)")
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument(
+        "--real",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "real",  # ../shared/data/real of a checkout
+        help="the real datasets (for Weesp's offices; skipped when absent)",
+    )
     args = parser.parse_args(argv)
     data = args.data or OUT / args.preset
     result = args.result or data.with_suffix(".gpkg")
@@ -244,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     for p in problems:
         print("  PROBLEM:", p)
     print(f"  {len(problems)} problem(s); {len(planted.get('items', []))} planted cases checked")
+    if (args.real / "bag_weesp_0457").is_dir():
+        print("\n-- Weesp (real BAG 2021-10-15): offices without and with a vacancy register")
+        print(weesp_offices(args.real.resolve(), OUT / "weesp").T.to_string(header=False))
+    else:
+        print(f"\n-- Weesp skipped: {args.real} holds no bag_weesp_0457")
     print(f"\nload average: {Path('/proc/loadavg').read_text().strip()}  (pid {os.getpid()})")
     return 1 if problems else 0
 

@@ -464,6 +464,13 @@ def _missing_input_warnings(p: Prepared, config: ScanConfig) -> list[str]:
         for tc in config.types.values()
         for rule in (*tc.exclusions, *tc.attention, *tc.tier_caps)
     }
+    stops = p.ctx.stops
+    if "dist_ov_m" in columns and not (len(stops) and (stops["kind"] == "bus").any()):
+        out.append(
+            "transit_stops has no bus stops (within 5 km of the scanned municipalities): the "
+            "distance to public transport is unknown, so the transit knock-out (dist_ov_m) was "
+            "skipped; add the bus stops (e.g. the stops.txt of the national GTFS)"
+        )
     if "dist_bsd_m" in columns and len(p.ctx.bsd) == 0:
         out.append("no bsd source (bestaand stads- en dorpsgebied): the BSD rules were skipped")
     if columns & {"plan_jaren_tot_start", "beschikbaar_jaren"} and len(p.ctx.plans) == 0:

@@ -111,6 +111,8 @@ def test_the_run_says_what_it_could_not_do(weesp: tuple[Path, str]) -> None:
     assert STALE in output
     assert "[parcels] 1 of 1 municipality has no parcels: GM0457 Weesp" in output
     assert "no exclusion zones" in output
+    # only the NS stations: the distance to public transport is unknown, not "far"
+    assert "transit_stops has no bus stops" in output
     assert len(layer(out, "tijdelijke_locaties")) == 0  # no parcels: no sites invented
     meta = layer(out, "run_metadata").set_index("key")["value"]
     assert json.loads(meta["gemeenten"]) == ["GM0457"]
@@ -144,9 +146,18 @@ def test_the_vacant_office_is_shown_with_the_facts_of_the_extract(
     assert office["office_floor_m2"] == 500
     assert office["vacant_share"] == pytest.approx(1.0)
     assert office["vacant_years"] == pytest.approx(years("2017-01-01"), abs=0.01)
-    others = kantoren.drop(index=OFFICE_PAND)
-    assert (others["vacant_years"] == 0).all() and (others["vacant_share"] == 0).all()
+    assert office["vacant_office_floor_m2"] == 500
+    assert office["capacity_units"] == 8  # floor(500 × 0.7 / 40)
     assert set(kantoren["owner_class"]) == {"onbekend"}
+    # the register names one vacant office: every other office is occupied and no candidate
+    assert list(kantoren.index) == [OFFICE_PAND]
+    excluded = layer(out, "uitgesloten_panden")
+    codes = excluded["kantoor_reason_codes"].str.split(",")
+    is_office = ~codes.map(lambda c: bool({"geen_kantoor", "kantoor_te_klein"} & set(c)))
+    assert is_office.sum() > 50  # Weesp's real office buildings of at least 500 m²
+    assert codes[is_office].map(lambda c: "niet_leeg" in c).all()
+    # the station is 1.6 km away but bus stops are not given: not excluded as too far
+    assert not codes.map(lambda c: "ov_te_ver" in c).any()
 
 
 def test_the_distance_to_the_station_is_the_real_one(weesp: tuple[Path, str]) -> None:
@@ -175,9 +186,13 @@ def test_what_the_inputs_do_not_say_is_unknown_never_invented(weesp: tuple[Path,
                 for part in c.get("parts", []):
                     if "halte" in part["label"]:  # no bus/tram/metro stops were given
                         assert part["raw"] is None and part["raw_text"] == "onbekend"
-            # no noise raster: the noise criterion is missing
-            noise = [c for c in crit.values() if "geluid" in c["reason"].lower()]
-            assert noise and all(c["missing"] for c in noise), (name, noise)
+            # no noise raster: the noise penalty says so and subtracts nothing
+            expl = json.loads(row["explanation"])
+            noise = [p for p in expl["penalties"] if p["id"] == "geluid"]
+            assert noise and all(
+                p["raw"] is None and p["raw_text"] == "onbekend" and p["penalty"] == 0
+                for p in noise
+            ), (name, noise)
             # no zoning in Weesp, no owner known: nothing claims one
             assert "bestemming " not in texts.lower() or "onbekend" in texts.lower()
             for c in crit.values():

@@ -75,6 +75,19 @@ def fmin(cols: Mapping[str, pd.Series], kinds: tuple[str, ...], name: str) -> pd
     return pd.Series(v, index=cols[f"dist_{kinds[0]}_m"].index, name=name)
 
 
+def dist_ov(cols: Mapping[str, pd.Series], stops: pd.DataFrame) -> pd.Series:
+    """``dist_ov_m``: the nearest stop of any kind; unknown (NaN) when the stops hold no bus stop.
+
+    ``dist_ov_m = min(dist_trein_m, dist_metro_m, dist_tram_m, dist_bus_m)`` (NaN ignored).
+    Bus stops are everywhere in the Netherlands: a stop layer without any (e.g. only the NS
+    stations) cannot show that a place is far from public transport, so the distance is
+    unknown and no rule fires on it (docs/contracts.md §E.2).
+    """
+    has_bus = bool(len(stops)) and bool((stops["kind"] == "bus").any())
+    v = fmin(cols, STOP_KINDS, "dist_ov_m")
+    return v if has_bus else pd.Series(np.nan, index=v.index, name="dist_ov_m")
+
+
 #: Groups of common columns computed together.
 GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
     "owner": ("owner_class", "is_provincial"),
@@ -225,7 +238,7 @@ def common_features(
             out["dist_rail_m"] = fmin(out, ("trein", "metro", "tram"), "dist_rail_m")
             out["dist_station_m"] = out["dist_trein_m"].rename("dist_station_m")
             out["dist_hov_m"] = fmin(out, ("bus", "tram", "metro"), "dist_hov_m")
-            out["dist_ov_m"] = fmin(out, STOP_KINDS, "dist_ov_m")
+            out["dist_ov_m"] = dist_ov(out, ctx.stops)
         if "amenities" in groups:
             for col, (kind, radius) in AMENITY_COUNTS.items():
                 out[col] = fprox.count_within(points, ctx.amenities[kind], radius=radius, name=col)

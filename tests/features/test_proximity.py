@@ -34,6 +34,24 @@ def test_distance_to_stop_of_a_kind(stops):
     assert hov["plot"] == pytest.approx(np.hypot(50, 100))
 
 
+def test_dist_ov_is_unknown_without_any_bus_stop(stops):
+    from pipeline.features.common import STOP_KINDS, dist_ov
+
+    objs = frame([b(0, 0, 100, 100), p(400, 40)], index=["plot", "unit"])
+    for only_rail in (False, True):
+        sel = stops[stops["kind"] != "bus"] if only_rail else stops
+        cols = {f"dist_{k}_m": fprox.distance_to_stop(objs, sel, kinds=k) for k in STOP_KINDS}
+        ov = dist_ov(cols, sel)
+        assert ov.name == "dist_ov_m"
+        if only_rail:
+            # only a station (250 m) and a tram stop: that proves no distance to the nearest bus
+            assert ov.isna().all()
+        else:
+            # the bus stop at (0, -50) is nearest to the plot's point (50, 50); the unit's at 40 m
+            assert ov["plot"] == pytest.approx(np.hypot(50, 100))
+            assert ov["unit"] == pytest.approx(40.0)
+
+
 def test_nearest_finds_the_closest_of_many_targets():
     rng = np.random.default_rng(3)
     tx, ty = rng.uniform(0, 5000, 300), rng.uniform(0, 5000, 300)
