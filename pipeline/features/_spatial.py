@@ -13,6 +13,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from pipeline.features._pairs import (
+    A_IN_B,
+    B_IN_A,
+    TOLERANCE_M,
+    UNDECIDED,
+    classify_pairs,
+    simple_polygons,
+)
+
 #: Maximum number of query geometries per STRtree call, to bound the memory of pair arrays.
 CHUNK = 200_000
 
@@ -104,15 +113,27 @@ def tile_complex(geoms: np.ndarray, *, size: float = TILE_SIZE_M) -> tuple[np.nd
 
 
 def intersection_areas(
-    geoms: np.ndarray, others: np.ndarray, *, tree: shapely.STRtree | None = None
+    geoms: np.ndarray,
+    others: np.ndarray,
+    *,
+    tree: shapely.STRtree | None = None,
+    tol: float = TOLERANCE_M,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Area of ``geoms[i] ∩ others[j]`` for every intersecting pair, computing few intersections.
+    """Area of ``geoms[i] ∩ others[j]`` for every overlapping pair, computing few overlays.
 
-    Pairs where one geometry lies entirely inside the other need no overlay: the STRtree
-    predicate queries ``within`` (``geoms[i]`` inside ``others[j]``: the area is that of
-    ``geoms[i]``) and ``contains`` (``others[j]`` inside ``geoms[i]``: the area of
-    ``others[j]``) split them off; only the remaining pairs, which cross a boundary, are
-    intersected.
+    Boundaries that coincide up to ``tol`` (m, :data:`TOLERANCE_M`) count as coinciding: a
+    polygon inside the other up to ``tol`` counts as inside (the area is its own), two
+    polygons whose overlap lies within ``tol`` of a boundary count as touching (no overlap).
+    So a footprint whose wall lies on its parcel's edge is inside the parcel, and two
+    neighbouring parcels share no area, however the data was rotated or rounded (exact
+    predicates would call such pairs crossing, and an overlay would compute a sliver of
+    1e-10 m²). The result differs from the exact overlay by at most ``tol`` times the length
+    of the boundaries involved. Only the pairs whose boundaries really cross are intersected.
+
+    Pairs are settled cheapest first: boxes that overlap by less than ``tol``; the simple
+    polygons' vertex tests (:mod:`pipeline.features._pairs`); for the rest, GEOS predicates
+    against the other polygon grown and shrunk by ``tol`` (inside one grown: inside; not
+    reaching into one shrunk: apart); then the overlay.
 
     Returns
     -------
@@ -127,7 +148,7 @@ def intersection_areas(
     tiled = pieces is not others
     if tiled or tree is None:
         tree = shapely.STRtree(pieces)
-    i, j, area = _intersection_areas(geoms, pieces, tree)
+    i, j, area = _intersection_areas(geoms, pieces, tree, tol)
     j = source[j]
     if tiled and len(i):
         # Sum the tiles of one polygon back into one pair.
@@ -139,29 +160,10 @@ def intersection_areas(
     return i, j, area
 
 
-def is_rectangle(geoms: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """``True`` for polygons that fill their bounding box (area equals the box's area)."""
-    box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
-    area = shapely.area(geoms)
-    return (shapely.get_type_id(geoms) == 3) & (np.abs(area - box_area) <= 1e-9 * box_area)
-
-
 def _intersection_areas(
-    geoms: np.ndarray, others: np.ndarray, tree: shapely.STRtree
+    geoms: np.ndarray, others: np.ndarray, tree: shapely.STRtree, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """See :func:`intersection_areas`; ``tree`` holds ``others``.
-
-    Candidate pairs come from the tree's bounding boxes, and are settled cheapest first:
-
-    1. boxes that only touch (no common interior) cannot share area: 0;
-    2. a rectangle (a polygon that fills its bounding box) whose box contains the other's
-       box contains the other: the area is the other's;
-    3. pairs where one polygon lies inside the other, by an STRtree ``contains`` query of
-       the remaining objects (the object prepared) and a ``contains`` test with the other
-       side prepared (GEOS has no fast prepared "within");
-    4. two crossing rectangles overlap in the product of their boxes' overlaps; only the
-       other pairs left, which cross a boundary, are intersected.
-    """
+    """See :func:`intersection_areas`; ``tree`` holds ``others``."""
     i, j = query_pairs(geoms, tree, predicate=None)
     area = np.zeros(len(i))
     if len(i) == 0:
@@ -170,50 +172,53 @@ def _intersection_areas(
     bi, bj = gb[i], ob[j]
     w = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
     h = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
-    todo = (w > 0) & (h > 0)  # 1.
-    g_rect, o_rect = is_rectangle(geoms, gb), is_rectangle(others, ob)
+    todo = np.flatnonzero((w > tol) & (h > tol))
+    del bi, bj, w, h
+    verdict = classify_pairs(
+        simple_polygons(geoms), simple_polygons(others), i[todo], j[todo], tol=tol
+    )
     g_area, o_area = shapely.area(geoms), shapely.area(others)
-    j_in_i = (
-        (bj[:, 0] >= bi[:, 0])
-        & (bj[:, 1] >= bi[:, 1])
-        & (bj[:, 2] <= bi[:, 2])
-        & (bj[:, 3] <= bi[:, 3])
-    )
-    i_in_j = (
-        (bi[:, 0] >= bj[:, 0])
-        & (bi[:, 1] >= bj[:, 1])
-        & (bi[:, 2] <= bj[:, 2])
-        & (bi[:, 3] <= bj[:, 3])
-    )
-    hit = todo & j_in_i & g_rect[i]  # 2.: the object (a rectangle) contains the other
-    area[hit] = o_area[j[hit]]
-    todo &= ~hit
-    hit = todo & i_in_j & o_rect[j]  # 2.: the other (a rectangle) contains the object
+    hit = todo[verdict == A_IN_B]
     area[hit] = g_area[i[hit]]
-    todo &= ~hit
-    if todo.any():  # 3.
-        sub = np.unique(i[todo])
-        ci, cj = query_pairs(geoms[sub], tree, predicate="contains")
-        if len(ci):
-            m = len(others)
-            key = i.astype(np.int64) * m + j
-            hit = todo & np.isin(key, sub[ci].astype(np.int64) * m + cj)
-            area[hit] = o_area[j[hit]]
-            todo &= ~hit
-    rest = np.flatnonzero(todo)
+    hit = todo[verdict == B_IN_A]
+    area[hit] = o_area[j[hit]]
+    rest = todo[verdict == UNDECIDED]
     if len(rest):
-        shapely.prepare(others)
-        within = shapely.contains(others[j[rest]], geoms[i[rest]])
-        area[rest[within]] = g_area[i[rest[within]]]
-        todo[rest[within]] = False
-    both = todo & g_rect[i] & o_rect[j]  # two rectangles cross: their boxes' overlap
-    area[both] = w[both] * h[both]
-    todo &= ~both
-    rest = np.flatnonzero(todo)
-    if len(rest):  # 4.
-        area[rest] = shapely.area(shapely.intersection(geoms[i[rest]], others[j[rest]]))
+        area[rest] = _settle(geoms, others, i[rest], j[rest], g_area, o_area, tol)
     overlap = area > 0  # pairs that only touch share no area: not an overlap
     return i[overlap], j[overlap], area[overlap]
+
+
+def _settle(
+    geoms: np.ndarray,
+    others: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    g_area: np.ndarray,
+    o_area: np.ndarray,
+    tol: float,
+) -> np.ndarray:
+    """Overlap areas of pairs the vertex tests left undecided, with the same tolerance:
+    ``others`` grown and shrunk by ``tol`` (mitred: the corners stay corners) settle the
+    pairs inside or apart; only crossing pairs are intersected."""
+    out = np.zeros(len(i))
+    uj = np.unique(j)
+    grown = np.full(len(others), None, dtype=object)
+    shrunk = np.full(len(others), None, dtype=object)
+    grown[uj] = shapely.buffer(others[uj], tol, join_style="mitre")
+    shrunk[uj] = shapely.buffer(others[uj], -tol, join_style="mitre")
+    shapely.prepare(grown[uj])
+    shapely.prepare(shrunk[uj])
+    g, o_minus = geoms[i], shrunk[j]
+    apart = shapely.is_empty(o_minus) | ~shapely.intersects(o_minus, g)
+    g_in = ~apart & shapely.contains(grown[j], g)
+    o_in = ~apart & ~g_in & shapely.contains(g, o_minus)
+    out[g_in] = g_area[i[g_in]]
+    out[o_in] = o_area[j[o_in]]
+    cross = np.flatnonzero(~apart & ~g_in & ~o_in)
+    if len(cross):
+        out[cross] = shapely.area(shapely.intersection(g[cross], others[j[cross]]))
+    return out
 
 
 def largest_overlap(
@@ -276,7 +281,9 @@ def largest_overlap(
     sums = np.bincount(inv, weights=ps)
     oi = ukey // (len(uniques) + 1)
     oc = ukey % (len(uniques) + 1)
-    order = np.lexsort((oc, -sums, oi))  # per object: largest share first, then smallest value
+    # per object: largest share first (shares equal to 1e-9 are a tie, whatever rounding of
+    # a rotated or re-digitised input made of them), then the smallest value
+    order = np.lexsort((oc, -np.round(sums, 9), oi))
     oi, oc, sums = oi[order], oc[order], sums[order]
     first = np.r_[True, oi[1:] != oi[:-1]]
     oi, oc, sums = oi[first], oc[first], np.minimum(sums[first], 1.0)
@@ -300,25 +307,22 @@ def lookup_positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     return np.where(hay[pos] == k, pos, -1)
 
 
-def representative_points(geoms: np.ndarray) -> np.ndarray:
-    """A point guaranteed inside each geometry (points stay as they are).
+def reference_points(geoms: np.ndarray) -> np.ndarray:
+    """The point distances and counts are measured from: a polygon's centroid (its centre of
+    mass), a point itself.
 
-    :func:`shapely.point_on_surface`, except for rectangles (polygons that fill their
-    bounding box), whose interior point is the box's centre: taken from the bounds directly.
+    The centroid depends only on the shape: rotating the data rotates it along, and extra
+    vertices on straight edges do not move it (a point "guaranteed inside", such as
+    ``point_on_surface``, depends on where the vertices are). It may lie outside a concave
+    polygon (a C-shaped plot): distances are then measured from the plot's centre of mass,
+    which is what "the site lies 400 m from the station" means. Empty and missing
+    geometries give an empty point.
     """
     kinds = shapely.get_type_id(geoms)
     out = geoms.copy()
     poly = np.flatnonzero((kinds != 0) & ~shapely.is_missing(geoms))
-    if len(poly) == 0:
-        return out
-    bounds = shapely.bounds(geoms[poly])
-    rect = is_rectangle(geoms[poly], bounds)
-    if rect.any():
-        b = bounds[rect]
-        out[poly[rect]] = shapely.points((b[:, 0] + b[:, 2]) / 2.0, (b[:, 1] + b[:, 3]) / 2.0)
-    other = poly[~rect]
-    if len(other):
-        out[other] = shapely.point_on_surface(geoms[other])
+    if len(poly):
+        out[poly] = shapely.centroid(geoms[poly])
     return out
 
 

@@ -22,7 +22,7 @@ import shapely
 from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
 from pipeline.features._parallel import concurrently
-from pipeline.features._spatial import geometry_array, representative_points
+from pipeline.features._spatial import geometry_array, reference_points
 from pipeline.features.amenities import AMENITIES, AMENITY_COUNTS
 from pipeline.features.context import Context
 from pipeline.features.municipality import assign_gemeentecode
@@ -227,9 +227,9 @@ def common_features(
         }
 
     def proximity() -> dict[str, pd.Series]:
-        # Proximity is measured from the representative point: compute it once.
+        # Proximity is measured from the reference point (the centroid): compute it once.
         points = gpd.GeoDataFrame(
-            geometry=representative_points(geometry_array(objects)), index=objects.index, crs=CRS
+            geometry=reference_points(geometry_array(objects)), index=objects.index, crs=CRS
         )
         out: dict[str, pd.Series] = {}
         if "transit" in groups:

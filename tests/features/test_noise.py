@@ -96,26 +96,30 @@ def test_without_raster_noise_is_nan():
     assert np.isnan(mean_noise(frame([b(0, 0, 1, 1)]), None).iloc[0])
 
 
-def test_rectangles_and_general_polygons_give_the_same_mean(monkeypatch):
-    """The rectangle shortcut (centres strictly inside the box) equals the point-in-polygon test."""
+def test_rotating_the_raster_with_the_objects_changes_no_mean():
+    """A raster with a rotated geotransform: cell centres are where the transform puts them,
+    so rotating polygons and raster together (by any angle) gives the same means."""
     import geopandas as gpd
     import shapely
     from affine import Affine
 
-    from pipeline.features import noise
-    from pipeline.features.noise import NoiseGrid
+    from pipeline.features.noise import NoiseGrid, mean_noise
 
     rng = np.random.default_rng(11)
     values = rng.uniform(40, 75, (40, 40)).astype("float32")
-    grid = NoiseGrid(values, Affine(10.0, 0, 0.0, 0, -10.0, 400.0))
+    north_up = Affine(10.0, 0, 0.0, 0, -10.0, 400.0)
     x, y = rng.uniform(0, 350, 200), rng.uniform(0, 350, 200)
     w, h = rng.uniform(3, 60, 200), rng.uniform(3, 60, 200)
-    boxes = shapely.box(x, y, x + w, y + h)
-    # Edges exactly on cell centres (5, 15, …) must count as outside in both methods.
-    boxes[:5] = shapely.box(5.0, 5.0, 45.0, 35.0)
-    frame_ = gpd.GeoDataFrame(geometry=boxes)
-    fast = noise.mean_noise(frame_, grid).to_numpy()
-    monkeypatch.setattr(noise, "is_rectangle", lambda g, b: np.zeros(len(g), dtype=bool))
-    slow = noise.mean_noise(frame_, grid).to_numpy()
-    assert np.isfinite(fast).all()
-    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-9)
+    polys = shapely.box(x, y, x + w, y + h)
+    # a few smaller than a cell (the cell under the centroid); (an edge exactly through cell
+    # centres, as in test_cell_centres_on_the_boundary_are_not_inside, is rounding-dependent once rotated)
+    polys[5:10] = shapely.box(x[5:10], y[5:10], x[5:10] + 2, y[5:10] + 2)
+    base = mean_noise(gpd.GeoDataFrame(geometry=polys), NoiseGrid(values, north_up)).to_numpy()
+    assert np.isfinite(base).all()
+    for angle in (23.0, 90.0, 211.0):
+        turn = Affine.rotation(angle, pivot=(1_000.0, -500.0))
+        rotated = shapely.transform(
+            polys, lambda c, t=turn: np.column_stack(t @ (c[:, 0], c[:, 1]))
+        )
+        got = mean_noise(gpd.GeoDataFrame(geometry=rotated), NoiseGrid(values, turn @ north_up))
+        np.testing.assert_allclose(got.to_numpy(), base, rtol=0, atol=1e-4)

@@ -23,7 +23,7 @@ def test_distance_to_stop_of_a_kind(stops):
     objs = frame([b(0, 0, 100, 100), p(400, 40)], index=["plot", "unit"])
     trein = fprox.distance_to_stop(objs, stops, kinds="trein")
     assert trein.name == "dist_trein_m"
-    # measured from the plot's representative point (50, 50)
+    # measured from the plot's reference point, its centroid (50, 50)
     assert trein["plot"] == pytest.approx(np.hypot(50, 250))
     assert trein["unit"] == pytest.approx(np.hypot(400, 260))
     bus = fprox.distance_to_stop(objs, stops, kinds="bus")
@@ -118,24 +118,12 @@ def test_count_within_without_targets_is_zero():
     assert fprox.count_within(objs, frame([]), radius=10, name="n").tolist() == [0]
 
 
-def test_mixed_use_share_on_the_grid():
-    # Units snapped to 50 m cells; the object in the origin cell.
-    units = frame([p(10, 10), p(20, 20), p(110, 10), p(460, 10), p(2000, 0)])
-    nonres = np.array([False, True, True, False, True])
-    objs = frame([b(0, 0, 40, 40), p(5000, 5000)], index=["near", "far"])
-    s = fprox.mixed_use_share(objs, units, nonres, radius=500, cell=50)
-    assert s.name == "mixed_use_500m"
-    # within 500 m: the first four (cells 0, 0, 2, 9 along x); 2 of 4 non-residential
-    assert s["near"] == pytest.approx(0.5)
-    assert np.isnan(s["far"])
-
-
-def test_mixed_use_share_exact():
-    # the object's representative point is (20, 20); (520, 20) is exactly 500 m away
+def test_mixed_use_share_counts_exactly():
+    # the object's reference point (its centroid) is (20, 20); (520, 20) is exactly 500 m away
     units = frame([p(20, 20), p(520, 20), p(521, 20), p(20, -480), p(20, 521)])
     nonres = np.array([False, True, True, True, True])
     objs = frame([b(0, 0, 40, 40), p(5000, 5000)], index=["near", "far"])
-    s = fprox.mixed_use_share(objs, units, nonres, exact=True)
+    s = fprox.mixed_use_share(objs, units, nonres)
     assert s.name == "mixed_use_500m"
     assert s["near"] == pytest.approx(2 / 3)  # (20, 20), (520, 20), (20, -480)
     assert np.isnan(s["far"])
@@ -149,6 +137,5 @@ def test_empty_geometries_get_nan_and_count_nothing():
     assert fprox.distance_to_nearest(objs, targets, name="d").tolist()[1] == 5.0
     assert np.isnan(fprox.distance_to_nearest(objs, targets, name="d")["empty"])
     assert fprox.count_within(objs, targets, radius=5, name="n").tolist() == [0, 1]
-    for exact in (False, True):
-        s = fprox.mixed_use_share(objs, targets, np.array([True, True]), exact=exact)
-        assert np.isnan(s["empty"]) and s["pt"] == 1.0
+    s = fprox.mixed_use_share(objs, targets, np.array([True, True]))
+    assert np.isnan(s["empty"]) and s["pt"] == 1.0

@@ -124,7 +124,7 @@ def test_mixed_use_exact_equals_brute_force():
     oxy = np.round(rng.uniform(0, 2000, (100, 2)) / 20) * 20
     units = frame([p(a, b) for a, b in uxy])
     objs = frame([p(a, b) for a, b in oxy])
-    got = fprox.mixed_use_share(objs, units, nonres, exact=True).to_numpy()
+    got = fprox.mixed_use_share(objs, units, nonres).to_numpy()
     c = brute_counts(
         oxy[:, 0] + X0, oxy[:, 1] + Y0, uxy[:, 0] + X0, uxy[:, 1] + Y0, 500.0, [nonres]
     )
