@@ -517,81 +517,16 @@ def _coerce_column(
     return values, problems  # pragma: no cover
 
 
-#: Rings with more coordinates than this are always left to GEOS by :func:`_surely_valid`.
-_SURELY_VALID_MAX_COORDS = 64
-
-
-def _surely_valid(geoms: np.ndarray) -> np.ndarray:
-    """Mask of the geometries that are certainly valid without asking GEOS: polygons without
-    holes whose ring has finite coordinates, is strictly convex (every turn to the same side
-    by more than the rounding error of its cross product) and turns once around. Such a ring
-    is simple, so GEOS ``is_valid`` says True; everything else (concave, holes, multi, points,
-    nearly degenerate) is left to GEOS. Vectorised per ring size (most rings are small)."""
-    import shapely
-
-    out = np.zeros(len(geoms), dtype=bool)
-    cand = np.flatnonzero(shapely.get_type_id(geoms) == 3)
-    if len(cand) == 0:
-        return out
-    cand = cand[shapely.get_num_interior_rings(geoms[cand]) == 0]
-    sizes = shapely.get_num_coordinates(geoms[cand])
-    for size in np.unique(sizes):
-        if size < 4 or size > _SURELY_VALID_MAX_COORDS:
-            continue
-        rows = cand[sizes == size]
-        c = shapely.get_coordinates(geoms[rows]).reshape(len(rows), size, 2)
-        largest = max(-float(c.min()), float(c.max()))
-        if not np.isfinite(largest):  # NaN or infinite coordinates: GEOS judges those rings
-            finite = np.isfinite(c).reshape(len(rows), -1).all(axis=1)
-            rows, c = rows[finite], c[finite]
-            if len(rows) == 0:
-                continue
-            largest = float(np.abs(c).max())
-        # (size, rows) arrays: one contiguous row per vertex
-        x, y = c[:, :, 0].T.copy(), c[:, :, 1].T.copy()
-        del c
-        ok = (x[0] == x[-1]) & (y[0] == y[-1])
-        m = size - 1  # distinct vertices = edges
-        ex = [x[(j + 1) % m] - x[j] for j in range(m)]
-        ey = [y[(j + 1) % m] - y[j] for j in range(m)]
-        # each edge component is off by at most eps (rounding of the coordinates' difference);
-        # bound the error of every cross product in this group at once from the longest edge
-        eps = 2.0**-50 * largest
-        longest = max(
-            max(float(np.abs(a).max()) for a in ex), max(float(np.abs(a).max()) for a in ey)
-        )
-        tol = 4.0 * (eps * (4.0 * longest + eps) + 2.0**-49 * longest * longest)
-        left = np.ones(len(rows), dtype=bool)
-        right = np.ones(len(rows), dtype=bool)
-        turn = np.zeros(len(rows)) if m >= 5 else None
-        for j in range(m):
-            k = (j + 1) % m
-            cross = ex[j] * ey[k] - ey[j] * ex[k]
-            left &= cross > tol
-            right &= cross < -tol
-            if turn is not None:
-                turn += np.arctan2(cross, ex[j] * ex[k] + ey[j] * ey[k])
-        ok &= left | right
-        if turn is not None:
-            # up to four turns to one side go once around; five or more could go twice (a
-            # pentagram): the turn angles must add up to 2π, not 4π or more
-            ok &= np.abs(turn) < 3 * np.pi
-        out[rows[ok]] = True
-    return out
-
-
 def _repair_geometries(geoms: np.ndarray, polygonal: bool) -> tuple[np.ndarray, np.ndarray]:
     """make_valid the invalid geometries; returns (geometries, mask of repaired ones).
 
-    GEOS ``is_valid`` runs only on the geometries :func:`_surely_valid` cannot vouch for.
+    GEOS ``is_valid`` on every geometry: a shortcut that vouched for convex rings without GEOS
+    cost more than it saved on real footprints (Doesburg: 0.36 s against 0.31 s for 312 k) and
+    never fired on parcels with vertices on their edges.
     """
     import shapely
 
-    invalid = np.zeros(len(geoms), dtype=bool)
-    check = np.flatnonzero(~_surely_valid(geoms))
-    if len(check):
-        sub = geoms[check]
-        invalid[check] = ~shapely.is_valid(sub) & ~shapely.is_missing(sub)
+    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     if not invalid.any():
         return geoms, invalid
     out = geoms.copy()

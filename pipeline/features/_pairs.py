@@ -18,7 +18,7 @@ Both tests are exact geometry on the polygons' vertices, vectorised over pairs w
 few hundred nanoseconds per pair): they do not depend on the orientation of the data or on
 extra vertices on straight edges (vertices within the tolerance of a straight line are
 dropped first, :func:`shapely.simplify`). Polygons with holes, several parts or more than
-:data:`MAX_VERTICES` corners are left to the caller.
+:data:`MAX_VERTICES` corners are left to the caller (a multi-polygon of one part is its part).
 """
 
 from __future__ import annotations
@@ -71,10 +71,16 @@ class SimplePolygons:
         n = len(geoms)
         bucket = np.full(n, -1, dtype=np.int64)
         row = np.full(n, -1, dtype=np.int64)
-        cand = np.flatnonzero(shapely.get_type_id(geoms) == 3)
-        cand = cand[shapely.get_num_interior_rings(geoms[cand]) == 0]
+        # polygons, and multi-polygons of one part (as readers deliver parcels)
+        kind = shapely.get_type_id(geoms)
+        cand = np.flatnonzero((kind == 3) | (kind == 6))
+        single = shapely.get_geometry(geoms[cand], 0)
+        keep = (shapely.get_num_geometries(geoms[cand]) == 1) & (
+            shapely.get_num_interior_rings(single) == 0
+        )
+        cand, single = cand[keep], single[keep]
         simp = np.full(n, None, dtype=object)
-        simp[cand] = shapely.simplify(geoms[cand], tol, preserve_topology=False)
+        simp[cand] = shapely.simplify(single, tol, preserve_topology=False)
         ok = np.zeros(n, dtype=bool)
         ok[cand] = shapely.get_type_id(simp[cand]) == 3
         cnt = np.zeros(n, dtype=np.int64)

@@ -1,6 +1,6 @@
 """The readers' shortcuts give exactly what the plain rules give.
 
-``load_sources`` reads sources in threads, vouches for convex rings without GEOS, assigns most
+``load_sources`` reads sources in threads, assigns most
 features their municipality from a grid of municipality interiors, checks digit ids for
 duplicates as integers and splits gebruiksdoel once per distinct value. Each shortcut is
 checked here against the straightforward rule it replaces, on hand-made edge cases and on
@@ -24,7 +24,7 @@ from pipeline.sources import bag
 from .conftest import RD, Inputs, parcels_gdf
 
 # ---------------------------------------------------------------------------------------------
-# validity: _surely_valid may only vouch for what GEOS calls valid
+# validity: repair exactly what GEOS calls invalid
 # ---------------------------------------------------------------------------------------------
 
 
@@ -69,31 +69,6 @@ def _random_polygons(rng: np.random.Generator, n: int) -> list[Polygon]:
             pts = pts[np.argsort(np.arctan2(d[:, 1], d[:, 0]))]
         out.append(Polygon(pts))
     return out
-
-
-def test_surely_valid_only_vouches_for_valid_geometries() -> None:
-    rng = np.random.default_rng(7)
-    geoms = np.array(HAND_CASES + _random_polygons(rng, 20_000), dtype=object)
-    with np.errstate(invalid="ignore"):
-        surely = schemas._surely_valid(geoms)
-    valid = shapely.is_valid(geoms)
-    assert not (surely & ~valid).any()
-    # and the shortcut is taken for plain convex rings
-    assert surely[[0, 1, 2, 3, HAND_CASES.index(HAND_CASES[11])]].all()
-    assert surely.sum() > 0.1 * valid.sum()
-    # convex hulls of metre-sized point clouds at RD coordinates: all vouched for
-    pts = rng.uniform([40_000, 400_000], [130_000, 480_000], size=(500, 1, 2))
-    hulls = shapely.convex_hull(shapely.multipoints(pts + rng.normal(size=(500, 12, 2)) * 5))
-    assert schemas._surely_valid(hulls).all()
-
-
-def test_surely_valid_skips_rings_with_nan_but_not_their_neighbours() -> None:
-    geoms = np.array(
-        [box(0, 0, 1, 1), Polygon([(0, 0), (1, 0), (1, 1), (np.nan, 1)]), box(5, 5, 6, 6)],
-        dtype=object,
-    )
-    with np.errstate(invalid="ignore"):
-        assert schemas._surely_valid(geoms).tolist() == [True, False, True]
 
 
 def test_repair_counts_the_same_invalid_geometries_as_geos() -> None:
