@@ -83,7 +83,9 @@ class Runs:
         self.dense = scan(_transformed(layers, _densify), noise)
 
 
-@pytest.fixture(scope="module")
+# Session scope: the worker keeps the three scans when its other tests run in between (a
+# module fixture would be rebuilt whenever the tests of this module are not consecutive).
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     return Runs(tmp_path_factory.mktemp("invariance"))
 
