@@ -16,6 +16,7 @@ Goal (issue 14): solved in under a minute on 2 cores, with the gap printed.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -69,6 +70,7 @@ def main() -> int:
 
     result = args.result or _province_result()
     sites, ref, _ = read_result_sites(result)
+    ref = ref or dt.date.today()  # an older result without a reference date: as the command does
     offers, batches = sample_registers(
         sites, reference_date=ref, seed=args.seed, n_offers=args.offers, n_batches=args.batches
     )
