@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_STAMP := webmap/node_modules/.installed
+PAGE := api/static/dist/index.html
 DEMO_DIR := data/raw/demo
 DEMO_RESULT := data/processed/kansenkaart.gpkg
 HOST ?= 127.0.0.1
@@ -26,12 +27,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-$(WEB_STAMP): webmap/package.json webmap/package-lock.json pipeline/styles/palette.json
+$(WEB_STAMP): webmap/package.json webmap/package-lock.json
 	cd webmap && npm ci --no-audit --no-fund --loglevel=error
-	cd webmap && npm run --silent build
 	touch $@
 
-setup: $(STAMP) $(WEB_STAMP) ## Install everything into .venv/ (and webmap/node_modules); nothing else
+# The built page, rebuilt (seconds) whenever its sources change: a stale bundle would be tested
+# and served.
+$(PAGE): $(WEB_STAMP) webmap/build.mjs pipeline/styles/palette.json $(shell find webmap/src -type f)
+	cd webmap && npm run --silent build
+
+setup: $(STAMP) $(PAGE) ## Install everything into .venv/ (and webmap/node_modules); nothing else
 
 sample: setup ## Generate the synthetic demo province into data/raw/demo/
 	$(BIN)/kansenkaart sample --preset demo --out $(DEMO_DIR) --seed 42

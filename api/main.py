@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
+from api.http import PageFiles
 from api.middleware import MAX_BODY, BodyLimit, SecurityHeaders, TrustedProxies
 from api.models import Health
 from api.routes import (
@@ -120,7 +120,7 @@ def create_app(
 
     page = settings.page_dir()
     if page.is_dir():
-        app.mount("/", StaticFiles(directory=page, html=True), name="webmap")
+        app.mount("/", PageFiles(directory=page, html=True), name="webmap")
     return app
 
 

@@ -145,7 +145,10 @@ class TokenCreate(BaseModel):
         min_length=1, max_length=100, description="What the token is for, e.g. 'QGIS laptop'"
     )
     days: int | None = Field(
-        None, ge=1, le=3650, description="Lifetime in days (default from settings)"
+        None,
+        ge=1,
+        le=3650,
+        description="Lifetime in days (default TOKEN_DAYS; more than TOKEN_MAX_DAYS is refused)",
     )
 
 

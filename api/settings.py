@@ -108,6 +108,8 @@ class Settings(StoreSettings):
     #: Password checks (argon2id, 64 MiB each) running at once; more wait their turn.
     password_concurrency: int = Field(default=2, ge=1, le=16)
     token_days: int = Field(default=365, ge=1)
+    #: Longest lifetime a token may be given (days); longer requests are refused.
+    token_max_days: int = Field(default=365, ge=1, le=3650)
 
     tile_cache_mb: int = Field(default=64, ge=0)
     tile_max_bytes: int = Field(default=500_000, ge=1_000)
@@ -155,6 +157,15 @@ class Settings(StoreSettings):
 
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies]
+
+    @model_validator(mode="after")
+    def _token_days_within_max(self) -> Settings:
+        if self.token_days > self.token_max_days:
+            raise ValueError(
+                f"KANSENKAART_TOKEN_DAYS ({self.token_days}) must not exceed "
+                f"KANSENKAART_TOKEN_MAX_DAYS ({self.token_max_days})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _throttle_consistent(self) -> Settings:

@@ -1,7 +1,9 @@
-"""``GET /api/tiles/{layer}/{z}/{x}/{y}.mvt``: gzipped, scoped, cached vector tiles."""
+"""``GET /api/tiles/{layer}/{z}/{x}/{y}.mvt``: scoped, cached vector tiles, gzipped for clients
+that accept gzip (the cache holds them gzipped; the rare other client gets them unpacked)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from enum import StrEnum
 
@@ -10,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DataDep, DataUser, FiltersDep, SettingsDep, TileDep, data_user
 from api.errors import error_responses
+from api.http import accepts_gzip
 from api.tiles import gzip_tile
 
 router = APIRouter(prefix="/api/tiles", tags=["tiles"], dependencies=[Depends(data_user)])
@@ -30,7 +33,7 @@ class TileLayer(StrEnum):
     responses={
         200: {
             "content": {MVT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-            "description": "Gzipped MVT",
+            "description": "MVT (gzip-encoded when Accept-Encoding allows it)",
         },
         304: {"description": "Not modified (If-None-Match)"},
         **error_responses(401, 403, 422, 503),
@@ -51,8 +54,15 @@ async def tile(
     if version is None:
         version = await run_in_threadpool(data.version)  # (re)load off the event loop
     key = (version, layer.value, t.z, t.x, t.y, scope.key(), filters.key())
-    etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"}
+    gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
+    etag = (
+        '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + ("" if gzipped else "-id") + '"'
+    )
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Vary": "Cookie, Authorization, Accept-Encoding",
+    }
     if etag in [v.strip() for v in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     cache = request.app.state.tile_cache
@@ -73,5 +83,7 @@ async def tile(
 
         body = await run_in_threadpool(render)
         cache.put(key, body)
+    if not gzipped:  # rare (the page and QGIS take gzip): unpack for this client only
+        return Response(content=gzip.decompress(body), media_type=MVT_TYPE, headers=headers)
     headers["Content-Encoding"] = "gzip"
     return Response(content=body, media_type=MVT_TYPE, headers=headers)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api import audit
 from api.deps import SessionPrincipal, SettingsDep, UsersDep, session_principal
-from api.errors import NotFound, error_responses
+from api.errors import InvalidRequest, NotFound, error_responses
 from api.models import TokenCreate, TokenCreated, TokenList, TokenOut
 from api.store.users import TokenInfo
 
@@ -45,10 +45,15 @@ def create_token(
     users: UsersDep,
     settings: SettingsDep,
 ) -> TokenCreated:
-    """Create a token; the response holds it once, only its hash is kept."""
-    info, raw = users.create_token(
-        principal.user, name=body.name, days=body.days or settings.token_days
-    )
+    """Create a token; the response holds it once, only its hash is kept. A lifetime above
+    ``TOKEN_MAX_DAYS`` (365) is refused (422)."""
+    days = body.days or settings.token_days
+    if days > settings.token_max_days:
+        raise InvalidRequest(
+            f"Een API-token leeft ten hoogste {settings.token_max_days} dagen; kies 'days' "
+            f"tussen 1 en {settings.token_max_days}."
+        )
+    info, raw = users.create_token(principal.user, name=body.name, days=days)
     audit.record(request, "token_create", outcome="success", user=principal.user, token_id=info.id)
     return TokenCreated(**_out(info).model_dump(), token=raw)
 

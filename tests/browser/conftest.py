@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http.server
+import re
 import shutil
 import struct
 import threading
@@ -152,9 +153,13 @@ class Service:
 
 
 def _require_page() -> None:
-    if not (DIST / "index.html").is_file() or not (DIST / "app.js").is_file():
+    """The built page: index.html and the bundle it names (app-<hash>.js, app-<hash>.css)."""
+    index = DIST / "index.html"
+    named = re.findall(r'(?:src|href)="(app-[^"]+)"', index.read_text()) if index.is_file() else []
+    if len(named) < 2 or not all((DIST / name).is_file() for name in named):
         need(
-            f"the web map is not built ({DIST} missing): run `make setup` (npm ci + npm run build in webmap/)"
+            f"the web map is not built ({DIST}: no index.html naming app-<hash>.js and "
+            f".css that exist): run `make setup` (npm ci + npm run build in webmap/)"
         )
 
 
