@@ -53,8 +53,8 @@ def _store(console: Console) -> UserStore:
     # User management hashes no session or token values, so it needs no secret key.
     try:
         return open_user_store(settings.database, secret=b"cli", passwords=settings.passwords())
-    except (UserStoreError, sqlite3.Error, OSError) as exc:
-        _fail(console, f"cannot open the user database {settings.database}: {exc}")
+    except (UserStoreError, OSError) as exc:
+        _fail(console, f"cannot open the user database: {exc}")
 
 
 def _read_password(console: Console, *, password_stdin: bool) -> str:
@@ -184,7 +184,7 @@ def _serve(settings: Settings, *, host: str, port: int, console: Console) -> Non
 
     try:
         app = create_app(settings)
-    except (UserStoreError, sqlite3.Error, OSError) as exc:
+    except (UserStoreError, OSError) as exc:
         _fail(console, str(exc))
     console.print(f"serving on [bold]http://{host}:{port}/[/] (Ctrl+C stops)")
     uvicorn.run(
@@ -314,3 +314,54 @@ def run_publish_command(result: Path, *, to: str, console: Console) -> None:
     )
     if info.dropped:
         console.print(f"dropped older results: {', '.join(info.dropped)}")
+
+
+# -- the service database -----------------------------------------------------------------------
+def run_db_upgrade_command(*, console: Console) -> None:
+    """``kansenkaart db upgrade``: migrate ``KANSENKAART_DATABASE`` to the newest schema."""
+    from api.db import Database, DatabaseError, describe, head_revision
+
+    try:
+        settings = StoreSettings()
+    except ValidationError as exc:
+        _settings_error(console, exc)
+    try:
+        before, after = Database(settings.database).upgrade()
+    except (DatabaseError, OSError) as exc:
+        _fail(console, str(exc))
+    except Exception as exc:  # a driver error: say which database and why, never a traceback
+        reason = str(getattr(exc, "orig", exc)).strip()
+        _fail(console, f"cannot migrate the database {describe(settings.database)}: {reason}")
+    where = describe(settings.database)
+    if before == after:
+        console.print(f"{where} is at the newest schema ({after}); nothing to do")
+    else:
+        console.print(
+            f"{where} migrated from {before or '(empty)'} to {after} (head {head_revision()})"
+        )
+
+
+def run_db_revision_command(message: str, *, console: Console) -> None:
+    """``kansenkaart db revision MESSAGE``: a new migration from the table definitions (for
+    developers; compares a scratch SQLite database at the current head with the code)."""
+    import re
+    import tempfile
+
+    from alembic import command
+
+    from api.db import Database, alembic_config, head_revision
+
+    head = head_revision() or "0000"
+    rev_id = f"{int(head) + 1:04d}" if head.isdigit() else None
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_") or "migration"
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(str(Path(tmp) / "scratch.sqlite"))
+        db.upgrade()
+        with db.engine.begin() as con:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = con
+            cfg.set_main_option("file_template", "%%(rev)s_" + slug)
+            script = command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)
+        db.close()
+    path = getattr(script, "path", None)
+    console.print(f"wrote {path}: check it, then commit it")

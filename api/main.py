@@ -65,6 +65,7 @@ def create_app(
         close = getattr(app.state.data, "close", None)
         if close is not None and data is None:  # a store handed in belongs to the caller
             close()
+        app.state.users.close()  # the database connections (reopened on the next use)
 
     # -- app -----------------------------------------------------------------------------------
     app = FastAPI(
@@ -79,7 +80,12 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.users = open_user_store(
-        settings.database, secret=settings.secret, clock=clock, passwords=settings.passwords()
+        settings.database,
+        secret=settings.secret,
+        clock=clock,
+        passwords=settings.passwords(),
+        auto_upgrade=settings.db_auto_upgrade,
+        pool_size=settings.db_pool_size,
     )
     app.state.data = data if data is not None else open_data_store(settings)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)

@@ -32,16 +32,19 @@ class StoreSettings(BaseSettings):
     """Where the scan result and the user database live.
 
     ``result`` is the result GeoPackage, or the URL of a PostgreSQL database a result was
-    published to (``kansenkaart publish``). ``database`` is a SQLite file path. A PostgreSQL URL
-    is accepted by this interface so deployments can be written against it, but only SQLite is
-    implemented today: :func:`api.store.users.open_user_store` refuses it with a clear message.
+    published to (``kansenkaart publish``). ``database`` (users, sessions, tokens, throttling,
+    audit; :mod:`api.db`) is a SQLite file path or a PostgreSQL URL; several service processes
+    share one PostgreSQL database.
     """
 
     model_config = SettingsConfigDict(env_prefix="KANSENKAART_", extra="ignore")
 
     result: str = "data/processed/kansenkaart.gpkg"
     database: str = "data/processed/kansenkaart-users.sqlite"
-    #: Connections per process to a PostgreSQL result database.
+    #: Migrate the database to the newest schema at start-up (else: refuse an older schema and
+    #: ask for ``kansenkaart db upgrade``).
+    db_auto_upgrade: bool = True
+    #: Connections per process to each PostgreSQL database (result and service state).
     db_pool_size: int = Field(default=8, ge=1, le=100)
     #: How often (seconds) a PostgreSQL result source checks for a newer publish.
     result_poll_seconds: float = Field(default=2.0, ge=0)

@@ -33,6 +33,8 @@ registers_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(registers_app, name="registers")
+db_app = typer.Typer(help="The service database (KANSENKAART_DATABASE).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -225,6 +227,26 @@ def registers_sample(
     run_registers_sample_command(
         result=result, out=out, seed=seed, n_offers=offers, n_batches=batches, console=console
     )
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Create or migrate the service database to the newest schema (safe to repeat)."""
+    from api.cli import run_db_upgrade_command
+
+    run_db_upgrade_command(console=console)
+
+
+@db_app.command("revision")
+@friendly_errors
+def db_revision(
+    message: Annotated[str, typer.Argument(help="What the migration does, e.g. 'site statuses'.")],
+) -> None:
+    """For developers: write a new migration from the table definitions (api/README.md)."""
+    from api.cli import run_db_revision_command
+
+    run_db_revision_command(message, console=console)
 
 
 @app.command("demo-serve", hidden=False)

@@ -134,13 +134,15 @@ class PgCluster:
         """The same database over TCP on 127.0.0.1."""
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self, name: str | None = None, *, postgis: bool = False) -> str:
-        """Create a database (a fresh name by default); returns its URL."""
+    def create_database(
+        self, name: str | None = None, *, postgis: bool = False, template: str = "template0"
+    ) -> str:
+        """Create a database (a fresh name by default; a copy of ``template``); returns its URL."""
         import psycopg
 
         name = name or f"db_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.url(), autocommit=True) as con:
-            con.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 STRATEGY FILE_COPY')
+            con.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
         if postgis:
             try:
                 with psycopg.connect(self.url(name), autocommit=True) as con:

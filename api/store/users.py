@@ -1,23 +1,27 @@
-"""Users, sessions, API tokens, login attempts and the audit log in one SQLite database.
+"""Users, sessions, API tokens, login throttling and the audit log in the service database.
 
-The database is created on first use (tables ``users``, ``sessions``, ``tokens``,
-``login_attempts``, ``login_throttle``, ``audit``). Session ids and tokens are stored only as keyed hashes
-(:func:`api.security.keyed_hash`). Time comes from an injectable clock so tests can expire
-sessions without sleeping.
+The tables (``users``, ``sessions``, ``tokens``, ``login_attempts``, ``login_throttle``,
+``audit``) are defined here on :data:`api.db.metadata` and created by the migrations
+(:mod:`api.db`); the same queries run on SQLite and PostgreSQL. Session ids and tokens are
+stored only as keyed hashes (:func:`api.security.keyed_hash`). Every check reads the database,
+and every change is one transaction, so several processes on one database agree at once: a
+logout or a disabled account ends the session everywhere, and the throttling counters are
+counted atomically (:meth:`UserStore.reserve_login`). Time comes from an injectable clock so
+tests can expire sessions without sleeping.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from api.db import BigId, Database, DatabaseError, metadata, open_database
 from api.security import (
     GEMEENTECODE_RE,
     ROLES,
@@ -30,63 +34,76 @@ from api.security import (
     password_problem,
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
-    role TEXT NOT NULL,
-    gemeenten TEXT NOT NULL DEFAULT '[]',
-    disabled INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    password_changed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    id_hash TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    created_at REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    address TEXT
-);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    last_used REAL,
-    revoked_at REAL
-);
-CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user_id);
-CREATE TABLE IF NOT EXISTS login_attempts (
-    id INTEGER PRIMARY KEY,
-    email TEXT NOT NULL COLLATE NOCASE,
-    address TEXT NOT NULL,
-    ts REAL NOT NULL,
-    success INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS attempts_email ON login_attempts(email, ts);
-CREATE INDEX IF NOT EXISTS attempts_address ON login_attempts(address, ts);
-CREATE TABLE IF NOT EXISTS login_throttle (
-    key TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    last_at REAL NOT NULL,
-    next_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS throttle_last ON login_throttle(last_at);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    at TEXT NOT NULL,
-    user_email TEXT,
-    address TEXT,
-    action TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-"""
+# -- tables (created by api/db/migrations; names of the indexes as the first SQLite schema had) --
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("gemeenten", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("password_changed_at", sa.Float, nullable=False),
+)
+#: E-mail addresses are unique without regard to case.
+sa.Index("uq_users_email_lower", sa.func.lower(users.c.email), unique=True)
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("address", sa.Text),
+    sa.Index("sessions_user", "user_id"),
+)
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("user_id", BigId, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("last_used", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Index("tokens_user", "user_id"),
+)
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False),  # lower case
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Index("attempts_email", "email", "ts"),
+    sa.Index("attempts_address", "address", "ts"),
+)
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Index("throttle_last", "last_at"),
+)
+audit_log = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("user_email", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
+)
 
 #: Sessions' ``last_seen`` is written at most this often (seconds), to keep reads cheap.
 TOUCH_INTERVAL = 15.0
@@ -130,7 +147,7 @@ _FAILURES = (
     "ELSE login_throttle.failures END) + 1)"
 )
 #: Count one attempt on a throttle key unless it must still wait (then no row is returned).
-_RESERVE_SQL = f"""
+_RESERVE_SQL = sa.text(f"""
 INSERT INTO login_throttle (key, failures, last_at, next_at)
 VALUES (:key, 1, :now, :now + {_wait_sql("1")})
 ON CONFLICT (key) DO UPDATE SET
@@ -139,7 +156,7 @@ ON CONFLICT (key) DO UPDATE SET
     next_at = :now + {_wait_sql(_FAILURES)}
 WHERE login_throttle.next_at <= :now
 RETURNING failures
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -162,14 +179,19 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
-def _user(row: sqlite3.Row) -> User:
+def _user(row: Row[Any]) -> User:
     return User(
-        id=row["id"],
-        email=row["email"],
-        role=row["role"],
-        gemeenten=tuple(json.loads(row["gemeenten"])),
-        disabled=bool(row["disabled"]),
+        id=int(row.id),
+        email=row.email,
+        role=row.role,
+        gemeenten=tuple(json.loads(row.gemeenten)),
+        disabled=bool(row.disabled),
     )
+
+
+def _email_is(email: str) -> sa.ColumnElement[bool]:
+    """The account with this e-mail address, whatever its case."""
+    return sa.func.lower(users.c.email) == email.strip().lower()
 
 
 def validate_account(role: str, gemeenten: list[str] | tuple[str, ...]) -> list[str]:
@@ -192,50 +214,27 @@ def validate_account(role: str, gemeenten: list[str] | tuple[str, ...]) -> list[
 
 
 class UserStore:
-    """The SQLite user database. Thread-safe: one connection per thread."""
+    """Users, sessions, tokens, throttling and audit in a :class:`~api.db.Database`.
+
+    Thread-safe (connections come from the engine's pool); every method is one short read or one
+    write transaction.
+    """
 
     def __init__(
         self,
-        path: Path,
+        db: Database,
         *,
         secret: bytes,
         clock: Callable[[], float] = time.time,
         passwords: Passwords | None = None,
     ):
-        self.path = Path(path)
+        self.db = db
         self.passwords = passwords or Passwords()
         self.secret = secret
         self.clock = clock
-        self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection().executescript(SCHEMA)
 
-    # -- plumbing ---------------------------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.row_factory = sqlite3.Row
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute("PRAGMA foreign_keys=ON")
-            self._local.con = con
-        return con
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        con = self._connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        else:
-            con.execute("COMMIT")
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        return self._connection().execute(sql, params).fetchall()
+    def close(self) -> None:
+        self.db.close()
 
     def _hash(self, value: str) -> str:
         return keyed_hash(self.secret, value)
@@ -252,13 +251,19 @@ class UserStore:
             raise UserStoreError(problem)
         now = self.clock()
         try:
-            with self._conn() as con:
+            with self.db.write() as con:
                 con.execute(
-                    "INSERT INTO users (email, password_hash, role, gemeenten, created_at, "
-                    "password_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (email, self.passwords.hash(password), role, json.dumps(codes), now, now),
+                    users.insert().values(
+                        email=email,
+                        password_hash=self.passwords.hash(password),
+                        role=role,
+                        gemeenten=json.dumps(codes),
+                        disabled=False,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
                 )
-        except sqlite3.IntegrityError:
+        except sa.exc.IntegrityError:
             raise UserStoreError(
                 f"a user with e-mail '{email}' already exists (use reset-password or disable)"
             ) from None
@@ -267,16 +272,25 @@ class UserStore:
         return user
 
     def get_user(self, email: str) -> User | None:
-        rows = self._read("SELECT * FROM users WHERE email = ?", (email.strip(),))
-        return _user(rows[0]) if rows else None
+        with self.db.read() as con:
+            row = con.execute(sa.select(users).where(_email_is(email))).first()
+        return _user(row) if row else None
 
     def list_users(self) -> list[tuple[User, float | None]]:
         """Every account with the time of its last successful login (or ``None``)."""
-        rows = self._read(
-            "SELECT u.*, (SELECT max(ts) FROM login_attempts a WHERE a.email = u.email "
-            "AND a.success = 1) AS last_login FROM users u ORDER BY u.email"
+        last = (
+            sa.select(sa.func.max(login_attempts.c.ts))
+            .where(
+                login_attempts.c.email == sa.func.lower(users.c.email),
+                login_attempts.c.success.is_(True),
+            )
+            .scalar_subquery()
         )
-        return [(_user(r), r["last_login"]) for r in rows]
+        with self.db.read() as con:
+            rows = con.execute(
+                sa.select(users, last.label("last_login")).order_by(sa.func.lower(users.c.email))
+            ).all()
+        return [(_user(r), r.last_login) for r in rows]
 
     def _require(self, email: str) -> User:
         user = self.get_user(email)
@@ -287,8 +301,8 @@ class UserStore:
     def disable_user(self, email: str) -> User:
         """Disable an account and revoke its sessions and tokens at once."""
         user = self._require(email)
-        with self._conn() as con:
-            con.execute("UPDATE users SET disabled = 1 WHERE id = ?", (user.id,))
+        with self.db.write() as con:
+            con.execute(users.update().where(users.c.id == user.id).values(disabled=True))
             self._revoke_all(con, user.id)
         return self._require(email)
 
@@ -298,10 +312,13 @@ class UserStore:
         problem = password_problem(password, user_inputs=(email,))
         if problem:
             raise UserStoreError(problem)
-        with self._conn() as con:
+        with self.db.write() as con:
             con.execute(
-                "UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-                (self.passwords.hash(password), self.clock(), user.id),
+                users.update()
+                .where(users.c.id == user.id)
+                .values(
+                    password_hash=self.passwords.hash(password), password_changed_at=self.clock()
+                )
             )
             self._revoke_all(con, user.id)
         return user
@@ -312,26 +329,28 @@ class UserStore:
             return self.add_user(email, password, role=role, gemeenten=gemeenten)
         codes = validate_account(role, gemeenten)
         self.set_password(email, password)
-        with self._conn() as con:
+        with self.db.write() as con:
             con.execute(
-                "UPDATE users SET role = ?, gemeenten = ?, disabled = 0 WHERE email = ?",
-                (role, json.dumps(codes), email),
+                users.update()
+                .where(_email_is(email))
+                .values(role=role, gemeenten=json.dumps(codes), disabled=False)
             )
         return self._require(email)
 
-    def _revoke_all(self, con: sqlite3.Connection, user_id: int) -> None:
-        con.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+    def _revoke_all(self, con: Connection, user_id: int) -> None:
+        con.execute(sessions.delete().where(sessions.c.user_id == user_id))
         con.execute(
-            "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            (self.clock(), user_id),
+            tokens.update()
+            .where(tokens.c.user_id == user_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=self.clock())
         )
 
     def check_password(self, email: str, password: str) -> User | None:
         """The enabled user with these credentials, or ``None`` (same cost either way)."""
-        rows = self._read("SELECT * FROM users WHERE email = ?", (email.strip(),))
-        row = rows[0] if rows else None
-        ok = self.passwords.verify(row["password_hash"] if row else None, password)
-        if not ok or row is None or row["disabled"]:
+        with self.db.read() as con:
+            row = con.execute(sa.select(users).where(_email_is(email))).first()
+        ok = self.passwords.verify(row.password_hash if row else None, password)
+        if not ok or row is None or row.disabled:
             return None
         return _user(row)
 
@@ -341,21 +360,26 @@ class UserStore:
         checked, or raise :class:`LoginThrottled` when one of the keys must still wait.
 
         One transaction; each key is one atomic upsert (``INSERT … ON CONFLICT DO UPDATE … WHERE
-        next_at <= now RETURNING``), so concurrent attempts cannot all pass a check made before
-        any of them is counted. A refused attempt counts nowhere.
+        next_at <= now RETURNING``), so concurrent attempts, also from other processes on the
+        same database, cannot all pass a check made before any of them is counted. A refused
+        attempt counts nowhere.
         """
         email = email.strip().lower()
         now = self.clock()
-        with self._conn() as con:
+        with self.db.write() as con:
             con.execute(
-                "DELETE FROM login_throttle WHERE last_at < :cutoff",
-                {"cutoff": now - throttle.forget},
+                login_throttle.delete().where(login_throttle.c.last_at < now - throttle.forget)
             )
             usual = con.execute(
-                "SELECT 1 FROM login_attempts WHERE email = ? AND address = ? AND success = 1 "
-                "AND ts > ? LIMIT 1",
-                (email, address, now - throttle.known_address),
-            ).fetchone()
+                sa.select(sa.literal(1))
+                .where(
+                    login_attempts.c.email == email,
+                    login_attempts.c.address == address,
+                    login_attempts.c.success.is_(True),
+                    login_attempts.c.ts > now - throttle.known_address,
+                )
+                .limit(1)
+            ).first()
             keys = [
                 (f"pair:{email}\n{address}", throttle.pair_free),
                 (f"address:{address}", throttle.address_free),
@@ -365,77 +389,91 @@ class UserStore:
             for key, free in keys:
                 params = {
                     "key": key,
-                    "now": now,
-                    "free": free,
-                    "delay": throttle.delay,
-                    "max_delay": throttle.max_delay,
-                    "forget": throttle.forget,
+                    "now": float(now),
+                    "free": int(free),
+                    "delay": float(throttle.delay),
+                    "max_delay": float(throttle.max_delay),
+                    "forget": float(throttle.forget),
                 }
-                if con.execute(_RESERVE_SQL, params).fetchone() is None:
-                    row = con.execute(
-                        "SELECT next_at FROM login_throttle WHERE key = ?", (key,)
-                    ).fetchone()
-                    raise LoginThrottled(max(0.0, float(row[0]) - now), key.split(":", 1)[0])
+                if con.execute(_RESERVE_SQL, params).first() is None:
+                    next_at = con.execute(
+                        sa.select(login_throttle.c.next_at).where(login_throttle.c.key == key)
+                    ).scalar_one()
+                    raise LoginThrottled(max(0.0, float(next_at) - now), key.split(":", 1)[0])
         return LoginReservation(email, address, tuple(k for k, _ in keys))
 
     def finish_login(self, reservation: LoginReservation, user: User | None) -> str | None:
         """Record the outcome of a reserved attempt; on success give the counted attempt back
         (the account-and-address counter starts again from zero) and start a session, whose raw
         id is returned."""
-        with self._conn() as con:
+        with self.db.write() as con:
             con.execute(
-                "INSERT INTO login_attempts (email, address, ts, success) VALUES (?, ?, ?, ?)",
-                (reservation.email, reservation.address, self.clock(), int(user is not None)),
+                login_attempts.insert().values(
+                    email=reservation.email,
+                    address=reservation.address,
+                    ts=self.clock(),
+                    success=user is not None,
+                )
             )
             if user is None:
                 return None
             for key in reservation.keys:
                 if key.startswith("pair:"):
-                    con.execute("DELETE FROM login_throttle WHERE key = ?", (key,))
+                    con.execute(login_throttle.delete().where(login_throttle.c.key == key))
                 else:
                     con.execute(
-                        "UPDATE login_throttle SET failures = failures - 1 "
-                        "WHERE key = ? AND failures > 0",
-                        (key,),
+                        login_throttle.update()
+                        .where(login_throttle.c.key == key, login_throttle.c.failures > 0)
+                        .values(failures=login_throttle.c.failures - 1)
                     )
             return self._insert_session(con, user, reservation.address)
 
     # -- sessions -----------------------------------------------------------------------------
-    def _insert_session(self, con: sqlite3.Connection, user: User, address: str) -> str:
+    def _insert_session(self, con: Connection, user: User, address: str) -> str:
         """Start a session; returns the raw session id (only its hash is stored)."""
         raw = new_secret_value()
         now = self.clock()
         con.execute(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen, address) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (self._hash(raw), user.id, now, now, address),
+            sessions.insert().values(
+                id_hash=self._hash(raw),
+                user_id=user.id,
+                created_at=now,
+                last_seen=now,
+                address=address,
+            )
         )
         return raw
 
     def session_user(self, raw: str, *, idle: float, absolute: float) -> User | None:
         """The user of a live session, or ``None`` (unknown, expired or disabled user)."""
         id_hash = self._hash(raw)
-        rows = self._read(
-            "SELECT s.created_at AS s_created, s.last_seen AS s_seen, u.* FROM sessions s "
-            "JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?",
-            (id_hash,),
-        )
-        if not rows:
+        with self.db.read() as con:
+            row = con.execute(
+                sa.select(
+                    sessions.c.created_at.label("s_created"),
+                    sessions.c.last_seen.label("s_seen"),
+                    users,
+                )
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.id_hash == id_hash)
+            ).first()
+        if row is None:
             return None
-        row = rows[0]
         now = self.clock()
-        if row["disabled"] or now - row["s_seen"] > idle or now - row["s_created"] > absolute:
-            with self._conn() as con:
-                con.execute("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+        if row.disabled or now - row.s_seen > idle or now - row.s_created > absolute:
+            with self.db.write() as con:
+                con.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
             return None
-        if now - row["s_seen"] > TOUCH_INTERVAL:
-            with self._conn() as con:
-                con.execute("UPDATE sessions SET last_seen = ? WHERE id_hash = ?", (now, id_hash))
+        if now - row.s_seen > TOUCH_INTERVAL:
+            with self.db.write() as con:
+                con.execute(
+                    sessions.update().where(sessions.c.id_hash == id_hash).values(last_seen=now)
+                )
         return _user(row)
 
     def delete_session(self, raw: str) -> None:
-        with self._conn() as con:
-            con.execute("DELETE FROM sessions WHERE id_hash = ?", (self._hash(raw),))
+        with self.db.write() as con:
+            con.execute(sessions.delete().where(sessions.c.id_hash == self._hash(raw)))
 
     # -- API tokens ---------------------------------------------------------------------------
     def create_token(self, user: User, *, name: str, days: int) -> tuple[TokenInfo, str]:
@@ -444,29 +482,42 @@ class UserStore:
         token_id = new_secret_value()[:16]
         now = self.clock()
         info = TokenInfo(token_id, name, now, now + days * 86400.0, None)
-        with self._conn() as con:
+        with self.db.write() as con:
             con.execute(
-                "INSERT INTO tokens (id, user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (token_id, user.id, name, self._hash(raw), now, info.expires_at),
+                tokens.insert().values(
+                    id=token_id,
+                    user_id=user.id,
+                    name=name,
+                    token_hash=self._hash(raw),
+                    created_at=now,
+                    expires_at=info.expires_at,
+                )
             )
         return info, raw
 
     def list_tokens(self, user: User) -> list[TokenInfo]:
-        rows = self._read(
-            "SELECT * FROM tokens WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? "
-            "ORDER BY created_at",
-            (user.id, self.clock()),
-        )
-        return [
-            TokenInfo(r["id"], r["name"], r["created_at"], r["expires_at"], r["last_used"])
-            for r in rows
-        ]
+        with self.db.read() as con:
+            rows = con.execute(
+                sa.select(tokens)
+                .where(
+                    tokens.c.user_id == user.id,
+                    tokens.c.revoked_at.is_(None),
+                    tokens.c.expires_at > self.clock(),
+                )
+                .order_by(tokens.c.created_at)
+            ).all()
+        return [TokenInfo(r.id, r.name, r.created_at, r.expires_at, r.last_used) for r in rows]
 
     def revoke_token(self, user: User, token_id: str) -> bool:
-        with self._conn() as con:
+        with self.db.write() as con:
             cur = con.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-                (self.clock(), token_id, user.id),
+                tokens.update()
+                .where(
+                    tokens.c.id == token_id,
+                    tokens.c.user_id == user.id,
+                    tokens.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=self.clock())
             )
         return cur.rowcount > 0
 
@@ -475,22 +526,28 @@ class UserStore:
         to that account (e-mail compared without case)."""
         if not raw.startswith(TOKEN_PREFIX):
             return None
-        rows = self._read(
-            "SELECT t.id AS t_id, t.expires_at, t.revoked_at, t.last_used, u.* FROM tokens t "
-            "JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?",
-            (self._hash(raw),),
-        )
-        if not rows:
+        with self.db.read() as con:
+            row = con.execute(
+                sa.select(
+                    tokens.c.id.label("t_id"),
+                    tokens.c.expires_at,
+                    tokens.c.revoked_at,
+                    tokens.c.last_used,
+                    users,
+                )
+                .join(users, users.c.id == tokens.c.user_id)
+                .where(tokens.c.token_hash == self._hash(raw))
+            ).first()
+        if row is None:
             return None
-        row = rows[0]
         now = self.clock()
-        if row["revoked_at"] is not None or row["expires_at"] <= now or row["disabled"]:
+        if row.revoked_at is not None or row.expires_at <= now or row.disabled:
             return None
-        if email is not None and row["email"].casefold() != email.strip().casefold():
+        if email is not None and row.email.casefold() != email.strip().casefold():
             return None
-        if row["last_used"] is None or now - row["last_used"] > TOUCH_INTERVAL:
-            with self._conn() as con:
-                con.execute("UPDATE tokens SET last_used = ? WHERE id = ?", (now, row["t_id"]))
+        if row.last_used is None or now - row.last_used > TOUCH_INTERVAL:
+            with self.db.write() as con:
+                con.execute(tokens.update().where(tokens.c.id == row.t_id).values(last_used=now))
         return _user(row)
 
     # -- audit --------------------------------------------------------------------------------
@@ -506,23 +563,27 @@ class UserStore:
         """Append one line to the audit log (never a password or token)."""
         now = self.clock()
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        with self._conn() as con:
+        with self.db.write() as con:
             con.execute(
-                "INSERT INTO audit (ts, at, user_email, address, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (now, at, user_email, address, action, outcome, json.dumps(detail, sort_keys=True)),
+                audit_log.insert().values(
+                    ts=now,
+                    at=at,
+                    user_email=user_email,
+                    address=address,
+                    action=action,
+                    outcome=outcome,
+                    detail=json.dumps(detail, sort_keys=True),
+                )
             )
 
     def audit_entries(self, *, limit: int = 1000) -> list[AuditEntry]:
-        rows = self._read("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        with self.db.read() as con:
+            rows = con.execute(
+                sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+            ).all()
         return [
             AuditEntry(
-                r["ts"],
-                r["at"],
-                r["user_email"],
-                r["address"],
-                r["action"],
-                r["outcome"],
-                json.loads(r["detail"]),
+                r.ts, r.at, r.user_email, r.address, r.action, r.outcome, json.loads(r.detail)
             )
             for r in rows
         ]
@@ -534,13 +595,14 @@ def open_user_store(
     secret: bytes,
     clock: Callable[[], float] = time.time,
     passwords: Passwords | None = None,
+    auto_upgrade: bool = True,
+    pool_size: int = 5,
 ) -> UserStore:
-    """Open (create on first use) the user database named by ``KANSENKAART_DATABASE``."""
-    if database.startswith(("postgresql://", "postgres://", "postgresql+")):
-        raise UserStoreError(
-            "KANSENKAART_DATABASE is a PostgreSQL URL, but only SQLite is implemented so far: "
-            "set it to a file path such as data/processed/kansenkaart-users.sqlite"
-        )
-    if database.startswith("sqlite:///"):
-        database = database[len("sqlite:///") :]
-    return UserStore(Path(database), secret=secret, clock=clock, passwords=passwords)
+    """Open the database named by ``KANSENKAART_DATABASE`` (a SQLite path or a PostgreSQL URL),
+    migrated to the newest schema first with ``auto_upgrade``; :class:`UserStoreError` when it
+    cannot be used (the message says why)."""
+    try:
+        db = open_database(database, auto_upgrade=auto_upgrade, pool_size=pool_size)
+    except DatabaseError as exc:
+        raise UserStoreError(str(exc)) from None
+    return UserStore(db, secret=secret, clock=clock, passwords=passwords)

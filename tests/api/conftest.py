@@ -2,11 +2,13 @@
 
 Every test that uses ``env``/``make_env`` runs twice, once per backend:
 
-- ``gpkg``: the result GeoPackage, served by :class:`~api.store.gpkg.GeoPackageStore`;
+- ``gpkg``: the result GeoPackage, served by :class:`~api.store.gpkg.GeoPackageStore`, and the
+  service state in SQLite;
 - ``postgis``: the same GeoPackage published (``kansenkaart publish``) to a private PostgreSQL
   cluster with PostGIS (``tests/pgcluster.py``, one per test worker) and served by
-  :class:`~api.store.postgis.PostGISStore`. Without PostgreSQL these skip on a developer machine
-  and fail in CI (``tests/needs.py``).
+  :class:`~api.store.postgis.PostGISStore`, with the users, sessions, tokens, throttling and audit
+  in a PostgreSQL database of that cluster too (a fresh copy of a migrated one per app). Without
+  PostgreSQL these skip on a developer machine and fail in CI (``tests/needs.py``).
 
 The result is built with geopandas by :mod:`synthetic_result` (three municipalities GM0901–GM0903,
 30 candidates per layer each, excluded parcels and buildings, summary, run metadata, styles).
@@ -134,6 +136,16 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 @pytest.fixture(scope="session")
+def pg_state_template(pg_cluster: PgCluster) -> str:
+    """A database migrated to the newest schema; each app's state database is a copy of it."""
+    from api.db import open_database
+
+    name = "state_template"
+    open_database(pg_cluster.create_database(name)).close()
+    return name
+
+
+@pytest.fixture(scope="session")
 def shared_pg(
     pg_cluster: PgCluster, result_file: tuple[Path, list[Municipality]]
 ) -> Iterator[tuple[str, DataStore]]:
@@ -192,10 +204,13 @@ def make_env(
             if not (copy_result or empty_result or "result" in overrides):
                 data = request.getfixturevalue("shared_store")
         else:
+            cluster: PgCluster = request.getfixturevalue("pg_cluster")
+            values["database"] = cluster.create_database(
+                template=request.getfixturevalue("pg_state_template")
+            )
             if copy_result or empty_result:
                 from api.publish import publish_result
 
-                cluster: PgCluster = request.getfixturevalue("pg_cluster")
                 values["result"] = cluster.create_database()
                 values["result_poll_seconds"] = 0
                 if copy_result:
@@ -218,6 +233,7 @@ def make_env(
     for env in envs:
         for c in env.clients:
             c.__exit__(None, None, None)
+        env.users.close()
     for store in owned:
         close = getattr(store, "close", None)
         if close is not None:

@@ -1,7 +1,8 @@
 """Blocking database work never runs on the event loop (issue 11, item 8).
 
-A session look-up that has to write (``last_seen``) waits for SQLite's write lock, for up to the
-busy timeout. That wait must hold up only that request, not every other one.
+A session look-up that has to write (``last_seen``) waits for the database's write lock
+(SQLite's, for up to the busy timeout; a PostgreSQL table lock as long as it is held). That wait
+must hold up only that request, not every other one.
 """
 
 from __future__ import annotations
@@ -15,8 +16,15 @@ from api.store.users import TOUCH_INTERVAL
 def test_a_session_write_waiting_for_the_lock_does_not_stall_other_requests(env):
     c = env.login("bm1@test.nl")
     env.clock.advance(TOUCH_INTERVAL + 1)  # the next look-up writes last_seen
-    blocker = sqlite3.connect(env.settings.database, timeout=1, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    if env.backend == "postgis":
+        import psycopg
+
+        blocker = psycopg.connect(env.settings.database, autocommit=True)
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE sessions IN EXCLUSIVE MODE")  # reads go on, writes wait
+    else:
+        blocker = sqlite3.connect(env.settings.database, timeout=1, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     statuses: dict[str, int] = {}
     slow = threading.Thread(target=lambda: statuses.update(me=c.get("/api/me").status_code))
     fast = threading.Thread(target=lambda: statuses.update(health=c.get("/healthz").status_code))

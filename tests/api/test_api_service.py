@@ -139,11 +139,13 @@ def test_secret_key_required_outside_dev(monkeypatch):
     assert Settings().cors_origins == ["https://a.nl", "https://b.nl"]
 
 
-def test_postgres_database_is_refused_clearly(make_env):
+def test_an_unreachable_database_is_refused_clearly(make_env, tmp_path):
     from api.store.users import UserStoreError
 
-    with pytest.raises(UserStoreError, match="only SQLite is implemented"):
-        make_env(database="postgresql://kk@db/kansenkaart")
+    url = f"postgresql://kk:s3cret@/kansenkaart?host={tmp_path}&port=1"
+    with pytest.raises(UserStoreError, match="cannot open the database") as info:
+        make_env(database=url)
+    assert "s3cret" not in str(info.value) and "kk:***@" in str(info.value)
 
 
 # -- reload -------------------------------------------------------------------------------------
