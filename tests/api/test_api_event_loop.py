@@ -33,7 +33,10 @@ def test_a_session_write_waiting_for_the_lock_does_not_stall_other_requests(env)
         slow.join(timeout=0.5)
         assert slow.is_alive(), "the /api/me request should be waiting for the write lock"
         fast.start()
-        fast.join(timeout=3)
+        # The lock is held until the ROLLBACK below (and /api/me waits up to the 30 s busy
+        # timeout), so a /healthz that waited for it would still be waiting after 10 s; the
+        # margin is for a loaded machine (3 s was too little at load average 30).
+        fast.join(timeout=10)
         answered_while_locked = not fast.is_alive()
     finally:
         blocker.execute("ROLLBACK")
