@@ -79,6 +79,9 @@ def _env(database: str, tmp: Path) -> dict[str, str]:
         KANSENKAART_STATIC_DIR=str(tmp / "no-static"),
         KANSENKAART_COOKIE_SECURE="never",
         KANSENKAART_DB_POOL_SIZE="4",
+        # After the free attempts a minute's wait: longer than the throttling test takes on a
+        # loaded machine (with the default second, a slow request let the right password in).
+        KANSENKAART_LOGIN_DELAY_SECONDS="60",
     )
     return env
 
