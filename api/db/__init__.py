@@ -90,6 +90,7 @@ class Database:
                 url, connect_args={"timeout": 30, "check_same_thread": False}
             )
             _sqlite_transactions(self.engine)
+        _no_nul_in_text(self.engine)
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextlib.contextmanager
@@ -184,6 +185,42 @@ def _sqlite_transactions(engine: Engine) -> None:
     def _begin(con: Connection) -> None:
         if con.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             con.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: What a NUL character in a text parameter becomes (U+FFFD, the replacement character).
+NUL_REPLACEMENT = "\ufffd"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", NUL_REPLACEMENT)
+    return value
+
+
+def _clean_set(params: Any) -> Any:
+    if isinstance(params, dict):
+        return {k: _clean(v) for k, v in params.items()}
+    if isinstance(params, (list, tuple)):
+        return type(params)(_clean(v) for v in params)
+    return params
+
+
+def _no_nul_in_text(engine: Engine) -> None:
+    """A NUL character in a text parameter becomes U+FFFD, on both databases.
+
+    PostgreSQL cannot hold NUL in text and refuses the whole statement (a request with ``%00`` in
+    an e-mail address, a token name or a note would end in a server error); SQLite would store it.
+    Replacing it before every statement gives the same answer on both: a look-up of
+    ``"a\x00b"`` finds nothing (no stored value holds NUL), a stored text keeps its length.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _replace(
+        _con: Connection, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+    ) -> tuple[str, Any]:
+        if many and isinstance(params, (list, tuple)):
+            return statement, type(params)(_clean_set(p) for p in params)
+        return statement, _clean_set(params)
 
 
 def register_tables() -> sa.MetaData:

@@ -152,3 +152,20 @@ def test_throttling_holds_across_processes(database):
     for p in procs:
         p.join(timeout=60)
     assert passed == SLOW.pair_free
+
+
+def test_a_nul_character_in_text_is_replaced_the_same_way_on_both_databases(database):
+    """PostgreSQL refuses NUL in text; the layer turns it into U+FFFD on both databases, so a
+    look-up with NUL finds nothing and a stored name keeps its place of the character."""
+    store = open_user_store(database, secret=b"s" * 40)
+    try:
+        user = store.add_user("ann@test.nl", "a long password", role="analist", gemeenten=[])
+        assert store.get_user("ann@test.nl\x00") is None
+        assert store.check_password("ann\x00@test.nl", "a long password") is None
+        store.reserve_login("ann\x00@test.nl", "10.0.0.\x001", Throttle())  # counted, no error
+        store.create_token(user, name="qgis\x00laptop", days=1)
+        assert [t.name for t in store.list_tokens(user)] == ["qgis\ufffdlaptop"]
+        store.audit("login", outcome="failure", user_email="x\x00@test.nl", address="cli")
+        assert store.audit_entries()[0].user_email == "x\ufffd@test.nl"
+    finally:
+        store.close()
