@@ -1,4 +1,4 @@
-"""Run every benchmark in turn (``make bench``): ingest, scan, scoring, api.
+"""Run every benchmark in turn (``make bench``): ingest, scan, scoring, api, load.
 
 Each script prints its own figures and ratios; this runner only sequences them and prints the
 wall time of each. Pass script names to run a subset, e.g. ``run_all.py bench_scan``.
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_ingest", "bench_scan", "bench_scoring", "bench_api"]
+SCRIPTS = ["bench_ingest", "bench_scan", "bench_scoring", "bench_api", "bench_load"]
 
 
 def main(argv: list[str]) -> int:
