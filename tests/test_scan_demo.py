@@ -237,6 +237,23 @@ def test_the_demo_is_selective(demo):
     assert set(tl["tier"]) >= {"A", "B", "C", "D"}
 
 
+def test_no_top_tier_candidate_breaks_a_rule(demo):
+    """Every exclusion rule and tier cap, evaluated again on the A/B candidates, never fires."""
+    from pipeline.scoring.exclusions import rule_mask
+
+    checked = 0
+    for type_name, cand in demo.result.candidates.items():
+        tc = demo.config.types[type_name]
+        ab = cand[cand["tier"].isin(["A", "B"])]
+        checked += len(ab)
+        for rule in tc.exclusions:
+            assert not rule_mask(ab, rule).any(), (type_name, rule.code)
+        for cap in tc.tier_caps:
+            hit = rule_mask(ab, cap)
+            assert not (hit & (ab["tier"].to_numpy(dtype=object) < cap.max_tier)).any(), cap.code
+    assert checked > 0
+
+
 def test_planted_non_starters_are_excluded_with_their_reason(demo):
     ep = _read(demo, "uitgesloten_percelen").set_index("parcel_id")
     eb = _read(demo, "uitgesloten_panden").set_index("pand_id")
