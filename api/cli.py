@@ -293,6 +293,51 @@ def run_demo_serve_command(*, result: Path, host: str, port: int, console: Conso
     _serve(settings, host=host, port=port, console=console)
 
 
+# -- the match's registries --------------------------------------------------------------------
+def run_registers_load_command(
+    *,
+    registers: Path | None,
+    aanbod: Path | None,
+    partijen: Path | None,
+    console: Console,
+) -> None:
+    """``kansenkaart registers load``: replace the registries in ``KANSENKAART_DATABASE`` with
+    the files (validated first; nothing changes when a row is wrong; one transaction)."""
+    from api.db import DatabaseError, describe, open_database
+    from api.store.registers import RegisterStore
+    from pipeline.catalog.registers import read_registers
+    from pipeline.match.registries import BATCH_COLUMNS, OFFER_COLUMNS, to_dutch
+
+    if registers is None and (aanbod is None or partijen is None):
+        _fail(console, "give --registers FOLDER, or both --aanbod FILE and --partijen FILE")
+    regs, _meta = read_registers(aanbod=aanbod, partijen=partijen, folder=registers)
+    try:
+        settings = StoreSettings()
+    except ValidationError as exc:
+        _settings_error(console, exc)
+    try:
+        db = open_database(settings.database)
+    except DatabaseError as exc:
+        _fail(console, str(exc))
+
+    def rows(frame: Any, columns: dict[str, str]) -> list[dict[str, Any]]:
+        dutch = to_dutch(frame, columns).astype(object)
+        return [
+            {str(k): (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+            for r in dutch.where(dutch.notna(), None).to_dict(orient="records")
+        ]
+
+    try:
+        n_offers, n_batches = RegisterStore(db).replace_all(
+            rows(regs.offers, OFFER_COLUMNS), rows(regs.batches, BATCH_COLUMNS), by=_actor()
+        )
+    finally:
+        db.close()
+    console.print(
+        f"{n_offers} aangeboden locaties and {n_batches} partijen in {describe(settings.database)}"
+    )
+
+
 # -- publishing ---------------------------------------------------------------------------------
 def run_publish_command(result: Path, *, to: str, console: Console) -> None:
     """``kansenkaart publish RESULT.gpkg --to postgresql://…``."""

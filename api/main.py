@@ -25,6 +25,7 @@ from api.routes import (
     export,
     gemeenten,
     layers,
+    match,
     me,
     ogc,
     sites,
@@ -33,11 +34,14 @@ from api.routes import (
     tokens,
     why,
 )
+from api.routes.match import MatchPlanner
 from api.security import CSRF_HEADER
 from api.settings import Settings
 from api.store.data import DataStore, open_data_store
+from api.store.registers import RegisterStore
 from api.store.users import open_user_store
 from api.tiles import TileCache
+from pipeline.match import load_match_config
 
 #: Threads for the user database (sessions, tokens, logins, audit); SQLite has one writer at a
 #: time, so more would only wait.
@@ -89,6 +93,9 @@ def create_app(
     )
     app.state.data = data if data is not None else open_data_store(settings)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
+    # The regional match (issue 14): its registries share the service database.
+    app.state.registers = RegisterStore(app.state.users.db, clock=clock)
+    app.state.match_planner = MatchPlanner(load_match_config(settings.match_config))
     # Blocking work of async routes runs here, never on the event loop (api/deps.py).
     app.state.db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="kk-db")
     app.state.password_threads = ThreadPoolExecutor(
@@ -100,6 +107,7 @@ def create_app(
         app.include_router(module.router)
     app.include_router(me.public)
     app.include_router(businesscase.router)  # the business case of one site (issue 13)
+    app.include_router(match.router)  # the regional match (issue 14)
 
     # -- middleware ----------------------------------------------------------------------------
     if settings.cors_origins:
@@ -107,7 +115,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", CSRF_HEADER],
         )
     app.add_middleware(BodyLimit, limit=MAX_BODY)

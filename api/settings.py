@@ -46,6 +46,9 @@ class StoreSettings(BaseSettings):
     db_auto_upgrade: bool = True
     #: Connections per process to each PostgreSQL database (result and service state).
     db_pool_size: int = Field(default=8, ge=1, le=100)
+    #: The regional match's config (a YAML like pipeline/match/default.yaml; empty: the shipped
+    #: one). Its ``reference_date`` (else today) starts the planning horizon.
+    match_config: Path | None = None
     #: How often (seconds) a PostgreSQL result source checks for a newer publish.
     result_poll_seconds: float = Field(default=2.0, ge=0)
     #: argon2id cost; keep the defaults in production (lower values are for the test suite).

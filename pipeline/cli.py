@@ -249,6 +249,28 @@ def db_revision(
     run_db_revision_command(message, console=console)
 
 
+@registers_app.command("load")
+@friendly_errors
+def registers_load(
+    registers: Annotated[
+        Path | None,
+        typer.Option(help="Folder with aanbod.* and partijen.* (e.g. from registers sample)."),
+    ] = None,
+    aanbod: Annotated[
+        Path | None, typer.Option(help="Sites on offer (GeoPackage, GeoJSON or CSV).")
+    ] = None,
+    partijen: Annotated[
+        Path | None, typer.Option(help="Batches of relocatable homes (GeoPackage, GeoJSON or CSV).")
+    ] = None,
+) -> None:
+    """Replace the registries in the service database (KANSENKAART_DATABASE) with these files."""
+    from api.cli import run_registers_load_command
+
+    run_registers_load_command(
+        registers=registers, aanbod=aanbod, partijen=partijen, console=console
+    )
+
+
 @app.command("demo-serve", hidden=False)
 @friendly_errors
 def demo_serve(

@@ -291,3 +291,45 @@ def test_plan_json_hides_what_lies_outside_the_scope() -> None:
     # a municipality the chain does not touch sees nothing of it
     other = plan_json(plan, regs, gemeenten={"GM0599"})
     assert other["chains"] == [] and other["sites"] == [] and other["batches"] == []
+
+
+def test_registers_load_fills_the_service_database(
+    registers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.db import open_database
+    from api.security import Scope
+    from api.store.registers import RegisterStore
+
+    database = tmp_path / "state.sqlite"
+    monkeypatch.setenv("KANSENKAART_DATABASE", str(database))
+    r = runner.invoke(app, ["registers", "load", "--registers", str(registers)])
+    assert r.exit_code == 0, r.output
+    regs, _ = read_registers(folder=registers)
+    db = open_database(str(database))
+    try:
+        store = RegisterStore(db)
+        offers = store.rows("aanbod", Scope(None))
+        assert [o["aanbod_id"] for o in offers] == sorted(regs.offers["offer_id"])
+        first = regs.offers.sort_values("offer_id").iloc[0]
+        assert offers[0]["capaciteit"] == first["capacity"]
+        assert offers[0]["x"] == pytest.approx(first["x"])
+        assert len(store.rows("partijen", Scope(None))) == len(regs.batches)
+        code = str(first["gemeentecode"])
+        assert {o["gemeentecode"] for o in store.rows("aanbod", Scope(frozenset({code})))} == {code}
+        # a bad registry changes nothing
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        (bad / "aanbod.csv").write_text(
+            "aanbod_id,gemeentecode,beschikbaar_van,beschikbaar_tot,capaciteit,x,y\n"
+            "A1,GM0901,2026-01,2025-12,10,90000,440000\n",
+            encoding="utf-8",
+        )
+        (bad / "partijen.csv").write_text(
+            "partij_id,gemeentecode,aantal,vrij_vanaf,restlevensduur_jaren,verhuiskosten_per_woning,x,y\n",
+            encoding="utf-8",
+        )
+        r = runner.invoke(app, ["registers", "load", "--registers", str(bad)])
+        assert r.exit_code == 2 and "beschikbaar_tot" in r.output and "Traceback" not in r.output
+        assert len(store.rows("aanbod", Scope(None))) == len(regs.offers)
+    finally:
+        db.close()

@@ -16,6 +16,7 @@ import "@maplibre/maplibre-gl-leaflet";
 import { ApiError, absoluteUrl, api, readCookie } from "./modules/api.js";
 import { closeBusinessCase, renderBusinessCaseEntry } from "./modules/businesscase.js";
 import { $, h } from "./modules/dom.js";
+import { closeMatch, toggleMatch } from "./modules/match.js";
 import { renderSite, renderWhy, tierBadge } from "./modules/panel.js";
 import {
   OVERVIEW_COLORS,
@@ -185,6 +186,7 @@ async function showMap(me) {
 function teardownMap() {
   closePanel();
   closeBusinessCase();
+  closeMatch();
   if (state.map) state.map.remove();
   state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = state.tooltip = null;
   state.me = null;
@@ -387,6 +389,13 @@ function wireStatic() {
     e.currentTarget.setAttribute("aria-expanded", String(open));
     e.currentTarget.textContent = open ? "Verbergen" : "Tonen";
     $("legend-body").hidden = !open;
+  });
+  $("match-toggle").addEventListener("click", async (e) => {
+    if (!state.map) return;
+    const button = e.currentTarget;
+    const shown = await toggleMatch(state.map, { onExpired: sessionExpired });
+    button.setAttribute("aria-pressed", String(shown));
+    button.textContent = shown ? "Verberg treintjes" : "Toon treintjes";
   });
   $("why-center").addEventListener("click", () => state.map && whyAt(state.map.getCenter(), { focus: true }));
   $("panel-close").addEventListener("click", () => {
