@@ -241,6 +241,69 @@ def run_serve_command(*, host: str, port: int, console: Console) -> None:
     _serve(settings, host=host, port=port, console=console)
 
 
+def _demo_match_config(result: Path) -> Path | None:
+    """For a synthetic result: the match config with the scan's reference date (the sample
+    registries are dated from it), written beside the result; ``None`` otherwise."""
+    from pipeline.catalog.registers import read_result_sites
+    from pipeline.errors import KansenkaartError
+    from pipeline.match import DEFAULT_CONFIG_PATH
+
+    try:
+        _sites, ref, synthetic = read_result_sites(result)
+    except KansenkaartError:
+        return None
+    if not synthetic:
+        return None
+    if ref is None:  # a result without its reference date: the horizon starts this month
+        import datetime as dt
+
+        ref = dt.date.today()
+    path = result.parent / "kansenkaart-demo-match.yaml"
+    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace(
+        "reference_date: null", f"reference_date: {ref.isoformat()}"
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _demo_registers(result: Path, store: Any, *, console: Console) -> None:
+    """Sample registries for the match (``kansenkaart registers sample``) into the demo database
+    when it has none yet."""
+    from api.security import Scope
+    from api.store.registers import RegisterStore
+    from pipeline.catalog.registers import read_result_sites
+    from pipeline.sample.registries import sample_registers
+
+    registers = RegisterStore(store.db)
+    if registers.rows("aanbod", Scope(None)) or registers.rows("partijen", Scope(None)):
+        return
+    sites, ref, _ = read_result_sites(result)
+    if len(sites) == 0:
+        return
+    if ref is None:
+        import datetime as dt
+
+        ref = dt.date.today()
+    offers, batches = sample_registers(sites, reference_date=ref)
+    rows = []
+    for frame in (offers, batches):
+        import shapely
+
+        pts = shapely.point_on_surface(frame.geometry.to_numpy())
+        plain = frame.drop(columns=frame.geometry.name).astype(object)
+        plain["x"], plain["y"] = shapely.get_x(pts), shapely.get_y(pts)
+        rows.append(
+            [
+                {str(k): (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+                for r in plain.to_dict(orient="records")
+            ]
+        )
+    n_offers, n_batches = registers.replace_all(rows[0], rows[1], by="demo")
+    console.print(f"match: {n_offers} sample sites on offer and {n_batches} batches loaded")
+
+
 def prepare_demo(result: Path, *, console: Console) -> tuple[Settings, dict[str, str]]:
     """Development-mode settings and fresh demo accounts (e-mail → new random password)."""
     if not result.exists():
@@ -251,17 +314,21 @@ def prepare_demo(result: Path, *, console: Console) -> tuple[Settings, dict[str,
             console,
             f"{result} has no municipalities in layer 'gemeenten' (is it a kansenkaart result?)",
         )
+    match_config = _demo_match_config(result)
     try:
         settings = Settings(
             dev=True,
             result=str(result),
             database=str(result.parent / "kansenkaart-demo-users.sqlite"),
+            match_config=match_config,
         )
     except ValidationError as exc:
         _settings_error(console, exc)
     store = open_user_store(
         settings.database, secret=settings.secret, passwords=settings.passwords()
     )
+    if match_config is not None:
+        _demo_registers(result, store, console=console)
     accounts = {
         DEMO_BELEIDSMAKER: secrets.token_urlsafe(12),
         DEMO_ANALIST: secrets.token_urlsafe(12),

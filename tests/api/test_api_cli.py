@@ -135,8 +135,21 @@ def test_demo_accounts(tmp_path, result_file, monkeypatch):
     assert settings.dev and settings.database == str(
         result.parent / "kansenkaart-demo-users.sqlite"
     )
+    # a synthetic result gets sample registries for the match (once)
+    from api.security import Scope
+    from api.store.registers import RegisterStore
+    from api.store.users import open_user_store
+
+    assert settings.match_config is not None and settings.match_config.exists()
+    store = open_user_store(settings.database, secret=settings.secret)
+    offers = RegisterStore(store.db).rows("aanbod", Scope(None))
+    assert len(offers) == 40 and len(RegisterStore(store.db).rows("partijen", Scope(None))) == 12
+    store.close()
     # a second start refreshes the passwords
     settings, accounts = cli.prepare_demo(result, console=console)
+    store = open_user_store(settings.database, secret=settings.secret)
+    assert RegisterStore(store.db).rows("aanbod", Scope(None)) == offers
+    store.close()
     with TestClient(create_app(settings), base_url="http://localhost") as c:
         r = c.post(
             "/api/auth/login",
