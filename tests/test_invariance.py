@@ -98,6 +98,9 @@ TOLERANCES = {
     "site_readiness": 1e-4,
     "mixed_use_500m": 1e-9,
     "noise_db": 1e-4,
+    # a GEOS overlay (site minus crossing hard zones) eroded by a negative buffer: extra
+    # vertices move it by up to 0.015 m² on the demo (one site; the rest by < 1e-5 m²)
+    "net_area_m2": 0.05,
 }
 #: Everything measured in metres from a reference point, and shares of areas.
 DEFAULT_FLOAT_TOL = 1e-6
@@ -153,7 +156,7 @@ def _check(base: ScanResult, other: ScanResult, label: str) -> None:
 
 
 def test_rotating_every_input_changes_no_result(runs: Runs) -> None:
-    assert runs.base.counts["tijdelijke_locatie_candidates"] > 1_000
+    assert runs.base.counts["tijdelijke_locatie_candidates"] > 500
     _check(runs.base, runs.rotated, "rotated")
 
 
