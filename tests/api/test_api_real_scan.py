@@ -186,12 +186,14 @@ def _gdal_problems(path: Path) -> list[str]:
     return [line for line in lines if re.match(r"^(Warning|ERROR)\b", line)]
 
 
-def test_result_and_export_open_without_a_gdal_warning(real_result, tmp_path, backend, request):
+def test_result_and_export_open_without_a_gdal_warning(
+    real_result, tmp_path, backend, request, record_property
+):
     """GeoPackage 1.3 and DATETIME values in the standard's form: GDAL (3.6 on Debian 12) reads
     the result and a full export without a single warning."""
-    version = subprocess.run(["ogrinfo", "--version"], capture_output=True, text=True).stdout
-    print(f"checked with {version.strip()}")
     assert _gdal_problems(real_result) == []
+    version = subprocess.run(["ogrinfo", "--version"], capture_output=True, text=True).stdout
+    record_property("ran_with", f"{version.strip()} (ogrinfo, GeoPackage driver)")
     with sqlite3.connect(real_result) as con:
         assert con.execute("PRAGMA user_version").fetchone()[0] == 10300
         times = [r[0] for r in con.execute("SELECT update_time FROM layer_styles")]

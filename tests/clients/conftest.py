@@ -102,6 +102,16 @@ def qgis(tmp_path_factory: pytest.TempPathFactory) -> Qgis:
     return Qgis(version)
 
 
+@pytest.fixture(autouse=True)
+def _ran_with(request: pytest.FixtureRequest) -> None:
+    """Names the QGIS a test drives (listed at the end of the run: tests/conftest.py)."""
+    if "qgis" in request.fixturenames:
+        version = request.getfixturevalue("qgis").version
+        request.node.user_properties.append(
+            ("ran_with", f"QGIS {version} (PyQGIS of {SYSTEM_PYTHON}, QT_QPA_PLATFORM=offscreen)")
+        )
+
+
 @pytest.fixture(scope="session")
 def result(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return scan_tiny_sample(tmp_path_factory.mktemp("qgis-result"))

@@ -23,11 +23,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("qgis")]
     "collection", ["tijdelijke_locaties", "plinten", "gemeenten", "uitgesloten_panden"]
 )
 def test_gdal_copies_every_own_feature_through_the_ogc_api(
-    service: Service, tmp_path: Path, collection: str
+    service: Service, tmp_path: Path, collection: str, record_property
 ):
     ogr2ogr = shutil.which("ogr2ogr")
     if ogr2ogr is None:
         need("ogr2ogr (Debian package gdal-bin) is not installed")
+    version = subprocess.run([ogr2ogr, "--version"], capture_output=True, text=True).stdout
+    record_property("ran_with", f"{version.strip()} (ogr2ogr, OAPIF driver)")
     out = tmp_path / f"{collection}.geojson"
     seen_before = len(service.recorder.seen)
     env = {
