@@ -380,11 +380,11 @@ class UserStore:
                 )
                 .limit(1)
             ).first()
-            keys = [
-                (f"pair:{email}\n{address}", throttle.pair_free),
-                (f"address:{address}", throttle.address_free),
-            ]
+            # From one of the account's usual addresses only its own pair counter applies:
+            # others' failures at a shared (office) address never make the owner wait.
+            keys = [(f"pair:{email}\n{address}", throttle.pair_free)]
             if usual is None:
+                keys.append((f"address:{address}", throttle.address_free))
                 keys.append((f"account:{email}", throttle.account_free))
             for key, free in keys:
                 params = {

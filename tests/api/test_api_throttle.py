@@ -148,6 +148,21 @@ def test_one_address_guessing_many_accounts_is_slowed(make_env):
         assert _login(office, "analist@test.nl").status_code == 200
 
 
+def test_guesses_at_a_shared_address_do_not_slow_an_owner_whose_usual_address_it_is(make_env):
+    env = make_env(**RULES)
+    office = env.client(address="10.9.9.9")
+    assert _login(office, "bm1@test.nl").status_code == 200  # the owner's usual address
+    guesser = env.client(address="10.9.9.9")  # a colleague behind the same office address
+    statuses = [
+        _login(guesser, f"user{i}@test.nl", WRONG).status_code for i in range(FREE_ADDRESS + 5)
+    ]
+    assert set(statuses[FREE_ADDRESS:]) == {429}  # the address counter slows the guesser …
+    assert _login(office, "bm1@test.nl").status_code == 200  # … not the owner at that address
+    # Guessing the owner's own account there still meets the pair counter.
+    guesses = [_login(guesser, "bm1@test.nl", WRONG).status_code for _ in range(FREE + 1)]
+    assert guesses == [401] * FREE + [429]
+
+
 def test_throttled_attempts_are_audited_with_the_counter(make_env):
     env = make_env(**RULES)
     c = env.client(address="203.0.113.77")
