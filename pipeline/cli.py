@@ -139,6 +139,49 @@ def fetch(
 
 @app.command()
 @friendly_errors
+def diff(
+    old: Annotated[Path, typer.Argument(help="The older result GeoPackage.")],
+    new: Annotated[Path, typer.Argument(help="The newer result GeoPackage.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="GeoPackage with the layer 'verschillen' (default: NEW_diff.gpkg)."),
+    ] = None,
+    gemeente: Annotated[
+        list[str] | None,
+        typer.Option("--gemeente", "-g", help="Only these municipality codes; repeatable."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown on the terminal.")] = 40,
+) -> None:
+    """Sites that appeared, disappeared or changed tier between two runs, and the criteria why."""
+    from pipeline.analysis_commands import run_diff_command
+
+    run_diff_command(old, new, out=out, gemeenten=gemeente or None, limit=limit, console=console)
+
+
+@app.command()
+@friendly_errors
+def report(
+    gemeente: Annotated[
+        str, typer.Option("--gemeente", "-g", help="The municipality, e.g. GM0599.")
+    ],
+    result: Annotated[Path, typer.Option(help="The result GeoPackage.")] = Path(
+        "data/processed/kansenkaart.gpkg"
+    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="The HTML file (default: rapport_GMxxxx.html next to the result)."),
+    ] = None,
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also write the PDF.")] = True,
+    top: Annotated[int, typer.Option(help="Best sites listed per type.")] = 10,
+) -> None:
+    """A confidential report of one municipality: one self-contained HTML file and a PDF."""
+    from pipeline.analysis_commands import run_report_command
+
+    run_report_command(result, gemeente=gemeente, out=out, pdf=pdf, top=top, console=console)
+
+
+@app.command()
+@friendly_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
