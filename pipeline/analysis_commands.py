@@ -94,3 +94,79 @@ def run_report_command(
     for path in written:
         console.print(f"written: {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return written
+
+
+def run_sensitivity_command(
+    result_path: Path,
+    *,
+    draws: int,
+    spread: float,
+    seed: int,
+    gemeenten: list[str] | None,
+    write: bool,
+    console: Console,
+) -> float:
+    """``kansenkaart sensitivity``: per site how often it keeps its tier; stored in the result."""
+    import time
+
+    import numpy as np
+
+    from pipeline.sensitivity import result_stability, write_stability
+
+    if draws < 1 or not 0 < spread < 1:
+        raise UsageError(
+            f"--draws {draws} / --spread {spread}: need at least one draw and 0 < spread < 1\n"
+            "    fix: e.g. --draws 100 --spread 0.2 (each weight × 0.8–1.2)"
+        )
+    t0 = time.perf_counter()
+    layers = result_stability(
+        result_path, draws=draws, spread=spread, seed=seed, gemeenten=gemeenten
+    )
+    t_compute = time.perf_counter() - t0
+    if write:
+        write_stability(result_path, layers)
+    wall = time.perf_counter() - t0
+
+    table = Table(
+        title=f"Robuustheid van de klasse: {draws} trekkingen, gewichten ×{1 - spread:.2f}–{1 + spread:.2f}, seed {seed}"
+    )
+    for col in (
+        "laag",
+        "locaties",
+        "gemiddeld",
+        "≥ 90 % zelfde klasse",
+        "< 60 %",
+        "A/B die wankelen",
+    ):
+        table.add_column(col, justify="right" if col != "laag" else "left")
+    shaky_rows = []
+    for ls in layers:
+        share = ls.stability.share_same
+        top = np.isin(ls.stability.base_tier, ["A", "B"])
+        shaky = top & (share < 0.6)
+        table.add_row(
+            ls.layer,
+            f"{len(share):,}",
+            f"{share.mean():.0%}" if len(share) else "—",
+            f"{(share >= 0.9).mean():.0%}" if len(share) else "—",
+            f"{(share < 0.6).mean():.0%}" if len(share) else "—",
+            f"{int(shaky.sum()):,}",
+        )
+        for i in np.flatnonzero(shaky)[np.argsort(share[shaky], kind="stable")][:5]:
+            shaky_rows.append(
+                (ls.layer, str(ls.site_ids[i]), str(ls.stability.base_tier[i]), share[i])
+            )
+    console.print(table)
+    if shaky_rows:
+        detail = Table(title="Wankelende A/B-locaties (laagste stabiliteit eerst)")
+        for col in ("laag", "locatie", "klasse", "zelfde klasse"):
+            detail.add_column(col)
+        for layer, sid, tier, share_i in shaky_rows:
+            detail.add_row(layer, sid, tier, f"{share_i:.0%}")
+        console.print(detail)
+    console.print(
+        f"{sum(len(ls.site_ids) for ls in layers):,} locaties in {wall:.1f} s "
+        f"(berekening {t_compute:.1f} s)"
+        + (f"; opgeslagen in {result_path} (kolom 'stabiliteit')" if write else "; niet opgeslagen")
+    )
+    return wall

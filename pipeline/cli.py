@@ -182,6 +182,37 @@ def report(
 
 @app.command()
 @friendly_errors
+def sensitivity(
+    result: Annotated[Path, typer.Option(help="The result GeoPackage (updated in place).")] = Path(
+        "data/processed/kansenkaart.gpkg"
+    ),
+    draws: Annotated[int, typer.Option(help="Random weight sets.")] = 100,
+    spread: Annotated[float, typer.Option(help="Each weight × U(1 − spread, 1 + spread).")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed = same draws.")] = 42,
+    gemeente: Annotated[
+        list[str] | None,
+        typer.Option("--gemeente", "-g", help="Only these municipality codes; repeatable."),
+    ] = None,
+    write: Annotated[
+        bool, typer.Option("--write/--dry-run", help="Store 'stabiliteit' in the result.")
+    ] = True,
+) -> None:
+    """How often each site keeps its tier when the weights move (seeded random draws)."""
+    from pipeline.analysis_commands import run_sensitivity_command
+
+    run_sensitivity_command(
+        result,
+        draws=draws,
+        spread=spread,
+        seed=seed,
+        gemeenten=gemeente or None,
+        write=write,
+        console=console,
+    )
+
+
+@app.command()
+@friendly_errors
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

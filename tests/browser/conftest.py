@@ -95,7 +95,12 @@ def result_gpkg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scan fails the browser tests (it is part of this repository, not a missing machine part)."""
     out_dir = tmp_path_factory.mktemp("browser-result")
     try:
-        return scan_tiny_sample(out_dir)
+        path = scan_tiny_sample(out_dir)
+        # `kansenkaart sensitivity` on it, so the site panel shows the robustness of the tier
+        from pipeline.sensitivity import result_stability, write_stability
+
+        write_stability(path, result_stability(path, draws=20, spread=0.2, seed=1))
+        return path
     except Exception as exc:
         pytest.fail(f"the sample scan for the browser tests failed: {exc!r}", pytrace=True)
 

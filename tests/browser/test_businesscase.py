@@ -43,6 +43,16 @@ def test_grondabonnement_knob_changes_the_npv_shown(
         assert target, "no temporary site to click"
         page.mouse.click(target["x"], target["y"])
         page.wait_for_selector("#panel[data-kind=site]")
+        # the robustness of the tier (kansenkaart sensitivity ran on the fixture result)
+        site = page.evaluate(
+            "(id) => fetch(`/api/sites/tijdelijke_locaties/${id}`).then((r) => r.json())",
+            target["site_id"],
+        )
+        share = site["properties"]["stabiliteit"]
+        stability = page.get_by_test_id("site-stability").inner_text()
+        assert f"{round(share * 100)}%" in stability
+        assert f"in {round(share * 20)} van de 20 trekkingen" in stability
+        assert f"klasse {site['properties']['tier']}" in stability
 
         def answer(predicate: Any, action: Any) -> dict[str, Any]:
             """Do ``action``; the business-case answer it causes, once the page shows its NPV."""

@@ -15,6 +15,7 @@ import "@maplibre/maplibre-gl-leaflet";
 
 import { ApiError, absoluteUrl, api, readCookie } from "./modules/api.js";
 import { closeBusinessCase, renderBusinessCaseEntry } from "./modules/businesscase.js";
+import { renderStability } from "./modules/stability.js";
 import { $, h } from "./modules/dom.js";
 import { closeMatch, toggleMatch } from "./modules/match.js";
 import { renderSite, renderWhy, tierBadge } from "./modules/panel.js";
@@ -732,6 +733,7 @@ async function openSite(layerId, siteId, { focus = false } = {}) {
     const feature = await api(`/api/sites/${encodeURIComponent(layerId)}/${encodeURIComponent(siteId)}`);
     if (request !== state.panelRequest) return;
     const title = renderSite($("panel-body"), feature, layerId, gemeenteName(feature.properties && feature.properties.gemeentecode));
+    renderStability($("panel-body"), feature);
     renderBusinessCaseEntry($("panel-body"), layerId, feature, { onExpired: sessionExpired });
     $("panel-title").textContent = title;
     $("panel").dataset.kind = "site";
