@@ -110,12 +110,21 @@ def scan(
     out: Annotated[Path, typer.Option(help="The result GeoPackage.")] = Path(
         "data/processed/kansenkaart.gpkg"
     ),
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="A named preset of weights and rules from the config's 'scenarios'."),
+    ] = None,
 ) -> None:
     """Score plots and buildings for the three opportunity types and write the result GeoPackage."""
     from pipeline.scan_command import run_scan_command
 
     run_scan_command(
-        sources, gemeenten=gemeente or None, config_path=config, out=out, console=console
+        sources,
+        gemeenten=gemeente or None,
+        config_path=config,
+        out=out,
+        console=console,
+        scenario=scenario,
     )
 
 

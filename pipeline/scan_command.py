@@ -69,8 +69,12 @@ def run_scan_command(
     config_path: Path | None,
     out: Path,
     console: Console,
+    scenario: str | None = None,
 ) -> ScanResult:
-    """``kansenkaart scan``: read the sources, scan, write the GeoPackage, print a summary."""
+    """``kansenkaart scan``: read the sources, scan, write the GeoPackage, print a summary.
+
+    ``scenario`` names a preset of the config's ``scenarios`` (pipeline.scoring.scenarios).
+    """
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -80,6 +84,10 @@ def run_scan_command(
 
     t0 = time.perf_counter()
     config = load_config(config_path)
+    if scenario:
+        from pipeline.scoring.scenarios import apply_scenario
+
+        config = apply_scenario(config, scenario)
     sources = read_sources_yaml(sources_path)
     progress = Progress(
         SpinnerColumn(),

@@ -918,6 +918,22 @@ class NoiseSource(_Model):
         return self
 
 
+class Scenario(_Model):
+    """A named preset of weights and rules (``kansenkaart scan --scenario NAME``).
+
+    ``weights``: per type, criterion id → new weight; the other criteria of the type share what
+    is left in proportion to their weights. ``rules``: per type, exclusion code → new ``value``.
+    ``tiers``: new tier thresholds. Applied by :func:`pipeline.scoring.scenarios.apply_scenario`.
+    """
+
+    label: str
+    description: str = ""
+    source: str = ""
+    weights: dict[str, dict[str, float]] = Field(default_factory=dict)
+    rules: dict[str, dict[str, float | str | list[str]]] = Field(default_factory=dict)
+    tiers: dict[str, float] = Field(default_factory=dict)
+
+
 class ScanConfig(_Model):
     """The whole scan configuration (see ``default.yaml`` for a documented example)."""
 
@@ -930,8 +946,19 @@ class ScanConfig(_Model):
     features: FeatureParams = Field(default_factory=FeatureParams)
     noise: dict[str, NoiseSource] = Field(default_factory=dict)
     types: dict[str, TypeConfig] = Field(min_length=1)
+    #: Named presets of weights and rules (issue 13); checked against the types below.
+    scenarios: dict[str, Scenario] = Field(default_factory=dict)
     _text: str = PrivateAttr(default="")
     _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_scenarios(self) -> ScanConfig:
+        from pipeline.scoring.scenarios import scenario_problems
+
+        for name, scenario in self.scenarios.items():
+            for key, message, fix in scenario_problems(self, scenario):
+                raise ConfigProblem(message, fix, key=f"scenarios.{name}.{key}")
+        return self
 
     @field_validator("types", mode="before")
     @classmethod
