@@ -306,3 +306,18 @@ def test_scenario_comparison_holds_the_three_endings() -> None:
     assert rows["verplaatsing_2"]["end_year"] == 10 + 15 + 10
     selected = [r for r in answer["scenarios"] if r["selected"]]
     assert len(selected) == 1 and selected[0]["npv"] == answer["result"]["npv"]
+
+
+def test_shared_figures_agree_with_the_scan_config() -> None:
+    # The permit term and the kwaliteitskortingsgrens are the scan's too (contracts §E.3, §E.6):
+    # the two configs must not drift apart.
+    from pipeline.scoring import load_config
+
+    scan = load_config(None)
+    assert KF.permit_term_years == scan.features.availability.permit_term_years
+    for limit in scan.rent_check.limits:
+        if limit.year in KF.huurtoeslag:
+            assert (
+                KF.huurtoeslag[limit.year].kwaliteitskortingsgrens
+                == limit.kwaliteitskortingsgrens_eur
+            )
