@@ -266,8 +266,6 @@ def _gpkg_functions(con: object) -> None:
     SQLite compiles a table's triggers on every UPDATE, so they must exist even though an
     update of attributes (same fid, same geometry) never calls them.
     """
-    import struct
-
     import shapely
 
     def empty(blob: bytes | None) -> int | None:
@@ -285,7 +283,6 @@ def _gpkg_functions(con: object) -> None:
 
         return f
 
-    del struct
     for name, fn in (
         ("ST_IsEmpty", empty),
         ("ST_MinX", bound(0)),

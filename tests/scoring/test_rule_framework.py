@@ -37,6 +37,7 @@ def _one_criterion_type(**extra) -> TypeConfig:
     }
     data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
     data["types"] = {"tijdelijke_locatie": block}
+    data.pop("scenarios", None)  # the shipped scenarios name criteria this one-criterion type lacks
     return parse_config(yaml.safe_dump(data, allow_unicode=True)).types["tijdelijke_locatie"]
 
 
