@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TIERS = ("A", "B", "C", "D", "E")
+from pipeline.scoring.aggregate import TIERS, aggregate, cap_scores
 
 
 def perturbed_weights(
@@ -45,27 +45,17 @@ def scores_for_weights(
 ) -> np.ndarray:
     """Scores ``(n, draws)`` for each row of ``weights`` ``(draws, k)`` (contracts §E.6).
 
-    ``100 × Σ w s`` (or ``100 × Π s^w``), minus ``penalty``, clipped to 0–100, rounded half up to
-    0.1, then capped below the tier above ``max_tier`` (``""`` = no cap).
+    The scan's own functions on a weight matrix: :func:`pipeline.scoring.aggregate.aggregate`
+    (``100 × Σ w s`` or ``100 × Π s^w``, minus ``penalty``, clipped to 0–100, rounded half up
+    to 0.1), then :func:`~pipeline.scoring.aggregate.cap_scores` (below the tier above
+    ``max_tier``; ``""`` = no cap). A missing sub-score counts as 0.
     """
-    s = np.clip(np.nan_to_num(np.asarray(subscores, dtype="float64"), nan=0.0), 0.0, 1.0)
+    s = np.nan_to_num(np.asarray(subscores, dtype="float64"), nan=0.0)
     w = np.atleast_2d(np.asarray(weights, dtype="float64"))
-    if method == "weighted_geometric_mean":
-        with np.errstate(divide="ignore"):
-            raw = 100.0 * np.exp(np.log(s) @ w.T)
-    else:
-        raw = 100.0 * (s @ w.T)
-    raw = np.clip(raw, 0.0, 100.0)
-    if penalty is not None:
-        raw = np.clip(
-            raw - np.nan_to_num(np.asarray(penalty, dtype="float64"))[:, None], 0.0, 100.0
-        )
-    scores = np.floor(raw * 10.0 + 0.5 + 1e-9) / 10.0
+    pen = None if penalty is None else np.asarray(penalty, dtype="float64")[:, None]
+    scores = aggregate(s, w.T, method=method, penalty=pen)  # type: ignore[arg-type]
     if max_tier is not None and len(max_tier):
-        ceiling = np.full(len(s), np.inf)
-        for i, tier in enumerate(TIERS[1:], start=1):
-            ceiling = np.where(max_tier == tier, thresholds[TIERS[i - 1]] - 0.1, ceiling)
-        scores = np.minimum(scores, ceiling[:, None])
+        scores = cap_scores(scores, np.asarray(max_tier), thresholds)
     return np.asarray(scores)
 
 
