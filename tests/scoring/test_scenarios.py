@@ -31,11 +31,11 @@ def test_listed_weights_replace_and_the_rest_share_what_is_left() -> None:
     base = {c.id: c.weight for c in config.types["tijdelijke_locatie"].criteria}
     applied = apply_scenario(config, "publieke_grond")
     new = {c.id: c.weight for c in applied.types["tijdelijke_locatie"].criteria}
-    assert new["eigendom"] == 0.35
+    assert new["eigendom"] == 0.40
     rest = 1 - base["eigendom"]
     for cid, w in base.items():
-        if cid != "eigendom":  # e.g. 0.15 × 0.65 / 0.80 = 0.121875
-            assert new[cid] == pytest.approx(w * 0.65 / rest)
+        if cid != "eigendom":  # e.g. 0.25 × 0.60 / 0.75 = 0.20
+            assert new[cid] == pytest.approx(w * 0.60 / rest)
     tiers = apply_scenario(config, "strenge_klassen")
     assert tiers.tiers.A == 85 and tiers.types["kantoortransformatie"].tiers.B == 70
     rules = apply_scenario(config, "grote_locaties")
