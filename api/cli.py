@@ -29,6 +29,7 @@ from api.store.users import UserStore, UserStoreError, open_user_store
 
 DEMO_BELEIDSMAKER = "beleidsmaker@demo.kansenkaart.nl"
 DEMO_ANALIST = "analist@demo.kansenkaart.nl"
+DEMO_PROVINCIE = "provincie@demo.kansenkaart.nl"
 
 
 def _fail(console: Console, message: str) -> NoReturn:
@@ -144,7 +145,11 @@ def users_list(*, console: Console) -> None:
     table = Table("e-mail", "role", "gemeenten", "status", "last login")
     for user, last in store.list_users():
         when = datetime.fromtimestamp(last, UTC).strftime("%Y-%m-%d %H:%M") if last else "-"
-        scope = "(alle)" if user.role == "analist" else (", ".join(user.gemeenten) or "-")
+        scope = (
+            "(alle)"
+            if user.role in ("analist", "provincie")
+            else (", ".join(user.gemeenten) or "-")
+        )
         table.add_row(user.email, user.role, scope, "disabled" if user.disabled else "active", when)
     Console().print(table)
 
@@ -332,11 +337,13 @@ def prepare_demo(result: Path, *, console: Console) -> tuple[Settings, dict[str,
     accounts = {
         DEMO_BELEIDSMAKER: secrets.token_urlsafe(12),
         DEMO_ANALIST: secrets.token_urlsafe(12),
+        DEMO_PROVINCIE: secrets.token_urlsafe(12),
     }
     store.upsert_user(
         DEMO_BELEIDSMAKER, accounts[DEMO_BELEIDSMAKER], role="beleidsmaker", gemeenten=[codes[0]]
     )
     store.upsert_user(DEMO_ANALIST, accounts[DEMO_ANALIST], role="analist", gemeenten=[])
+    store.upsert_user(DEMO_PROVINCIE, accounts[DEMO_PROVINCIE], role="provincie", gemeenten=[])
     store.audit(
         "demo_accounts", outcome="success", user_email=_actor(), address="cli", gemeente=codes[0]
     )
@@ -353,6 +360,9 @@ def run_demo_serve_command(*, result: Path, host: str, port: int, console: Conso
         f"  beleidsmaker ({codes[0]}): {DEMO_BELEIDSMAKER}  password: {accounts[DEMO_BELEIDSMAKER]}"
     )
     out.print(f"  analist (alle gemeenten): {DEMO_ANALIST}  password: {accounts[DEMO_ANALIST]}")
+    out.print(
+        f"  provincie (alle gemeenten, voortgang): {DEMO_PROVINCIE}  password: {accounts[DEMO_PROVINCIE]}"
+    )
     if not (settings.page_dir() / "index.html").is_file():
         console.print(
             f"[yellow]warning:[/] the web map is not built ({settings.static_dir}): run `make setup`"

@@ -262,13 +262,21 @@ async def filters_query(
     gemeente: Annotated[
         list[str], Query(max_length=500, description="Municipality code, e.g. GM0599; repeatable")
     ] = [],  # noqa: B006
+    tier: Annotated[
+        list[str], Query(max_length=5, description="Only these tiers (A–E); repeatable")
+    ] = [],  # noqa: B006
 ) -> Filters:
     """Tile/page filters; asking for a municipality outside your scope is refused (403)."""
     codes = tuple(sorted({c.strip().upper() for c in gemeente if c.strip()}))
     outside = [c for c in codes if not user.scope.allows(c)]
     if outside:
         raise Forbidden(f"Geen toegang tot gemeente(n) {', '.join(outside)}.")
+    tiers = tuple(sorted({t.strip().upper() for t in tier if t.strip()}))
+    bad = [t for t in tiers if t not in ("A", "B", "C", "D", "E")]
+    if bad:
+        raise InvalidRequest(f"Onbekende klasse(n) {', '.join(bad)}: gebruik A, B, C, D of E.")
     return Filters(
+        tiers=tiers,
         min_score=min_score,
         min_capacity=min_capacity,
         owner_class=tuple(sorted({o.strip() for o in owner_class if o.strip()})),

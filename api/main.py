@@ -26,8 +26,11 @@ from api.routes import (
     gemeenten,
     layers,
     match,
+    lists,
     me,
     ogc,
+    search,
+    sheet,
     sites,
     styles,
     tiles,
@@ -35,8 +38,10 @@ from api.routes import (
     why,
 )
 from api.routes.match import MatchPlanner
+from api.routes import status as site_status
 from api.security import CSRF_HEADER
 from api.settings import Settings
+from api.status import WorkStore
 from api.store.data import DataStore, open_data_store
 from api.store.registers import RegisterStore
 from api.store.users import open_user_store
@@ -92,6 +97,8 @@ def create_app(
         pool_size=settings.db_pool_size,
     )
     app.state.data = data if data is not None else open_data_store(settings)
+    # Site statuses, notes and progress: the service's database, beside users (api/status.py).
+    app.state.work = WorkStore(settings.database, clock=clock)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
     # The regional match (issue 14): its registries share the service database.
     app.state.registers = RegisterStore(app.state.users.db, clock=clock)
@@ -103,7 +110,23 @@ def create_app(
     )
 
     # -- routers -------------------------------------------------------------------------------
-    for module in (auth, me, layers, tiles, styles, sites, why, gemeenten, export, tokens, ogc):
+    # sheet, lists and status before sites: /api/sites/{layer}/{id}.pdf is not a site id
+    for module in (
+        auth,
+        me,
+        layers,
+        tiles,
+        styles,
+        sheet,
+        lists,
+        site_status,
+        sites,
+        why,
+        gemeenten,
+        export,
+    ):
+        app.include_router(module.router)
+    for module in (search, tokens, ogc):
         app.include_router(module.router)
     app.include_router(me.public)
     app.include_router(businesscase.router)  # the business case of one site (issue 13)

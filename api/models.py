@@ -24,9 +24,12 @@ class RunRef(BaseModel):
 
 class Me(BaseModel):
     email: str
-    role: Literal["beleidsmaker", "analist", "beheerder"]
+    role: Literal["beleidsmaker", "provincie", "analist", "beheerder"]
     gemeenten: list[GemeenteRef]
     can_export: bool
+    can_set_status: bool = False
+    can_edit_progress: bool = False
+    province: bool = Field(False, description="A province role: sees every municipality")
     synthetic: bool
     run: RunRef | None
 
@@ -111,12 +114,16 @@ class WhyCandidate(BaseModel):
 
 class WhyParcel(BaseModel):
     parcel_id: str | None
+    naam: str | None = Field(None, description="Kadastrale aanduiding, e.g. 'Perceel KLA01 N 5440'")
+    geometry: dict[str, Any] | None = Field(None, description="The parcel (GeoJSON, WGS84)")
     reason_codes: list[str]
     reasons: list[str]
 
 
 class WhyBuilding(BaseModel):
     pand_id: str | None
+    naam: str | None = Field(None, description="An address of the building")
+    geometry: dict[str, Any] | None = Field(None, description="The building (GeoJSON, WGS84)")
     kantoor_reason_codes: list[str]
     kantoor_reasons: list[str]
     plint_reason_codes: list[str]
@@ -238,3 +245,76 @@ class MapLibreStyle(BaseModel):
     metadata: dict[str, Any]
     sources: dict[str, Any]
     layers: list[dict[str, Any]]
+
+
+class SiteRef(BaseModel):
+    layer: str
+    site_id: str
+    label: str | None
+    tier: str | None
+    score: float | None
+    capacity_units: int | None
+
+
+class SearchHit(BaseModel):
+    soort: Literal["adres", "perceel", "locatie"]
+    naam: str
+    gemeentecode: str | None
+    gemeentenaam: str | None
+    lon: float | None
+    lat: float | None
+    parcel_id: str | None
+    sites: list[SiteRef]
+
+
+class SearchResponse(BaseModel):
+    query: str
+    kind: Literal["site", "perceel", "postcode", "straat"]
+    results: list[SearchHit]
+
+
+class OrientationName(BaseModel):
+    soort: Literal["plaats", "straat"]
+    naam: str
+    lon: float
+    lat: float
+
+
+class OrientationResponse(BaseModel):
+    names: list[OrientationName]
+    water: dict[str, Any] = Field(description="GeoJSON FeatureCollection (WGS84)")
+
+
+class StatusIn(BaseModel):
+    status: Literal[
+        "nieuw", "in_onderzoek", "in_gesprek", "afgevallen", "in_procedure", "gerealiseerd"
+    ]
+    note: str = Field("", max_length=4000, description="Plain text")
+    reason: str | None = Field(None, max_length=500, description="Why it fell off (afgevallen)")
+    homes: int | None = Field(None, ge=0, le=100_000, description="Homes realised (gerealiseerd)")
+    date: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Date realised (gerealiseerd)"
+    )
+
+
+class ProgressDoc(BaseModel):
+    opgenomen: bool = False
+    datum: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    bron: str | None = Field(default=None, max_length=300, description="A link or a document name")
+
+
+def _no_doc() -> ProgressDoc:
+    return ProgressDoc(opgenomen=False, datum=None, bron=None)
+
+
+class ProgressProject(BaseModel):
+    naam: str = Field(min_length=1, max_length=200)
+    woningen: int = Field(ge=0, le=100_000)
+    status: Literal["gepland", "gerealiseerd"]
+
+
+class ProgressIn(BaseModel):
+    woonvisie: ProgressDoc = Field(default_factory=_no_doc)
+    prestatieafspraken: ProgressDoc = Field(default_factory=_no_doc)
+    projecten: list[ProgressProject] = Field(default_factory=list, max_length=200)
+    opmerking: str = Field("", max_length=4000)

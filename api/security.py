@@ -6,8 +6,10 @@
 - CSRF: double submit. The readable cookie ``kk_csrf`` holds HMAC(secret, "csrf" + session id);
   every state-changing request with a session cookie must send it back in ``X-CSRF-Token``. Being
   derived from the session, a planted cookie cannot be paired with someone else's session.
-- Roles: ``beleidsmaker`` (only their municipalities; may export those), ``analist`` (all, may
-  export), ``beheerder`` (manages users; no access to the scan data).
+- Roles: ``beleidsmaker`` (only their municipalities; may export those; sets the status of
+  their sites), ``provincie`` (the province's policy makers: all municipalities, may export,
+  sets site statuses and edits the progress per municipality), ``analist`` (all, may export;
+  reads statuses and progress), ``beheerder`` (manages users; no access to the scan data).
 """
 
 from __future__ import annotations
@@ -27,9 +29,15 @@ CSRF_COOKIE = "kk_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 TOKEN_PREFIX = "kk_"
 
-ROLES = ("beleidsmaker", "analist", "beheerder")
-DATA_ROLES = ("beleidsmaker", "analist")
-EXPORT_ROLES = ("beleidsmaker", "analist")
+ROLES = ("beleidsmaker", "provincie", "analist", "beheerder")
+DATA_ROLES = ("beleidsmaker", "provincie", "analist")
+EXPORT_ROLES = ("beleidsmaker", "provincie", "analist")
+#: Roles that see every municipality (the province's view).
+PROVINCE_ROLES = ("provincie", "analist")
+#: Roles that may set a site's status and note (a beleidsmaker only in their municipalities).
+STATUS_ROLES = ("beleidsmaker", "provincie")
+#: Roles that edit the progress per municipality.
+PROGRESS_ROLES = ("provincie",)
 GEMEENTECODE_RE = re.compile(r"^GM\d{4}$")
 MIN_PASSWORD_LENGTH = 10
 
@@ -299,8 +307,20 @@ class User:
         return self.role in EXPORT_ROLES
 
     @property
+    def is_province(self) -> bool:
+        return self.role in PROVINCE_ROLES
+
+    @property
+    def can_set_status(self) -> bool:
+        return self.role in STATUS_ROLES
+
+    @property
+    def can_edit_progress(self) -> bool:
+        return self.role in PROGRESS_ROLES
+
+    @property
     def scope(self) -> Scope:
-        if self.role == "analist":
+        if self.role in PROVINCE_ROLES:
             return Scope(None)
         if self.role == "beleidsmaker":
             return Scope(frozenset(self.gemeenten))

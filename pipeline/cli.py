@@ -373,7 +373,7 @@ def demo_serve(
 @friendly_errors
 def users_add(
     email: str,
-    role: Annotated[str, typer.Option(help="beleidsmaker, analist or beheerder.")],
+    role: Annotated[str, typer.Option(help="beleidsmaker, provincie, analist or beheerder.")],
     gemeente: Annotated[
         list[str] | None, typer.Option("--gemeente", "-g", help="Municipality code; repeatable.")
     ] = None,

@@ -40,6 +40,7 @@ import yaml
 
 from pipeline._gpkg_writer import GPKG_DATASET_OPTIONS, unsynced_sqlite, write_layer_table
 from pipeline.schemas import CRS
+from pipeline.search_index import INDEX_COLUMNS, NAME_COLUMNS, WATER_COLUMNS
 from pipeline.styles.qml import capacity_qml, tier_qml
 
 #: Opportunity type -> scored layer name.
@@ -116,6 +117,18 @@ LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
         "plint_reason_codes",
         "plint_reasons",
     ),
+    # search index and orientation (pipeline/search_index.py)
+    "zoekindex": INDEX_COLUMNS,
+    "orientatie_namen": NAME_COLUMNS,
+    "orientatie_water": WATER_COLUMNS,
+}
+#: Layers of pipeline/search_index.py, and the SQLite indexes the api's search uses.
+INDEX_LAYERS = ("zoekindex", "orientatie_namen", "orientatie_water")
+SEARCH_INDEXES = {
+    "zoekindex_postcode": ("zoekindex", ("postcode", "huisnummer")),
+    "zoekindex_straat": ("zoekindex", ("straat", "huisnummer")),
+    "zoekindex_perceel": ("zoekindex", ("akr_code", "sectie", "perceelnummer")),
+    "zoekindex_parcel_id": ("zoekindex", ("parcel_id",)),
 }
 GEOMETRY_TYPES = {
     "tijdelijke_locaties": "MultiPolygon",
@@ -124,6 +137,9 @@ GEOMETRY_TYPES = {
     "gemeenten": "MultiPolygon",
     "uitgesloten_percelen": "MultiPolygon",
     "uitgesloten_panden": "MultiPolygon",
+    "zoekindex": "Point",
+    "orientatie_namen": "Point",
+    "orientatie_water": "MultiPolygon",
 }
 LAYER_ORDER = (
     "tijdelijke_locaties",
@@ -132,6 +148,7 @@ LAYER_ORDER = (
     "gemeenten",
     "uitgesloten_percelen",
     "uitgesloten_panden",
+    *INDEX_LAYERS,
 )
 METADATA_KEYS = (
     "run_id",
@@ -166,6 +183,9 @@ LAYER_DESCRIPTIONS = {
     "uitgesloten_panden": "Kansenkaart flexwonen: kantoor- en winkelpanden die geen kandidaat zijn, met reden",
     "run_metadata": "Kansenkaart flexwonen: gegevens van de scanrun",
     "layer_styles": "Kansenkaart flexwonen: QGIS-stijlen",
+    "zoekindex": "Kansenkaart flexwonen: zoekindex van adressen (BAG) en percelen (BRK)",
+    "orientatie_namen": "Kansenkaart flexwonen: plaats- en straatnamen om de kaart te lezen",
+    "orientatie_water": "Kansenkaart flexwonen: water uit de bestemmingsplannen",
 }
 INT_COLUMNS = (
     "rank",
@@ -180,6 +200,8 @@ INT_COLUMNS = (
     "beschikbaar_jaren",
     "plan_startjaar",
     "plan_woningen",
+    "huisnummer",
+    "n",
 )
 
 
@@ -326,7 +348,7 @@ def prepare_layer(
     """
     if name in SCORED_LAYERS:
         return _empty_layer(name) if gdf is None else _prepare_scored(name, gdf, names)
-    if name in ("uitgesloten_percelen", "uitgesloten_panden"):
+    if name in ("uitgesloten_percelen", "uitgesloten_panden", *INDEX_LAYERS):
         return _empty_layer(name) if gdf is None else _select(name, gdf)
     return gdf
 
@@ -808,6 +830,7 @@ class ResultWriter:
                     layer_options={"FID": "id"},
                 )
             describe_layers(self.tmp, _attr(result, "disclaimer") or DEFAULT_DISCLAIMER)
+            add_search_indexes(self.tmp)
             with open(self.tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(self.tmp, self.out_path)
@@ -849,6 +872,23 @@ def describe_layers(path: Path, disclaimer: str) -> None:
                 "UPDATE gpkg_contents SET description = ? WHERE table_name = ?",
                 (f"{what}. {disclaimer}", table),
             )
+        con.commit()
+    finally:
+        con.close()
+
+
+def add_search_indexes(gpkg: Path) -> None:
+    """Create the SQLite indexes of :data:`SEARCH_INDEXES` (the api's search is an index
+    look-up, not a scan of the table)."""
+    import sqlite3
+
+    con = sqlite3.connect(gpkg)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for index, (table, columns) in SEARCH_INDEXES.items():
+            if table in tables:
+                cols = ", ".join(f'"{c}"' for c in columns)
+                con.execute(f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ({cols})')
         con.commit()
     finally:
         con.close()

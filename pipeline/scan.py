@@ -41,6 +41,7 @@ from pipeline.scoring.excluded import (
     excluded_buildings,
     excluded_parcels,
 )
+from pipeline.search_index import build_index_layers
 from pipeline.stages import Stages
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class ScanResult:
     warnings: list[str] = field(default_factory=list)
     #: The config's framing text (docs/contracts.md §C "Framing").
     disclaimer: str = ""
+    #: The search index and orientation layers (:mod:`pipeline.search_index`), by layer name.
+    index_layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
 
     @property
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -124,6 +127,7 @@ class ScanResult:
         out["gemeenten"] = self.gemeenten
         out["uitgesloten_percelen"] = self.excluded_parcels
         out["uitgesloten_panden"] = self.excluded_buildings
+        out.update(self.index_layers)
         return out
 
     @property
@@ -332,6 +336,18 @@ def run_scan(
 
     candidate_pos: dict[str, np.ndarray] = {}
 
+    # The search index and the orientation layers: addresses and parcels of the scanned
+    # municipalities (only ids, geometry and the BAG address columns are used).
+    index_layers: dict[str, gpd.GeoDataFrame] = {}
+    with stages.stage("search_index"):
+        scanned_mun = p.municipalities
+        if codes:
+            scanned_mun = scanned_mun[scanned_mun["gemeentecode"].isin(codes)]
+        for name, frame in build_index_layers(
+            p.parcels, p.units, scanned_mun, layers.get("zoning")
+        ).items():
+            index_layers[name] = emit(None, name, frame)
+
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
         type_config = config.types.get(type_name)
         if type_config is None:
@@ -445,6 +461,7 @@ def run_scan(
         memory_gb=stages.memory,
         warnings=warnings,
         disclaimer=config.framing.disclaimer,
+        index_layers=index_layers,
     )
 
 

@@ -288,6 +288,12 @@ UNITS = LayerSchema(
         Column("gemeentecode", "str", nullable=True),
         Column("straatnaam", "str", required=False, nullable=True),
         Column("energielabel", "str", required=False, nullable=True),
+        # the main address (BAG nummeraanduiding), for the result's search index
+        Column("postcode", "str", required=False, nullable=True),
+        Column("huisnummer", "int", required=False, nullable=True),
+        Column("huisletter", "str", required=False, nullable=True),
+        Column("toevoeging", "str", required=False, nullable=True),
+        Column("woonplaats", "str", required=False, nullable=True),
     ),
 )
 ZONING = LayerSchema(

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 #: The stages of a scan, in order, with the label the progress bar shows.
 STAGES = (
     ("prepare", "preparing layers"),
+    ("search_index", "search index and orientation"),
     ("parcels", "parcels: built-up, owner, merging"),
     ("parcel_features", "parcels: features"),
     ("buildings", "buildings: features"),

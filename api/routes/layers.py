@@ -43,6 +43,7 @@ def _query(filters: Filters) -> str:
         pairs.append(("min_capacity", str(filters.min_capacity)))
     pairs += [("owner_class", o) for o in filters.owner_class]
     pairs += [("gemeente", g) for g in filters.gemeenten]
+    pairs += [("tier", t) for t in filters.tiers]
     return ("?" + urlencode(pairs)) if pairs else ""
 
 

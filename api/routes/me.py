@@ -21,7 +21,7 @@ def build_me(user: User, request: Request) -> Me:
         run = data.run_info()
     except ResultUnavailable:
         names, run = {}, None
-    if user.role == "analist":
+    if user.is_province:
         codes = sorted(names)
     elif user.role == "beleidsmaker":
         codes = sorted(user.gemeenten)
@@ -32,6 +32,9 @@ def build_me(user: User, request: Request) -> Me:
         role=user.role,  # type: ignore[arg-type]
         gemeenten=[GemeenteRef(code=c, naam=names.get(c, c)) for c in codes],
         can_export=user.can_export,
+        can_set_status=user.can_set_status,
+        can_edit_progress=user.can_edit_progress,
+        province=user.is_province,
         synthetic=bool(run and run.synthetic),
         run=RunRef(run_id=run.run_id, finished_at=run.finished_at) if run else None,
     )

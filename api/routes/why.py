@@ -33,4 +33,5 @@ def why(
         raise InvalidRequest("x/y moeten lengte- en breedtegraad zijn (WGS84).")
     if crs == "EPSG:28992" and not (-100_000 <= x <= 400_000 and 200_000 <= y <= 700_000):
         raise InvalidRequest("x/y liggen buiten het RD-bereik.")
-    return WhyResponse.model_validate(data.why(x, y, crs=crs, scope=user.scope))
+    answer = data.why(x, y, crs=crs, scope=user.scope)
+    return WhyResponse.model_validate(data.why_places(answer, scope=user.scope))

@@ -39,6 +39,9 @@ from api.store.data import EXCLUDED_LAYERS as EXCLUDED_LAYERS  # (the stores imp
 
 #: Search radius (m) around a clicked point for point candidates (plinten).
 POINT_TOLERANCE_M = 15.0
+#: The search index and orientation layers (issue 12): exported only with the excluded layers
+#: (large, and public BAG/BRK data).
+INDEX_LAYERS = ("zoekindex", "orientatie_namen", "orientatie_water")
 RD = "EPSG:28992"
 
 

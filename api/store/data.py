@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from api.search import Query
 from api.security import Scope
 
 if TYPE_CHECKING:
@@ -61,9 +62,14 @@ class Filters:
     min_capacity: int | None = None
     owner_class: tuple[str, ...] = ()
     gemeenten: tuple[str, ...] = ()
+    #: Only these tiers (A–E); empty = all.
+    tiers: tuple[str, ...] = ()
 
     def key(self) -> str:
-        return f"{self.min_score}|{self.min_capacity}|{','.join(sorted(self.owner_class))}|{','.join(sorted(self.gemeenten))}"
+        return (
+            f"{self.min_score}|{self.min_capacity}|{','.join(sorted(self.owner_class))}|"
+            f"{','.join(sorted(self.gemeenten))}|{','.join(sorted(self.tiers))}"
+        )
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,31 @@ class DataStore(Protocol):
         parcels and buildings); the path stays readable while it is sent."""
         ...
 
+    # -- the working tool (issue 12; GeoPackage: api/store/gpkg_worktool.py) ------------------
+    def search(self, query: Query, *, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
+        """Places (addresses, parcels) and sites matching ``query`` in the ``zoekindex``, each
+        ``{soort, naam, gemeentecode, gemeentenaam, lon, lat, parcel_id, sites: [...]}``."""
+        ...
+
+    def why_places(self, answer: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
+        """A ``why`` answer with ``naam`` and ``geometry`` of its parcel and building."""
+        ...
+
+    def orientation(self, bbox: BBox, *, scope: Scope, zoom: int) -> dict[str, Any]:
+        """``{"names": [{soort, naam, lon, lat}], "water": FeatureCollection}`` in ``bbox``."""
+        ...
+
+    def site_rows(
+        self, layer: str | None, *, scope: Scope, filters: Filters, bbox: BBox | None
+    ) -> Any:
+        """The site list (a pandas DataFrame of the list columns) in scope and filtered."""
+        ...
+
+    def surroundings(
+        self, layer: str, site_id: str, *, scope: Scope, margin: float = 120.0
+    ) -> dict[str, Any] | None:
+        """RD geometries around one site for its sheet's map, or ``None`` (absent/out of scope)."""
+        ...
 
 def open_data_store(settings: StoreSettings) -> DataStore:
     """The store for ``settings.result``: PostGIS for a ``postgresql://`` URL, else the GeoPackage."""

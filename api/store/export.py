@@ -20,12 +20,20 @@ from typing import Any
 import pyarrow as pa
 import pyogrio
 
-from api.store.common import EXCLUDED_LAYERS, file_name
+from api.store.common import EXCLUDED_LAYERS, INDEX_LAYERS, file_name
 from pipeline._gpkg_writer import unsynced_sqlite
 from pipeline.styles.qml import capacity_qml
 
-#: Export order: the summary, the candidates, then (on request) the excluded objects.
-LAYER_ORDER = ("gemeenten", "tijdelijke_locaties", "kantoren", "plinten", *EXCLUDED_LAYERS)
+#: Export order: the summary, the candidates, then (on request) the excluded objects and the
+#: search index and orientation layers.
+LAYER_ORDER = (
+    "gemeenten",
+    "tijdelijke_locaties",
+    "kantoren",
+    "plinten",
+    *EXCLUDED_LAYERS,
+    *INDEX_LAYERS,
+)
 #: ``run_metadata`` keys whose value describes the whole scan, not one municipality, and so
 #: never leave the server; and keys rewritten for the export.
 WHOLE_SCAN_KEYS = ("repaired_geometries", "warnings")
@@ -110,7 +118,8 @@ def export_gemeente(
     layers = [
         t
         for t in order
-        if "gemeentecode" in columns[t] and (include_excluded or t not in EXCLUDED_LAYERS)
+        if "gemeentecode" in columns[t]
+        and (include_excluded or t not in (*EXCLUDED_LAYERS, *INDEX_LAYERS))
     ]
     counts: dict[str, int] = {}
     where = f"gemeentecode = '{code}'"

@@ -40,6 +40,7 @@ from api.errors import (
 from api.security import Scope
 from api.store.common import (
     EXCLUDED_IDS,
+    INDEX_LAYERS,
     POINT_TOLERANCE_M,
     RD,
     ExportCache,
@@ -74,6 +75,7 @@ from api.store.data import (
     RunInfo,
 )
 from api.store.export import export_gemeente
+from api.store.gpkg_worktool import WorkToolQueries
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -179,6 +181,7 @@ class LoadedLayer:
     score: np.ndarray
     capacity: np.ndarray
     owner_class: np.ndarray
+    tier: np.ndarray
     geom_rd: np.ndarray
     geom_merc: np.ndarray
     geom_wgs: np.ndarray
@@ -316,6 +319,7 @@ def load_candidates(gdf: Any, name: str) -> LoadedLayer:
             order
         ],
         owner_class=attrs["owner_class"].astype(object).to_numpy(dtype=object)[order],
+        tier=attrs["tier"].astype(object).to_numpy(dtype=object)[order],
         geom_rd=geom_rd,
         geom_merc=geom_merc,
         geom_wgs=geom_wgs,
@@ -439,7 +443,7 @@ def load_snapshot(path: Path, signature: tuple[int, int, int]) -> _Snapshot:
 
 
 # -- the store ----------------------------------------------------------------------------------
-class GeoPackageStore:
+class GeoPackageStore(WorkToolQueries):
     """Serves the result GeoPackage; reloads it when the file is replaced."""
 
     def __init__(self, path: Path) -> None:
@@ -540,6 +544,8 @@ class GeoPackageStore:
             keep &= layer.capacity[idx] >= filters.min_capacity
         if filters.owner_class:
             keep &= np.isin(layer.owner_class[idx], _texts(filters.owner_class))
+        if filters.tiers:
+            keep &= np.isin(layer.tier[idx], list(filters.tiers))
         return keep
 
     def features(

@@ -310,7 +310,8 @@ class PostGISStore:
         return sql.SQL("NULL::{}").format(sql.SQL(_CANDIDATE_TYPES[name]))
 
     def _filters_sql(self, table: _Table) -> Any:
-        """``WHERE`` terms for scope and filters; parameters ``scope, gem, min_score, min_cap, owner``."""
+        """``WHERE`` terms for scope and filters; parameters ``scope, gem, min_score, min_cap, owner,
+        tiers``."""
         from psycopg import sql
 
         col = lambda n: self._column(table, n)  # noqa: E731
@@ -320,11 +321,13 @@ class PostGISStore:
             " AND (%(min_score)s::float8 IS NULL OR {score} >= %(min_score)s::float8)"
             " AND (%(min_cap)s::float8 IS NULL OR {cap} >= %(min_cap)s::float8)"
             " AND (%(owner)s::text[] IS NULL OR {owner} = ANY(%(owner)s::text[]))"
+            " AND (%(tiers)s::text[] IS NULL OR {tier} = ANY(%(tiers)s::text[]))"
         ).format(
             code=col("gemeentecode"),
             score=col("score"),
             cap=col("capacity_units"),
             owner=col("owner_class"),
+            tier=col("tier"),
         )
 
     @staticmethod
@@ -335,6 +338,7 @@ class PostGISStore:
             "min_score": filters.min_score,
             "min_cap": filters.min_capacity,
             "owner": _values(filters.owner_class),
+            "tiers": _values(filters.tiers),
         }
 
     @staticmethod

@@ -90,7 +90,8 @@ def evaluate_part(table: pd.DataFrame, part: Part, *, missing_score: float) -> P
     sub = apply_transfer(raw, part.transfer)
     missing = np.isnan(sub)
     raw_text = format_values_coded(raw, part.unit, part.decimals)
-    score_text = format_scores_coded(np.where(missing, missing_score, sub))
+    # On the 0–100 scale of the panel's table and the score ("deelscore 30", not "0,3").
+    score_text = format_scores_coded(np.round(np.where(missing, missing_score, sub) * 100))
     consts = _constants(part)
 
     choice = np.zeros(n, dtype="int8")  # 0 reason, 1 full, 2 zero, 3 missing

@@ -40,6 +40,17 @@ HISTORY_COLUMNS = (
     "tijdstipInactief",
     "voorkomenIdentificatie",
 )
+#: Address fields of a verblijfsobject's main address (PDOK's BAG GeoPackage has them on the
+#: verblijfsobject; LVBAG on the nummeraanduiding): the search index of the result uses them.
+ADDRESS_COLUMNS = (
+    "postcode",
+    "huisnummer",
+    "huisletter",
+    "toevoeging",
+    "huisnummertoevoeging",
+    "woonplaats_naam",
+    "woonplaatsnaam",
+)
 #: Every pand / verblijfsobject field the readers may use (others are not even read).
 PAND_COLUMNS = (
     "identificatie",
@@ -68,12 +79,22 @@ VBO_COLUMNS = (
     "openbareruimtenaam",
     "energielabel",
     "energieklasse",
+    *ADDRESS_COLUMNS,
     *HISTORY_COLUMNS,
 )
 NUM_PREFIX = "NL.IMBAG.Nummeraanduiding."
 OPR_PREFIX = "NL.IMBAG.Openbareruimte."
 #: The LVBAG nummeraanduiding (address) and openbare ruimte (street) fields the readers use.
-NUM_COLUMNS = ("identificatie", "openbareruimteRef", "status", *HISTORY_COLUMNS)
+NUM_COLUMNS = (
+    "identificatie",
+    "openbareruimteRef",
+    "status",
+    "postcode",
+    "huisnummer",
+    "huisletter",
+    "huisnummertoevoeging",
+    *HISTORY_COLUMNS,
+)
 OPR_COLUMNS = ("identificatie", "naam", "status", *HISTORY_COLUMNS)
 #: ``oorspronkelijkBouwjaar`` placeholder for "unknown".
 UNKNOWN_BOUWJAAR = 9999
@@ -245,6 +266,7 @@ def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
     label = find_column(raw, ["energielabel", "energieklasse"])
     if label is not None:
         columns["energielabel"] = text_column(raw, label)
+    columns.update(_address_columns(raw))
     out = frame(raw, columns)
     if isinstance(out, gpd.GeoDataFrame) and len(out):
         # BAG 2.0 allows a verblijfsobject geometry to be a surface (vlak): use a point in it
@@ -257,6 +279,28 @@ def units_from_bag(raw: gpd.GeoDataFrame, issues: Issues) -> gpd.GeoDataFrame:
                 f"{int(surface.sum())} verblijfsobject(en) with a surface geometry use a point in it"
             )
     return to_rd(out)
+
+
+def _address_columns(raw: pd.DataFrame) -> dict[str, pd.Series]:
+    """The main address of each unit (``postcode``, ``huisnummer``, ``huisletter``,
+    ``toevoeging``, ``woonplaats``) where the source has it; absent columns are left out."""
+    out: dict[str, pd.Series] = {}
+    for name, candidates in (
+        ("postcode", ["postcode"]),
+        ("huisletter", ["huisletter"]),
+        ("toevoeging", ["toevoeging", "huisnummertoevoeging"]),
+        ("woonplaats", ["woonplaats_naam", "woonplaatsnaam"]),
+    ):
+        col = find_column(raw, candidates)
+        if col is not None:
+            text = text_column(raw, col).str.strip()
+            out[name] = text.where(text.notna() & (text != ""))
+    col = find_column(raw, ["huisnummer"])
+    if col is not None:
+        out["huisnummer"] = pd.to_numeric(raw[col], errors="coerce").astype("Int64")
+    if "postcode" in out:
+        out["postcode"] = out["postcode"].str.replace(" ", "", regex=False).str.upper()
+    return out
 
 
 def _current_by_id(raw: pd.DataFrame | None, issues: Issues, what: str) -> pd.DataFrame | None:
@@ -306,6 +350,14 @@ def with_street_names(
     num_street = num_street[~num_street.index.duplicated(keep="last")]
     street_name = street_name[~street_name.index.duplicated(keep="last")]
     address = strip_prefix(vbo[ref], NUM_PREFIX)
+    num_rows = nums.assign(_id=strip_prefix(nums["identificatie"], NUM_PREFIX).to_numpy())
+    num_rows = num_rows[~num_rows["_id"].duplicated(keep="last")].set_index("_id")
+    fields = [
+        c for c in ("postcode", "huisnummer", "huisletter", "huisnummertoevoeging") if c in nums
+    ]
+    if fields:
+        joined = num_rows[fields].reindex(address.to_numpy())
+        vbo = vbo.assign(**{c: joined[c].to_numpy() for c in fields})
     opr_id = address.map(num_street)
     names = opr_id.map(street_name).astype("str")
     names = names.where(names.notna() & (names.str.strip() != ""))

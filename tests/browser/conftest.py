@@ -191,10 +191,16 @@ def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> I
         "beleidsmaker": "beleid@gemeente.example",
         "analist": "analist@provincie.example",
         "throttled": "vergeten@gemeente.example",
+        "provincie": "provincie@provincie.example",
+        "beleidsmaker_other": "beleid@anderegemeente.example",
     }
     store.add_user(users["beleidsmaker"], PASSWORD, role="beleidsmaker", gemeenten=[scope.own])
     store.add_user(users["analist"], PASSWORD, role="analist", gemeenten=[])
     store.add_user(users["throttled"], PASSWORD, role="beleidsmaker", gemeenten=[scope.own])
+    store.add_user(users["provincie"], PASSWORD, role="provincie", gemeenten=[])
+    store.add_user(
+        users["beleidsmaker_other"], PASSWORD, role="beleidsmaker", gemeenten=[scope.other]
+    )
 
     with serve(create_app(settings)) as base:
         yield Service(base=base, basemap_url=basemap_url, users=users, result=result)

@@ -67,7 +67,7 @@ def test_reason_sentences_of_a_candidate(config) -> None:
     reasons = cand.iloc[0]["reasons"].split("\n")
     assert len(reasons) == 9  # one line per criterion and one per penalty
     assert reasons[0] == (
-        "Eigenaar: provincie (deelscore 1); grond van overheid of corporatie is sneller beschikbaar."
+        "Eigenaar: provincie (deelscore 100); grond van overheid of corporatie is sneller beschikbaar."
     )
     assert reasons[1] == (
         "Op 350 m van een trein-, metro- of tramhalte (volledig punt tot 800 m). "
@@ -91,7 +91,7 @@ def test_missing_data_gets_neutral_score_and_says_so(config) -> None:
     assert row["p_geluid_points"] == 0.0 and np.isnan(row["p_geluid_raw"])
     assert row["c_bestemming_score"] == 0.5
     assert "Geen geluidsgegevens beschikbaar; geen aftrek." in row["reasons"]
-    assert "Geen bestemmingsplan gevonden; neutrale deelscore 0,5." in row["reasons"]
+    assert "Geen bestemmingsplan gevonden; neutrale deelscore 50." in row["reasons"]
     crit = {c["id"]: c for c in json.loads(row["explanation"])["criteria"]}
     assert crit["bestemming"]["missing"] is True and crit["bestemming"]["raw"] == "onbekend"
     pen = json.loads(row["explanation"])["penalties"][0]

@@ -28,14 +28,24 @@ import {
   buildStyle,
   clickableLayerIds,
   overviewBreaks,
+  overviewColor,
 } from "./modules/style.js";
-import { LAYER_EXPLANATIONS, LAYER_NAMES, MSG, ROLE_NAMES, TIERS, formatDate, formatNumber } from "./modules/text.js";
+import { LAYER_EXPLANATIONS, LAYER_NAMES, MSG, ROLE_NAMES, TIERS, formatDate, formatNumber, homes } from "./modules/text.js";
+import { createOrientation } from "./modules/orientation.js";
+import { createProgress } from "./modules/progress.js";
+import { wireSearch } from "./modules/search.js";
+import { createSiteList } from "./modules/sitelist.js";
+import { renderStatus } from "./modules/status.js";
+import { clearHash, readHash, writeHash } from "./modules/urlstate.js";
 
 const DEFAULT_CONFIG = {
   basemap_url: "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png",
   basemap_attribution: "Kaartgegevens &copy; Kadaster (BRT-Achtergrondkaart)",
 };
-const FILTER_KEYS = ["min_score", "min_capacity", "owner_class", "gemeente"];
+const FILTER_KEYS = ["min_score", "min_capacity", "owner_class", "gemeente", "tier"];
+// The default view: tiers A and B; C–E on demand.
+const DEFAULT_TIERS = ["A", "B"];
+const freshFilters = () => ({ min_score: 0, min_capacity: 0, owner_class: "", gemeente: "", tiers: [...DEFAULT_TIERS] });
 
 // Test and debugging hook: the MapLibre map, the Leaflet map and what the page has seen.
 const kk = (window.__kk = { map: null, leaflet: null, errors: [], state: null, ready: false, basemap: "none" });
@@ -46,8 +56,10 @@ const state = {
   me: null,
   layers: [], // TileJSON of the site layers
   gemeenten: null, // GeoJSON of the municipalities in scope
-  filters: { min_score: 0, min_capacity: 0, owner_class: "", gemeente: "" },
+  filters: freshFilters(),
   visible: {},
+  outline: null,
+  progressMode: false,
   map: null,
   glLayer: null,
   gl: null,
@@ -60,9 +72,36 @@ kk.state = state;
 
 // ---------------------------------------------------------------- start
 
+// The working-tool modules (search, list, progress) talk to the map through this context.
+const ctx = {
+  state,
+  openSite: (layer, id, opts) => openSite(layer, id, opts),
+  whyAtPlace: (latlng) => {
+    if (state.map) state.map.setView([latlng.lat, latlng.lng], Math.max(state.map.getZoom(), 16), { animate: false });
+    whyAt(latlng, { focus: true });
+  },
+  filterQuery: () => filterParams().toString(),
+  setProgressColours,
+  toOverview: () => {
+    if (!state.map) return;
+    state.map.fitBounds(scopeBounds(), { padding: [16, 16], animate: false });
+    if (state.map.getZoom() >= OVERVIEW_LEAFLET_ZOOM) state.map.setZoom(OVERVIEW_LEAFLET_ZOOM - 1, { animate: false });
+  },
+  changed: () => saveHash(),
+};
+let siteList = null;
+let progress = null;
+
 async function start() {
   wireLogin();
   wireStatic();
+  wireSearch(ctx);
+  siteList = createSiteList(ctx);
+  progress = createProgress(ctx);
+  document.addEventListener("kk-status", () => {
+    loadGone();
+    siteList.refresh();
+  });
   try {
     state.config = { ...DEFAULT_CONFIG, ...(await api("/api/config")) };
   } catch (err) {
@@ -173,15 +212,71 @@ async function showMap(me) {
   $("user-name").textContent = `${me.email} (${ROLE_NAMES[me.role] || me.role})`;
   $("mark-synthetic").hidden = !me.synthetic;
   $("run-info").textContent = me.run
-    ? `Berekening ${me.run.run_id || ""} van ${formatDate(me.run.finished_at)}.`
+    ? `Scan ${String(me.run.run_id || "").slice(0, 8)} van ${formatDate(me.run.finished_at)}.`
     : "";
+  // A shared link (the state after "#"): applied only now, after login, and only within scope.
+  const wanted = readHash();
+  applyWanted(wanted, me);
 
   fillGemeenteSelects();
   renderOverviewTable();
   renderLayerList();
   renderLegends();
-  createMap();
+  createMap(wanted);
   kk.ready = true;
+  loadGone();
+  if (wanted.selected) openSite(wanted.selected.layerId, wanted.selected.siteId, { zoom: !wanted.view });
+  if (wanted.progress) progress.open();
+}
+
+function applyWanted(wanted, me) {
+  const codes = new Set((me.gemeenten || []).map((g) => g.code));
+  if (wanted.gemeente && codes.has(wanted.gemeente)) state.filters.gemeente = wanted.gemeente;
+  if (wanted.tiers) state.filters.tiers = wanted.tiers;
+  if (wanted.min_score !== undefined) state.filters.min_score = wanted.min_score;
+  if (wanted.min_capacity !== undefined) state.filters.min_capacity = wanted.min_capacity;
+  if (wanted.owner_class) state.filters.owner_class = wanted.owner_class;
+  if (wanted.layers) for (const l of state.layers) state.visible[l.id] = wanted.layers.includes(l.id);
+  $("filter-min-score").value = String(state.filters.min_score);
+  $("filter-min-score-out").textContent = String(state.filters.min_score);
+  $("filter-min-capacity").value = String(state.filters.min_capacity);
+  $("filter-owner").value = state.filters.owner_class;
+  for (const cb of document.querySelectorAll("#tier-filter input")) cb.checked = state.filters.tiers.includes(cb.value);
+  renderLayerList();
+}
+
+let hashTimer = null;
+function saveHash() {
+  clearTimeout(hashTimer);
+  hashTimer = setTimeout(() => state.me && writeHash(state), 200);
+}
+
+/** Statuses of sites the current scan no longer has ("niet meer in de scan"). */
+async function loadGone() {
+  try {
+    const answer = await api("/api/statuses");
+    const gone = (answer.statuses || []).filter((s) => !s.in_scan);
+    $("gone-box").hidden = gone.length === 0;
+    $("gone-list").replaceChildren(
+      ...gone.map((s) =>
+        h("li", {}, h("button", { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id) }, `${s.label || s.site_id}: ${s.status_text}`)),
+      ),
+    );
+  } catch {
+    $("gone-box").hidden = true;
+  }
+}
+
+/** The municipalities coloured by progress (on), or by A+B capacity again (off). */
+function setProgressColours(on, colours) {
+  if (!state.gl || !state.gl.isStyleLoaded()) return;
+  const source = state.gl.getSource("gemeenten");
+  if (source && source.setData) source.setData(state.gemeenten);
+  state.gl.setPaintProperty(
+    "gemeenten-fill",
+    "fill-color",
+    on ? ["match", ["coalesce", ["get", "fase"], 0], 1, colours[1], 2, colours[2], 3, colours[3], colours[0]] : overviewColor(state.breaks),
+  );
 }
 
 function teardownMap() {
@@ -189,22 +284,34 @@ function teardownMap() {
   closeBusinessCase();
   closeMatch();
   if (state.map) state.map.remove();
-  state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = state.tooltip = null;
+  state.map = state.glLayer = state.gl = state.basemap = state.whyMarker = state.tooltip = state.outline = null;
   state.me = null;
   kk.map = kk.leaflet = null;
   kk.ready = false;
   $("mark-synthetic").hidden = true;
   $("basemap-notice").hidden = true;
-  // The next user starts fresh: no filters or layer choices of the previous one.
-  state.filters = { min_score: 0, min_capacity: 0, owner_class: "", gemeente: "" };
+  // The next user starts fresh: no filters, layer choices, list, search or scroll position of
+  // the previous one, and no map state in the address bar.
+  state.filters = freshFilters();
   state.visible = {};
+  state.progressMode = false;
   $("filter-form").reset();
+  for (const cb of document.querySelectorAll("#tier-filter input")) cb.checked = DEFAULT_TIERS.includes(cb.value);
+  $("sidebar").scrollTop = 0;
+  $("search-input").value = "";
+  $("search-results").replaceChildren();
+  $("search-status").textContent = "";
+  $("gone-list").replaceChildren();
+  $("gone-box").hidden = true;
+  $("progress-drawer").hidden = true;
+  if (siteList) siteList.reset();
+  clearHash();
   $("filter-min-score-out").textContent = "0";
   setFilterStatus("");
   $("inview-list").replaceChildren();
 }
 
-function createMap() {
+function createMap(wanted = {}) {
   teardownMapOnly();
   const map = L.map("map", {
     zoomControl: true,
@@ -223,8 +330,22 @@ function createMap() {
   state.breaks = breaks;
   renderOverviewLegend(breaks);
 
-  // Initial view: the user's municipalities (bounds of the scoped summary, else the TileJSON bounds).
-  map.fitBounds(scopeBounds(), { padding: [16, 16] });
+  // First view: a shared link's view; else per role — province roles start at the overview of
+  // every municipality, a policy maker at their municipality with its sites.
+  if (wanted.view) {
+    map.setView([wanted.view.lat, wanted.view.lng], wanted.view.zoom, { animate: false });
+  } else if (state.filters.gemeente && gemeenteBounds(state.filters.gemeente)) {
+    map.fitBounds(gemeenteBounds(state.filters.gemeente), { padding: [16, 16], animate: false });
+  } else {
+    map.fitBounds(scopeBounds(), { padding: [16, 16], animate: false });
+    if (state.me.province) {
+      if (map.getZoom() >= OVERVIEW_LEAFLET_ZOOM) map.setZoom(OVERVIEW_LEAFLET_ZOOM - 1, { animate: false });
+    } else if (map.getZoom() < OVERVIEW_LEAFLET_ZOOM) {
+      map.setZoom(OVERVIEW_LEAFLET_ZOOM, { animate: false });
+    }
+  }
+  state.orientation = createOrientation(map);
+  if (!state.config.basemap_url) state.orientation.enable();
 
   const style = buildStyle(
     state.layers.map((l) => ({ ...l, tiles: [tileUrl(l)] })),
@@ -256,6 +377,10 @@ function createMap() {
 
   map.on("click", onMapClick);
   map.on("zoomend", updateZoomHint);
+  map.on("moveend", () => {
+    saveHash();
+    if (!$("list-drawer").hidden && $("list-scope").value === "view") siteList.refresh();
+  });
   map.on("mousemove", onMouseMove);
   map.on("keypress", (e) => {
     // Enter on the map itself (not on a zoom button inside it): "waarom hier niet?" for the centre.
@@ -303,6 +428,7 @@ function addBasemap(map) {
     const notice = $("basemap-notice");
     notice.textContent = MSG.basemapDown;
     notice.hidden = false;
+    if (state.orientation) state.orientation.enable();
   });
   layer.on("load", () => {
     if (!failed) kk.basemap = "tiles";
@@ -337,8 +463,21 @@ function tileUrl(layer) {
   if (Number(f.min_capacity) > 0) params.set("min_capacity", String(f.min_capacity));
   if (f.owner_class) params.set("owner_class", f.owner_class);
   if (f.gemeente) params.append("gemeente", f.gemeente);
+  for (const t of f.tiers || []) params.append("tier", t);
   const q = params.toString();
   return absoluteUrl(path) + (q ? `?${q}` : "");
+}
+
+/** The current filters as the api's query (tiles, lists, downloads). */
+function filterParams() {
+  const params = new URLSearchParams();
+  const f = state.filters;
+  if (Number(f.min_score) > 0) params.set("min_score", String(f.min_score));
+  if (Number(f.min_capacity) > 0) params.set("min_capacity", String(f.min_capacity));
+  if (f.owner_class) params.set("owner_class", f.owner_class);
+  if (f.gemeente) params.append("gemeente", f.gemeente);
+  for (const t of f.tiers || []) params.append("tier", t);
+  return params;
 }
 
 function applyFilters() {
@@ -354,7 +493,11 @@ function applyFilters() {
   if (Number(f.min_capacity) > 0) parts.push(`≥ ${f.min_capacity} woningen`);
   if (f.owner_class) parts.push(`eigenaar: ${$("filter-owner").selectedOptions[0].textContent.toLowerCase()}`);
   if (f.gemeente) parts.push(`gemeente: ${gemeenteName(f.gemeente)}`);
+  const tiers = f.tiers || [];
+  if (tiers.length < 5) parts.push(tiers.length ? `klasse ${tiers.join(", ")}` : "geen klasse gekozen");
   setFilterStatus(parts.length ? `Filter actief: ${parts.join(", ")}.` : "Geen filter: alle locaties worden getoond.");
+  saveHash();
+  if (siteList) siteList.refresh();
   state.gl.setFilter("gemeenten-selected", ["==", ["get", "gemeentecode"], f.gemeente || ""]);
 }
 
@@ -372,6 +515,7 @@ function wireStatic() {
     state.filters.min_score = Number(score.value) || 0;
     state.filters.min_capacity = Math.max(0, Math.floor(Number(capacity.value) || 0));
     state.filters.owner_class = owner.value;
+    state.filters.tiers = [...document.querySelectorAll("#tier-filter input:checked")].map((cb) => cb.value);
     $("filter-min-score-out").textContent = String(state.filters.min_score);
     clearTimeout(filterTimer);
     filterTimer = setTimeout(applyFilters, delay);
@@ -379,8 +523,14 @@ function wireStatic() {
   score.addEventListener("input", () => update(250));
   capacity.addEventListener("input", () => update(400));
   owner.addEventListener("change", () => update(0));
+  for (const cb of document.querySelectorAll("#tier-filter input")) cb.addEventListener("change", () => update(0));
   form.addEventListener("submit", (e) => e.preventDefault());
-  form.addEventListener("reset", () => setTimeout(() => update(0), 0));
+  form.addEventListener("reset", () =>
+    setTimeout(() => {
+      for (const cb of document.querySelectorAll("#tier-filter input")) cb.checked = DEFAULT_TIERS.includes(cb.value);
+      update(0);
+    }, 0),
+  );
 
   $("gemeente-select").addEventListener("change", (e) => selectGemeente(e.target.value));
   $("export-select").addEventListener("change", updateExportLink);
@@ -530,6 +680,7 @@ function renderLayerList() {
           onchange: (e) => {
             state.visible[l.id] = e.target.checked;
             applyVisibility();
+            saveHash();
           },
         }),
         h("label", { for: id }, symbol(l.id), " ", LAYER_NAMES[l.id] || l.name || l.id),
@@ -650,10 +801,7 @@ function updateInView() {
           h(
             "span",
             {},
-            `${s.label || `${LAYER_NAMES[s.layer] || s.layer} ${s.site_id}`}: score ${formatNumber(s.score, 1)}, ${formatNumber(
-              s.capacity_units,
-              0,
-            )} woningen`,
+            `${s.label || LAYER_NAMES[s.layer] || s.layer}: score ${formatNumber(s.score, 1)}, ${homes(s.capacity_units)}`,
           ),
         ),
       ),
@@ -688,7 +836,7 @@ function onMouseMove(e) {
   const hit = overview ? gemeenteAt(e.latlng) : featureAt(e.latlng);
   state.map.getContainer().classList.toggle("over-feature", Boolean(hit));
   if (overview && hit) {
-    const text = `${hit.properties.gemeentenaam}: ${formatNumber(hit.properties.capacity_ab, 0)} woningen op A/B-locaties`;
+    const text = `${hit.properties.gemeentenaam}: ${homes(hit.properties.capacity_ab)} op A/B-locaties`;
     if (!state.tooltip) state.tooltip = L.tooltip({ direction: "top", offset: [0, -8], className: "kk-tooltip" });
     state.tooltip.setLatLng(e.latlng).setContent(text);
     if (!state.map.hasLayer(state.tooltip)) state.tooltip.addTo(state.map);
@@ -724,11 +872,12 @@ function onMapClick(e) {
 // Opened from a button (keyboard route): focus moves to the panel's heading, so reading and tabbing
 // continue there. Opened by a click on the map: focus stays where it was; the panel is announced
 // through its aria-live region either way.
-async function openSite(layerId, siteId, { focus = false } = {}) {
+async function openSite(layerId, siteId, { focus = false, zoom = false } = {}) {
   const request = ++state.panelRequest;
   removeWhyMarker();
   openPanel("Locatie", MSG.loading);
   select(layerId, siteId);
+  saveHash();
   try {
     const feature = await api(`/api/sites/${encodeURIComponent(layerId)}/${encodeURIComponent(siteId)}`);
     if (request !== state.panelRequest) return;
@@ -737,10 +886,37 @@ async function openSite(layerId, siteId, { focus = false } = {}) {
     renderBusinessCaseEntry($("panel-body"), layerId, feature, { onExpired: sessionExpired });
     $("panel-title").textContent = title;
     $("panel").dataset.kind = "site";
+    outline(feature, { zoom });
+    renderStatus($("site-status"), layerId, siteId, state.me);
     if (focus) $("panel-title").focus();
   } catch (err) {
     if (request !== state.panelRequest) return;
+    if (err instanceof ApiError && err.status === 404) {
+      // Not (or no longer) in the scan: its status and history may still be there.
+      $("panel-body").replaceChildren(h("p", { class: "muted" }, "Deze locatie staat niet (meer) in de scan."), h("div", { id: "site-status" }));
+      $("panel").dataset.kind = "site";
+      renderStatus($("site-status"), layerId, siteId, state.me);
+      return;
+    }
     panelError(err);
+  }
+}
+
+/** Outline a site, parcel or building (GeoJSON, WGS84) on the map; zoom to it on request. */
+function outline(feature, { zoom = false } = {}) {
+  if (!state.map) return;
+  if (state.outline) state.outline.remove();
+  state.outline = null;
+  if (!feature || !feature.geometry) return;
+  state.outline = L.geoJSON(feature, {
+    interactive: false,
+    style: { color: "#000", weight: 4, dashArray: "6 4", fill: false },
+    pointToLayer: (_f, latlng) => L.circleMarker(latlng, { radius: 12, color: "#000", weight: 4, fill: false }),
+  }).addTo(state.map);
+  kk.outline = feature.id || (feature.properties && (feature.properties.site_id || feature.properties.parcel_id)) || "place";
+  if (zoom) {
+    const b = state.outline.getBounds();
+    if (b.isValid()) state.map.fitBounds(b, { maxZoom: 17, padding: [60, 60], animate: false });
   }
 }
 
@@ -748,6 +924,7 @@ async function whyAt(latlng, { focus = false } = {}) {
   const request = ++state.panelRequest;
   select(null, null);
   removeWhyMarker();
+  outline(null);
   if (state.map) {
     state.whyMarker = L.circleMarker(latlng, {
       radius: 9,
@@ -766,6 +943,8 @@ async function whyAt(latlng, { focus = false } = {}) {
     if (request !== state.panelRequest) return;
     renderWhy($("panel-body"), answer, (layer, siteId) => openSite(layer, siteId, { focus: true }));
     $("panel").dataset.kind = "why";
+    const place = (answer.parcel && answer.parcel.geometry && answer.parcel) || (answer.building && answer.building.geometry && answer.building);
+    if (place) outline({ type: "Feature", geometry: place.geometry, properties: { parcel_id: place.parcel_id || place.pand_id } });
     if (focus) $("panel-title").focus();
   } catch (err) {
     if (request !== state.panelRequest) return;
@@ -821,6 +1000,9 @@ function closePanel() {
   $("panel-body").replaceChildren();
   removeWhyMarker();
   select(null, null);
+  if (state.outline) state.outline.remove();
+  state.outline = null;
+  saveHash();
   if (state.map) setTimeout(() => state.map && state.map.invalidateSize(), 0);
 }
 

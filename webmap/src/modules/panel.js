@@ -11,6 +11,7 @@ import {
   SOURCE_NAMES,
   formatDate,
   formatNumber,
+  homes,
   tierName,
 } from "./text.js";
 
@@ -88,7 +89,11 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
       h(
         "dd",
         { "data-testid": "site-capacity" },
-        capacity && capacity.text ? capacity.text.replace(/^Circa /, "circa ") : `${formatNumber(p.capacity_units, 0)} woningen`,
+        capacity && capacity.text ? capacity.text.replace(/^Circa /, "circa ") : homes(p.capacity_units),
+        !(capacity && capacity.text) &&
+          p.capacity_low !== undefined && p.capacity_low !== null && p.capacity_high !== undefined && p.capacity_high !== null
+          ? ` (${formatNumber(p.capacity_low, 0)}–${formatNumber(p.capacity_high, 0)})`
+          : "",
       ),
       h("dt", {}, "Eigenaar"),
       h("dd", {}, OWNER_NAMES[p.owner_class] || p.owner_class || "onbekend"),
@@ -170,6 +175,11 @@ export function renderSite(body, feature, layerId, gemeenteNaam) {
       : h("p", { class: "muted" }, "Geen bronnen vermeld."),
     disclaimer ? h("p", { class: "disclaimer", "data-testid": "site-disclaimer" }, disclaimer) : null,
   ]);
+  // Status and note right below the key facts (filled by status.js).
+  const facts = body.querySelector(".facts");
+  const statusBox = h("div", { id: "site-status" });
+  if (facts) facts.after(statusBox);
+  else body.append(statusBox);
   return title;
 }
 
@@ -204,14 +214,14 @@ export function renderWhy(body, answer, onSite) {
     parcel
       ? [
           h("h3", {}, "Perceel"),
-          h("p", { class: "mono small" }, parcel.parcel_id),
+          h("p", { "data-testid": "why-parcel-name" }, parcel.naam || `Perceel ${parcel.parcel_id}`),
           reasonList(parcel.reasons, "Dit perceel is geen kandidaat, maar er is geen reden vastgelegd."),
         ]
       : null,
     building
       ? [
           h("h3", {}, "Pand"),
-          h("p", { class: "mono small" }, building.pand_id),
+          h("p", {}, building.naam || `Pand ${building.pand_id}`),
           h("h4", {}, "Als kantoor om te bouwen"),
           reasonList(building.kantoor_reasons, "Geen bezwaar vastgelegd."),
           h("h4", {}, "Als winkelplint om te bouwen"),

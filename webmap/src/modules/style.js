@@ -113,7 +113,7 @@ export function overviewBreaks(values) {
   return [1, 2, 3, 4].map((i) => whole * i);
 }
 
-function overviewColor(breaks) {
+export function overviewColor(breaks) {
   return [
     "step",
     ["coalesce", ["to-number", ["get", "capacity_ab"]], 0],

@@ -138,3 +138,19 @@ export const SOURCE_NAMES = {
   noise_industry: "Geluid industrie",
   noise_aircraft: "Geluid luchtvaart (Lden)",
 };
+
+/** "1 woning", "2 woningen" (the one plural rule of the page). */
+export function homes(n) {
+  if (n === null || n === undefined || n === "" || !Number.isFinite(Number(n))) return "onbekend aantal woningen";
+  const k = Math.round(Number(n));
+  return `${formatNumber(k, 0)} ${k === 1 ? "woning" : "woningen"}`;
+}
+
+export const STATUS_TEXT = {
+  nieuw: "nieuw",
+  in_onderzoek: "in onderzoek",
+  in_gesprek: "in gesprek met eigenaar",
+  afgevallen: "afgevallen",
+  in_procedure: "in procedure",
+  gerealiseerd: "gerealiseerd",
+};

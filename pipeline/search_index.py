@@ -1,0 +1,305 @@
+"""The result's search index and orientation layers (docs/contracts.md §C).
+
+Three layers the scan writes beside the scored ones, built from the canonical ``parcels`` and
+``units`` (BAG verblijfsobjecten with their main address) and the ``zoning`` water plans:
+
+- ``zoekindex`` (Point): one row per address (``soort = "adres"``: postcode, house number,
+  letter, addition, street, place) and one per parcel (``soort = "perceel"``: its kadastrale
+  aanduiding ``akr_code sectie perceelnummer``), with the ids the api needs to find the sites
+  (``vbo_id``, ``pand_id``, ``parcel_id``) and normalised search keys (:func:`normalise`).
+- ``orientatie_namen`` (Point): a label point per street (``soort = "straat"``) and per place
+  (``soort = "plaats"``), with the number of addresses it names (``n``, for label priority).
+- ``orientatie_water`` (MultiPolygon): the water of the zoning plans (hoofdgroep ``water``).
+
+They let the api answer a search and draw a map a user can orient by without any basemap. Every
+row has a ``gemeentecode``, the scope key of the api. The functions are pure and vectorised
+(text is normalised once per distinct value).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from pipeline.schemas import CRS
+
+#: Columns of the layers, in order (docs/contracts.md §C).
+INDEX_COLUMNS = (
+    "soort",
+    "naam",
+    "gemeentecode",
+    "straat",
+    "huisnummer",
+    "toevoeging",
+    "postcode",
+    "woonplaats",
+    "akr_code",
+    "sectie",
+    "perceelnummer",
+    "parcel_id",
+    "pand_id",
+    "vbo_id",
+)
+NAME_COLUMNS = ("soort", "naam", "gemeentecode", "n")
+WATER_COLUMNS = ("naam", "gemeentecode")
+#: Water outlines are simplified to this tolerance (m): orientation, not survey.
+WATER_SIMPLIFY_M = 2.0
+
+
+def normalise(values: pd.Series) -> pd.Series:
+    """Search form of a text: lower case, accents dropped, every run of other characters than
+    letters and digits one space, trimmed ("Burg. de Kockstraat" → "burg de kockstraat").
+
+    Computed once per distinct value and mapped back.
+    """
+    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    forms = np.array([_normalise_one(str(u)) for u in uniques] + [None], dtype=object)
+    return pd.Series(forms[codes], index=values.index, dtype=object)
+
+
+def _normalise_one(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    out = []
+    space = False
+    for ch in ascii_text.lower():
+        if ch.isalnum():
+            out.append(ch)
+            space = False
+        elif not space:
+            out.append(" ")
+            space = True
+    return "".join(out).strip()
+
+
+def _text(df: pd.DataFrame, column: str) -> pd.Series:
+    if column not in df.columns:
+        return pd.Series(None, index=df.index, dtype=object)
+    values = df[column].astype("object")
+    return values.where(values.notna() & (values.astype(str).str.strip() != ""), None)
+
+
+def _ids(df: pd.DataFrame, key: str) -> np.ndarray:
+    """The key column as text (the scan keeps it as the index of its sorted layers)."""
+    values = df[key] if key in df.columns else df.index.to_series(index=df.index)
+    return values.astype(str).to_numpy(dtype=object)
+
+
+def _empty(columns: tuple[str, ...]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
+    )
+
+
+def address_rows(units: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``zoekindex`` rows of the units that have an address (a postcode and a house number, or
+    a street and a house number)."""
+    if not len(units) or "huisnummer" not in units.columns:
+        return _empty(INDEX_COLUMNS)
+    number = pd.to_numeric(units["huisnummer"], errors="coerce")
+    street = _text(units, "straatnaam")
+    postcode = _text(units, "postcode")
+    keep = number.notna() & (street.notna() | postcode.notna())
+    u = units[keep.to_numpy()]
+    number = number[keep].astype("int64")
+    street, postcode = street[keep], postcode[keep]
+    letter = _text(u, "huisletter").fillna("")
+    addition = _text(u, "toevoeging").fillna("")
+    place = _text(u, "woonplaats")
+    suffix = (letter + np.where(addition != "", "-" + addition, "")).astype(object)
+    nr = number.astype(str) + suffix
+    pc = postcode.fillna("")
+    pc_text = np.where(pc.str.len() == 6, pc.str[:4] + " " + pc.str[4:], pc)
+    label = (
+        street.fillna("").astype(str)
+        + np.where(street.notna(), " ", "")
+        + nr
+        + np.where((pc != "") | place.notna(), ", ", "")
+        + pc_text
+        + np.where((pc != "") & place.notna(), " ", "")
+        + place.fillna("").astype(str)
+    )
+    out = pd.DataFrame(
+        {
+            "soort": "adres",
+            "naam": np.asarray(label, dtype=object),
+            "gemeentecode": u["gemeentecode"].astype(object).to_numpy(),
+            "straat": normalise(street).to_numpy(),
+            "huisnummer": number.to_numpy(),
+            "toevoeging": normalise(suffix.where(suffix != "", None)).to_numpy(),
+            "postcode": postcode.to_numpy(),
+            "woonplaats": normalise(place).to_numpy(),
+            "akr_code": None,
+            "sectie": None,
+            "perceelnummer": None,
+            "parcel_id": None,
+            "pand_id": _text(u, "pand_id").to_numpy(),
+            "vbo_id": _ids(u, "vbo_id"),
+        }
+    )
+    out["huisnummer"] = out["huisnummer"].astype("Int64")
+    return gpd.GeoDataFrame(out, geometry=np.asarray(u.geometry.array, dtype=object), crs=CRS)
+
+
+def parcel_rows(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``zoekindex`` rows of the parcels with a kadastrale aanduiding (akr code, sectie and
+    number), each at a point inside the parcel."""
+    need = ("akr_code", "sectie", "perceelnummer")
+    if not len(parcels) or any(c not in parcels.columns for c in need):
+        return _empty(INDEX_COLUMNS)
+    akr = _text(parcels, "akr_code")
+    sectie = _text(parcels, "sectie")
+    nummer = _text(parcels, "perceelnummer")
+    keep = (akr.notna() & sectie.notna() & nummer.notna()).to_numpy()
+    p = parcels[keep]
+    akr = akr[keep].astype(str).str.strip().str.upper()
+    sectie = sectie[keep].astype(str).str.strip().str.upper()
+    nummer = nummer[keep].astype(str).str.strip().str.lstrip("0").replace("", "0")
+    points = shapely.point_on_surface(np.asarray(p.geometry.array, dtype=object))
+    out = pd.DataFrame(
+        {
+            "soort": "perceel",
+            "naam": ("Perceel " + akr + " " + sectie + " " + nummer).to_numpy(dtype=object),
+            "gemeentecode": p["gemeentecode"].astype(object).to_numpy(),
+            "straat": None,
+            "huisnummer": pd.array([pd.NA] * len(p), dtype="Int64"),
+            "toevoeging": None,
+            "postcode": None,
+            "woonplaats": None,
+            "akr_code": akr.to_numpy(dtype=object),
+            "sectie": sectie.to_numpy(dtype=object),
+            "perceelnummer": nummer.to_numpy(dtype=object),
+            "parcel_id": _ids(p, "parcel_id"),
+            "pand_id": None,
+            "vbo_id": None,
+        }
+    )
+    return gpd.GeoDataFrame(out, geometry=points, crs=CRS)
+
+
+def search_index(parcels: gpd.GeoDataFrame, units: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The ``zoekindex`` layer: every address of ``units`` and every parcel of ``parcels``."""
+    parts = [address_rows(units), parcel_rows(parcels)]
+    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=CRS)
+    return out[[*INDEX_COLUMNS, "geometry"]]
+
+
+def _label_points(keys: pd.Series, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each group of ``keys`` (a factorised column): the position of the member nearest to
+    the group's median point, and the group sizes. Returns (positions, counts) per group."""
+    codes, _uniques = pd.factorize(keys, use_na_sentinel=True)
+    valid = codes >= 0
+    frame = pd.DataFrame({"g": codes[valid], "x": x[valid], "y": y[valid]})
+    med = frame.groupby("g", sort=True)[["x", "y"]].median()
+    d = np.hypot(
+        frame["x"] - med["x"].to_numpy()[frame["g"]], frame["y"] - med["y"].to_numpy()[frame["g"]]
+    )
+    frame["d"] = d.to_numpy()
+    frame["pos"] = np.flatnonzero(valid)
+    best = frame.sort_values(["g", "d", "pos"], kind="mergesort").drop_duplicates("g")
+    counts = frame.groupby("g", sort=True).size().to_numpy()
+    return best["pos"].to_numpy(), counts
+
+
+def orientation_names(
+    units: pd.DataFrame, municipalities: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """``orientatie_namen``: a label point per street (per municipality) and per place.
+
+    A street's point is its address nearest to the median of its addresses (so it lies on the
+    street); a place's likewise. Without place names in the addresses, each municipality is a
+    place, labelled at a point inside it.
+    """
+    frames = []
+    if len(units) and "straatnaam" in units.columns:
+        geoms = np.asarray(units.geometry.array, dtype=object)
+        x, y = shapely.get_x(geoms), shapely.get_y(geoms)
+        gem = units["gemeentecode"].astype(str).to_numpy(dtype=object)
+        for soort, column in (("straat", "straatnaam"), ("plaats", "woonplaats")):
+            names = _text(units, column)
+            if names.isna().all():
+                continue
+            keys = pd.Series(np.where(names.notna(), gem + "\x1f" + names.fillna(""), None))
+            pos, counts = _label_points(keys, x, y)
+            frames.append(
+                gpd.GeoDataFrame(
+                    {
+                        "soort": soort,
+                        "naam": names.to_numpy(dtype=object)[pos],
+                        "gemeentecode": gem[pos],
+                        "n": counts.astype("int64"),
+                    },
+                    geometry=geoms[pos],
+                    crs=CRS,
+                )
+            )
+    has_places = any((f["soort"] == "plaats").any() for f in frames)
+    if not has_places and municipalities is not None and len(municipalities):
+        mun = municipalities
+        frames.append(
+            gpd.GeoDataFrame(
+                {
+                    "soort": "plaats",
+                    "naam": _text(mun, "gemeentenaam")
+                    .fillna(mun["gemeentecode"].astype(str))
+                    .to_numpy(dtype=object),
+                    "gemeentecode": mun["gemeentecode"].astype(str).to_numpy(dtype=object),
+                    "n": np.zeros(len(mun), dtype="int64"),
+                },
+                geometry=shapely.point_on_surface(np.asarray(mun.geometry.array, dtype=object)),
+                crs=CRS,
+            )
+        )
+    if not frames:
+        return _empty(NAME_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["soort", "gemeentecode", "naam"], kind="mergesort", ignore_index=True)
+    return gpd.GeoDataFrame(out[[*NAME_COLUMNS, "geometry"]], geometry="geometry", crs=CRS)
+
+
+def orientation_water(
+    zoning: gpd.GeoDataFrame | None, municipalities: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """``orientatie_water``: the zoning plans' water (hoofdgroep ``water``), simplified, each
+    with the municipality its inner point lies in (water outside every municipality is left
+    out)."""
+    if zoning is None or not len(zoning) or "hoofdgroep" not in zoning.columns:
+        return _empty(WATER_COLUMNS)
+    water = zoning[(zoning["hoofdgroep"].astype(str) == "water").to_numpy()]
+    if not len(water) or not len(municipalities):
+        return _empty(WATER_COLUMNS)
+    geoms = np.asarray(water.geometry.array, dtype=object)
+    inner = shapely.point_on_surface(geoms)
+    mun_geoms = np.asarray(municipalities.geometry.array, dtype=object)
+    src, dst = shapely.STRtree(mun_geoms).query(inner, predicate="within")
+    first = pd.Series(dst).groupby(src).min()  # one municipality per water area
+    codes = np.full(len(water), None, dtype=object)
+    codes[first.index.to_numpy()] = (
+        municipalities["gemeentecode"].astype(str).to_numpy(dtype=object)[first.to_numpy()]
+    )
+    keep = codes != None  # noqa: E711 - element-wise
+    names = _text(water, "naam").to_numpy(dtype=object)
+    out = gpd.GeoDataFrame(
+        {"naam": names[keep], "gemeentecode": codes[keep]},
+        geometry=shapely.simplify(geoms[keep], WATER_SIMPLIFY_M, preserve_topology=True),
+        crs=CRS,
+    )
+    return out
+
+
+def build_index_layers(
+    parcels: gpd.GeoDataFrame,
+    units: pd.DataFrame,
+    municipalities: gpd.GeoDataFrame,
+    zoning: gpd.GeoDataFrame | None,
+) -> dict[str, gpd.GeoDataFrame]:
+    """The three layers of this module by their GeoPackage name (what the scan writes)."""
+    return {
+        "zoekindex": search_index(parcels, units),
+        "orientatie_namen": orientation_names(units, municipalities),
+        "orientatie_water": orientation_water(zoning, municipalities),
+    }

@@ -1,0 +1,421 @@
+"""The working tool's api (issue 12), on decoded answers: search (scoped), site status and notes
+(who may read and change them, history, audit, "niet meer in de scan", statuses that follow their
+parcels), progress per municipality (only the provincie role edits), the site list as JSON, CSV
+and Excel (the same rows), the PDF site sheet (read back as text) and the tier filter."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from conftest import PASSWORD, Env
+
+from api.search import parse_query
+from api.status import WorkStore
+from pipeline.search_index import normalise, orientation_names, search_index
+
+# The working tool's queries are implemented for the GeoPackage store (api/store/gpkg_worktool.py)
+# and not yet for PostGIS: these tests build their apps on the GeoPackage backend.
+ON_GPKG = pytest.mark.parametrize("backend", ["gpkg"], indirect=True)
+
+# -- the search text ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "KLA01 N 5440",
+            {"kind": "perceel", "akr_code": "KLA01", "sectie": "N", "perceelnummer": "5440"},
+        ),
+        (
+            "kla01n05440",
+            {"kind": "perceel", "akr_code": "KLA01", "sectie": "N", "perceelnummer": "5440"},
+        ),
+        (
+            "2611 AB 12a",
+            {"kind": "postcode", "postcode": "2611AB", "huisnummer": 12, "toevoeging": "a"},
+        ),
+        ("2611ab", {"kind": "postcode", "postcode": "2611AB", "huisnummer": None}),
+        (
+            "Burg. de Kockstraat 12 Delft",
+            {
+                "kind": "straat",
+                "straat": "burg de kockstraat",
+                "huisnummer": 12,
+                "woonplaats": "delft",
+            },
+        ),
+        (
+            "Stationsweg 3 b",
+            {"kind": "straat", "straat": "stationsweg", "huisnummer": 3, "toevoeging": "b"},
+        ),
+        ("tl-90000268547000", {"kind": "site", "site_id": "TL-90000268547000"}),
+        ("Émile Zolastraat", {"kind": "straat", "straat": "emile zolastraat", "huisnummer": None}),
+    ],
+)
+def test_parse_query(text: str, expected: dict[str, Any]) -> None:
+    q = parse_query(text)
+    for key, value in expected.items():
+        assert getattr(q, key) == value, key
+
+
+@pytest.mark.parametrize("text", ["x", "12 Stationsweg", "a" * 101])
+def test_parse_query_refuses(text: str) -> None:
+    from api.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest):
+        parse_query(text)
+
+
+# -- the index the scan writes ----------------------------------------------------------------
+
+
+def _units(points: list[tuple[float, float]], **cols: list[Any]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(cols, geometry=shapely.points(points), crs="EPSG:28992")
+
+
+def test_search_index_rows_by_hand() -> None:
+    units = _units(
+        [(0, 0), (10, 0), (20, 0)],
+        vbo_id=["v1", "v2", "v3"],
+        pand_id=["p1", "p1", None],
+        gemeentecode=["GM0901"] * 3,
+        straatnaam=["Burg. de Kockstraat", "Burg. de Kockstraat", None],
+        huisnummer=[12, 12, None],
+        huisletter=[None, "A", None],
+        toevoeging=[None, "2", None],
+        postcode=["2611AB", "2611AB", None],
+        woonplaats=["Délft", "Délft", None],
+    )
+    parcels = gpd.GeoDataFrame(
+        {
+            "parcel_id": ["900", "901"],
+            "gemeentecode": ["GM0901"] * 2,
+            "akr_code": ["kla01", None],
+            "sectie": ["n", "N"],
+            "perceelnummer": ["05440", "1"],
+        },
+        geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)],
+        crs="EPSG:28992",
+    )
+    idx = search_index(parcels, units)
+    adres = idx[idx["soort"] == "adres"]
+    assert adres["naam"].tolist() == [
+        "Burg. de Kockstraat 12, 2611 AB Délft",
+        "Burg. de Kockstraat 12A-2, 2611 AB Délft",
+    ]  # the unit without an address is left out
+    assert adres["straat"].tolist() == ["burg de kockstraat"] * 2
+    assert [None if pd.isna(v) else v for v in adres["toevoeging"]] == [None, "a 2"]
+    assert adres["woonplaats"].tolist() == ["delft", "delft"]
+    perceel = idx[idx["soort"] == "perceel"]
+    assert perceel[
+        ["naam", "akr_code", "sectie", "perceelnummer", "parcel_id"]
+    ].values.tolist() == [
+        ["Perceel KLA01 N 5440", "KLA01", "N", "5440", "900"]
+    ]  # the parcel without an akr code is left out
+    assert shapely.within(perceel.geometry.iloc[0], parcels.geometry.iloc[0])
+    names = orientation_names(units)
+    assert names[["soort", "naam", "n"]].values.tolist() == [
+        ["plaats", "Délft", 2],
+        ["straat", "Burg. de Kockstraat", 2],
+    ]
+    assert normalise(pd.Series(["  Zuid-Hollandlaan ", None])).tolist() == [
+        "zuid hollandlaan",
+        None,
+    ]
+
+
+# -- the api ----------------------------------------------------------------------------------
+
+
+def _site(env: Env, layer: str, code: str, i: int = 0) -> dict[str, Any]:
+    gdf = pyogrio.read_dataframe(env.result, layer=layer)
+    row = gdf[gdf["gemeentecode"] == code].sort_values("site_id").iloc[i]
+    return {"site_id": row["site_id"], "geometry": row.geometry, "row": row}
+
+
+def _with_index(env: Env) -> Env:
+    """Add a ``zoekindex`` to the env's (copied) result: an address at a plinten site of
+    GM0901 and one of GM0902, and a parcel of GM0901."""
+    rows = []
+    for code, pc in (("GM0901", "1111AA"), ("GM0902", "2222BB")):
+        site = _site(env, "plinten", code)
+        rows.append((site, code, pc))
+    units = _units(
+        [(s["geometry"].x, s["geometry"].y) for s, _, _ in rows],
+        vbo_id=[s["row"]["vbo_id"] for s, _, _ in rows],
+        pand_id=[s["row"]["pand_id"] for s, _, _ in rows],
+        gemeentecode=[c for _, c, _ in rows],
+        straatnaam=["Teststraat", "Teststraat"],
+        huisnummer=[5, 5],
+        postcode=[pc for _, _, pc in rows],
+        woonplaats=["Eerstedorp", "Tweededorp"],
+    )
+    tl = _site(env, "tijdelijke_locaties", "GM0901")
+    parcels = gpd.GeoDataFrame(
+        {
+            "parcel_id": [tl["row"]["parcel_ids"]],
+            "gemeentecode": ["GM0901"],
+            "akr_code": ["TST01"],
+            "sectie": ["A"],
+            "perceelnummer": ["7"],
+        },
+        geometry=[tl["geometry"]],
+        crs="EPSG:28992",
+    )
+    index = search_index(parcels, units)
+    pyogrio.write_dataframe(index, env.result, layer="zoekindex", driver="GPKG")
+    from pipeline.export import add_search_indexes
+
+    add_search_indexes(env.result)
+    return env
+
+
+@ON_GPKG
+def test_search_is_scoped_and_finds_the_sites(make_env: Any) -> None:
+    env = _with_index(make_env(copy_result=True))
+    bm1, bm2 = env.login("bm1@test.nl"), env.login("bm2@test.nl")
+    r = bm1.get("/api/search", params={"q": "1111 AA 5"})
+    assert r.status_code == 200
+    [hit] = r.json()["results"]
+    assert hit["naam"] == "Teststraat 5, 1111 AA Eerstedorp" and hit["gemeentecode"] == "GM0901"
+    assert [s["site_id"] for s in hit["sites"]] == [_site(env, "plinten", "GM0901")["site_id"]]
+    # The same street in both municipalities: each sees only their own.
+    for client, code in ((bm1, "GM0901"), (bm2, "GM0902")):
+        hits = client.get("/api/search", params={"q": "teststraat 5"}).json()["results"]
+        assert [h["gemeentecode"] for h in hits] == [code]
+    assert bm2.get("/api/search", params={"q": "1111AA 5"}).json()["results"] == []
+    # A parcel by its kadastrale aanduiding → the plot it belongs to.
+    [p] = bm1.get("/api/search", params={"q": "TST01 A 7"}).json()["results"]
+    assert p["naam"] == "Perceel TST01 A 7"
+    assert [s["layer"] for s in p["sites"]] == ["tijdelijke_locaties"]
+    assert bm2.get("/api/search", params={"q": "TST01 A 7"}).json()["results"] == []
+    # A site id: only in scope.
+    sid = _site(env, "kantoren", "GM0901")["site_id"]
+    assert (
+        bm1.get("/api/search", params={"q": sid}).json()["results"][0]["sites"][0]["site_id"] == sid
+    )
+    assert bm2.get("/api/search", params={"q": sid}).json()["results"] == []
+    assert bm1.get("/api/search", params={"q": "x"}).status_code == 422
+    assert env.client().get("/api/search", params={"q": "teststraat"}).status_code == 401
+    assert (
+        env.login("beheer@test.nl").get("/api/search", params={"q": "teststraat"}).status_code
+        == 403
+    )
+
+
+def _add_provincie(env: Env) -> Any:
+    env.users.add_user("prov@test.nl", PASSWORD, role="provincie", gemeenten=[])
+    return env.login("prov@test.nl")
+
+
+@ON_GPKG
+def test_status_rules_history_and_audit(env: Env) -> None:
+    bm1, bm2, analist = (
+        env.login("bm1@test.nl"),
+        env.login("bm2@test.nl"),
+        env.login("analist@test.nl"),
+    )
+    prov = _add_provincie(env)
+    sid = _site(env, "tijdelijke_locaties", "GM0901")["site_id"]
+    url = f"/api/sites/tijdelijke_locaties/{sid}/status"
+    first = bm1.get(url).json()
+    assert first["status"] is None and first["in_scan"] and first["can_edit"]
+    note = "<b>Bellen</b> & mailen"
+    r = bm1.put(url, json={"status": "in_onderzoek", "note": note})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"]["note"] == note  # plain text, stored and returned as given
+    # Another municipality's policy maker: neither reading nor writing (404, like a missing site).
+    assert bm2.get(url).status_code == 404
+    assert bm2.put(url, json={"status": "afgevallen", "note": "", "reason": "x"}).status_code == 404
+    assert note not in bm2.get("/api/statuses").text
+    # The analist reads, but does not change statuses; the province does.
+    assert analist.get(url).json()["status"]["status"] == "in_onderzoek"
+    assert analist.put(url, json={"status": "nieuw", "note": ""}).status_code == 403
+    assert prov.put(url, json={"status": "afgevallen", "note": "te nat"}).status_code == 422
+    r = prov.put(url, json={"status": "afgevallen", "note": "te nat", "reason": "waterberging"})
+    assert r.status_code == 200
+    hist = bm1.get(url).json()["history"]
+    assert [(h["old_status"], h["status"], h["user"]) for h in hist] == [
+        ("in_onderzoek", "afgevallen", "prov@test.nl"),
+        (None, "in_onderzoek", "bm1@test.nl"),
+    ]
+    assert hist[0]["old_note"] == note and hist[0]["reason"] == "waterberging"
+    assert bm1.put(url, json={"status": "gerealiseerd", "note": ""}).status_code == 422
+    ok = bm1.put(url, json={"status": "gerealiseerd", "note": "", "homes": 1, "date": "2026-05-01"})
+    assert ok.json()["status"]["homes"] == 1
+    # CSRF protects the change like every other.
+    bare = env.login("bm1@test.nl")
+    del bare.headers["X-CSRF-Token"]
+    assert bare.put(url, json={"status": "nieuw", "note": ""}).status_code == 403
+    import sqlite3
+
+    con = sqlite3.connect(env.settings.database)
+    entries = [
+        {"user_email": u, "outcome": o, "detail": d}
+        for u, o, d in con.execute(
+            "SELECT user_email, outcome, detail FROM audit WHERE action = 'status' ORDER BY id"
+        )
+    ]
+    con.close()
+    assert [(e["user_email"], e["outcome"]) for e in entries] == [
+        ("bm1@test.nl", "success"),
+        ("analist@test.nl", "refused"),
+        ("prov@test.nl", "success"),
+        ("bm1@test.nl", "success"),
+    ]
+    detail = json.loads(entries[2]["detail"])
+    assert detail["old"] == {"status": "in_onderzoek", "note": note}
+    assert detail["new"] == {"status": "afgevallen", "note": "te nat"}
+
+
+@ON_GPKG
+def test_status_follows_parcels_and_outlives_the_site(env: Env, tmp_path: Path) -> None:
+    store = WorkStore(str(tmp_path / "work.sqlite"))
+    store.set_status(
+        "tijdelijke_locaties",
+        "TL-1",
+        gemeentecode="GM0901",
+        label=None,
+        parcel_ids=("1", "2"),
+        capacity=10,
+        status="in_gesprek",
+        note="n",
+        reason=None,
+        homes=None,
+        realised_on=None,
+        user_email="a@b.nl",
+    )
+    # A re-scan merges parcels 2 and 3 into a new site TL-2: it carries the status of parcel 2.
+    found = store.status("tijdelijke_locaties", "TL-2", parcel_ids=("2", "3"))
+    assert found is not None and found["site_id"] == "TL-1" and found["status"] == "in_gesprek"
+    assert store.status("tijdelijke_locaties", "TL-3", parcel_ids=("4",)) is None
+    # Through the api: a status of a site the scan no longer has keeps its history, in scope.
+    env.app.state.work.set_status(  # type: ignore[attr-defined]
+        "kantoren",
+        "KT-GONE",
+        gemeentecode="GM0901",
+        label="Oud kantoor",
+        parcel_ids=(),
+        capacity=5,
+        status="in_procedure",
+        note="",
+        reason=None,
+        homes=None,
+        realised_on=None,
+        user_email="bm1@test.nl",
+    )
+    bm1, bm2 = env.login("bm1@test.nl"), env.login("bm2@test.nl")
+    gone = bm1.get("/api/sites/kantoren/KT-GONE/status").json()
+    assert gone["in_scan"] is False and gone["status"]["status"] == "in_procedure"
+    assert [
+        s["site_id"] for s in bm1.get("/api/statuses").json()["statuses"] if not s["in_scan"]
+    ] == ["KT-GONE"]
+    assert bm2.get("/api/sites/kantoren/KT-GONE/status").status_code == 404
+
+
+@ON_GPKG
+def test_progress_only_province_edits_scoped_reads(env: Env) -> None:
+    bm1, analist = env.login("bm1@test.nl"), env.login("analist@test.nl")
+    prov = _add_provincie(env)
+    mine = bm1.get("/api/progress").json()
+    assert [g["gemeentecode"] for g in mine["gemeenten"]] == ["GM0901"] and not mine["can_edit"]
+    assert len(prov.get("/api/progress").json()["gemeenten"]) == 3
+    body = {
+        "woonvisie": {"opgenomen": True, "datum": "2026-01-15", "bron": "Woonvisie 2026"},
+        "prestatieafspraken": {"opgenomen": False},
+        "projecten": [{"naam": "Buiten de scan", "woningen": 12, "status": "gepland"}],
+        "opmerking": "<i>goed op weg</i>",
+    }
+    assert bm1.put("/api/progress/GM0901", json=body).status_code == 403
+    assert analist.put("/api/progress/GM0901", json=body).status_code == 403
+    assert prov.put("/api/progress/GM9999", json=body).status_code == 404
+    r = prov.put("/api/progress/GM0901", json=body)
+    assert r.status_code == 200
+    assert r.json()["fase"] == 1 and r.json()["gepland"] == 12
+    # A realised site status counts as realised homes and moves the class up.
+    sid = _site(env, "kantoren", "GM0901")["site_id"]
+    bm1.put(
+        f"/api/sites/kantoren/{sid}/status",
+        json={"status": "gerealiseerd", "note": "", "homes": 8, "date": "2026-06-01"},
+    )
+    [g] = bm1.get("/api/progress").json()["gemeenten"]
+    assert (g["gerealiseerd"], g["fase"], g["opmerking"]) == (8, 3, "<i>goed op weg</i>")
+    bm2 = env.login("bm2@test.nl")
+    assert [x["gerealiseerd"] for x in bm2.get("/api/progress").json()["gemeenten"]] == [0]
+
+
+@ON_GPKG
+def test_list_json_csv_and_xlsx_are_the_same_rows(env: Env) -> None:
+    import openpyxl
+
+    bm1 = env.login("bm1@test.nl")
+    params = {"tier": ["A", "B"], "sort": "-capacity_units"}
+    table = bm1.get("/api/sites.json", params=params).json()
+    assert table["rows"] and {r["values"][5] for r in table["rows"]} <= {"A", "B"}
+    assert all(r["site_id"].startswith(("TL", "KT", "PL")) for r in table["rows"])
+    caps = [r["values"][7] for r in table["rows"]]
+    assert caps == sorted(caps, reverse=True)
+    r = bm1.get("/api/sites.csv", params=params)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == [c["title"] for c in table["columns"]]
+    assert rows[1:] == [row["cells"] for row in table["rows"]]
+    x = bm1.get("/api/sites.xlsx", params=params)
+    book = openpyxl.load_workbook(io.BytesIO(x.content))
+    values = [list(v) for v in book.active.iter_rows(values_only=True)]  # type: ignore[union-attr]
+    assert values[0] == rows[0] and len(values) == len(rows)
+    assert [v[1] for v in values[1:]] == [row["site_id"] for row in table["rows"]]
+    # Scope: nothing of another municipality; a filter outside it is refused.
+    assert {row["values"][3] for row in table["rows"]} == {env.gemeenten[0].name}
+    assert bm1.get("/api/sites.csv", params={"gemeente": "GM0902"}).status_code == 403
+    assert bm1.get("/api/sites.json", params={"tier": "F"}).status_code == 422
+    assert bm1.get("/api/sites.json", params={"sort": "geheim"}).status_code == 422
+    assert env.login("beheer@test.nl").get("/api/sites.csv").status_code == 403
+
+
+@ON_GPKG
+def test_tier_filter_on_pages_and_tile_urls(env: Env) -> None:
+    bm1 = env.login("bm1@test.nl")
+    page = bm1.get("/api/sites", params={"tier": ["a", "B"]}).json()
+    tiers = {f["properties"]["tier"] for f in page["features"]}
+    assert tiers and tiers <= {"A", "B"}
+    every = bm1.get("/api/sites").json()
+    assert len(page["features"]) == sum(
+        f["properties"]["tier"] in ("A", "B") for f in every["features"]
+    )
+    layers = bm1.get("/api/layers", params={"tier": ["A", "B"]}).json()["layers"]
+    assert all(t["tiles"][0].endswith("?tier=A&tier=B") for t in layers)
+
+
+@ON_GPKG
+def test_pdf_sheet_text(env: Env) -> None:
+    import pypdf
+
+    bm1, bm2 = env.login("bm1@test.nl"), env.login("bm2@test.nl")
+    sid = _site(env, "tijdelijke_locaties", "GM0901")["site_id"]
+    bm1.put(
+        f"/api/sites/tijdelijke_locaties/{sid}/status",
+        json={"status": "in_gesprek", "note": "Gesprek op 3 maart"},
+    )
+    r = bm1.get(f"/api/sites/tijdelijke_locaties/{sid}.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    reader = pypdf.PdfReader(io.BytesIO(r.content))
+    pages = [p.extract_text() for p in reader.pages]
+    assert all("VERTROUWELIJK — VERKENNING, GEEN BESLUIT" in t for t in pages)
+    text = " ".join(" ".join(pages).split())
+    feature = bm1.get(f"/api/sites/tijdelijke_locaties/{sid}").json()
+    for c in feature["properties"]["explanation"]["criteria"]:
+        assert c["label"] in text
+    assert "in gesprek met eigenaar" in text and "Gesprek op 3 maart" in text
+    assert "Kaart van de locatie en omgeving" in text
+    assert bm2.get(f"/api/sites/tijdelijke_locaties/{sid}.pdf").status_code == 404
