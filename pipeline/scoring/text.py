@@ -300,6 +300,10 @@ def bool_coded(truth: np.ndarray, when_true: str, when_false: str) -> Coded:
     )
 
 
+#: Units with a singular form (Dutch: "1 woning", "2 woningen").
+SINGULAR_SUFFIX = {" woningen": " woning", " bouwlagen": " bouwlaag"}
+
+
 def format_values_coded(values: Any, unit: str = "", decimals: int | None = None) -> Coded:
     """:func:`format_values` as :class:`Coded` texts (each distinct text formatted once)."""
     x = _numeric_array(values)
@@ -313,7 +317,11 @@ def format_values_coded(values: Any, unit: str = "", decimals: int | None = None
         codes, uniques = factorize(key)
         text = _dutch_text(uniques, dec, grouping, MISSING_TEXT)
         if suffix:
-            text = where(uniques == _NAN, MISSING_TEXT, concat([text, suffix], len(uniques)))
+            # "1 woning", "2 woningen": the singular where the number reads exactly "1".
+            singular = SINGULAR_SUFFIX.get(suffix)
+            one = np.asarray(pc.equal(text, "1").fill_null(False), dtype=bool)
+            unit_text = where(one, singular, suffix) if singular and one.any() else suffix
+            text = where(uniques == _NAN, MISSING_TEXT, concat([text, unit_text], len(uniques)))
         return Coded(text, codes)
     s = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):

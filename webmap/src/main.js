@@ -490,7 +490,7 @@ function applyFilters() {
   const f = state.filters;
   const parts = [];
   if (Number(f.min_score) > 0) parts.push(`score ≥ ${f.min_score}`);
-  if (Number(f.min_capacity) > 0) parts.push(`≥ ${f.min_capacity} woningen`);
+  if (Number(f.min_capacity) > 0) parts.push(`≥ ${homes(f.min_capacity)}`);
   if (f.owner_class) parts.push(`eigenaar: ${$("filter-owner").selectedOptions[0].textContent.toLowerCase()}`);
   if (f.gemeente) parts.push(`gemeente: ${gemeenteName(f.gemeente)}`);
   const tiers = f.tiers || [];
