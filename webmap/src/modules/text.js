@@ -54,6 +54,7 @@ export const OWNER_NAMES = {
 
 export const ROLE_NAMES = {
   beleidsmaker: "beleidsmaker",
+  provincie: "provincie",
   analist: "analist",
   beheerder: "beheerder",
 };
