@@ -494,8 +494,15 @@ function applyFilters() {
   if (f.owner_class) parts.push(`eigenaar: ${$("filter-owner").selectedOptions[0].textContent.toLowerCase()}`);
   if (f.gemeente) parts.push(`gemeente: ${gemeenteName(f.gemeente)}`);
   const tiers = f.tiers || [];
-  if (tiers.length < 5) parts.push(tiers.length ? `klasse ${tiers.join(", ")}` : "geen klasse gekozen");
-  setFilterStatus(parts.length ? `Filter actief: ${parts.join(", ")}.` : "Geen filter: alle locaties worden getoond.");
+  const standard = tiers.join("") === DEFAULT_TIERS.join("");
+  if (!standard && tiers.length < 5) parts.push(tiers.length ? `klasse ${tiers.join(", ")}` : "geen klasse gekozen");
+  setFilterStatus(
+    parts.length
+      ? `Filter actief: ${parts.join(", ")}.`
+      : standard
+        ? "Geen filter: de standaardweergave toont klasse A en B; zet C–E aan bij Klassen."
+        : "Geen filter: alle locaties worden getoond.",
+  );
   saveHash();
   if (siteList) siteList.refresh();
   state.gl.setFilter("gemeenten-selected", ["==", ["get", "gemeentecode"], f.gemeente || ""]);
