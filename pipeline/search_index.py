@@ -288,7 +288,17 @@ def orientation_water(
         geometry=shapely.simplify(geoms[keep], WATER_SIMPLIFY_M, preserve_topology=True),
         crs=CRS,
     )
-    return out
+    # The same rows in the same order whatever the input's row order: by municipality, name,
+    # then the geometry itself (its normalised WKB).
+    key = pd.DataFrame(
+        {
+            "g": out["gemeentecode"].astype(str).to_numpy(),
+            "n": out["naam"].fillna("").astype(str).to_numpy(),
+            "w": shapely.to_wkb(shapely.normalize(np.asarray(out.geometry.array, dtype=object))),
+        }
+    )
+    order = key.sort_values(["g", "n", "w"], kind="mergesort").index.to_numpy()
+    return out.iloc[order].reset_index(drop=True)
 
 
 def build_index_layers(

@@ -570,6 +570,8 @@ function wireStatic() {
 
 function selectGemeente(code) {
   state.filters.gemeente = code;
+  // The tile URLs first, then the move: no tile of the new view is asked with the old filter.
+  applyFilters();
   if (state.map) {
     const bounds = code ? gemeenteBounds(code) : scopeBounds();
     if (bounds && bounds.isValid()) {
@@ -582,7 +584,6 @@ function selectGemeente(code) {
     $("export-select").value = code;
     updateExportLink();
   }
-  applyFilters();
 }
 
 function gemeenteName(code) {
