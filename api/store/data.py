@@ -231,6 +231,7 @@ class DataStore(Protocol):
         """RD geometries around one site for its sheet's map, or ``None`` (absent/out of scope)."""
         ...
 
+
 def open_data_store(settings: StoreSettings) -> DataStore:
     """The store for ``settings.result``: PostGIS for a ``postgresql://`` URL, else the GeoPackage."""
     if settings.result_is_postgres:

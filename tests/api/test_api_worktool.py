@@ -383,7 +383,6 @@ def test_list_json_csv_and_xlsx_are_the_same_rows(env: Env) -> None:
     assert env.login("beheer@test.nl").get("/api/sites.csv").status_code == 403
 
 
-@ON_GPKG
 def test_tier_filter_on_pages_and_tile_urls(env: Env) -> None:
     bm1 = env.login("bm1@test.nl")
     page = bm1.get("/api/sites", params={"tier": ["a", "B"]}).json()
