@@ -107,6 +107,14 @@ class NotFound(ApiError):
     status, code, message = 404, "not_found", "Niet gevonden."
 
 
+class NotAvailable(ApiError):
+    status, code, message = (
+        501,
+        "not_available",
+        "Deze functie is met deze opslag (PostGIS) nog niet beschikbaar.",
+    )
+
+
 class ResultUnavailable(ApiError):
     status, code, message = 503, "result_unavailable", "Er is nog geen scanresultaat om te tonen."
 

@@ -27,7 +27,8 @@ from api.security import Scope
 from api.store.data import CANDIDATE_LAYERS, BBox, Filters
 
 if TYPE_CHECKING:
-    from api.store.gpkg import _Layer, _Snapshot
+    from api.store.gpkg import LoadedLayer as _Layer
+    from api.store.gpkg import _Snapshot
 
 #: Columns of the site list (CSV, Excel and the page's table), in order, when the layer has them.
 LIST_COLUMNS = (
@@ -455,7 +456,7 @@ class WorkToolQueries:
         parcels = self._rd_rows(snap, "uitgesloten_percelen", box, scope)
         buildings = self._rd_rows(snap, "uitgesloten_panden", box, scope)
         o = self._orientation(snap)
-        to_rd = snap.to_rd
+        to_rd = _to_rd(snap)
         water = []
         if len(o.water_geom):
             wbox = shapely.box(*_box_to_wgs(snap, box))
@@ -514,9 +515,17 @@ class WorkToolQueries:
 def _to_wgs(snap: _Snapshot) -> Any:
     from pyproj import CRS
 
-    from api.store.gpkg import RD, _cached_transformer
+    from api.store.common import RD, transformer
 
-    return _cached_transformer(CRS.from_user_input(RD).to_wkt(), "EPSG:4326")
+    return transformer(CRS.from_user_input(RD), "EPSG:4326")
+
+
+def _to_rd(snap: _Snapshot) -> Any:
+    from pyproj import CRS
+
+    from api.store.common import RD, transformer
+
+    return transformer(CRS.from_user_input("EPSG:4326"), RD)
 
 
 def _box_to_wgs(

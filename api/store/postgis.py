@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyogrio
 
 from api import tiles as mvt
-from api.errors import Forbidden, InvalidParameter, NotFound, ResultUnavailable
+from api.errors import Forbidden, InvalidParameter, NotAvailable, NotFound, ResultUnavailable
 from api.postgres import libpq_url
 from api.publish import CATALOG_SCHEMA, LAYERS_TABLE
 from api.security import Scope
@@ -279,6 +279,24 @@ class PostGISStore:
     def close(self) -> None:
         self._exports.close()
         self._pool.close()
+
+    # -- the working tool (issue 12): implemented for the GeoPackage store only, so far --------
+    def search(self, query: Any, *, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
+        raise NotAvailable()
+
+    def why_places(self, answer: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
+        return answer  # the answer without the parcel's name and outline
+
+    def orientation(self, bbox: Any, *, scope: Scope, zoom: int) -> dict[str, Any]:
+        raise NotAvailable()
+
+    def site_rows(self, layer: str | None, *, scope: Scope, filters: Filters, bbox: Any) -> Any:
+        raise NotAvailable()
+
+    def surroundings(
+        self, layer: str, site_id: str, *, scope: Scope, margin: float = 120.0
+    ) -> dict[str, Any] | None:
+        return None  # the sheet is made without its map
 
     # -- interface: versions and small answers ---------------------------------------------------
     def version(self) -> str:
