@@ -152,6 +152,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         422: "Invalid request",
         429: "Too many attempts",
+        501: "Not available with this storage backend (PostGIS) yet",
         503: "No scan result available yet",
     }
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}

@@ -262,7 +262,6 @@ class WorkToolQueries:
             tables = {
                 r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-            to_wgs = _to_wgs(snap)
             for item, table, key, index_col in (
                 (parcel, "uitgesloten_percelen", "parcel_id", "parcel_id"),
                 (building, "uitgesloten_panden", "pand_id", "pand_id"),
@@ -290,15 +289,7 @@ class WorkToolQueries:
                             (item[key],),
                         ).fetchone()
                         if row and scope.allows(row[1]):
-                            geom = _point(row[0])
-                            if geom is not None:
-                                wgs = shapely.transform(
-                                    geom,
-                                    lambda c: np.round(
-                                        np.column_stack(to_wgs.transform(c[:, 0], c[:, 1])), 7
-                                    ),
-                                )
-                                item["geometry"] = json.loads(shapely.to_geojson(wgs))
+                            item["geometry"] = outline_geojson(_point(row[0]))
         finally:
             con.close()
         return answer
@@ -510,6 +501,22 @@ class WorkToolQueries:
                 if g is not None:
                     out.append(g)
         return out
+
+
+def outline_geojson(geom_rd: shapely.Geometry | None) -> dict[str, Any] | None:
+    """An RD geometry as GeoJSON in WGS84 (7 decimals): the outline of what "waarom hier
+    niet?" explains. Both stores use it, so their answers are identical."""
+    if geom_rd is None:
+        return None
+    from pyproj import CRS
+
+    from api.store.common import RD, transformer
+
+    tr = transformer(CRS.from_user_input(RD), "EPSG:4326")
+    wgs = shapely.transform(
+        geom_rd, lambda c: np.round(np.column_stack(tr.transform(c[:, 0], c[:, 1])), 7)
+    )
+    return json.loads(shapely.to_geojson(wgs))  # type: ignore[no-any-return]
 
 
 def _to_wgs(snap: _Snapshot) -> Any:

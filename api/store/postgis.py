@@ -285,7 +285,49 @@ class PostGISStore:
         raise NotAvailable()
 
     def why_places(self, answer: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
-        return answer  # the answer without the parcel's name and outline
+        """The parcel's and building's name (``zoekindex``) and outline, as the GeoPackage
+        store gives them (the outline is transformed in Python from the stored RD geometry)."""
+        import shapely
+        from psycopg import sql
+
+        from api.store.gpkg_worktool import outline_geojson
+
+        snap = self.current()
+        index = snap.tables.get("zoekindex")
+        with self._connection() as con:
+            for item, name, key in (
+                (answer.get("parcel"), "uitgesloten_percelen", "parcel_id"),
+                (answer.get("building"), "uitgesloten_panden", "pand_id"),
+            ):
+                if not item or not item.get(key):
+                    continue
+                item["naam"] = None
+                item["geometry"] = None
+                if index is not None and key in index.columns:
+                    row = con.execute(
+                        sql.SQL(
+                            "SELECT naam FROM {t} WHERE {k} = %s AND gemeentecode = %s "
+                            'ORDER BY soort DESC, naam COLLATE "C" LIMIT 1'
+                        ).format(t=sql.Identifier(snap.schema, "zoekindex"), k=sql.Identifier(key)),
+                        (item[key], answer.get("gemeentecode")),
+                    ).fetchone()
+                    item["naam"] = row[0] if row else None
+                table = snap.tables.get(name)
+                if table is None or table.geometry_column is None or key not in table.columns:
+                    continue
+                row = con.execute(
+                    sql.SQL(
+                        "SELECT ST_AsBinary({g}), gemeentecode FROM {t} WHERE {k} = %s LIMIT 1"
+                    ).format(
+                        g=sql.Identifier(table.geometry_column),
+                        t=sql.Identifier(snap.schema, name),
+                        k=sql.Identifier(key),
+                    ),
+                    (item[key],),
+                ).fetchone()
+                if row and row[0] is not None and scope.allows(row[1]):
+                    item["geometry"] = outline_geojson(shapely.from_wkb(bytes(row[0])))
+        return answer
 
     def orientation(self, bbox: Any, *, scope: Scope, zoom: int) -> dict[str, Any]:
         raise NotAvailable()
