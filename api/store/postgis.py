@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyogrio
 
 from api import tiles as mvt
-from api.errors import Forbidden, InvalidParameter, NotAvailable, NotFound, ResultUnavailable
+from api.errors import Forbidden, InvalidParameter, NotFound, ResultUnavailable
 from api.postgres import libpq_url
 from api.publish import CATALOG_SCHEMA, LAYERS_TABLE
 from api.security import Scope
@@ -282,7 +282,7 @@ class PostGISStore:
 
     # -- the working tool (issue 12): implemented for the GeoPackage store only, so far --------
     def search(self, query: Any, *, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
-        raise NotAvailable()
+        return []  # not yet on PostGIS (api/README.md): no hits rather than an error
 
     def why_places(self, answer: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
         """The parcel's and building's name (``zoekindex``) and outline, as the GeoPackage
@@ -330,10 +330,13 @@ class PostGISStore:
         return answer
 
     def orientation(self, bbox: Any, *, scope: Scope, zoom: int) -> dict[str, Any]:
-        raise NotAvailable()
+        # not yet on PostGIS (api/README.md): nothing to draw rather than an error
+        return {"names": [], "water": {"type": "FeatureCollection", "features": []}}
 
     def site_rows(self, layer: str | None, *, scope: Scope, filters: Filters, bbox: Any) -> Any:
-        raise NotAvailable()
+        from api.store.gpkg_worktool import rows_from_pages
+
+        return rows_from_pages(self, layer, scope=scope, filters=filters, bbox=bbox)
 
     def surroundings(
         self, layer: str, site_id: str, *, scope: Scope, margin: float = 120.0
