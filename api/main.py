@@ -98,7 +98,7 @@ def create_app(
     )
     app.state.data = data if data is not None else open_data_store(settings)
     # Site statuses, notes and progress: the service's database, beside users (api/status.py).
-    app.state.work = WorkStore(settings.database, clock=clock)
+    app.state.work = WorkStore(app.state.users.db, clock=clock)
     app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
     # The regional match (issue 14): its registries share the service database.
     app.state.registers = RegisterStore(app.state.users.db, clock=clock)

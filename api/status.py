@@ -1,15 +1,16 @@
 """Site statuses with notes and their history, and the progress per municipality.
 
-Kept in the service's database (``KANSENKAART_DATABASE``, beside users and the audit log), never
-in the scan result, so they survive every re-scan. One module, plain SQL that runs unchanged on
-SQLite and PostgreSQL (``CREATE TABLE IF NOT EXISTS``, ``?`` parameters through one helper), so it
-moves onto the project's database layer (SQLAlchemy Core + Alembic) as one migration.
+Kept in the service's database (``KANSENKAART_DATABASE``, beside users and the audit log: SQLite
+or PostgreSQL through :mod:`api.db`), never in the scan result, so they survive every re-scan. The
+tables are SQLAlchemy Core tables on :data:`api.db.metadata`, created by the Alembic migration
+``0002_working_tool``.
 
 Tables:
 
 - ``site_status``: the current status of a site (``layer``, ``site_id``), its municipality and the
-  parcel ids it had when last changed (``tijdelijke_locaties``), so the status follows its parcels
-  when a re-scan merges or splits sites (docs/contracts.md §C "Site ids").
+  parcel ids it had when last changed (``parcel_ids``, and one ``site_status_parcels`` row per
+  parcel), so the status follows its parcels when a re-scan merges or splits sites
+  (docs/contracts.md §C "Site ids").
 - ``site_status_history``: every change (who, when, old and new status and note).
 - ``gemeente_progress``: per municipality whether flexwonen is in its woonvisie and in its
   prestatieafspraken (with date and source), projects outside the scan, a comment;
@@ -20,15 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import Request
+from sqlalchemy.engine import Connection, RowMapping
 
+from api.db import BigId, Database, metadata
 from api.security import Scope
 
 STATUSES = {
@@ -41,58 +42,65 @@ STATUSES = {
 }
 MAX_NOTE = 4000
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS site_status (
-        layer TEXT NOT NULL,
-        site_id TEXT NOT NULL,
-        gemeentecode TEXT NOT NULL,
-        label TEXT,
-        parcel_ids TEXT NOT NULL DEFAULT '',
-        status TEXT NOT NULL,
-        note TEXT NOT NULL DEFAULT '',
-        reason TEXT,
-        homes INTEGER,
-        realised_on TEXT,
-        capacity INTEGER,
-        updated_at TEXT NOT NULL,
-        updated_by TEXT NOT NULL,
-        PRIMARY KEY (layer, site_id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS site_status_gemeente ON site_status (gemeentecode)",
-    """CREATE TABLE IF NOT EXISTS site_status_parcels (
-        layer TEXT NOT NULL,
-        site_id TEXT NOT NULL,
-        parcel_id TEXT NOT NULL,
-        PRIMARY KEY (layer, parcel_id, site_id)
-    )""",
-    """CREATE TABLE IF NOT EXISTS site_status_history (
-        id INTEGER PRIMARY KEY,
-        layer TEXT NOT NULL,
-        site_id TEXT NOT NULL,
-        gemeentecode TEXT NOT NULL,
-        at TEXT NOT NULL,
-        user_email TEXT NOT NULL,
-        old_status TEXT,
-        new_status TEXT NOT NULL,
-        old_note TEXT,
-        new_note TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT '{}'
-    )""",
-    "CREATE INDEX IF NOT EXISTS site_status_history_site ON site_status_history (layer, site_id)",
-    """CREATE TABLE IF NOT EXISTS gemeente_progress (
-        gemeentecode TEXT PRIMARY KEY,
-        data TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        updated_by TEXT NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS gemeente_progress_history (
-        id INTEGER PRIMARY KEY,
-        gemeentecode TEXT NOT NULL,
-        at TEXT NOT NULL,
-        user_email TEXT NOT NULL,
-        old_data TEXT,
-        new_data TEXT NOT NULL
-    )""",
+# -- tables (created by api/db/migrations/versions/0002_working_tool.py) -----------------------
+site_status = sa.Table(
+    "site_status",
+    metadata,
+    sa.Column("layer", sa.Text, primary_key=True),
+    sa.Column("site_id", sa.Text, primary_key=True),
+    sa.Column("gemeentecode", sa.Text, nullable=False),
+    sa.Column("label", sa.Text),
+    sa.Column("parcel_ids", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text),
+    sa.Column("homes", sa.Integer),
+    sa.Column("realised_on", sa.Text),
+    sa.Column("capacity", sa.Integer),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Index("ix_site_status_gemeentecode", "gemeentecode"),
+)
+site_status_parcels = sa.Table(
+    "site_status_parcels",
+    metadata,
+    sa.Column("layer", sa.Text, primary_key=True),
+    sa.Column("parcel_id", sa.Text, primary_key=True),
+    sa.Column("site_id", sa.Text, primary_key=True),
+)
+site_status_history = sa.Table(
+    "site_status_history",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("layer", sa.Text, nullable=False),
+    sa.Column("site_id", sa.Text, nullable=False),
+    sa.Column("gemeentecode", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("user_email", sa.Text, nullable=False),
+    sa.Column("old_status", sa.Text),
+    sa.Column("new_status", sa.Text, nullable=False),
+    sa.Column("old_note", sa.Text),
+    sa.Column("new_note", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_site_status_history_layer_site_id", "layer", "site_id"),
+)
+gemeente_progress = sa.Table(
+    "gemeente_progress",
+    metadata,
+    sa.Column("gemeentecode", sa.Text, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+)
+gemeente_progress_history = sa.Table(
+    "gemeente_progress_history",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("gemeentecode", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("user_email", sa.Text, nullable=False),
+    sa.Column("old_data", sa.Text),
+    sa.Column("new_data", sa.Text, nullable=False),
 )
 
 
@@ -101,29 +109,19 @@ def _iso(ts: float) -> str:
 
 
 class WorkStore:
-    """Statuses, notes and progress in one SQLite file (thread-safe: a connection per call)."""
+    """Statuses, notes and progress in a :class:`~api.db.Database` (thread-safe: connections
+    come from the engine's pool; every method is one short read or one write transaction)."""
 
-    def __init__(self, path: str, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
         self.clock = clock
-        self._init_lock = threading.Lock()
-        with self._connect() as con:
-            for statement in SCHEMA:
-                con.execute(statement)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        try:
-            con.execute("BEGIN IMMEDIATE")
-            yield con
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+    def _serialise(self, con: Connection, key: str) -> None:
+        """Changes of one row one at a time (PostgreSQL; SQLite's write transactions already
+        take the database's write lock at BEGIN), so each history row's old value is the value
+        the change replaced."""
+        if self.db.is_postgres:
+            con.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
     # -- statuses ---------------------------------------------------------------------------
     def status(
@@ -131,28 +129,39 @@ class WorkStore:
     ) -> dict[str, Any] | None:
         """The current status of a site: its own, else (a site re-formed by a re-scan) the most
         recent one recorded for any of its parcels."""
-        with self._connect() as con:
-            row = con.execute(
-                "SELECT * FROM site_status WHERE layer = ? AND site_id = ?", (layer, site_id)
-            ).fetchone()
+        t, p = site_status, site_status_parcels
+        with self.db.read() as con:
+            row = (
+                con.execute(sa.select(t).where(t.c.layer == layer, t.c.site_id == site_id))
+                .mappings()
+                .first()
+            )
             if row is None and parcel_ids:
-                marks = ",".join("?" * len(parcel_ids))
-                row = con.execute(
-                    "SELECT s.* FROM site_status s JOIN site_status_parcels p "
-                    "ON p.layer = s.layer AND p.site_id = s.site_id "
-                    f"WHERE p.layer = ? AND p.parcel_id IN ({marks}) "
-                    "ORDER BY s.updated_at DESC, s.site_id LIMIT 1",
-                    (layer, *parcel_ids),
-                ).fetchone()
+                row = (
+                    con.execute(
+                        sa.select(t)
+                        .join(p, sa.and_(p.c.layer == t.c.layer, p.c.site_id == t.c.site_id))
+                        .where(p.c.layer == layer, p.c.parcel_id.in_(sorted(set(parcel_ids))))
+                        .order_by(t.c.updated_at.desc(), t.c.site_id)
+                        .limit(1)
+                    )
+                    .mappings()
+                    .first()
+                )
         return _status_row(row) if row is not None else None
 
     def history(self, layer: str, site_id: str) -> list[dict[str, Any]]:
-        with self._connect() as con:
-            rows = con.execute(
-                "SELECT at, user_email, old_status, new_status, old_note, new_note, detail "
-                "FROM site_status_history WHERE layer = ? AND site_id = ? ORDER BY id DESC",
-                (layer, site_id),
-            ).fetchall()
+        h = site_status_history
+        with self.db.read() as con:
+            rows = (
+                con.execute(
+                    sa.select(h)
+                    .where(h.c.layer == layer, h.c.site_id == site_id)
+                    .order_by(h.c.id.desc())
+                )
+                .mappings()
+                .all()
+            )
         return [
             {
                 "at": r["at"],
@@ -184,66 +193,65 @@ class WorkStore:
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Set the status; returns (old, new). One history row per change."""
         now = _iso(self.clock())
-        with self._connect() as con:
-            old_row = con.execute(
-                "SELECT * FROM site_status WHERE layer = ? AND site_id = ?", (layer, site_id)
-            ).fetchone()
+        t = site_status
+        where = (t.c.layer == layer, t.c.site_id == site_id)
+        values = {
+            "layer": layer,
+            "site_id": site_id,
+            "gemeentecode": gemeentecode,
+            "label": label,
+            "parcel_ids": ",".join(parcel_ids),
+            "status": status,
+            "note": note,
+            "reason": reason,
+            "homes": homes,
+            "realised_on": realised_on,
+            "capacity": capacity,
+            "updated_at": now,
+            "updated_by": user_email,
+        }
+        with self.db.write() as con:
+            self._serialise(con, f"site_status/{layer}/{site_id}")
+            old_row = con.execute(sa.select(t).where(*where)).mappings().first()
             old = _status_row(old_row) if old_row is not None else None
-            con.execute("DELETE FROM site_status WHERE layer = ? AND site_id = ?", (layer, site_id))
-            con.execute(
-                "INSERT INTO site_status (layer, site_id, gemeentecode, label, parcel_ids, status, "
-                "note, reason, homes, realised_on, capacity, updated_at, updated_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    layer,
-                    site_id,
-                    gemeentecode,
-                    label,
-                    ",".join(parcel_ids),
-                    status,
-                    note,
-                    reason,
-                    homes,
-                    realised_on,
-                    capacity,
-                    now,
-                    user_email,
-                ),
-            )
-            con.execute(
-                "DELETE FROM site_status_parcels WHERE layer = ? AND site_id = ?", (layer, site_id)
-            )
-            for pid in sorted(set(parcel_ids)):
+            if old_row is None:
+                con.execute(sa.insert(t).values(values))
+            else:
+                con.execute(sa.update(t).where(*where).values(values))
+            p = site_status_parcels
+            con.execute(sa.delete(p).where(p.c.layer == layer, p.c.site_id == site_id))
+            pids = sorted(set(parcel_ids))
+            if pids:
                 con.execute(
-                    "INSERT INTO site_status_parcels (layer, site_id, parcel_id) VALUES (?, ?, ?)",
-                    (layer, site_id, pid),
+                    sa.insert(p),
+                    [{"layer": layer, "site_id": site_id, "parcel_id": pid} for pid in pids],
                 )
             detail = {"reason": reason, "homes": homes, "realised_on": realised_on}
             con.execute(
-                "INSERT INTO site_status_history (layer, site_id, gemeentecode, at, user_email, "
-                "old_status, new_status, old_note, new_note, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    layer,
-                    site_id,
-                    gemeentecode,
-                    now,
-                    user_email,
-                    old["status"] if old else None,
-                    status,
-                    old["note"] if old else None,
-                    note,
-                    json.dumps(detail),
-                ),
+                sa.insert(site_status_history).values(
+                    layer=layer,
+                    site_id=site_id,
+                    gemeentecode=gemeentecode,
+                    at=now,
+                    user_email=user_email,
+                    old_status=old["status"] if old else None,
+                    new_status=status,
+                    old_note=old["note"] if old else None,
+                    new_note=note,
+                    detail=json.dumps(detail),
+                )
             )
-            new_row = con.execute(
-                "SELECT * FROM site_status WHERE layer = ? AND site_id = ?", (layer, site_id)
-            ).fetchone()
+            new_row = con.execute(sa.select(t).where(*where)).mappings().one()
         return old, _status_row(new_row)
 
     def statuses(self, *, scope: Scope) -> list[dict[str, Any]]:
         """Every current status in scope (for lists, progress and "niet meer in de scan")."""
-        with self._connect() as con:
-            rows = con.execute("SELECT * FROM site_status ORDER BY layer, site_id").fetchall()
+        t = site_status
+        query = sa.select(t).order_by(t.c.layer, t.c.site_id)
+        if scope.gemeenten is not None:
+            query = query.where(t.c.gemeentecode.in_(sorted(scope.gemeenten)))
+        with self.db.read() as con:
+            rows = con.execute(query).mappings().all()
         return [_status_row(r) for r in rows if scope.allows(r["gemeentecode"])]
 
     def current_labels(self, *, scope: Scope) -> dict[str, str]:
@@ -255,8 +263,8 @@ class WorkStore:
 
     # -- progress ---------------------------------------------------------------------------
     def progress(self) -> dict[str, dict[str, Any]]:
-        with self._connect() as con:
-            rows = con.execute("SELECT * FROM gemeente_progress").fetchall()
+        with self.db.read() as con:
+            rows = con.execute(sa.select(gemeente_progress)).mappings().all()
         return {
             r["gemeentecode"]: {
                 **json.loads(r["data"]),
@@ -271,25 +279,24 @@ class WorkStore:
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         now = _iso(self.clock())
         text = json.dumps(data, ensure_ascii=False, sort_keys=True)
-        with self._connect() as con:
-            old = con.execute(
-                "SELECT data FROM gemeente_progress WHERE gemeentecode = ?", (code,)
-            ).fetchone()
-            con.execute("DELETE FROM gemeente_progress WHERE gemeentecode = ?", (code,))
+        g = gemeente_progress
+        with self.db.write() as con:
+            self._serialise(con, f"gemeente_progress/{code}")
+            old = con.execute(sa.select(g.c.data).where(g.c.gemeentecode == code)).scalar()
+            values = {"data": text, "updated_at": now, "updated_by": user_email}
+            if old is None:
+                con.execute(sa.insert(g).values(gemeentecode=code, **values))
+            else:
+                con.execute(sa.update(g).where(g.c.gemeentecode == code).values(values))
             con.execute(
-                "INSERT INTO gemeente_progress (gemeentecode, data, updated_at, updated_by) "
-                "VALUES (?, ?, ?, ?)",
-                (code, text, now, user_email),
+                sa.insert(gemeente_progress_history).values(
+                    gemeentecode=code, at=now, user_email=user_email, old_data=old, new_data=text
+                )
             )
-            con.execute(
-                "INSERT INTO gemeente_progress_history (gemeentecode, at, user_email, old_data, "
-                "new_data) VALUES (?, ?, ?, ?, ?)",
-                (code, now, user_email, old[0] if old else None, text),
-            )
-        return (json.loads(old[0]) if old else None), data
+        return (json.loads(old) if old is not None else None), data
 
 
-def _status_row(row: sqlite3.Row) -> dict[str, Any]:
+def _status_row(row: RowMapping) -> dict[str, Any]:
     return {
         "layer": row["layer"],
         "site_id": row["site_id"],

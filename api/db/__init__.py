@@ -41,7 +41,8 @@ metadata = sa.MetaData(
     }
 )
 #: Modules that define tables on :data:`metadata` (imported by the migrations' environment).
-STORE_MODULES = ("api.store.users", "api.store.registers")
+
+STORE_MODULES = ("api.store.users", "api.store.registers", "api.status")
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: An auto-increment primary key on both databases (SQLite's rowid alias needs plain INTEGER).
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

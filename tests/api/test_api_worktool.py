@@ -18,6 +18,7 @@ import pytest
 import shapely
 from conftest import PASSWORD, Env
 
+from api.db import open_database
 from api.search import parse_query
 from api.status import WorkStore
 from pipeline.search_index import normalise, orientation_names, search_index
@@ -280,7 +281,7 @@ def test_status_rules_history_and_audit(env: Env) -> None:
 
 @ON_GPKG
 def test_status_follows_parcels_and_outlives_the_site(env: Env, tmp_path: Path) -> None:
-    store = WorkStore(str(tmp_path / "work.sqlite"))
+    store = WorkStore(open_database(str(tmp_path / "work.sqlite")))
     store.set_status(
         "tijdelijke_locaties",
         "TL-1",
