@@ -107,14 +107,6 @@ class NotFound(ApiError):
     status, code, message = 404, "not_found", "Niet gevonden."
 
 
-class NotAvailable(ApiError):
-    status, code, message = (
-        501,
-        "not_available",
-        "Deze functie is met deze opslag (PostGIS) nog niet beschikbaar.",
-    )
-
-
 class ResultUnavailable(ApiError):
     status, code, message = 503, "result_unavailable", "Er is nog geen scanresultaat om te tonen."
 
@@ -152,7 +144,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         422: "Invalid request",
         429: "Too many attempts",
-        501: "Not available with this storage backend (PostGIS) yet",
         503: "No scan result available yet",
     }
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}

@@ -37,6 +37,7 @@ import shapely
 from api.postgres import libpq_url, redact
 from api.store.common import run_info
 from api.store.data import CANDIDATE_LAYERS, CRS84, EXCLUDED_LAYERS, RD_NEW
+from pipeline.export import SEARCH_INDEXES
 
 log = logging.getLogger("kansenkaart.publish")
 
@@ -483,6 +484,15 @@ def _index(con: Any, schema: str, t: _Table, fields: pa.Schema) -> None:
         stmts.append(sql.SQL("CREATE UNIQUE INDEX ON {} (site_id)").format(table))
     if "gemeentecode" in fields.names:
         stmts.append(sql.SQL("CREATE INDEX ON {} (gemeentecode, fid)").format(table))
+    # The search index's look-ups (the GeoPackage has the same indexes); text in "C" order, as
+    # the search compares it (``straat`` in "C" order: a prefix range).
+    for table_name, columns in SEARCH_INDEXES.values():
+        if table_name == t.name and all(c in fields.names for c in columns):
+            cols = [
+                sql.SQL('{} COLLATE "C"' if c == "straat" else "{}").format(sql.Identifier(c))
+                for c in columns
+            ]
+            stmts.append(sql.SQL("CREATE INDEX ON {} ({})").format(table, sql.SQL(", ").join(cols)))
     for stmt in stmts:
         con.execute(stmt)
     con.execute(sql.SQL("ANALYZE {}").format(table))

@@ -46,7 +46,7 @@ TextQ = Annotated[
 ]
 
 
-@router.get("/sites.json", responses=error_responses(401, 403, 422, 501, 503))
+@router.get("/sites.json", responses=error_responses(401, 403, 422, 503))
 def sites_table(
     request: Request,
     user: DataUser,
@@ -86,7 +86,7 @@ def _download(request: Request, user: Any, df: Any, fmt: str) -> Response:
 @router.get(
     "/sites.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 403, 422, 501, 503)},
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 403, 422, 503)},
 )
 def sites_csv(
     request: Request,
@@ -108,7 +108,7 @@ def sites_csv(
     response_class=Response,
     responses={
         200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
-        **error_responses(401, 403, 422, 501, 503),
+        **error_responses(401, 403, 422, 503),
     },
 )
 def sites_xlsx(

@@ -15,9 +15,7 @@ from api.search import MAX_QUERY, parse_query
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(data_user)])
 
 
-@router.get(
-    "/search", response_model=SearchResponse, responses=error_responses(401, 403, 422, 501, 503)
-)
+@router.get("/search", response_model=SearchResponse, responses=error_responses(401, 403, 422, 503))
 def search(
     user: DataUser,
     data: DataDep,
@@ -34,7 +32,7 @@ def search(
 @router.get(
     "/orientation",
     response_model=OrientationResponse,
-    responses=error_responses(401, 403, 422, 501, 503),
+    responses=error_responses(401, 403, 422, 503),
 )
 def orientation(
     user: DataUser,

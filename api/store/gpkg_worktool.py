@@ -149,7 +149,7 @@ class WorkToolQueries:
             lyr = snap.layers[name]
             if scope.allows(lyr.gemeentecode[pos]):
                 out.append(self._site_ref(lyr, pos))
-        return out
+        return sorted(out, key=site_order)
 
     # -- search -----------------------------------------------------------------------------
     def search(self, query: Query, *, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
@@ -203,7 +203,7 @@ class WorkToolQueries:
             ).fetchall()
         finally:
             con.close()
-        to_wgs = _to_wgs(snap)
+        to_wgs = _to_wgs()
         out = []
         for r in rows:
             row = dict(r)
@@ -295,7 +295,18 @@ class WorkToolQueries:
         return answer
 
     # -- orientation ------------------------------------------------------------------------
-    def _orientation(self, snap: _Snapshot) -> _Orientation:
+    def _orientation_frames(self, snap: Any) -> tuple[Any, Any]:
+        """The ``orientatie_namen`` and ``orientatie_water`` layers (RD GeoDataFrames in file
+        order, ``None`` when absent)."""
+        present = {str(n) for n, _ in pyogrio.list_layers(snap.path)}
+        names = water = None
+        if "orientatie_namen" in present:
+            names = pyogrio.read_dataframe(snap.path, layer="orientatie_namen", use_arrow=True)
+        if "orientatie_water" in present:
+            water = pyogrio.read_dataframe(snap.path, layer="orientatie_water", use_arrow=True)
+        return names, water
+
+    def _orientation(self, snap: Any) -> _Orientation:
         cached: _Orientation | None = getattr(self, "_wt_orientation", None)
         if cached is not None and cached.version == snap.version:
             return cached
@@ -303,85 +314,14 @@ class WorkToolQueries:
             cached = getattr(self, "_wt_orientation", None)
             if cached is not None and cached.version == snap.version:
                 return cached
-            present = {str(n) for n, _ in pyogrio.list_layers(snap.path)}
-            to_wgs = _to_wgs(snap)
-
-            def wgs(geoms: np.ndarray) -> np.ndarray:
-                return shapely.transform(
-                    geoms,
-                    lambda c: np.round(np.column_stack(to_wgs.transform(c[:, 0], c[:, 1])), 6),
-                )
-
-            if "orientatie_namen" in present:
-                names = pyogrio.read_dataframe(snap.path, layer="orientatie_namen", use_arrow=True)
-            else:
-                names = None
-            if names is not None and len(names):
-                ngeom = wgs(np.asarray(names.geometry.array, dtype=object))
-                ndf = pd.DataFrame(names.drop(columns=names.geometry.name)).reset_index(drop=True)
-                ndf["lon"] = shapely.get_x(ngeom)
-                ndf["lat"] = shapely.get_y(ngeom)
-            else:
-                ngeom = np.array([], dtype=object)
-                ndf = pd.DataFrame(columns=["soort", "naam", "gemeentecode", "n", "lon", "lat"])
-            if "orientatie_water" in present:
-                water = pyogrio.read_dataframe(snap.path, layer="orientatie_water", use_arrow=True)
-                wgeom = wgs(np.asarray(water.geometry.array, dtype=object))
-                wdf = pd.DataFrame(water.drop(columns=water.geometry.name)).reset_index(drop=True)
-            else:
-                wgeom = np.array([], dtype=object)
-                wdf = pd.DataFrame(columns=["naam", "gemeentecode"])
-            new = _Orientation(
-                snap.version,
-                ndf,
-                shapely.STRtree(ngeom),
-                ngeom,
-                wdf,
-                wgeom,
-                shapely.STRtree(wgeom),
-            )
+            new = build_orientation(snap.version, *self._orientation_frames(snap))
             self._wt_orientation = new
             return new
 
     def orientation(self, bbox: BBox, *, scope: Scope, zoom: int) -> dict[str, Any]:
-        """Place and street names (label points) and water in ``bbox`` within ``scope``.
-
-        Places from zoom 9, streets from zoom 14 (at most :data:`MAX_NAMES`, the most-used
-        first), water from zoom 11.
-        """
-        snap = self.current()
-        o = self._orientation(snap)
-        box = shapely.box(bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
-        names: list[dict[str, Any]] = []
-        if zoom >= 9 and len(o.names_geom):
-            idx = np.sort(o.names_tree.query(box, predicate="intersects"))
-            sel = o.names.iloc[idx]
-            allowed = sel["gemeentecode"].map(scope.allows).to_numpy(dtype=bool)
-            sel = sel[allowed]
-            if zoom < 14:
-                sel = sel[sel["soort"] == "plaats"]
-            sel = sel.sort_values(["soort", "n"], ascending=[True, False], kind="mergesort")
-            sel = sel.head(MAX_NAMES)
-            names = [
-                {"soort": s, "naam": n, "lon": float(x), "lat": float(y)}
-                for s, n, x, y in zip(
-                    sel["soort"], sel["naam"], sel["lon"], sel["lat"], strict=True
-                )
-            ]
-        water: list[dict[str, Any]] = []
-        if zoom >= 11 and len(o.water_geom):
-            idx = np.sort(o.water_tree.query(box, predicate="intersects"))
-            for i in idx.tolist():
-                if not scope.allows(str(o.water.at[i, "gemeentecode"])):
-                    continue
-                water.append(
-                    {
-                        "type": "Feature",
-                        "geometry": json.loads(shapely.to_geojson(o.water_geom[i])),
-                        "properties": {"naam": o.water.at[i, "naam"]},
-                    }
-                )
-        return {"names": names, "water": {"type": "FeatureCollection", "features": water}}
+        """Place and street names (label points) and water in ``bbox`` within ``scope``
+        (:func:`orientation_answer`)."""
+        return orientation_answer(self._orientation(self.current()), bbox, scope=scope, zoom=zoom)
 
     # -- lists -------------------------------------------------------------------------------
     def site_rows(
@@ -446,27 +386,7 @@ class WorkToolQueries:
                 others.append((name, other.geom_rd[i], other.cell(i, "tier")))
         parcels = self._rd_rows(snap, "uitgesloten_percelen", box, scope)
         buildings = self._rd_rows(snap, "uitgesloten_panden", box, scope)
-        o = self._orientation(snap)
-        to_rd = _to_rd(snap)
-        water = []
-        if len(o.water_geom):
-            wbox = shapely.box(*_box_to_wgs(snap, box))
-            for i in np.sort(o.water_tree.query(wbox, predicate="intersects")).tolist():
-                if scope.allows(str(o.water.at[i, "gemeentecode"])):
-                    water.append(
-                        shapely.transform(
-                            o.water_geom[i],
-                            lambda c: np.column_stack(to_rd.transform(c[:, 0], c[:, 1])),
-                        )
-                    )
-        streets = []
-        if len(o.names_geom):
-            wbox = shapely.box(*_box_to_wgs(snap, box))
-            for i in np.sort(o.names_tree.query(wbox, predicate="intersects")).tolist():
-                row = o.names.iloc[i]
-                if row["soort"] == "straat" and scope.allows(row["gemeentecode"]):
-                    x, y = to_rd.transform(row["lon"], row["lat"])
-                    streets.append((str(row["naam"]), float(x), float(y)))
+        water, streets = water_and_streets(self._orientation(snap), box, scope=scope)
         return {
             "box": box,
             "site": site,
@@ -501,6 +421,104 @@ class WorkToolQueries:
                 if g is not None:
                     out.append(g)
         return out
+
+
+def build_orientation(version: str, names: Any, water: Any) -> _Orientation:
+    """The orientation layers in memory (WGS84, rounded to 6 decimals) with their STRtrees, from
+    the RD GeoDataFrames of either store (file order), so both answer the same."""
+    to_wgs = _to_wgs()
+
+    def wgs(geoms: np.ndarray) -> np.ndarray:
+        return shapely.transform(
+            geoms, lambda c: np.round(np.column_stack(to_wgs.transform(c[:, 0], c[:, 1])), 6)
+        )
+
+    if names is not None and len(names):
+        ngeom = wgs(np.asarray(names.geometry.array, dtype=object))
+        ndf = pd.DataFrame(names.drop(columns=names.geometry.name)).reset_index(drop=True)
+        ndf["lon"] = shapely.get_x(ngeom)
+        ndf["lat"] = shapely.get_y(ngeom)
+    else:
+        ngeom = np.array([], dtype=object)
+        ndf = pd.DataFrame(columns=["soort", "naam", "gemeentecode", "n", "lon", "lat"])
+    if water is not None and len(water):
+        wgeom = wgs(np.asarray(water.geometry.array, dtype=object))
+        wdf = pd.DataFrame(water.drop(columns=water.geometry.name)).reset_index(drop=True)
+    else:
+        wgeom = np.array([], dtype=object)
+        wdf = pd.DataFrame(columns=["naam", "gemeentecode"])
+    return _Orientation(
+        version, ndf, shapely.STRtree(ngeom), ngeom, wdf, wgeom, shapely.STRtree(wgeom)
+    )
+
+
+def orientation_answer(o: _Orientation, bbox: BBox, *, scope: Scope, zoom: int) -> dict[str, Any]:
+    """Place and street names (label points) and water in ``bbox`` within ``scope``.
+
+    Places from zoom 9, streets from zoom 14 (at most :data:`MAX_NAMES`, the most-used
+    first), water from zoom 11.
+    """
+    box = shapely.box(bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
+    names: list[dict[str, Any]] = []
+    if zoom >= 9 and len(o.names_geom):
+        idx = np.sort(o.names_tree.query(box, predicate="intersects"))
+        sel = o.names.iloc[idx]
+        allowed = sel["gemeentecode"].map(scope.allows).to_numpy(dtype=bool)
+        sel = sel[allowed]
+        if zoom < 14:
+            sel = sel[sel["soort"] == "plaats"]
+        sel = sel.sort_values(["soort", "n"], ascending=[True, False], kind="mergesort")
+        sel = sel.head(MAX_NAMES)
+        names = [
+            {"soort": s, "naam": n, "lon": float(x), "lat": float(y)}
+            for s, n, x, y in zip(sel["soort"], sel["naam"], sel["lon"], sel["lat"], strict=True)
+        ]
+    water: list[dict[str, Any]] = []
+    if zoom >= 11 and len(o.water_geom):
+        idx = np.sort(o.water_tree.query(box, predicate="intersects"))
+        for i in idx.tolist():
+            if not scope.allows(str(o.water.at[i, "gemeentecode"])):
+                continue
+            water.append(
+                {
+                    "type": "Feature",
+                    "geometry": json.loads(shapely.to_geojson(o.water_geom[i])),
+                    "properties": {"naam": o.water.at[i, "naam"]},
+                }
+            )
+    return {"names": names, "water": {"type": "FeatureCollection", "features": water}}
+
+
+def water_and_streets(
+    o: _Orientation, box: tuple[float, float, float, float], *, scope: Scope
+) -> tuple[list[Any], list[tuple[str, float, float]]]:
+    """Water (RD geometries) and street label points (name, x, y in RD) within an RD box, in
+    scope: the orientation of a site sheet's map."""
+    to_rd = _to_rd()
+    water = []
+    wbox = shapely.box(*_box_to_wgs(box))
+    if len(o.water_geom):
+        for i in np.sort(o.water_tree.query(wbox, predicate="intersects")).tolist():
+            if scope.allows(str(o.water.at[i, "gemeentecode"])):
+                water.append(
+                    shapely.transform(
+                        o.water_geom[i],
+                        lambda c: np.column_stack(to_rd.transform(c[:, 0], c[:, 1])),
+                    )
+                )
+    streets = []
+    if len(o.names_geom):
+        for i in np.sort(o.names_tree.query(wbox, predicate="intersects")).tolist():
+            row = o.names.iloc[i]
+            if row["soort"] == "straat" and scope.allows(row["gemeentecode"]):
+                x, y = to_rd.transform(row["lon"], row["lat"])
+                streets.append((str(row["naam"]), float(x), float(y)))
+    return water, streets
+
+
+def site_order(site: dict[str, Any]) -> tuple[int, str]:
+    """The order of the sites of one search hit: by layer (:data:`CANDIDATE_LAYERS`), then id."""
+    return (list(CANDIDATE_LAYERS).index(site["layer"]), site["site_id"])
 
 
 def rows_from_pages(
@@ -542,7 +560,7 @@ def outline_geojson(geom_rd: shapely.Geometry | None) -> dict[str, Any] | None:
     return json.loads(shapely.to_geojson(wgs))  # type: ignore[no-any-return]
 
 
-def _to_wgs(snap: _Snapshot) -> Any:
+def _to_wgs() -> Any:
     from pyproj import CRS
 
     from api.store.common import RD, transformer
@@ -550,7 +568,7 @@ def _to_wgs(snap: _Snapshot) -> Any:
     return transformer(CRS.from_user_input(RD), "EPSG:4326")
 
 
-def _to_rd(snap: _Snapshot) -> Any:
+def _to_rd() -> Any:
     from pyproj import CRS
 
     from api.store.common import RD, transformer
@@ -558,9 +576,7 @@ def _to_rd(snap: _Snapshot) -> Any:
     return transformer(CRS.from_user_input("EPSG:4326"), RD)
 
 
-def _box_to_wgs(
-    snap: _Snapshot, box: tuple[float, float, float, float]
-) -> tuple[float, float, float, float]:
-    tr = _to_wgs(snap)
+def _box_to_wgs(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    tr = _to_wgs()
     xs, ys = tr.transform([box[0], box[2], box[0], box[2]], [box[1], box[1], box[3], box[3]])
     return (min(xs), min(ys), max(xs), max(ys))

@@ -71,6 +71,7 @@ from api.store.data import (
     RunInfo,
 )
 from api.store.export import export_metadata_table, fit_overview_style
+from api.store.postgis_worktool import PostGISWorkTool
 
 log = logging.getLogger("kansenkaart.api")
 
@@ -130,7 +131,7 @@ def _scope_codes(scope: Scope) -> list[str] | None:
     return None if scope.gemeenten is None else sorted(scope.gemeenten)
 
 
-class PostGISStore:
+class PostGISStore(PostGISWorkTool):
     """Serves the current result published in the PostGIS database at ``url``."""
 
     def __init__(self, url: str, *, pool_size: int = 8, poll_seconds: float = 2.0) -> None:
@@ -279,69 +280,6 @@ class PostGISStore:
     def close(self) -> None:
         self._exports.close()
         self._pool.close()
-
-    # -- the working tool (issue 12): implemented for the GeoPackage store only, so far --------
-    def search(self, query: Any, *, scope: Scope, limit: int = 20) -> list[dict[str, Any]]:
-        return []  # not yet on PostGIS (api/README.md): no hits rather than an error
-
-    def why_places(self, answer: dict[str, Any], *, scope: Scope) -> dict[str, Any]:
-        """The parcel's and building's name (``zoekindex``) and outline, as the GeoPackage
-        store gives them (the outline is transformed in Python from the stored RD geometry)."""
-        import shapely
-        from psycopg import sql
-
-        from api.store.gpkg_worktool import outline_geojson
-
-        snap = self.current()
-        index = snap.tables.get("zoekindex")
-        with self._connection() as con:
-            for item, name, key in (
-                (answer.get("parcel"), "uitgesloten_percelen", "parcel_id"),
-                (answer.get("building"), "uitgesloten_panden", "pand_id"),
-            ):
-                if not item or not item.get(key):
-                    continue
-                item["naam"] = None
-                item["geometry"] = None
-                if index is not None and key in index.columns:
-                    row = con.execute(
-                        sql.SQL(
-                            "SELECT naam FROM {t} WHERE {k} = %s AND gemeentecode = %s "
-                            'ORDER BY soort DESC, naam COLLATE "C" LIMIT 1'
-                        ).format(t=sql.Identifier(snap.schema, "zoekindex"), k=sql.Identifier(key)),
-                        (item[key], answer.get("gemeentecode")),
-                    ).fetchone()
-                    item["naam"] = row[0] if row else None
-                table = snap.tables.get(name)
-                if table is None or table.geometry_column is None or key not in table.columns:
-                    continue
-                row = con.execute(
-                    sql.SQL(
-                        "SELECT ST_AsBinary({g}), gemeentecode FROM {t} WHERE {k} = %s LIMIT 1"
-                    ).format(
-                        g=sql.Identifier(table.geometry_column),
-                        t=sql.Identifier(snap.schema, name),
-                        k=sql.Identifier(key),
-                    ),
-                    (item[key],),
-                ).fetchone()
-                if row and row[0] is not None and scope.allows(row[1]):
-                    item["geometry"] = outline_geojson(shapely.from_wkb(bytes(row[0])))
-        return answer
-
-    def orientation(self, bbox: Any, *, scope: Scope, zoom: int) -> dict[str, Any]:
-        # not yet on PostGIS (api/README.md): nothing to draw rather than an error
-        return {"names": [], "water": {"type": "FeatureCollection", "features": []}}
-
-    def site_rows(self, layer: str | None, *, scope: Scope, filters: Filters, bbox: Any) -> Any:
-        from api.store.gpkg_worktool import rows_from_pages
-
-        return rows_from_pages(self, layer, scope=scope, filters=filters, bbox=bbox)
-
-    def surroundings(
-        self, layer: str, site_id: str, *, scope: Scope, margin: float = 120.0
-    ) -> dict[str, Any] | None:
-        return None  # the sheet is made without its map
 
     # -- interface: versions and small answers ---------------------------------------------------
     def version(self) -> str:

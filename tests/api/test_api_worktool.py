@@ -16,16 +16,17 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+import sqlalchemy as sa
 from conftest import PASSWORD, Env
+from pyproj import Transformer
 
 from api.db import open_database
 from api.search import parse_query
+from api.security import Scope
 from api.status import WorkStore
 from pipeline.search_index import normalise, orientation_names, search_index
 
-# The working tool's queries are implemented for the GeoPackage store (api/store/gpkg_worktool.py)
-# and not yet for PostGIS: these tests build their apps on the GeoPackage backend.
-ON_GPKG = pytest.mark.parametrize("backend", ["gpkg"], indirect=True)
+TO_WGS = Transformer.from_crs("EPSG:28992", "EPSG:4326", always_xy=True)
 
 # -- the search text ----------------------------------------------------------------------------
 
@@ -175,13 +176,23 @@ def _with_index(env: Env) -> Env:
     )
     index = search_index(parcels, units)
     pyogrio.write_dataframe(index, env.result, layer="zoekindex", driver="GPKG")
+    # Orientation: the two streets and places, and a pond beside each plinten site.
+    pyogrio.write_dataframe(
+        orientation_names(units), env.result, layer="orientatie_namen", driver="GPKG"
+    )
+    water = gpd.GeoDataFrame(
+        {"naam": ["Vijver", None], "gemeentecode": [c for _, c, _ in rows]},
+        geometry=[s["geometry"].buffer(30).difference(s["geometry"].buffer(8)) for s, _, _ in rows],
+        crs="EPSG:28992",
+    )
+    pyogrio.write_dataframe(water, env.result, layer="orientatie_water", driver="GPKG")
     from pipeline.export import add_search_indexes
 
     add_search_indexes(env.result)
+    env.publish()  # the postgis backend: the changed result, published again
     return env
 
 
-@ON_GPKG
 def test_search_is_scoped_and_finds_the_sites(make_env: Any) -> None:
     env = _with_index(make_env(copy_result=True))
     bm1, bm2 = env.login("bm1@test.nl"), env.login("bm2@test.nl")
@@ -214,12 +225,116 @@ def test_search_is_scoped_and_finds_the_sites(make_env: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_both_backends_answer_the_same(make_env: Any, tmp_path: Path) -> None:
+    """Search, orientation, "waarom hier niet?" with names and a sheet's surroundings: the
+    PostGIS store answers as the GeoPackage store on the same result (published)."""
+    from conftest import SECRET, USERS, FakeClock
+
+    from api.main import create_app
+    from api.settings import Settings
+
+    pg = _with_index(make_env(copy_result=True))
+    gp_settings = Settings(
+        result=pg.result,
+        database=str(tmp_path / "gpkg-users.sqlite"),
+        secret_key=SECRET,
+        static_dir=tmp_path / "none",
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
+    gp_app = create_app(gp_settings, clock=FakeClock())
+    for email, (role, codes) in USERS.items():
+        gp_app.state.users.add_user(email, PASSWORD, role=role, gemeenten=codes)
+    gp = Env(gp_app, gp_settings, FakeClock(), pg.result, pg.gemeenten)
+    try:
+        tl = _site(pg, "tijdelijke_locaties", "GM0901")
+        pl = _site(pg, "plinten", "GM0902")
+        kt = _site(pg, "kantoren", "GM0901")
+        queries = [
+            "1111 AA 5",
+            "2222BB",
+            "teststraat",
+            "Teststraat 5 Eerstedorp",
+            "teststraat 5 b",
+            "TST01 A 7",
+            "TST01 A 8",
+            tl["site_id"],
+            kt["site_id"],
+            pl["site_id"],
+            "GM0901-bestaat-niet",
+        ]
+        points = []
+        for site in (tl, pl, kt):
+            c = site["geometry"].centroid
+            points += [(c.x, c.y), (c.x + 40, c.y + 15), (c.x - 300, c.y - 300)]
+        for email in ("bm1@test.nl", "bm2@test.nl", "analist@test.nl"):
+            a, b = gp.login(email), pg.login(email)
+            for q in queries:
+                ra, rb = (
+                    a.get("/api/search", params={"q": q}),
+                    b.get("/api/search", params={"q": q}),
+                )
+                assert (ra.status_code, ra.json()) == (rb.status_code, rb.json()), (email, q)
+            for x, y in points:
+                params = {"x": x, "y": y, "crs": "EPSG:28992"}
+                ra, rb = a.get("/api/why", params=params), b.get("/api/why", params=params)
+                assert (ra.status_code, ra.json()) == (rb.status_code, rb.json()), (email, x, y)
+            w, s_ = TO_WGS.transform(
+                tl["geometry"].bounds[0] - 3000, tl["geometry"].bounds[1] - 3000
+            )
+            e, n = TO_WGS.transform(pl["geometry"].x + 3000, pl["geometry"].y + 3000)
+            for zoom in (8, 12, 15):
+                params = {"bbox": f"{w},{s_},{e},{n}", "zoom": zoom}
+                ra = a.get("/api/orientation", params=params)
+                rb = b.get("/api/orientation", params=params)
+                assert (ra.status_code, ra.json()) == (rb.status_code, rb.json()), (email, zoom)
+        # The surroundings of a sheet's map: the same geometries.
+        scope_all = Scope(None)
+        for layer, site in (("tijdelijke_locaties", tl), ("plinten", pl), ("kantoren", kt)):
+            sa_ = gp.app.state.data.surroundings(layer, site["site_id"], scope=scope_all)
+            sb = pg.app.state.data.surroundings(layer, site["site_id"], scope=scope_all)
+            assert sa_ is not None and sb is not None
+            assert sa_["box"] == sb["box"] and sa_["streets"] == sb["streets"]
+            assert shapely.equals(sa_["site"], sb["site"])
+            for key in ("parcels", "buildings", "water"):
+                assert len(sa_[key]) == len(sb[key]), (layer, key)
+                assert shapely.equals(shapely.union_all(sa_[key]), shapely.union_all(sb[key])), (
+                    layer,
+                    key,
+                )
+            assert [(n, t) for n, _, t in sa_["others"]] == [(n, t) for n, _, t in sb["others"]]
+        assert (
+            gp.app.state.data.surroundings(
+                "kantoren", kt["site_id"], scope=Scope(frozenset({"GM0902"}))
+            )
+            is None
+        )
+        assert (
+            pg.app.state.data.surroundings(
+                "kantoren", kt["site_id"], scope=Scope(frozenset({"GM0902"}))
+            )
+            is None
+        )
+        orient = (
+            pg.login("bm1@test.nl")
+            .get("/api/orientation", params={"bbox": f"{w},{s_},{e},{n}", "zoom": 15})
+            .json()
+        )
+        assert {n["naam"] for n in orient["names"]} == {"Teststraat", "Eerstedorp"}
+        assert [f["properties"]["naam"] for f in orient["water"]["features"]] == ["Vijver"]
+    finally:
+        for c in gp.clients:
+            c.__exit__(None, None, None)
+        gp_app.state.users.close()
+        gp_app.state.data.close()
+
+
 def _add_provincie(env: Env) -> Any:
     env.users.add_user("prov@test.nl", PASSWORD, role="provincie", gemeenten=[])
     return env.login("prov@test.nl")
 
 
-@ON_GPKG
 def test_status_rules_history_and_audit(env: Env) -> None:
     bm1, bm2, analist = (
         env.login("bm1@test.nl"),
@@ -258,16 +373,16 @@ def test_status_rules_history_and_audit(env: Env) -> None:
     bare = env.login("bm1@test.nl")
     del bare.headers["X-CSRF-Token"]
     assert bare.put(url, json={"status": "nieuw", "note": ""}).status_code == 403
-    import sqlite3
-
-    con = sqlite3.connect(env.settings.database)
-    entries = [
-        {"user_email": u, "outcome": o, "detail": d}
-        for u, o, d in con.execute(
-            "SELECT user_email, outcome, detail FROM audit WHERE action = 'status' ORDER BY id"
-        )
-    ]
-    con.close()
+    with env.users.db.read() as con:  # the service database (SQLite or PostgreSQL)
+        entries = [
+            {"user_email": u, "outcome": o, "detail": d}
+            for u, o, d in con.execute(
+                sa.text(
+                    "SELECT user_email, outcome, detail FROM audit WHERE action = 'status' "
+                    "ORDER BY id"
+                )
+            )
+        ]
     assert [(e["user_email"], e["outcome"]) for e in entries] == [
         ("bm1@test.nl", "success"),
         ("analist@test.nl", "refused"),
@@ -279,7 +394,6 @@ def test_status_rules_history_and_audit(env: Env) -> None:
     assert detail["new"] == {"status": "afgevallen", "note": "te nat"}
 
 
-@ON_GPKG
 def test_status_follows_parcels_and_outlives_the_site(env: Env, tmp_path: Path) -> None:
     store = WorkStore(open_database(str(tmp_path / "work.sqlite")))
     store.set_status(
@@ -324,7 +438,6 @@ def test_status_follows_parcels_and_outlives_the_site(env: Env, tmp_path: Path) 
     assert bm2.get("/api/sites/kantoren/KT-GONE/status").status_code == 404
 
 
-@ON_GPKG
 def test_progress_only_province_edits_scoped_reads(env: Env) -> None:
     bm1, analist = env.login("bm1@test.nl"), env.login("analist@test.nl")
     prov = _add_provincie(env)
@@ -355,7 +468,6 @@ def test_progress_only_province_edits_scoped_reads(env: Env) -> None:
     assert [x["gerealiseerd"] for x in bm2.get("/api/progress").json()["gemeenten"]] == [0]
 
 
-@ON_GPKG
 def test_list_json_csv_and_xlsx_are_the_same_rows(env: Env) -> None:
     import openpyxl
 
@@ -397,7 +509,6 @@ def test_tier_filter_on_pages_and_tile_urls(env: Env) -> None:
     assert all(t["tiles"][0].endswith("?tier=A&tier=B") for t in layers)
 
 
-@ON_GPKG
 def test_pdf_sheet_text(env: Env) -> None:
     import pypdf
 
