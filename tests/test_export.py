@@ -276,6 +276,12 @@ def test_overview_classes_are_fitted_to_the_data() -> None:
     assert [c.color for c in three] == [OVERVIEW_COLORS[0], OVERVIEW_COLORS[2], OVERVIEW_COLORS[4]]
     one = capacity_classes([7])  # an export of one municipality
     assert [(c.lower, c.upper, c.label) for c in one] == [(7, 7, "7 woningen")]
+    # "1 woning / 2 woningen": a class of exactly one home is singular
+    assert [c.label for c in capacity_classes([0, 1, 2])] == [
+        "0 woningen",
+        "1 woning",
+        "2 woningen",
+    ]
     # ten distinct values (and a missing one, which counts as 0): five classes of two values
     ten = capacity_classes([*range(0, 1000, 100), None, 900])
     assert [(c.lower, c.upper) for c in ten] == [

@@ -112,5 +112,6 @@ def capacity_classes(values: Iterable[Any], *, max_classes: int = 5) -> list[Cap
         lower = distinct[0] if i == 0 else uppers[i - 1]
         first = lower if i == 0 else (lower + 1 if integral else lower)
         text = _number(upper) if first == upper else f"{_number(first)} – {_number(upper)}"
-        classes.append(CapacityClass(lower, upper, colors[i], f"{text} woningen"))
+        noun = "woning" if first == upper == 1 else "woningen"  # "1 woning", "2 woningen"
+        classes.append(CapacityClass(lower, upper, colors[i], f"{text} {noun}"))
     return classes

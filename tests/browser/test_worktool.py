@@ -46,6 +46,35 @@ def _address_of_site(result: Path, code: str) -> tuple[str, str, str]:
     raise AssertionError(f"no site with an address in {code}")
 
 
+def _excluded_parcel_point(result: Path, code: str) -> tuple[str, str, float, float]:
+    """(parcel id, its name in the zoekindex, lon, lat) of a point inside an excluded parcel of
+    ``code`` that lies more than 40 m from every candidate (so a click there asks "why")."""
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    parcels = pyogrio.read_dataframe(result, layer="uitgesloten_percelen")
+    parcels = parcels[parcels["gemeentecode"] == code]
+    index = pyogrio.read_dataframe(result, layer="zoekindex", read_geometry=False)
+    names = index[(index["soort"] == "perceel") & (index["gemeentecode"] == code)]
+    names = dict(zip(names["parcel_id"], names["naam"], strict=True))
+    parcels = parcels[parcels["parcel_id"].isin(list(names))].sort_values("parcel_id")
+    candidates = np.concatenate(
+        [
+            np.asarray(pyogrio.read_dataframe(result, layer=layer).geometry.array, dtype=object)
+            for layer in ("tijdelijke_locaties", "kantoren", "plinten")
+        ]
+    )
+    tree = shapely.STRtree(candidates)
+    for pid, geom in zip(parcels["parcel_id"], parcels.geometry, strict=True):
+        pt = shapely.point_on_surface(geom.buffer(-5)) if geom.buffer(-5).area > 0 else None
+        if pt is None or len(tree.query(pt, predicate="dwithin", distance=40)):
+            continue
+        wgs = gpd.GeoSeries([pt], crs=parcels.crs).to_crs("EPSG:4326").iloc[0]
+        return str(pid), str(names[pid]), float(wgs.x), float(wgs.y)
+    raise AssertionError(f"no excluded parcel with a name far from the candidates in {code}")
+
+
 def _logout(page: Any) -> None:
     page.locator("#logout-button").click()
     page.get_by_label("E-mailadres").wait_for()
@@ -95,7 +124,12 @@ def test_search_status_note_and_other_municipality(
         link = page.url
         assert f"sel={'pl' if layer == 'plinten' else 'kt'}%2F{site_id}" in link or "sel=" in link
 
-        # Log out, log in again: the status and the note are there (opened through the link).
+        # Log out, log in again: the status and the note are there (opened through the link),
+        # and the sidebar starts at its top (it kept its scroll position across logout before).
+        scrolled = page.evaluate(
+            "() => { const s = document.getElementById('sidebar'); s.scrollTop = s.scrollHeight; return s.scrollTop; }"
+        )
+        assert scrolled > 0, "the sidebar should scroll at this window size"
         _logout(page)
         assert "#" not in page.url or urlsplit(page.url).fragment == ""
         assert page.evaluate("document.getElementById('sidebar').scrollTop") == 0
@@ -107,6 +141,7 @@ def test_search_status_note_and_other_municipality(
         assert "in onderzoek" in page.locator("[data-testid=status-current]").inner_text()
         assert page.locator("[data-testid=status-note]").inner_text() == NOTE
         assert page.locator(".history li").count() == 1
+        assert page.evaluate("document.getElementById('sidebar').scrollTop") == 0
         page.screenshot(path=screenshots / "14-status-after-relogin.png")
         _logout(page)
 
@@ -240,6 +275,13 @@ def test_province_progress_map_list_csv_and_sheet(
         layer, site_id = first.get_attribute("data-site").split("/")  # type: ignore[union-attr]
         first.click()
         page.wait_for_selector("#print-sheet")
+        # Choosing a site in the list zooms to it and outlines it.
+        page.wait_for_function("(id) => window.__kk.outline === id", arg=site_id)
+        assert page.evaluate(
+            """() => { const b = window.__kk.leaflet.getBounds();
+                       const o = window.__kk.state.outline.getBounds();
+                       return b.contains(o) && window.__kk.leaflet.getZoom() >= 14; }"""
+        ), "the map did not zoom to the site chosen in the list"
         href = page.locator("#print-sheet").get_attribute("href")
         page.screenshot(path=screenshots / "20-site-panel-print.png")
         pdf = page.request.get(service.base + str(href))
@@ -271,18 +313,34 @@ def test_orientation_without_basemap_and_why_names_the_parcel(
         assert any(t.strip() for t in labels)
         page.screenshot(path=screenshots / "21-orientation-without-basemap.png")
 
-        # "Waarom hier niet?" names the parcel by its kadastrale aanduiding and outlines it.
-        from .test_webmap import FIND_EMPTY_PIXEL, SITE_STYLE_LAYERS
-
-        empty = page.evaluate(FIND_EMPTY_PIXEL, [SITE_STYLE_LAYERS, scope.own])
-        assert empty
-        page.mouse.click(empty["x"], empty["y"])
+        # "Waarom hier niet?" names the parcel by its kadastrale aanduiding and outlines it: a
+        # point inside an excluded parcel of the own municipality, far from every candidate.
+        assert service.result is not None
+        parcel_id, naam, lon, lat = _excluded_parcel_point(service.result, scope.own)
+        page.evaluate(
+            "([lat, lon]) => window.__kk.leaflet.setView([lat, lon], 17, {animate: false})",
+            [lat, lon],
+        )
+        page.wait_for_function("() => window.__kk.map.areTilesLoaded()")
+        xy = page.evaluate(
+            """([lat, lon]) => { const m = window.__kk.leaflet;
+                 const p = m.latLngToContainerPoint([lat, lon]);
+                 const r = m.getContainer().getBoundingClientRect();
+                 return {x: r.left + p.x, y: r.top + p.y}; }""",
+            [lat, lon],
+        )
+        page.mouse.click(xy["x"], xy["y"])
         page.wait_for_selector("#panel[data-kind=why]")
+        page.wait_for_function("(id) => window.__kk.outline === id", arg=parcel_id)
         why = next(body for url, body in reversed(rec.json) if "/api/why" in url)
-        if why["parcel"]:
-            name = page.locator("[data-testid=why-parcel-name]").inner_text()
-            assert name == why["parcel"]["naam"] and name.startswith("Perceel ")
-            page.wait_for_function("() => Boolean(window.__kk.outline)")
+        assert why["parcel"]["parcel_id"] == parcel_id and why["parcel"]["naam"] == naam
+        assert page.locator("[data-testid=why-parcel-name]").inner_text() == naam
+        assert naam.startswith("Perceel ")
+        outlined = page.evaluate(
+            """([lat, lon]) => window.__kk.state.outline.getBounds().contains([lat, lon])""",
+            [lat, lon],
+        )
+        assert outlined
         page.screenshot(path=screenshots / "22-why-not-parcel-outlined.png")
     finally:
         context.close()

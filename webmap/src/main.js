@@ -259,7 +259,7 @@ async function loadGone() {
     $("gone-box").hidden = gone.length === 0;
     $("gone-list").replaceChildren(
       ...gone.map((s) =>
-        h("li", {}, h("button", { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id) }, `${s.label || s.site_id}: ${s.status_text}`)),
+        h("li", {}, h("button", { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id, { zoom: true, focus: true }) }, `${s.label || s.site_id}: ${s.status_text}`)),
       ),
     );
   } catch {
@@ -739,12 +739,14 @@ function renderLegends() {
 }
 
 function renderOverviewLegend(breaks) {
+  // "0 woningen", "1 woning", "2 – 3 woningen", "4 woningen of meer" (one plural rule: homes()).
+  const range = (lo, hi) => (lo === hi ? homes(lo) : `${formatNumber(lo, 0)} – ${homes(hi)}`);
   const labels = [
-    `0 – ${formatNumber(breaks[0] - 1, 0)}`,
-    `${formatNumber(breaks[0], 0)} – ${formatNumber(breaks[1] - 1, 0)}`,
-    `${formatNumber(breaks[1], 0)} – ${formatNumber(breaks[2] - 1, 0)}`,
-    `${formatNumber(breaks[2], 0)} – ${formatNumber(breaks[3] - 1, 0)}`,
-    `${formatNumber(breaks[3], 0)} of meer`,
+    range(0, breaks[0] - 1),
+    range(breaks[0], breaks[1] - 1),
+    range(breaks[1], breaks[2] - 1),
+    range(breaks[2], breaks[3] - 1),
+    `${homes(breaks[3])} of meer`,
   ];
   $("legend-overview").replaceChildren(
     h("p", { class: "legend-intro" }, "Per gemeente: woningen op locaties met klasse A of B (zeer kansrijk en kansrijk)."),
@@ -752,7 +754,7 @@ function renderOverviewLegend(breaks) {
       "ul",
       { class: "legend-list" },
       OVERVIEW_COLORS.map((c, i) =>
-        h("li", {}, h("span", { class: "swatch", style: { background: c }, "aria-hidden": "true" }), h("span", {}, `${labels[i]} woningen`)),
+        h("li", {}, h("span", { class: "swatch", style: { background: c }, "aria-hidden": "true" }), h("span", {}, labels[i])),
       ),
     ),
   );
@@ -804,7 +806,7 @@ function updateInView() {
         {},
         h(
           "button",
-          { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id, { focus: true }) },
+          { type: "button", class: "link-button", onclick: () => openSite(s.layer, s.site_id, { zoom: true, focus: true }) },
           tierBadge(s.tier),
           h(
             "span",
@@ -949,7 +951,7 @@ async function whyAt(latlng, { focus = false } = {}) {
     const y = latlng.lat.toFixed(6);
     const answer = await api(`/api/why?x=${x}&y=${y}`);
     if (request !== state.panelRequest) return;
-    renderWhy($("panel-body"), answer, (layer, siteId) => openSite(layer, siteId, { focus: true }));
+    renderWhy($("panel-body"), answer, (layer, siteId) => openSite(layer, siteId, { zoom: true, focus: true }));
     $("panel").dataset.kind = "why";
     const place = (answer.parcel && answer.parcel.geometry && answer.parcel) || (answer.building && answer.building.geometry && answer.building);
     if (place) outline({ type: "Feature", geometry: place.geometry, properties: { parcel_id: place.parcel_id || place.pand_id } });

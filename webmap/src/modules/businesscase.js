@@ -5,7 +5,7 @@
 import "./businesscase.css";
 import { ApiError, api } from "./api.js";
 import { $, fill, h } from "./dom.js";
-import { formatNumber } from "./text.js";
+import { formatNumber, homes } from "./text.js";
 
 const GROUPS = [
   ["woningen", "Woningen"],
@@ -424,7 +424,7 @@ function renderFigures(answer) {
     h(
       "p",
       { class: "small" },
-      `${formatNumber(r.homes, 0)} woningen, investering ${euro(r.investment)}; eerste termijn ${r.first_term_years} jaar ` +
+      `${homes(r.homes)}, investering ${euro(r.investment)}; eerste termijn ${r.first_term_years} jaar ` +
         `(${inputs.window_source === "beschikbaar_jaren" ? "beschikbaarheid uit de scan" : "vergunningstermijn"}), einde na ${r.end_year} jaar.`,
     ),
     rc ? h("p", { class: `bc-rent bc-rent-${rc.status}`, "data-testid": "bc-rent-check" }, rc.text) : null,
