@@ -48,6 +48,8 @@ def _answer(
 ) -> dict[str, Any]:
     store = status_store(request)
     current = store.status(layer, site_id, parcel_ids=site["parcel_ids"] if site else ())
+    if current is not None and not user.scope.allows(current["gemeentecode"]):
+        current = None  # inherited through a parcel from a municipality outside the scope
     if site is None and (current is None or not user.scope.allows(current["gemeentecode"])):
         raise NotFound("Locatie niet gevonden.")
     inherited = current is not None and current["site_id"] != site_id
