@@ -436,6 +436,30 @@ def test_status_follows_parcels_and_outlives_the_site(env: Env, tmp_path: Path) 
         s["site_id"] for s in bm1.get("/api/statuses").json()["statuses"] if not s["in_scan"]
     ] == ["KT-GONE"]
     assert bm2.get("/api/sites/kantoren/KT-GONE/status").status_code == 404
+    # A status recorded in another municipality for parcels of a GM0901 site (a boundary moved):
+    # those who see only GM0901 do not get it through the parcels; those who see both do.
+    tl = _site(env, "tijdelijke_locaties", "GM0901", 1)
+    parcels = tuple(str(tl["row"]["parcel_ids"]).split(","))
+    env.app.state.work.set_status(  # type: ignore[attr-defined]
+        "tijdelijke_locaties",
+        "TL-ELDERS",
+        gemeentecode="GM0902",
+        label=None,
+        parcel_ids=parcels,
+        capacity=3,
+        status="afgevallen",
+        note="geheim van GM0902",
+        reason="r",
+        homes=None,
+        realised_on=None,
+        user_email="bm2@test.nl",
+    )
+    url = f"/api/sites/tijdelijke_locaties/{tl['site_id']}/status"
+    mine = bm1.get(url)
+    assert mine.status_code == 200 and mine.json()["status"] is None
+    assert "geheim" not in mine.text
+    both = env.login("analist@test.nl").get(url).json()
+    assert both["inherited_from"] == "TL-ELDERS" and both["status"]["status"] == "afgevallen"
 
 
 def test_progress_only_province_edits_scoped_reads(env: Env) -> None:
