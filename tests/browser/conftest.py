@@ -169,8 +169,19 @@ def _require_page() -> None:
 
 
 @contextlib.contextmanager
-def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> Iterator[Service]:
-    """Start the real api with uvicorn in a background thread and create the test users."""
+def run_service(
+    result: Path,
+    tmp: Path,
+    *,
+    basemap_url: str,
+    scope: Scope,
+    served: str | None = None,
+    database: str | None = None,
+) -> Iterator[Service]:
+    """Start the real api with uvicorn in a background thread and create the test users.
+
+    ``served``: what the api serves (a PostGIS URL where ``result`` is published; default the
+    file itself); ``database``: the service database (default a SQLite file in ``tmp``)."""
     try:
         from api.main import create_app
         from api.settings import Settings
@@ -179,8 +190,8 @@ def run_service(result: Path, tmp: Path, *, basemap_url: str, scope: Scope) -> I
         pytest.fail(f"the api is not importable: {exc}")
     _require_page()
     settings = Settings(
-        result=result,
-        database=str(tmp / "users.sqlite"),
+        result=served or result,
+        database=database or str(tmp / "users.sqlite"),
         secret_key=SECRET,
         basemap_url=basemap_url,
         basemap_attribution="Test-achtergrond",
@@ -215,6 +226,37 @@ def service(
         result_gpkg, tmp_path_factory.mktemp("svc"), basemap_url=basemap_server, scope=scope
     ) as svc:
         yield svc
+
+
+@pytest.fixture(scope="session")
+def service_postgis(
+    result_gpkg: Path, scope: Scope, basemap_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """The api serving the result published to PostGIS, its state in PostgreSQL (a private
+    cluster)."""
+    from pgcluster import PgCluster, PgUnavailable
+
+    from api.publish import publish_result
+
+    try:
+        cluster = PgCluster.start()
+    except PgUnavailable as exc:
+        need(f"PostgreSQL with PostGIS (the postgis backend): {exc}")
+    try:
+        url = cluster.create_database("browser_result")
+        publish_result(result_gpkg, url)
+        state = cluster.create_database("browser_state")
+        with run_service(
+            result_gpkg,
+            tmp_path_factory.mktemp("svc-pg"),
+            basemap_url=basemap_server,
+            scope=scope,
+            served=url,
+            database=state,
+        ) as svc:
+            yield svc
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

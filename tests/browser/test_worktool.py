@@ -344,3 +344,57 @@ def test_orientation_without_basemap_and_why_names_the_parcel(
         page.screenshot(path=screenshots / "22-why-not-parcel-outlined.png")
     finally:
         context.close()
+
+
+def test_the_working_tool_on_postgis(
+    browser: Any, service_postgis: Service, scope: Scope, screenshots: Path
+) -> None:
+    """The same tool on the PostGIS store with its state in PostgreSQL: search by address zooms
+    to the site and outlines it, a status and note are kept (read back after a reload), and the
+    site sheet holds the site's reasons, its status and its map."""
+    import pypdf
+
+    service = service_postgis
+    assert service.result is not None
+    query, layer, site_id = _address_of_site(service.result, scope.own)
+    context, page, _rec = new_page(browser, service)
+    try:
+        login(page, service, service.users["beleidsmaker"])
+        wait_map(page)
+        page.locator("#search-input").fill(query)
+        page.locator("#search-submit").click()
+        page.wait_for_selector("#panel[data-kind=site]")
+        page.wait_for_function("(id) => window.__kk.outline === id", arg=site_id)
+        assert page.evaluate(
+            """() => { const b = window.__kk.leaflet.getBounds();
+                       const o = window.__kk.state.outline.getBounds();
+                       return b.contains(o) && window.__kk.leaflet.getZoom() >= 15; }"""
+        ), "the map did not zoom to the site"
+        page.wait_for_selector("#status-select")
+        page.locator("#status-select").select_option("in_gesprek")
+        page.locator("#status-note").fill("Gesprek met de eigenaar op 3 maart")
+        page.locator("#status-save").click()
+        page.wait_for_function(
+            "() => (document.querySelector('[data-testid=status-current]')||{}).textContent?.includes('in gesprek')"
+        )
+        page.reload()
+        page.wait_for_selector("[data-testid=status-note]")
+        assert (
+            page.locator("[data-testid=status-note]").inner_text()
+            == "Gesprek met de eigenaar op 3 maart"
+        )
+        page.screenshot(path=screenshots / "23-postgis-status-kept.png")
+        pdf = page.request.get(f"{service.base}/api/sites/{layer}/{site_id}.pdf")
+        assert pdf.ok and pdf.headers["content-type"] == "application/pdf"
+        pages = [p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.body())).pages]
+        assert all("VERTROUWELIJK — VERKENNING, GEEN BESLUIT" in t for t in pages)
+        joined = " ".join(" ".join(pages).split())
+        site = page.request.get(f"{service.base}/api/sites/{layer}/{site_id}").json()
+        for c in site["properties"]["explanation"]["criteria"]:
+            assert " ".join(c["reason"].split())[:60] in joined, c["reason"]
+        assert (
+            "in gesprek met eigenaar" in joined and "Gesprek met de eigenaar op 3 maart" in joined
+        )
+        assert "Kaart van de locatie en omgeving" in joined
+    finally:
+        context.close()
