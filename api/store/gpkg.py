@@ -40,7 +40,6 @@ from api.errors import (
 from api.security import Scope
 from api.store.common import (
     EXCLUDED_IDS,
-    INDEX_LAYERS,
     POINT_TOLERANCE_M,
     RD,
     ExportCache,
