@@ -25,8 +25,8 @@ from api.routes import (
     export,
     gemeenten,
     layers,
-    match,
     lists,
+    match,
     me,
     ogc,
     search,
@@ -37,8 +37,8 @@ from api.routes import (
     tokens,
     why,
 )
-from api.routes.match import MatchPlanner
 from api.routes import status as site_status
+from api.routes.match import MatchPlanner
 from api.security import CSRF_HEADER
 from api.settings import Settings
 from api.status import WorkStore

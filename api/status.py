@@ -3,7 +3,7 @@
 Kept in the service's database (``KANSENKAART_DATABASE``, beside users and the audit log: SQLite
 or PostgreSQL through :mod:`api.db`), never in the scan result, so they survive every re-scan. The
 tables are SQLAlchemy Core tables on :data:`api.db.metadata`, created by the Alembic migration
-``0002_working_tool``.
+``0003_working_tool``.
 
 Tables:
 
@@ -42,7 +42,7 @@ STATUSES = {
 }
 MAX_NOTE = 4000
 
-# -- tables (created by api/db/migrations/versions/0002_working_tool.py) -----------------------
+# -- tables (created by api/db/migrations/versions/0003_working_tool.py) -----------------------
 site_status = sa.Table(
     "site_status",
     metadata,
