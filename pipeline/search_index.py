@@ -223,7 +223,9 @@ def orientation_names(
             names = _text(units, column)
             if names.isna().all():
                 continue
-            keys = pd.Series(np.where(names.notna(), gem + "\x1f" + names.fillna(""), None))
+            # Text on both sides whatever the reader delivered (a fetched column may hold numbers).
+            joined = pd.Series(gem, index=names.index) + "\x1f" + names.astype(str)
+            keys = joined.where(names.notna()).reset_index(drop=True)
             pos, counts = _label_points(keys, x, y)
             frames.append(
                 gpd.GeoDataFrame(

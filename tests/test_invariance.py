@@ -137,17 +137,26 @@ def _compare(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
 
 def _check(base: ScanResult, other: ScanResult, label: str) -> None:
     assert base.counts == other.counts, label
+    keys = {
+        "tijdelijke_locaties": "site_id",
+        "kantoren": "site_id",
+        "plinten": "site_id",
+        "gemeenten": "gemeentecode",
+        "uitgesloten_percelen": "parcel_id",
+        "uitgesloten_panden": "pand_id",
+    }
     for name, frame in base.layers.items():
-        key = {
-            "tijdelijke_locaties": "site_id",
-            "kantoren": "site_id",
-            "plinten": "site_id",
-            "gemeenten": "gemeentecode",
-            "uitgesloten_percelen": "parcel_id",
-            "uitgesloten_panden": "pand_id",
-        }[name]
-        a = pd.DataFrame(frame).set_index(key).sort_index()
-        b = pd.DataFrame(other.layers[name]).set_index(key).sort_index()
+        if name in keys:
+            a = pd.DataFrame(frame).set_index(keys[name]).sort_index()
+            b = pd.DataFrame(other.layers[name]).set_index(keys[name]).sort_index()
+        else:
+            # the search index and orientation layers (zoekindex, orientatie_*): rows without a
+            # single key, compared as the same set of rows (their points are moved with the input)
+            cols = [c for c in frame.columns if c != "geometry"]
+            a, b = (
+                pd.DataFrame(f[cols]).astype(str).sort_values(cols).reset_index(drop=True)
+                for f in (frame, other.layers[name])
+            )
         _compare(a, b, f"{label}:{name}")
     for name, frame in base.features.items():
         a = pd.DataFrame(frame).sort_index()
