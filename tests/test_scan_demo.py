@@ -234,7 +234,12 @@ def test_the_demo_is_selective(demo):
     land = g["candidate_area_m2"].sum() / g["area_m2"].sum()
     assert land <= 0.10, land
     tl = _read(demo, "tijdelijke_locaties")
-    assert set(tl["tier"]) >= {"A", "B", "C", "D"}
+    # every tier occurs: E = passes the knock-outs but is no realistic opportunity now (§E.6)
+    assert set(tl["tier"]) == {"A", "B", "C", "D", "E"}
+    e = tl[tl["tier"] == "E"]
+    assert (e["score"] < 35).all()
+    # an E site carries the obstacles that put it there, each a visible penalty line
+    assert ((e["p_buiten_bsd_points"] + e["p_onderzoeken_points"] + e["p_geluid_points"]) > 0).all()
 
 
 def test_no_top_tier_candidate_breaks_a_rule(demo):

@@ -44,12 +44,16 @@ TIER_NAMES = ("A", "B", "C", "D")  # E is everything below D
 
 #: Columns scoring adds from the type's capacity rule before the rules are evaluated.
 CAPACITY_COLUMNS = ("capacity_units", "capacity_low", "capacity_high", "capacity_whole_building")
+#: Column scoring adds from the type's aandachtspunten: how many of those marked ``study: true``
+#: (a study or procedure before a permit) the row has (contracts §E.6); penalties may use it.
+STUDY_COLUMN = "n_onderzoeken"
 #: The feature columns of docs/contracts.md §E that a config may refer to, per type.
 KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
     type_name: (
         *COMMON_FEATURE_COLUMNS,
         *TABLE_FEATURE_COLUMNS[table],
         *(c for c in CAPACITY_COLUMNS if c not in TABLE_FEATURE_COLUMNS[table]),
+        STUDY_COLUMN,
     )
     for type_name, table in (
         ("tijdelijke_locatie", "parcels"),
@@ -542,10 +546,14 @@ class Penalty(_Model):
 class Attention(Exclusion):
     """An aandachtspunt: ``column op value`` adds a Dutch text and its ``source`` to the row.
 
-    It never changes the score; ``reason`` may use ``{raw}`` and ``{value}`` like an exclusion.
+    It never changes the score by itself; ``reason`` may use ``{raw}`` and ``{value}`` like an
+    exclusion. ``study: true`` marks an aandachtspunt that asks for a study or a procedure before
+    a permit (soil survey, AERIUS, a *hogere waarde*, …): scoring counts those per row in the
+    column ``n_onderzoeken``, which a penalty may use (a visible penalty, never a silent weight).
     """
 
     source: str = Field(min_length=1)
+    study: bool = False
 
 
 class TierCap(Exclusion):

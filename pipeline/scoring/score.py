@@ -17,7 +17,7 @@ from pipeline.scoring.aggregate import (
     capacity_columns,
     rank_within,
 )
-from pipeline.scoring.config import TIER_NAMES, TypeConfig
+from pipeline.scoring.config import STUDY_COLUMN, TIER_NAMES, TypeConfig
 from pipeline.scoring.exclusions import attention_texts, exclusion_texts, rule_mask, rule_reasons
 from pipeline.scoring.explain import (
     criterion_subscores,
@@ -40,7 +40,11 @@ EXCLUDED_KEEP = ("gemeentecode", "pand_id", "parcel_ids", "n_parcels", "merged")
 
 
 def _check_columns(table: pd.DataFrame, type_config: TypeConfig, type_name: str) -> None:
-    missing = [(key, col) for key, col in type_config.columns_used() if col not in table.columns]
+    missing = [
+        (key, col)
+        for key, col in type_config.columns_used()
+        if col not in table.columns and col != STUDY_COLUMN
+    ]
     if missing:
         lines = "\n".join(
             f"  - types.{type_name}.{key}: the {type_name} feature table has no column '{col}'"
@@ -50,6 +54,20 @@ def _check_columns(table: pd.DataFrame, type_config: TypeConfig, type_name: str)
             f"the scan config refers to columns the feature table does not have:\n{lines}\n"
             "    fix: use the feature columns of docs/contracts.md §E, or remove these entries"
         )
+
+
+def study_count(table: pd.DataFrame, type_config: TypeConfig) -> np.ndarray:
+    """``n_onderzoeken``: per row the number of ``study: true`` aandachtspunten that apply.
+
+    Each such aandachtspunt is a study or procedure before a permit (contracts §E.6); the
+    count feeds the ``onderzoeken`` penalty. The same rules, evaluated the same way, list the
+    aandachtspunten, so the count always equals the studies listed in the explanation.
+    """
+    count = np.zeros(len(table), dtype="float64")
+    for rule in type_config.attention:
+        if rule.study:
+            count += rule_mask(table, rule)
+    return count
 
 
 def site_ids(index: pd.Index, type_name: str) -> np.ndarray:
@@ -118,6 +136,7 @@ def score_table(
         for col, values in capacity_columns(work, type_config.capacity).items():
             work[col] = values
     _check_columns(work, type_config, type_name)
+    work[STUDY_COLUMN] = study_count(work, type_config)
     is_excl, excl_codes, excl_reasons = exclusion_texts(work, type_config.exclusions)
 
     keep = [c for c in EXCLUDED_KEEP if c in work.columns]

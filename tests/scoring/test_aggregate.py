@@ -74,36 +74,98 @@ def test_score_table_end_to_end_hand_computed(config) -> None:
         "tijdelijke_locatie",
         1,
         owner_class="provincie",  # 1.0 × 0.25
-        net_area_m2=5000.0,  # 5000 × 40 / 10 000 = 20 homes -> 20/24 × 0.05
+        net_area_m2=5000.0,  # 5000 × 40 / 10 000 = 20 homes -> (20-6)/(24-6) × 0.05
         dist_rail_m=1400.0,  # (2000-1400)/1200 = 0.5
         dist_bus_m=800.0,  # (1000-800)/600 = 1/3 -> max 0.5 × 0.25
         dist_ov_m=800.0,
         dist_winkel_m=1000.0,  # (1500-1000)/1000 = 0.5
-        dist_onderwijs_m=2000.0,  # (3000-2000)/2000 = 0.5
-        dist_gezondheidszorg_m=2000.0,  # 0 -> mean 1/3 × 0.25
-        beschikbaar_jaren=8.0,  # 8/10 × 0.10
+        dist_gezondheidszorg_m=2000.0,  # 0 (the knock-out distance) -> min 0 × 0.20
+        dist_onderwijs_m=2000.0,  # (3000-2000)/2000 = 0.5 × 0.05
+        beschikbaar_jaren=8.0,  # (8-5)/(10-5) = 0.6 × 0.10
         site_readiness=0.5,  # 0.5 × 0.05
         zoning_hoofdgroep="wonen",  # 1.0 × 0.05
         noise_excess=0.2,  # penalty 0.2 × 15 = 3 points
         in_bsd=0.0,  # outside the BSD (adjoining): 15 points
+        # stikstof (nitrogen-sensitive nature within 3 km) is the one study: 4 points
+        dist_stikstofgevoelig_m=2500.0,
     )
     cand, excl = score_table(
         table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie"
     )
     assert len(excl) == 0
     row = cand.iloc[0]
-    weighted = 100 * (
-        0.25 + 0.5 * 0.25 + (1 / 3) * 0.25 + 0.8 * 0.10 + (20 / 24) * 0.05 + 0.5 * 0.05 + 0.05
+    weighted = (
+        100
+        * (0.25 + 0.5 * 0.25 + 0 * 0.20 + 0.5 * 0.05 + 0.6 * 0.10 + (14 / 18) * 0.05 + 0.5 * 0.05)
+        + 100 * 0.05
     )
-    assert row["score"] == round(weighted - 3.0 - 15.0, 1) == 47.5
+    assert row["score"] == round(weighted - 3.0 - 15.0 - 4.0, 1) == 35.4
     assert row["tier"] == "D"
     assert row["rank"] == 1
     assert row["capacity_units"] == 20
     assert (row["capacity_low"], row["capacity_high"]) == (15, 30)  # 30/ha and 60/ha
     assert row["site_id"] == "TL-id000"
-    assert row["c_capaciteit_raw"] == 20 and row["c_capaciteit_score"] == round(20 / 24, 4)
+    assert row["c_capaciteit_raw"] == 20 and row["c_capaciteit_score"] == round(14 / 18, 4)
     assert row["c_ov_raw"] == 1400.0 and row["c_ov_score"] == 0.5
+    assert row["c_voorzieningen_score"] == 0.0 and row["c_school_score"] == 0.5
     assert row["p_geluid_points"] == 3.0 and row["p_buiten_bsd_points"] == 15.0
+    assert row["p_onderzoeken_raw"] == 1 and row["p_onderzoeken_points"] == 4.0
+    assert row["aandachtspunt_codes"].split(",") == ["buiten_bsd_aansluitend", "stikstof"]
+
+
+def test_a_site_that_passes_every_knock_out_but_is_tier_e(config) -> None:
+    """Contracts §E.6, the reference E site: private farmland just outside the BSD, its
+    supermarket 1,400 m away (knock-out at 1,500 m), two studies to do. It passes every
+    knock-out and is no realistic opportunity now: tier E. (Before the transfers started at the
+    knock-out limits it scored 37.3, tier D: the mean of shop, school and GP let a near GP make
+    up for the far shop, and no study cost anything.)"""
+    site = dict(
+        owner_class="onbekend",  # 0.3 × 0.25 = 7.5 points (most likely private)
+        zoning_hoofdgroep="agrarisch",  # 0.3 × 0.05 = 1.5
+        dist_trein_m=np.nan,
+        dist_metro_m=np.nan,
+        dist_tram_m=np.nan,
+        dist_rail_m=np.nan,  # no rail stop: the bus decides
+        dist_bus_m=700.0,  # (1000-700)/600 = 0.5 × 0.25 = 12.5
+        dist_ov_m=700.0,
+        dist_winkel_m=1400.0,  # (1500-1400)/1000 = 0.1
+        dist_gezondheidszorg_m=900.0,  # 1.0 -> min(0.1, 1.0) × 0.20 = 2
+        dist_onderwijs_m=2000.0,  # 0.5 × 0.05 = 2.5
+        beschikbaar_jaren=15.0,  # no plan: 1.0 × 0.10 = 10
+        net_area_m2=3000.0,  # 12 homes: (12-6)/18 × 0.05 = 1.667
+        site_readiness=1.0,  # 5
+        in_bsd=0.0,  # outside the BSD: 15 points
+        dist_bsd_m=120.0,
+        dist_stikstofgevoelig_m=2500.0,  # study 1 (AERIUS): 4 points
+        zone_netcongestie_frac=1.0,  # study 2 (grid connection): 4 points
+    )
+    table = make_table("tijdelijke_locatie", 1, **site)
+    cand, excl = score_table(
+        table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie"
+    )
+    assert len(excl) == 0, "it passes every knock-out"
+    row = cand.iloc[0]
+    by_hand = 7.5 + 12.5 + 2.0 + 2.5 + 10.0 + 100 * 0.05 * 6 / 18 + 5.0 + 1.5 - 15.0 - 8.0
+    assert row["score"] == round(by_hand, 1) == 19.7
+    assert row["tier"] == "E"
+    assert row["p_onderzoeken_raw"] == 2 and row["p_onderzoeken_points"] == 8.0
+    # the same site inside the BSD, on municipal land, with the shop at 600 m: tier B
+    better = make_table(
+        "tijdelijke_locatie",
+        1,
+        **{
+            **site,
+            "owner_class": "gemeente",  # +15
+            "in_bsd": 1.0,  # +15
+            "dist_bsd_m": 0.0,
+            "dist_winkel_m": 600.0,  # 0.9 -> +16
+        },
+    )
+    row = score_table(better, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie")[
+        0
+    ].iloc[0]
+    assert row["score"] == round(by_hand + 15 + 15 + 16, 1) == 65.7
+    assert row["tier"] == "B"
 
 
 def test_score_table_ranks_per_municipality_and_sorts(config) -> None:

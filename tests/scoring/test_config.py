@@ -35,7 +35,8 @@ def test_default_config_loads_with_design_defaults() -> None:
     assert weights == {
         "eigendom": 0.25,
         "ov": 0.25,
-        "voorzieningen": 0.25,
+        "voorzieningen": 0.20,
+        "school": 0.05,
         "beschikbaarheid": 0.10,
         "capaciteit": 0.05,
         "gereedheid": 0.05,
@@ -63,7 +64,19 @@ def test_default_config_loads_with_design_defaults() -> None:
     ]
     # noise is a penalty (never a bonus for quiet), public green is capped, soft constraints
     # are aandachtspunten with a source
-    assert [p.id for p in tl.penalties] == ["geluid", "buiten_bsd"]
+    assert [p.id for p in tl.penalties] == ["geluid", "buiten_bsd", "onderzoeken"]
+    # the soft constraints that ask for a study or procedure are counted by the penalty
+    assert {a.code for a in tl.attention if a.study} == {
+        "geluid_hogere_waarde",
+        "ev_aandachtsgebied",
+        "bodem",
+        "nge",
+        "archeologie",
+        "waterkering",
+        "netcongestie",
+        "milieuzonering",
+        "stikstof",
+    }
     assert [c.code for c in tl.tier_caps] == ["openbaar_groen"]
     assert all(a.source for a in tl.attention)
     assert {"bodem", "nge", "stikstof", "ev_aandachtsgebied"} <= {a.code for a in tl.attention}

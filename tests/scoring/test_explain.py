@@ -65,7 +65,7 @@ def test_reason_sentences_of_a_candidate(config) -> None:
     )
     cand, _ = score_table(table, config.types["tijdelijke_locatie"], type_name="tijdelijke_locatie")
     reasons = cand.iloc[0]["reasons"].split("\n")
-    assert len(reasons) == 9  # one line per criterion and one per penalty
+    assert len(reasons) == 11  # one line per criterion (8) and one per penalty (3)
     assert reasons[0] == (
         "Eigenaar: provincie (deelscore 100); grond van overheid of corporatie is sneller beschikbaar."
     )
@@ -73,12 +73,24 @@ def test_reason_sentences_of_a_candidate(config) -> None:
         "Op 350 m van een trein-, metro- of tramhalte (volledig punt tot 800 m). "
         "Op 1.000 m van een bushalte (volledig punt tot 400 m, geen punt vanaf 1.000 m)."
     )
-    assert reasons[3] == "Beschikbaar voor circa 15,0 jaar (volledig punt vanaf 10,0 jaar)."
-    assert reasons[4] == (
-        "Ruimte voor circa 48 woningen op het netto oppervlak (volledig punt vanaf 24 woningen)."
+    assert reasons[3] == (
+        "Dichtstbijzijnde school op 300 m (volledig punt tot 1.000 m, geen punt vanaf 3.000 m)."
     )
-    assert reasons[8] == "Binnen het bestaand stads- en dorpsgebied: geen aftrek."
-    assert reasons[7] == (
+    assert reasons[4] == (
+        "Beschikbaar voor circa 15,0 jaar (geen punt bij de minimumtermijn van 5,0 jaar, "
+        "volledig punt vanaf 10,0 jaar)."
+    )
+    assert reasons[5] == (
+        "Ruimte voor circa 48 woningen op het netto oppervlak (geen punt bij 6 woningen, "
+        "volledig punt vanaf 24 woningen)."
+    )
+    assert reasons[9] == "Binnen het bestaand stads- en dorpsgebied: geen aftrek."
+    # nitrogen-sensitive nature within 3 km (the table's 300 m): one study, 4 points
+    assert reasons[10] == (
+        "1 aandachtspunt(en) vragen een onderzoek of procedure vóór de vergunning: "
+        "4,0 punten aftrek (4 per onderzoek, hooguit 20)."
+    )
+    assert reasons[8] == (
         "Geluid boven de standaardwaarde (50 % van de ruimte tot de grenswaarde): "
         "7,5 punten aftrek."
     )
@@ -141,14 +153,15 @@ def test_explanation_json_structure(config) -> None:
     assert crit["omvang"]["raw_text"] == "185 m²"
     assert crit["eigen_ingang"]["subscore"] == 0.5
     assert crit["ligging"]["subscore"] == 1.0
-    assert len(crit["voorzieningen"]["parts"]) == 3
+    assert len(crit["voorzieningen"]["parts"]) == 3  # shops: school, GP, bus/tram/metro
     assert exp["capacity"] == {
         "units": 3,
         "low": 2,
         "high": 4,
         "text": "Circa 3 woningen (bandbreedte 2–4)",
     }  # 185/50, 185/70, 185/40 capped at 4
-    assert [p["id"] for p in exp["penalties"]] == ["geluid"]
+    assert [p["id"] for p in exp["penalties"]] == ["geluid", "onderzoeken"]
+    assert exp["penalties"][1]["penalty"] == 0.0  # no study among the aandachtspunten
     assert exp["aandachtspunten"] == []
     assert exp["tier_cap"] is None
     assert any("kwaliteitskortingsgrens" in n for n in exp["notes"])

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pipeline.schemas import HOOFDGROEPEN, OWNER_CLASSES
 from pipeline.scoring import load_config, score_table
-from pipeline.scoring.config import KNOWN_COLUMNS, TYPE_NAMES
+from pipeline.scoring.config import KNOWN_COLUMNS, STUDY_COLUMN, TYPE_NAMES
 
 from .conftest import make_table
 
@@ -99,6 +99,7 @@ def monotone_columns(type_name: str) -> dict[str, int]:
         dirs.setdefault(pen.column, set()).add(-pen.transfer.direction)
     out = {col: d.pop() for col, d in dirs.items() if len(d) == 1 and 0 not in d}
     out.pop("capacity_units", None)  # recomputed from the capacity rule's column
+    out.pop(STUDY_COLUMN, None)  # recomputed from the aandachtspunten
     cap = CONFIG.types[type_name].capacity.column
     if cap not in dirs:  # the capacity rule is increasing in its column
         out[cap] = 1

@@ -292,3 +292,65 @@ def test_site_readiness_weights_come_from_the_config() -> None:
         weights={"bare": 0.5, "accessible": 0.5, "buildable": 0.0}, accessible_bus_m=2000
     )
     assert site_readiness(*args, params=custom).tolist() == pytest.approx([1.0, 0.75])
+
+
+def test_studies_among_the_aandachtspunten_are_counted_and_cost_points() -> None:
+    """``study: true`` aandachtspunten are counted in ``n_onderzoeken``; the penalty on that
+    count is visible in the explanation; an aandachtspunt without ``study`` costs nothing."""
+    attention = [
+        {
+            "code": "bodem",
+            "column": "zone_bodem_frac",
+            "op": ">",
+            "value": 0,
+            "reason": "Bodem.",
+            "source": "Bodemloket",
+            "study": True,
+        },
+        {
+            "code": "nge",
+            "column": "zone_nge_frac",
+            "op": ">",
+            "value": 0,
+            "reason": "NGE.",
+            "source": "NGE-kaart",
+            "study": True,
+        },
+        {
+            "code": "groen",
+            "column": "zoning_hoofdgroep",
+            "op": "==",
+            "value": "groen",
+            "reason": "Groen.",
+            "source": "IMRO",
+        },
+    ]
+    penalty = {
+        "id": "onderzoeken",
+        "label": "Onderzoeken",
+        "points": 20,
+        "column": "n_onderzoeken",
+        "unit": "aantal",
+        "transfer": {"type": "increasing", "zero_at": 0, "full_at": 5},
+        "reason": "{raw} onderzoek(en): {points} punten aftrek.",
+    }
+    tc = _one_criterion_type(attention=attention, penalties=[penalty])
+    table = make_table(
+        "tijdelijke_locatie",
+        4,
+        ids=["none", "one", "two", "green"],
+        site_readiness=[0.8, 0.8, 0.8, 0.8],
+        zone_bodem_frac=[0.0, 0.3, 0.3, 0.0],
+        zone_nge_frac=[0.0, 0.0, 1.0, 0.0],
+        zoning_hoofdgroep=["gemengd", "gemengd", "gemengd", "groen"],
+        n_onderzoeken=[9, 9, 9, 9],  # whatever the table says, scoring counts the studies itself
+    )
+    cand, _ = score_table(table, tc, type_name="tijdelijke_locatie")
+    # 80 points; 4 per study (20 points at 5 studies)
+    assert cand["score"].to_dict() == {"none": 80.0, "one": 76.0, "two": 72.0, "green": 80.0}
+    assert cand["p_onderzoeken_raw"].to_dict() == {"none": 0, "one": 1, "two": 2, "green": 0}
+    assert cand.loc["green", "aandachtspunt_codes"] == "groen"  # listed, but no study
+    assert "2 onderzoek(en): 8,0 punten aftrek." in cand.loc["two", "reasons"]
+    exp = json.loads(cand.loc["two", "explanation"])
+    assert exp["penalties"][0]["penalty"] == 8.0
+    assert [a["code"] for a in exp["aandachtspunten"]] == ["bodem", "nge"]
