@@ -156,16 +156,26 @@ def table_json(df: pd.DataFrame, *, total: int, limit: int = PAGE_ROWS) -> dict[
     }
 
 
+#: The framing every downloaded list carries (issue 9 item 9: every output that can leave the
+#: service says it is an exploration, not a decision, and confidential). A file has no margin
+#: for it, so each row carries it in the last column "Let op": a row copied elsewhere keeps it.
+FRAMING_TITLE = "Let op"
+FRAMING = "Vertrouwelijk — verkenning, geen besluit"
+
+
 def to_csv(df: pd.DataFrame) -> bytes:
+    """The page's columns and texts, then the framing column on every row."""
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    w.writerow([c.title for c in COLUMNS])
+    w.writerow([*(c.title for c in COLUMNS), FRAMING_TITLE])
     for rec in df.to_dict("records"):
-        w.writerow([_text(c, _value(c, rec.get(c.key))) for c in COLUMNS])
+        w.writerow([*(_text(c, _value(c, rec.get(c.key))) for c in COLUMNS), FRAMING])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
 def to_xlsx(df: pd.DataFrame, *, title: str, disclaimer: str) -> bytes:
+    """The same rows and columns as the CSV, numbers as numbers; the framing in the last
+    column, in the printed header and footer of every page and in the file's properties."""
     import xlsxwriter
 
     buf = io.BytesIO()
@@ -175,6 +185,7 @@ def to_xlsx(df: pd.DataFrame, *, title: str, disclaimer: str) -> bytes:
     one = book.add_format({"num_format": "0.0"})
     for j, c in enumerate(COLUMNS):
         sheet.write_string(0, j, c.title, bold)
+    sheet.write_string(0, len(COLUMNS), FRAMING_TITLE, bold)
     for i, rec in enumerate(df.to_dict("records"), start=1):
         for j, c in enumerate(COLUMNS):
             v = _value(c, rec.get(c.key))
@@ -184,7 +195,11 @@ def to_xlsx(df: pd.DataFrame, *, title: str, disclaimer: str) -> bytes:
                 sheet.write_number(i, j, v, one if c.kind == "score" else None)
             else:
                 sheet.write_string(i, j, v)
+        sheet.write_string(i, len(COLUMNS), FRAMING)
     sheet.freeze_panes(1, 0)
+    marking = FRAMING.upper().replace("&", "&&")
+    sheet.set_header(f"&C{marking}")
+    sheet.set_footer(f"&L{marking}&RPagina &P van &N")
     book.set_properties({"title": title, "comments": disclaimer, "keywords": "vertrouwelijk"})
     book.close()
     return buf.getvalue()

@@ -34,7 +34,12 @@ def run_diff_command(
     b = read_result(new, columns=columns, excluded=True, gemeenten=gemeenten)
     diff = diff_results(a, b, gemeenten=gemeenten)
     target = Path(out) if out is not None else Path(new).with_name(f"{Path(new).stem}_diff.gpkg")
-    write_layer_atomically(diff, target, layer="verschillen")
+    # a diff leaves the service like a result: its layer says "verkenning, geen besluit" and
+    # "vertrouwelijk" (the newer run's framing)
+    from pipeline.export import DEFAULT_DISCLAIMER
+
+    disclaimer = str(b.metadata.get("disclaimer") or DEFAULT_DISCLAIMER)
+    write_layer_atomically(diff, target, layer="verschillen", disclaimer=disclaimer)
 
     counts = summarise(diff)
     head = Table(title=f"Verschillen {Path(old).name} → {Path(new).name}")

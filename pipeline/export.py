@@ -186,6 +186,7 @@ LAYER_DESCRIPTIONS = {
     "zoekindex": "Kansenkaart flexwonen: zoekindex van adressen (BAG) en percelen (BRK)",
     "orientatie_namen": "Kansenkaart flexwonen: plaats- en straatnamen om de kaart te lezen",
     "orientatie_water": "Kansenkaart flexwonen: water uit de bestemmingsplannen",
+    "verschillen": "Kansenkaart flexwonen: verschillen tussen twee scanruns, met hun oorzaken",
 }
 INT_COLUMNS = (
     "rank",

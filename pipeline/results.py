@@ -203,13 +203,23 @@ def explanations(path: Path, layer: str, site_ids: Sequence[str]) -> dict[str, d
         con.close()
 
 
-def write_layer_atomically(gdf: gpd.GeoDataFrame, out: Path, *, layer: str) -> Path:
-    """Write one layer to a new GeoPackage: a temp file next to ``out``, then rename."""
+def write_layer_atomically(
+    gdf: gpd.GeoDataFrame, out: Path, *, layer: str, disclaimer: str | None = None
+) -> Path:
+    """Write one layer to a new GeoPackage: a temp file next to ``out``, then rename.
+
+    With ``disclaimer`` the layer's ``gpkg_contents.description`` says what it is and then
+    the framing (as every layer of a scan result does), before the file gets its name.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}.gpkg")
     try:
         pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG")
+        if disclaimer is not None:
+            from pipeline.export import describe_layers
+
+            describe_layers(tmp, disclaimer)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

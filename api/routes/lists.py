@@ -72,7 +72,7 @@ def _download(request: Request, user: Any, df: Any, fmt: str) -> Response:
         body = lists.to_xlsx(
             df,
             title="Kansenkaart Flexwonen — locaties",
-            disclaimer="Vertrouwelijk — verkenning, geen besluit.",
+            disclaimer=f"{lists.FRAMING}.",
         )
         media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     audit.record(request, "list download", outcome="success", user=user, format=fmt, rows=len(df))

@@ -118,6 +118,15 @@ def test_cli_prints_a_table_and_writes_the_geopackage_layer(
     }
     assert np.all(written.geometry.notna())
     assert not list(tmp_path.glob(".*tmp*"))  # written, then renamed
+    # the file can leave the service: its layer says what it is and the framing
+    import sqlite3
+
+    with sqlite3.connect(out) as con:
+        (description,) = con.execute(
+            "SELECT description FROM gpkg_contents WHERE table_name = 'verschillen'"
+        ).fetchone()
+    assert description.startswith("Kansenkaart flexwonen: verschillen tussen twee scanruns")
+    assert "Verkenning, geen besluit" in description and "Vertrouwelijk" in description
 
 
 def test_cli_refuses_what_is_not_a_result(tmp_path, demo_runs: DemoRuns) -> None:

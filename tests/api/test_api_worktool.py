@@ -505,13 +505,16 @@ def test_list_json_csv_and_xlsx_are_the_same_rows(env: Env) -> None:
     r = bm1.get("/api/sites.csv", params=params)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == [c["title"] for c in table["columns"]]
-    assert rows[1:] == [row["cells"] for row in table["rows"]]
+    # the page's columns, then the framing on every row (a file that leaves the service)
+    assert rows[0] == [*(c["title"] for c in table["columns"]), "Let op"]
+    assert [row[:-1] for row in rows[1:]] == [row["cells"] for row in table["rows"]]
+    assert {row[-1] for row in rows[1:]} == {"Vertrouwelijk — verkenning, geen besluit"}
     x = bm1.get("/api/sites.xlsx", params=params)
     book = openpyxl.load_workbook(io.BytesIO(x.content))
     values = [list(v) for v in book.active.iter_rows(values_only=True)]  # type: ignore[union-attr]
     assert values[0] == rows[0] and len(values) == len(rows)
     assert [v[1] for v in values[1:]] == [row["site_id"] for row in table["rows"]]
+    assert {v[-1] for v in values[1:]} == {"Vertrouwelijk — verkenning, geen besluit"}
     # Scope: nothing of another municipality; a filter outside it is refused.
     assert {row["values"][3] for row in table["rows"]} == {env.gemeenten[0].name}
     assert bm1.get("/api/sites.csv", params={"gemeente": "GM0902"}).status_code == 403
@@ -554,3 +557,31 @@ def test_pdf_sheet_text(env: Env) -> None:
     assert "in gesprek met eigenaar" in text and "Gesprek op 3 maart" in text
     assert "Kaart van de locatie en omgeving" in text
     assert bm2.get(f"/api/sites/tijdelijke_locaties/{sid}.pdf").status_code == 404
+
+
+def test_every_downloaded_list_says_exploration_and_confidential(env: Env) -> None:
+    """Issue 9 item 9: a list that leaves the service says "verkenning, geen besluit" and
+    "vertrouwelijk" on every row (CSV and Excel) and on every printed Excel page; read back
+    from the decoded files, also for an empty list."""
+    import openpyxl
+
+    an = env.login("analist@test.nl")
+    for params in ({}, {"q": "bestaat-niet-xyz"}):
+        text = an.get("/api/sites.csv", params=params).content.decode("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+        assert rows[0][-1] == "Let op"
+        assert all(
+            "verkenning, geen besluit" in row[-1] and "Vertrouwelijk" in row[-1] for row in rows[1:]
+        )
+        book = openpyxl.load_workbook(io.BytesIO(an.get("/api/sites.xlsx", params=params).content))
+        sheet = book.active
+        assert sheet is not None
+        header = sheet.oddHeader.center.text or ""
+        footer = sheet.oddFooter.left.text or ""
+        for marking in (header, footer):
+            assert "VERKENNING, GEEN BESLUIT" in marking and "VERTROUWELIJK" in marking
+        assert "geen besluit" in (book.properties.description or "")
+        cells = [list(v) for v in sheet.iter_rows(values_only=True)]
+        assert cells[0][-1] == "Let op"
+        assert all("verkenning, geen besluit" in str(row[-1]) for row in cells[1:])
+    assert len(rows) == 1  # the empty list still says it (in its header and footer)

@@ -243,8 +243,11 @@ def test_province_progress_map_list_csv_and_sheet(
             page.locator("#list-csv").click()
         text = Path(info.value.path()).read_text(encoding="utf-8-sig")
         rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-        assert [h.replace(" ▼", "").replace(" ▲", "") for h in header] == rows[0]
-        assert rows[1:] == cells
+        assert [h.replace(" ▼", "").replace(" ▲", "") for h in header] == rows[0][:-1]
+        assert [r[:-1] for r in rows[1:]] == cells
+        # every row of a downloaded list carries the framing (issue 9 item 9)
+        assert rows[0][-1] == "Let op"
+        assert {r[-1] for r in rows[1:]} == {"Vertrouwelijk — verkenning, geen besluit"}
         tiers = {r[rows[0].index("Klasse")] for r in rows[1:]}
         assert tiers <= {"A", "B"}
         caps = [int(r[rows[0].index("Woningen")]) for r in rows[1:]]
