@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from pipeline.features._pairs import TOLERANCE_M
+from pipeline.features._pairs import TOLERANCE_M, close_hairline_gaps
 from pipeline.features._spatial import geometry_array, query_pairs
 from pipeline.scoring.config import Merging
 
@@ -232,9 +232,11 @@ def merge_small_parcels(
         if "largest_building_m2" in merged:
             merged["largest_building_m2"] = agg["largest"].to_numpy()
         merged["owner_key"] = owner.loc[agg["first"].to_numpy()].to_numpy(dtype=object)
+        # the published outline: the union without the hairline cracks where the parcels'
+        # shared edges match only up to rounding (contracts §E.3)
         merged = merged.set_geometry(
             gpd.GeoSeries(
-                mgeoms.reindex(agg.index).to_numpy(dtype=object),
+                close_hairline_gaps(mgeoms.reindex(agg.index).to_numpy(dtype=object)),
                 index=merged.index,
                 crs=parcels.crs,
             )
