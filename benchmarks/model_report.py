@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/model_report.py --preset demo`` (or ``--preset province``,
 under ``flock /work/coord/bench.lock`` on a shared machine). It generates the preset into
-``--data`` once (reused afterwards; ``--regenerate`` forces a new one), scans it in this
-process with the shipped configuration (as ``kansenkaart scan`` does) and writes the result
+``--data`` once (reused afterwards, never written to again: ``--data`` may be a read-only
+shared preset; ``--regenerate`` forces a new one), scans it in this process with the shipped configuration (as ``kansenkaart scan`` does) and writes the result
 GeoPackage to ``--result``, and prints:
 
 1. per municipality: the homes of tier A+B sites against its dwelling stock (goal: at most a
@@ -327,6 +327,16 @@ def main(argv: list[str] | None = None) -> int:
         f"({table['ab_planted'].sum():,} of them on planted sites); median candidate land "
         f"{table['candidate_land_%'].median():.2f} % of a municipality's area"
     )
+    for col, what in (
+        ("ab_share_%", "A+B share of the dwelling stock"),
+        ("ab_other_share_%", "A+B share without the planted sites"),
+        ("candidate_land_%", "candidate land share of the area"),
+    ):
+        v = table[col].dropna()
+        print(
+            f"   {len(table)} municipalities, {what}: min {v.min():.2f} %, "
+            f"median {v.median():.2f} %, max {v.max():.2f} %"
+        )
     print("\n-- candidates per tier per layer (and their homes)")
     print(tier_counts(result).to_string(index=False))
     print("\n-- rule check: no A/B site breaks a rule; planted cases as the manifest says")
