@@ -87,17 +87,14 @@ class SimplePolygons:
         bucket = np.full(n, -1, dtype=np.int64)
         row = np.full(n, -1, dtype=np.int64)
         # polygons, and multi-polygons of one part (as readers deliver parcels)
+        # (GEOS simplifies a multi-polygon of one part to its polygon: no copy of the part)
         kind = shapely.get_type_id(geoms)
         cand = np.flatnonzero((kind == 3) | (kind == 6))
-        single = shapely.get_geometry(geoms[cand], 0)
-        keep = (shapely.get_num_geometries(geoms[cand]) == 1) & (
-            shapely.get_num_interior_rings(single) == 0
-        )
-        cand, single = cand[keep], single[keep]
         simp = np.full(n, None, dtype=object)
-        simp[cand] = shapely.simplify(single, tol, preserve_topology=False)
+        simp[cand] = shapely.simplify(geoms[cand], tol, preserve_topology=False)
         ok = np.zeros(n, dtype=bool)
         ok[cand] = shapely.get_type_id(simp[cand]) == 3
+        ok[ok] = shapely.get_num_interior_rings(simp[ok]) == 0
         cnt = np.zeros(n, dtype=np.int64)
         cnt[ok] = shapely.get_num_coordinates(simp[ok]) - 1
         ok &= (cnt >= 3) & (cnt <= MAX_VERTICES)

@@ -130,7 +130,8 @@ def intersection_areas(
     1e-10 m²). The result differs from the exact overlay by at most ``tol`` times the length
     of the boundaries involved. Only the pairs whose boundaries really cross are intersected.
 
-    Pairs are settled cheapest first: boxes that overlap by less than ``tol``; the simple
+    Pairs are settled cheapest first: shapes that do not meet at all (GEOS ``intersects``
+    through the tree); boxes that overlap by less than ``tol``; the simple
     polygons' vertex tests (:mod:`pipeline.features._pairs`); for the rest, GEOS predicates
     against the other polygon grown and shrunk by ``tol`` (inside one grown: inside; not
     reaching into one shrunk: apart); then the overlay.
@@ -164,7 +165,10 @@ def _intersection_areas(
     geoms: np.ndarray, others: np.ndarray, tree: shapely.STRtree, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See :func:`intersection_areas`; ``tree`` holds ``others``."""
-    i, j = query_pairs(geoms, tree, predicate=None)
+    # Pairs whose shapes do not meet share no area under any tolerance: GEOS's (prepared)
+    # intersects test drops them before the vertex tests, which cannot settle two concave
+    # shapes whose boxes overlap (rotated plots and footprints: two in three such pairs).
+    i, j = query_pairs(geoms, tree, predicate="intersects")
     area = np.zeros(len(i))
     if len(i) == 0:
         return i, j, area
@@ -256,8 +260,11 @@ def largest_overlap(
     pa_list: list[np.ndarray] = []
     poly_idx = np.flatnonzero(~is_point)
     if len(poly_idx):
-        i, j, a = intersection_areas(geoms[poly_idx], others, tree=tree)
-        area = shapely.area(geoms[poly_idx])
+        # the whole array when it holds no point: its vertex tables are built once per scan
+        # (simple_polygons caches them per array) and shared with the other overlays
+        polys = geoms if len(poly_idx) == n else geoms[poly_idx]
+        i, j, a = intersection_areas(polys, others, tree=tree)
+        area = shapely.area(polys)
         with np.errstate(divide="ignore", invalid="ignore"):
             s = np.where(area[i] > 0, a / area[i], 0.0)
         pi_list.append(poly_idx[i])
@@ -305,6 +312,51 @@ def lookup_positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     k = np.asarray(keys, dtype=object).astype(str)
     pos = np.minimum(np.searchsorted(hay, k), len(hay) - 1)
     return np.where(hay[pos] == k, pos, -1)
+
+
+#: Vertices within this distance (m) of the straight line through their neighbours carry no
+#: shape: a point inserted on an edge (densified, re-digitised or rotated data) lies within
+#: ~1e-10 m of it; a corner rounded to the millimetre is kept.
+OUTLINE_TOLERANCE_M = 1e-6
+
+
+def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -> np.ndarray:
+    """Polygons without the vertices that lie on a straight edge (within ``tol``).
+
+    Outlines carry extra points on straight edges (survey points, a densified or
+    re-digitised copy of the data): they change no shape but make every overlay, distance and
+    validity test slower. The scan measures parcels and buildings on these canonical
+    outlines (Douglas–Peucker with :data:`OUTLINE_TOLERANCE_M`, 1 µm; docs/contracts.md §E.0),
+    so neither its results nor its time depend on how many vertices describe a shape. A polygon is
+    kept as it is when the simplified one would not be valid, would change type or would
+    differ in area by more than ``tol`` times its perimeter.
+    """
+    out = np.array(geoms, dtype=object, copy=True)
+    kinds = shapely.get_type_id(out)
+    # polygons, and multi-polygons of one part (as the readers deliver parcels): simplified
+    # as their polygon and given back as a multi-polygon
+    multi = kinds == 6
+    multi[multi] = shapely.get_num_geometries(out[multi]) == 1
+    poly = np.flatnonzero((kinds == 3) | multi)
+    if len(poly) == 0:
+        return out
+    src = out[poly]
+    wrapped = multi[poly]
+    src[wrapped] = shapely.get_geometry(src[wrapped], 0)
+    simp = shapely.simplify(src, tol, preserve_topology=False)
+    idx = np.flatnonzero(shapely.get_num_coordinates(simp) < shapely.get_num_coordinates(src))
+    s, o = simp[idx], src[idx]
+    ok = (
+        (shapely.get_type_id(s) == 3)
+        & (np.abs(shapely.area(s) - shapely.area(o)) <= tol * shapely.length(o))
+        & shapely.is_valid(s)
+    )
+    idx, s = idx[ok], s[ok]
+    w = wrapped[idx]
+    if w.any():
+        s[w] = shapely.multipolygons(s[w], indices=np.arange(int(w.sum())))
+    out[poly[idx]] = s
+    return out
 
 
 def reference_points(geoms: np.ndarray) -> np.ndarray:

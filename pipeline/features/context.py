@@ -21,7 +21,7 @@ import shapely
 
 from pipeline.features import bag as fbag
 from pipeline.features._parallel import concurrently
-from pipeline.features._spatial import geometry_array, tile_complex
+from pipeline.features._spatial import canonical_outlines, geometry_array, tile_complex
 from pipeline.features.amenities import amenity_points
 from pipeline.features.noise import NoiseGrid, read_noise_grid
 from pipeline.schemas import CRS, GEBRUIKSDOELEN, NOISE_SOURCES
@@ -66,6 +66,17 @@ def sorted_layer(
         order = keys.sort_values([*cols, *geo, "__wkb"], kind="mergesort").index.to_numpy()
         df = df.iloc[order].reset_index(drop=True)
     return df
+
+
+def outlined(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The layer on its canonical outlines (:func:`canonical_outlines`, contracts §E.0)."""
+    if len(gdf) == 0:
+        return gdf
+    geoms = geometry_array(gdf)
+    canon = canonical_outlines(geoms)
+    out = gdf.copy(deep=False)
+    out[gdf.geometry.name] = gpd.GeoSeries(canon, index=gdf.index, crs=gdf.crs)
+    return out
 
 
 def tiled(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -196,12 +207,12 @@ def prepare(
 
     # Independent steps run on two threads (sorting, tiling and flagging release the GIL
     # for much of their time); each works on its own layers.
-    (parcels, buildings), units = concurrently(
+    (parcels, units), buildings = concurrently(
         lambda: (
-            scoped(sorted_layer(layers, "parcels", key="parcel_id")),
-            sorted_layer(layers, "buildings", key="pand_id"),
+            outlined(scoped(sorted_layer(layers, "parcels", key="parcel_id"))),
+            sorted_layer(layers, "units", key="vbo_id"),
         ),
-        lambda: sorted_layer(layers, "units", key="vbo_id"),
+        lambda: outlined(sorted_layer(layers, "buildings", key="pand_id")),
     )
     scoped_b, scoped_u = scoped(buildings), scoped(units)
     vacancy = layers.get("vacancy")

@@ -151,8 +151,9 @@ def zone_fractions(
         is_point = shapely.get_type_id(geoms) == 0
         poly_idx = np.flatnonzero(~is_point)
         if len(poly_idx):
-            i, j, area = intersection_areas(geoms[poly_idx], zg, tree=tree)
-            own = shapely.area(geoms[poly_idx])
+            polys = geoms if len(poly_idx) == len(geoms) else geoms[poly_idx]
+            i, j, area = intersection_areas(polys, zg, tree=tree)
+            own = shapely.area(polys)
             for k in kinds:
                 m = zkind[j] == k
                 inter = np.bincount(i[m], weights=area[m], minlength=len(poly_idx))

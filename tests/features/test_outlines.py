@@ -1,0 +1,56 @@
+"""Canonical outlines (docs/contracts.md §E.0): vertices on straight edges carry no shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from pipeline.features._spatial import canonical_outlines
+
+
+def _coords(g) -> int:
+    return int(shapely.get_num_coordinates(g))
+
+
+def test_points_on_straight_edges_go_and_corners_stay() -> None:
+    square = Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
+    dense = shapely.segmentize(square, 1.0)  # 40 vertices, the same square
+    turned = shapely.affinity.rotate(dense, 23.0, origin=(3, 4))
+    out = canonical_outlines(np.array([dense, turned], dtype=object))
+    assert _coords(dense) == 41
+    assert [_coords(g) for g in out] == [5, 5]  # four corners and the closing point
+    assert shapely.equals(out[0], square)
+    assert abs(shapely.area(out[1]) - 100.0) < 1e-9
+
+
+def test_a_corner_rounded_to_the_millimetre_stays() -> None:
+    # a neighbour's corner half a millimetre off the edge: a real vertex, not a survey point
+    poly = Polygon([(0, 0), (5, 0.0005), (10, 0), (10, 10), (0, 10)])
+    out = canonical_outlines(np.array([poly], dtype=object))
+    assert _coords(out[0]) == 6
+    assert shapely.equals_exact(out[0], poly, tolerance=0)
+
+
+def test_a_multipolygon_of_one_part_stays_a_multipolygon() -> None:
+    one = MultiPolygon([shapely.segmentize(Polygon([(0, 0), (4, 0), (4, 3), (0, 3)]), 0.5)])
+    two = MultiPolygon(
+        [
+            shapely.segmentize(Polygon([(0, 0), (1, 0), (1, 1), (0, 1)]), 0.1),
+            Polygon([(5, 5), (6, 5), (6, 6)]),
+        ]
+    )
+    point = shapely.Point(1, 1)
+    out = canonical_outlines(np.array([one, two, point, None], dtype=object))
+    assert out[0].geom_type == "MultiPolygon" and _coords(out[0]) == 5
+    assert out[1] is two  # several parts: as delivered
+    assert out[2] is point and out[3] is None
+
+
+def test_holes_lose_their_edge_points_too() -> None:
+    outer = [(0, 0), (20, 0), (20, 20), (0, 20)]
+    hole = [(5, 5), (5, 10), (10, 10), (10, 5)]
+    poly = shapely.segmentize(Polygon(outer, [hole]), 1.0)
+    out = canonical_outlines(np.array([poly], dtype=object))[0]
+    assert _coords(out) == 10
+    assert abs(out.area - 375.0) < 1e-9
