@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import bag as fbag
+from pipeline.features._parallel import in_background
 from pipeline.features._spatial import lookup_positions
 from pipeline.features.buildings import building_table
 from pipeline.features.context import Prepared, prepare
@@ -337,16 +338,22 @@ def run_scan(
     candidate_pos: dict[str, np.ndarray] = {}
 
     # The search index and the orientation layers: addresses and parcels of the scanned
-    # municipalities (only ids, geometry and the BAG address columns are used).
+    # municipalities (only ids, geometry and the BAG address columns are used). They do not
+    # depend on any feature, so they are built on a thread of their own beside the parcel
+    # overlays (mostly pandas text work, which fills the core the overlays leave idle) and
+    # handed over as soon as the parcels stage is done; the stage's time is the wait for them.
     index_layers: dict[str, gpd.GeoDataFrame] = {}
-    with stages.stage("search_index"):
-        scanned_mun = p.municipalities
-        if codes:
-            scanned_mun = scanned_mun[scanned_mun["gemeentecode"].isin(codes)]
-        for name, frame in build_index_layers(
-            p.parcels, p.units, scanned_mun, layers.get("zoning")
-        ).items():
-            index_layers[name] = emit(None, name, frame)
+    scanned_mun = p.municipalities
+    if codes:
+        scanned_mun = scanned_mun[scanned_mun["gemeentecode"].isin(codes)]
+    index_job = in_background(
+        lambda: build_index_layers(p.parcels, p.units, scanned_mun, layers.get("zoning"))
+    )
+
+    def hand_over_index() -> None:
+        with stages.stage("search_index"):
+            for name, frame in index_job().items():
+                index_layers[name] = emit(None, name, frame)
 
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
         type_config = config.types.get(type_name)
@@ -382,6 +389,7 @@ def run_scan(
         stages=stages,
         all_labels=False,
         on_first=parcels_excluded,
+        after_parcels=hand_over_index,
     )
     counts["parcels_rows"] = len(parcel_feats)
     counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0

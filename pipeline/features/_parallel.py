@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def threads() -> int:
@@ -29,3 +31,15 @@ def concurrently(*tasks: Callable[[], Any]) -> list[Any]:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kansenkaart-scan") as pool:
         futures = [pool.submit(t) for t in tasks]
         return [f.result() for f in futures]
+
+
+def in_background(task: Callable[[], T]) -> Callable[[], T]:
+    """Start ``task`` on a thread of its own; the returned function waits for its result
+    (and raises its exception). Serial (the task runs at the call) with one thread."""
+    if threads() < 2:
+        result = task()
+        return lambda: result
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kansenkaart-bg")
+    future = pool.submit(task)
+    pool.shutdown(wait=False)
+    return future.result

@@ -71,11 +71,13 @@ def parcel_table(
     stages: Stages | None = None,
     all_labels: bool = True,
     on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+    after_parcels: Callable[[], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``parcels`` feature table (contracts §E): one row per parcel or merged site.
 
     With ``all_labels=False`` (the scan), ``site_id`` and ``label`` are only made for the
     rows the type's exclusion rules keep (the candidates); excluded rows get ``None``.
+    ``after_parcels()`` is called once the sites are merged, before their features.
     """
     min_area = threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
     max_built = threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
@@ -96,6 +98,8 @@ def parcel_table(
             max_built_up=max_built,
             params=ctx.params.merging,
         )
+    if after_parcels is not None:
+        after_parcels()
     with stages.stage("parcel_features") if stages else no_stage():
         base = table_frame(sites)[
             [
