@@ -153,10 +153,6 @@ def _candidate_tiles(result: Path, z: int, n: int) -> list[mercantile.Tile]:
 
 
 def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
-
-
-def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
@@ -341,7 +337,10 @@ def _proxy(ports: list[int], work: Path) -> Iterator[tuple[int, str]]:
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx:
-        tmp = Path(tempfile.mkdtemp(prefix="nginx-", dir=work))
+        # nginx's workers run as an unprivileged user: their temp files (a large export is
+        # buffered there) must not sit under the private work directory, or a response larger
+        # than the memory buffers is cut off
+        tmp = Path(tempfile.mkdtemp(prefix="kk-bench-nginx-"))
         tmp.chmod(0o755)
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (tmp / sub).mkdir(mode=0o777)
@@ -386,6 +385,8 @@ def _proxy(ports: list[int], work: Path) -> Iterator[tuple[int, str]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if nginx:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

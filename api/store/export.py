@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ LAYER_ORDER = (
 #: ``run_metadata`` keys whose value describes the whole scan, not one municipality, and so
 #: never leave the server; and keys rewritten for the export.
 WHOLE_SCAN_KEYS = ("repaired_geometries", "warnings")
+
+
+def export_layer_names(scoped: Iterable[str], *, include_excluded: bool) -> list[str]:
+    """The layers of an export, in export order, from the result's layers that have a
+    ``gemeentecode`` (``scoped``): the excluded objects and the search index and orientation
+    layers only with ``include_excluded``. Both stores export the same layers in this order."""
+    names = set(scoped)
+    order = [t for t in LAYER_ORDER if t in names] + sorted(names - set(LAYER_ORDER))
+    return [t for t in order if include_excluded or t not in (*EXCLUDED_LAYERS, *INDEX_LAYERS)]
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
@@ -112,15 +122,9 @@ def export_gemeente(
         metadata = "run_metadata" in contents
     finally:
         con.close()
-    order = [t for t in LAYER_ORDER if t in contents] + sorted(
-        t for t in contents if t not in LAYER_ORDER
+    layers = export_layer_names(
+        (t for t in contents if "gemeentecode" in columns[t]), include_excluded=include_excluded
     )
-    layers = [
-        t
-        for t in order
-        if "gemeentecode" in columns[t]
-        and (include_excluded or t not in (*EXCLUDED_LAYERS, *INDEX_LAYERS))
-    ]
     counts: dict[str, int] = {}
     where = f"gemeentecode = '{code}'"
     with unsynced_sqlite():  # a temporary file, renamed into place when complete

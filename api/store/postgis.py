@@ -70,12 +70,12 @@ from api.store.data import (
     ItemsPage,
     RunInfo,
 )
-from api.store.export import export_metadata_table, fit_overview_style
+from api.store.export import export_layer_names, export_metadata_table, fit_overview_style
 from api.store.postgis_worktool import PostGISWorkTool
 
 log = logging.getLogger("kansenkaart.api")
 
-_WHOLE_TABLES = ("layer_styles", "run_metadata")
+_WHOLE_TABLES = ("run_metadata", "layer_styles")  # in the order the GeoPackage store writes them
 #: Columns a candidate layer is expected to have (a missing one reads as NULL, as in the GeoPackage store).
 _CANDIDATE_TYPES = {
     "site_id": "text",
@@ -897,9 +897,11 @@ class PostGISStore(PostGISWorkTool):
     ) -> dict[str, int]:
         """Write the municipality's rows of every scoped layer, the styles and run metadata."""
         scoped = [
-            t
-            for t in snap.tables.values()
-            if "gemeentecode" in t.columns and (include_excluded or t.name not in EXCLUDED_LAYERS)
+            snap.tables[name]
+            for name in export_layer_names(
+                (t.name for t in snap.tables.values() if "gemeentecode" in t.columns),
+                include_excluded=include_excluded,
+            )
         ]
         counts: dict[str, int] = {}
         dest.unlink(missing_ok=True)

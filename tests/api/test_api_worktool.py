@@ -323,6 +323,18 @@ def test_both_backends_answer_the_same(make_env: Any, tmp_path: Path) -> None:
         )
         assert {n["naam"] for n in orient["names"]} == {"Teststraat", "Eerstedorp"}
         assert [f["properties"]["naam"] for f in orient["water"]["features"]] == ["Vijver"]
+        # Exports: the same layers in the same order (the search index and orientation layers
+        # only with the excluded objects), on both stores.
+        for query in ("", "?uitgesloten=true"):
+            layers = []
+            for env_ in (gp, pg):
+                r = env_.login("analist@test.nl").get(f"/api/export/GM0901.gpkg{query}")
+                assert r.status_code == 200, r.text
+                path = tmp_path / f"export-{len(layers)}.gpkg"
+                path.write_bytes(r.content)
+                layers.append([str(n) for n, _ in pyogrio.list_layers(path)])
+            assert layers[0] == layers[1], query
+            assert ("zoekindex" in layers[0]) == bool(query), layers[0]
     finally:
         for c in gp.clients:
             c.__exit__(None, None, None)
