@@ -521,29 +521,6 @@ def site_order(site: dict[str, Any]) -> tuple[int, str]:
     return (list(CANDIDATE_LAYERS).index(site["layer"]), site["site_id"])
 
 
-def rows_from_pages(
-    store: Any, layer: str | None, *, scope: Scope, filters: Filters, bbox: BBox | None
-) -> pd.DataFrame:
-    """The site list from any store's GeoJSON pages (``features``), for stores without a
-    faster way; the same rows and columns as :meth:`WorkToolQueries.site_rows`."""
-    records: list[dict[str, Any]] = []
-    cursor = None
-    names = [layer] if layer else list(CANDIDATE_LAYERS)
-    for name in names:
-        cursor = None
-        while True:
-            page = store.features(
-                name, scope=scope, filters=filters, bbox=bbox, limit=10_000, cursor=cursor
-            )
-            for text in page.features:
-                props = json.loads(text)["properties"]
-                records.append({"layer": name, **{c: props.get(c) for c in LIST_COLUMNS[1:]}})
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    return pd.DataFrame(records, columns=list(LIST_COLUMNS))
-
-
 def outline_geojson(geom_rd: shapely.Geometry | None) -> dict[str, Any] | None:
     """An RD geometry as GeoJSON in WGS84 (7 decimals): the outline of what "waarom hier
     niet?" explains. Both stores use it, so their answers are identical."""

@@ -21,16 +21,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from api import tiles as mvt
 from api.search import Query
 from api.security import Scope
 from api.store.data import CANDIDATE_LAYERS, BBox, Filters
 from api.store.gpkg_worktool import (
+    LIST_COLUMNS,
     _Orientation,
     _to_wgs,
     build_orientation,
     orientation_answer,
     outline_geojson,
-    rows_from_pages,
     site_order,
     water_and_streets,
 )
@@ -51,7 +52,8 @@ def _rd_to_wgs(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 class PostGISWorkTool:
-    """Mixin: needs ``current()`` (the published snapshot) and ``_connection()``."""
+    """Mixin: needs ``current()`` (the published snapshot), ``_connection()`` and the store's SQL
+    pieces (``_filter_params``, ``_filters_sql``, ``_statement``)."""
 
     _wt_lock = threading.Lock()
 
@@ -59,6 +61,20 @@ class PostGISWorkTool:
         raise NotImplementedError
 
     def _connection(self) -> Any:  # pragma: no cover - provided by the store
+        raise NotImplementedError
+
+    def _filter_params(self, scope: Scope, filters: Filters) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _filters_sql(self, table: Any) -> Any:  # pragma: no cover - provided by the store
+        raise NotImplementedError
+
+    def _column(self, table: Any, name: str) -> Any:  # pragma: no cover - provided by the store
+        raise NotImplementedError
+
+    def _statement(  # pragma: no cover - provided by the store
+        self, snap: _Snapshot, key: tuple[object, ...], build: Any, *args: Any
+    ) -> Any:
         raise NotImplementedError
 
     # -- helpers ------------------------------------------------------------------------------
@@ -105,7 +121,7 @@ class PostGISWorkTool:
             table = snap.candidate(name)
             if table is None or not ids:
                 continue
-            col = lambda n, t=table: self._column(t, n)  # type: ignore[attr-defined]  # noqa: E731
+            col = lambda n, t=table: self._column(t, n)  # noqa: E731
             rows = con.execute(
                 sql.SQL(
                     "SELECT site_id, {label}, {tier}, {score}, {cap} FROM {t} "
@@ -389,8 +405,53 @@ class PostGISWorkTool:
     def site_rows(
         self, layer: str | None, *, scope: Scope, filters: Filters, bbox: BBox | None
     ) -> pd.DataFrame:
-        """The site list from the store's GeoJSON pages (the same rows as the GeoPackage's)."""
-        return rows_from_pages(self, layer, scope=scope, filters=filters, bbox=bbox)
+        """The site list (:data:`LIST_COLUMNS`, the same rows as the GeoPackage store's): per
+        layer one query on the columns themselves, with the scope, the filters and the box in the
+        ``WHERE`` clause (those of the GeoJSON pages), in ``site_id`` order."""
+        from psycopg import sql
+
+        snap = self.current()
+        params = self._filter_params(scope, filters)
+        box: list[float] | None = None
+        if bbox is not None:
+            x0, y0 = mvt.lonlat_to_3857(bbox.minx, bbox.miny)
+            x1, y1 = mvt.lonlat_to_3857(bbox.maxx, bbox.maxy)
+            box = [float(x0), float(y0), float(x1), float(y1)]
+        params |= {
+            "box": box,
+            **dict(zip(("x0", "y0", "x1", "y1"), box or (None,) * 4, strict=True)),
+        }
+
+        def build(table: Any) -> Any:
+            cols = sql.SQL(", ").join(
+                sql.Identifier(c) if c in table.columns else sql.SQL("NULL")
+                for c in LIST_COLUMNS[1:]
+            )
+            return sql.SQL(
+                "SELECT {cols} FROM {t} WHERE (%(box)s::float8[] IS NULL OR (geom_3857 &&"
+                " ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857) AND ST_Intersects("
+                "geom_3857, ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 3857))))"
+                " AND {filters} ORDER BY site_id"
+            ).format(
+                cols=cols,
+                t=sql.Identifier(snap.schema, table.name),
+                filters=self._filters_sql(table),
+            )
+
+        frames = []
+        with self._connection() as con:
+            for name in [layer] if layer else list(CANDIDATE_LAYERS):
+                table = snap.candidate(name)
+                if table is None:
+                    continue
+                stmt = self._statement(snap, ("site_rows", name), build, table)
+                rows = con.execute(stmt, params).fetchall()
+                df = pd.DataFrame(rows, columns=list(LIST_COLUMNS[1:]))
+                df.insert(0, "layer", name)
+                frames.append(df)
+        return (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LIST_COLUMNS)
+        )
 
     # -- the surroundings of a site (its sheet's map) -----------------------------------------
     def surroundings(
@@ -440,7 +501,7 @@ class PostGISWorkTool:
                         + ' ORDER BY site_id COLLATE "C"'
                     ).format(
                         g=sql.Identifier(other.geometry_column),
-                        tier=self._column(other, "tier"),  # type: ignore[attr-defined]
+                        tier=self._column(other, "tier"),
                         t=sql.Identifier(snap.schema, name),
                     ),
                     env,

@@ -267,6 +267,30 @@ def test_low_zoom_attributes_and_size_cap(make_env):
     assert {"label", "rank"} <= set(props)
 
 
+def test_polygons_whose_rings_collapse_on_the_grid_are_prepared():
+    """A hole (or a whole polygon) smaller than a tile unit collapses to fewer than three points
+    when snapped; the tile still renders (it answered 500 on 4 tiles of the irregular province)."""
+    bounds = (0.0, 0.0, 4096.0, 4096.0)  # one tile unit = one map unit (y flipped)
+    outer = [(100, 100), (1000, 100), (1000, 1000), (100, 1000)]
+    tiny = [(500, 500), (500.3, 500.1), (500.1, 500.4)]
+    polys = np.array(
+        [shapely.Polygon(outer, [tiny]), shapely.Polygon(tiny), shapely.box(2000, 2000, 2100, 2050)]
+    )
+    geoms, kept = mvt.prepare_polygons(polys, bounds, simplify=0.0)
+    assert kept.tolist() == [0, 1, 2]
+    assert shapely.is_valid(geoms).all()
+    assert shapely.equals(geoms[0], shapely.box(100, 3096, 1000, 3996))  # the hole is gone
+    assert shapely.equals(geoms[1], shapely.box(498, 3594, 502, 3598))  # a visible 4×4 square
+    assert shapely.equals(geoms[2], shapely.box(2000, 2046, 2100, 2096))
+    decoded = mapbox_vector_tile.decode(
+        mvt.encode_tile(
+            [mvt.encode_layer("x", geoms, {"i": np.arange(3)}, geom_type=mvt.GEOM_POLYGON)]
+        ),
+        default_options={"y_coord_down": True},
+    )
+    assert [f["properties"]["i"] for f in decoded["x"]["features"]] == [0, 1, 2]
+
+
 def test_encoder_matches_mapbox_vector_tile():
     rng = np.random.default_rng(3)
     xy = rng.uniform(0, 4096, (200, 2))

@@ -289,6 +289,25 @@ def test_both_backends_answer_the_same(make_env: Any, tmp_path: Path) -> None:
                 ra = a.get("/api/orientation", params=params)
                 rb = b.get("/api/orientation", params=params)
                 assert (ra.status_code, ra.json()) == (rb.status_code, rb.json()), (email, zoom)
+            # The site list (the page's table and the CSV): the same rows, in the same order.
+            for params in (
+                {},
+                {"sort": "label"},
+                {"tier": ["A", "B"], "sort": "-capacity_units", "layer": "tijdelijke_locaties"},
+                {"bbox": f"{w},{s_},{e},{n}", "min_score": 40},
+                {"q": "GM0901"},
+            ):
+                ra, rb = (
+                    a.get("/api/sites.json", params=params),
+                    b.get("/api/sites.json", params=params),
+                )
+                assert (ra.status_code, ra.json()) == (rb.status_code, rb.json()), (email, params)
+                if email == "analist@test.nl":
+                    ca, cb = (
+                        a.get("/api/sites.csv", params=params),
+                        b.get("/api/sites.csv", params=params),
+                    )
+                    assert ca.status_code == 200 and ca.content == cb.content, params
         # The surroundings of a sheet's map: the same geometries.
         scope_all = Scope(None)
         for layer, site in (("tijdelijke_locaties", tl), ("plinten", pl), ("kantoren", kt)):
