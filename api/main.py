@@ -105,6 +105,10 @@ def create_app(
     app.state.match_planner = MatchPlanner(load_match_config(settings.match_config))
     # Blocking work of async routes runs here, never on the event loop (api/deps.py).
     app.state.db_threads = ThreadPoolExecutor(DB_THREADS, thread_name_prefix="kk-db")
+    # Tiles are rendered on their own few threads (the store says how many), in arrival order.
+    app.state.tile_threads = ThreadPoolExecutor(
+        app.state.data.tile_threads, thread_name_prefix="kk-tile"
+    )
     app.state.password_threads = ThreadPoolExecutor(
         settings.password_concurrency, thread_name_prefix="kk-password"
     )

@@ -143,14 +143,19 @@ def _varint(value: int) -> bytes:
     return _SMALL_VARINTS[value] if value < 16384 else _varint_slow(value)
 
 
+#: 2**7, 2**14, …, 2**63: a value needs one byte more than the number of these it reaches.
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
+
+
 def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Varint-encode non-negative integers; returns the bytes and each value's byte count."""
     v = np.ascontiguousarray(values, dtype=np.uint64)
     if v.size == 0:
         return np.zeros(0, np.uint8), np.zeros(0, np.int64)
-    nbytes = np.ones(v.size, dtype=np.int64)
-    for k in range(1, 10):
-        nbytes += v >= np.uint64(1 << (7 * k))
+    top = int(v.max())
+    if top < 0x80:  # one byte each (most streams of a small tile)
+        return v.astype(np.uint8), np.ones(v.size, dtype=np.int64)
+    nbytes = np.searchsorted(_VARINT_LIMITS, v, side="right").astype(np.int64) + 1
     width = int(nbytes.max())
     out = np.empty((v.size, width), dtype=np.uint8)
     for k in range(width):
@@ -278,6 +283,22 @@ def encode_values(values: np.ndarray) -> np.ndarray:
     return encoded[codes]
 
 
+#: Below this many features a layer's distinct values are found with a dict: most tiles hold a
+#: few features, where pandas' per-call overhead (~25 µs a column) outweighs the hashing.
+_SMALL_LAYER = 256
+
+
+def _distinct_messages(column: np.ndarray) -> tuple[np.ndarray, list[bytes]]:
+    """Codes into the distinct encoded values (``None`` → -1) and those values in order of first
+    appearance, as ``pd.factorize(…, use_na_sentinel=True)`` gives them (the values are bytes)."""
+    if len(column) >= _SMALL_LAYER:
+        codes, uniques = pd.factorize(pd.Series(column, dtype=object), use_na_sentinel=True)
+        return codes, uniques.tolist()
+    seen: dict[bytes, int] = {}
+    out = [-1 if v is None else seen.setdefault(v, len(seen)) for v in column.tolist()]
+    return np.array(out, dtype=np.int64), list(seen)
+
+
 # -- layers and tiles ---------------------------------------------------------------------------
 def encode_layer(
     name: str,
@@ -311,10 +332,10 @@ def encode_layer(
             if pre_encoded
             else encode_values(np.asarray(properties[key], dtype=object))
         )
-        codes, uniques = pd.factorize(pd.Series(column, dtype=object), use_na_sentinel=True)
+        codes, uniques = _distinct_messages(column)
         tag_matrix[:, 2 * k] = k
         tag_matrix[:, 2 * k + 1] = np.where(codes >= 0, codes + len(values), -1)
-        values.extend(uniques.tolist())
+        values.extend(uniques)
     present = np.repeat(tag_matrix[:, 1::2] >= 0, 2, axis=1)
     row = np.broadcast_to(np.arange(n)[:, None], tag_matrix.shape)[present]
     tag_bytes, tag_lens = _ragged_varints(tag_matrix[present].astype(np.uint64), row, n)

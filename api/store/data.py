@@ -122,6 +122,11 @@ class ExportInfo:
 class DataStore(Protocol):
     """What the routes may ask of the scan data (every call is scoped)."""
 
+    #: How many tiles the service renders at once (its other requests are not limited). More
+    #: renders of a store that computes in Python only fight for the GIL; a database-backed
+    #: store waits on its connections.
+    tile_threads: int
+
     def version(self) -> str:
         """Changes whenever the underlying data changes (part of ETags and cache keys)."""
         ...

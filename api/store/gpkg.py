@@ -456,6 +456,11 @@ class GeoPackageStore(WorkToolQueries):
         self._listings_lock = threading.Lock()
 
     # snapshot management
+    #: Tiles are rendered in this process with numpy and shapely, which hold the GIL for most of
+    #: a tile; one render at a time (with 32 clients: 2.0 against 3.3-5.8 ms of CPU a tile, p95
+    #: 76 against 155-440 ms, benchmarks/README.md).
+    tile_threads = 1
+
     def _signature(self) -> tuple[int, int, int] | None:
         try:
             st = os.stat(self.path)

@@ -138,6 +138,7 @@ class PostGISStore(PostGISWorkTool):
         from psycopg_pool import ConnectionPool
 
         self.poll_seconds = poll_seconds
+        self.tile_threads = pool_size  # PostgreSQL renders; a thread waits for its connection
         self._pool = ConnectionPool(
             libpq_url(url),
             min_size=1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 from api.store.users import TOUCH_INTERVAL
 
@@ -45,3 +46,44 @@ def test_a_session_write_waiting_for_the_lock_does_not_stall_other_requests(env)
     fast.join(timeout=15)
     assert answered_while_locked, "/healthz waited for a database lock it does not need"
     assert statuses == {"me": 200, "health": 200}
+
+
+def test_tiles_render_on_the_tile_threads_no_more_at_once_than_the_store_says(env, monkeypatch):
+    """Tile renders run on the app's ``kk-tile`` threads, at most ``tile_threads`` at a time
+    (GeoPackage: one; PostGIS: its pool), while the requests themselves arrive all at once."""
+    data = env.app.state.data
+    render = data.tile
+    lock = threading.Lock()
+    active, peak, names = [0], [0], []
+
+    def tile(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            names.append(threading.current_thread().name)
+        try:
+            time.sleep(0.05)
+            return render(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(data, "tile", tile)
+    c = env.login("analist@test.nl")
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda x=x: statuses.append(
+                c.get(f"/api/tiles/tijdelijke_locaties/12/{2100 + x}/1350.mvt").status_code
+            )
+        )
+        for x in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert statuses == [200] * 8
+    assert len(names) == 8 and all(n.startswith("kk-tile") for n in names), names
+    assert 1 <= peak[0] <= data.tile_threads
+    assert data.tile_threads == (1 if env.backend == "gpkg" else data._pool.max_size)

@@ -291,10 +291,25 @@ def test_polygons_whose_rings_collapse_on_the_grid_are_prepared():
     assert [f["properties"]["i"] for f in decoded["x"]["features"]] == [0, 1, 2]
 
 
-def test_encoder_matches_mapbox_vector_tile():
+def test_varints_match_the_byte_by_byte_encoding():
+    rng = np.random.default_rng(5)
+    edges = [0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**63 - 1, 2**63, 2**64 - 1]
+    for values in (
+        np.array(edges, dtype=np.uint64),
+        rng.integers(0, 2**63, 500, dtype=np.uint64),
+        rng.integers(0, 128, 50).astype(np.uint64),  # the one-byte shortcut
+    ):
+        data, nbytes = mvt._varints(values)
+        expected = [mvt._varint_slow(int(v)) for v in values]
+        assert data.tobytes() == b"".join(expected)
+        assert nbytes.tolist() == [len(e) for e in expected]
+
+
+@pytest.mark.parametrize("n", [200, 300])  # below and above tiles._SMALL_LAYER
+def test_encoder_matches_mapbox_vector_tile(n):
     rng = np.random.default_rng(3)
-    xy = rng.uniform(0, 4096, (200, 2))
-    polys = shapely.buffer(shapely.points(xy), rng.uniform(3, 80, 200), quad_segs=3)
+    xy = rng.uniform(0, 4096, (n, 2))
+    polys = shapely.buffer(shapely.points(xy), rng.uniform(3, 80, n), quad_segs=3)
     polys[0] = shapely.Polygon(
         [(10, 10), (300, 10), (300, 300), (10, 300)], [[(50, 50), (90, 50), (90, 90), (50, 90)]]
     )
@@ -303,9 +318,9 @@ def test_encoder_matches_mapbox_vector_tile():
     )
     polys = shapely.orient_polygons(shapely.set_precision(polys, 1.0), exterior_cw=False)
     props = {
-        "site_id": np.array([f"S{i}" for i in range(200)], dtype=object),
-        "score": np.round(rng.uniform(0, 100, 200), 1).astype(object),
-        "n": np.arange(200).astype(object),
+        "site_id": np.array([f"S{i}" for i in range(n)], dtype=object),
+        "score": np.round(rng.uniform(0, 100, n), 1).astype(object),
+        "n": np.arange(n).astype(object),
     }
     props["score"][7] = None
     ours = mapbox_vector_tile.decode(
@@ -333,7 +348,7 @@ def test_encoder_matches_mapbox_vector_tile():
         mvt.encode_tile(
             [
                 mvt.encode_layer(
-                    "p", pts, {"i": np.arange(200).astype(object)}, geom_type=mvt.GEOM_POINT
+                    "p", pts, {"i": np.arange(n).astype(object)}, geom_type=mvt.GEOM_POINT
                 )
             ]
         ),
