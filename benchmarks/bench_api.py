@@ -11,6 +11,7 @@ with a bounded load generator (a fixed number of requests and a time cap):
   client (one request at a time) and for 32 concurrent clients (other distinct tiles);
 - z14 vector tiles, cached: tiles/s with 32 concurrent clients;
 - one GeoJSON page of 1,000 features (following cursors);
+- the site list of the whole province as CSV (``/api/sites.csv``);
 - the GeoPackage export of the largest municipality (default and ``?uitgesloten=true``; first
   request builds it, later ones come from the per-version export cache).
 
@@ -548,7 +549,21 @@ def measure(
             f"{max(page_times) * 1000:.0f} ms ({len(r.content) / 1e6:.1f} MB)"
         )
 
-        # 5. export of the largest municipality
+        # 5. the site list of the whole province (the working tool's CSV download)
+        list_times: list[float] = []
+        for _ in range(2):
+            t = time.perf_counter()
+            r = c.get("/api/sites.csv")
+            list_times.append(time.perf_counter() - t)
+            assert r.status_code == 200, r.text
+        fig["list_csv"] = list_times[0]
+        rows = r.content.count(b"\n") - 1
+        print(
+            f"site list CSV of the whole province ({rows:,} rows, "
+            f"{len(r.content) / 1e6:.1f} MB): {list_times[0]:.2f} s, again {list_times[1]:.2f} s"
+        )
+
+        # 6. export of the largest municipality
         code = _largest(result)
         for query, label, key in (
             ("", "styled layers (default)", "export"),
@@ -696,13 +711,15 @@ def main() -> None:
     print(f"\nsummary ({kind}; z14; ms unless stated; load average at the end of each run):")
     print(
         "| source × instances | uncached 1 client p50/p95 | uncached 32 clients p50/p95 "
-        "| cached 32 clients tiles/s | GeoJSON page p50 | export first / again (s) | load |"
+        "| cached 32 clients tiles/s | GeoJSON page p50 | site list CSV (s) "
+        "| export first / again (s) | load |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for label, f in figures.items():
         print(
             f"| {label} | {f['unc1_p50']:.1f} / {f['unc1_p95']:.1f} | {f['unc32_p50']:.0f} / "
             f"{f['unc32_p95']:.0f} | {f['cached_rate']:.0f} | {f['page_p50']:.0f} | "
+            f"{f['list_csv']:.2f} | "
             f"{f['export']:.2f} / {f['export_again']:.2f} | {f['load']:.1f} |"
         )
 
