@@ -90,6 +90,8 @@ def test_errors_are_json_without_internals(env):
 
 
 class _BrokenStore:
+    tile_threads = 1
+
     def version(self) -> str:
         return "x"
 
