@@ -68,14 +68,28 @@ def sorted_layer(
     return df
 
 
-def outlined(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The layer on its canonical outlines (:func:`canonical_outlines`, contracts §E.0)."""
-    if len(gdf) == 0:
+#: ``DataFrame.attrs`` key marking a layer whose outlines are canonical already.
+OUTLINES_ATTR = "kansenkaart_outlines"
+
+
+def outlined(gdf: pd.DataFrame) -> pd.DataFrame:
+    """The layer on its canonical outlines (:func:`canonical_outlines`, contracts §E.0).
+
+    Done once: the result is marked in ``attrs`` (kept by sorting and selecting rows), so
+    :func:`prepare` does not repeat what :func:`pipeline.scan_command.run_scan_command` did
+    right after reading (where the delivered outlines can be let go at once).
+    """
+    if len(gdf) == 0 or gdf.attrs.get(OUTLINES_ATTR) or "geometry" not in gdf.columns:
         return gdf
-    geoms = geometry_array(gdf)
+    geoms = np.asarray(gdf["geometry"].array, dtype=object)
     canon = canonical_outlines(geoms)
     out = gdf.copy(deep=False)
-    out[gdf.geometry.name] = gpd.GeoSeries(canon, index=gdf.index, crs=gdf.crs)
+    out["geometry"] = (
+        gpd.GeoSeries(canon, index=gdf.index, crs=CRS)
+        if isinstance(gdf, gpd.GeoDataFrame)
+        else canon
+    )
+    out.attrs[OUTLINES_ATTR] = True
     return out
 
 
