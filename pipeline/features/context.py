@@ -249,16 +249,24 @@ def prepare(
         return {
             "mun": mun,
             "noise": grids,
-            "bsd": geometry_array(tiled(clip_bbox(sorted_layer(layers, "bsd", key=None), bbox, 0))),
-            "plans": _plans(
-                clip_bbox(sorted_layer(layers, "housing_plans", key="plan_id"), bbox, 0)
+            "bsd": geometry_array(
+                tiled(outlined(clip_bbox(sorted_layer(layers, "bsd", key=None), bbox, 0)))
             ),
-            "zoning": tiled(clip_bbox(sorted_layer(layers, "zoning", key="zoning_id"), bbox, 0)),
-            "ownership": tiled(clip_bbox(sorted_layer(layers, "ownership", key=None), bbox, 0)),
+            "plans": _plans(
+                outlined(clip_bbox(sorted_layer(layers, "housing_plans", key="plan_id"), bbox, 0))
+            ),
+            "zoning": tiled(
+                outlined(clip_bbox(sorted_layer(layers, "zoning", key="zoning_id"), bbox, 0))
+            ),
+            "ownership": tiled(
+                outlined(clip_bbox(sorted_layer(layers, "ownership", key=None), bbox, 0))
+            ),
             "stops": clip_bbox(
                 sorted_layer(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M
             ),
-            "zones": tiled(clip_bbox(sorted_layer(layers, "exclusion_zones", key=None), bbox, 0)),
+            "zones": tiled(
+                outlined(clip_bbox(sorted_layer(layers, "exclusion_zones", key=None), bbox, 0))
+            ),
             "context_buildings": clip_bbox(buildings, context_bounds([parcels]), 0),
         }
 
