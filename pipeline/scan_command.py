@@ -6,11 +6,13 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pipeline.features._parallel import concurrently
 from pipeline.features.context import outlined
 from pipeline.scan import TIERS, TYPE_LAYERS, TYPE_TABLES, ScanResult, _vacancy_date, run_scan
 
@@ -107,9 +109,10 @@ def run_scan_command(
         # §E.0): made here, so the delivered outlines are let go before the scan starts.
         t_outline = time.perf_counter()
         layers = dict(layers)
-        for name in ("parcels", "buildings"):
-            if layers.get(name) is not None:
-                layers[name] = outlined(layers[name])
+        names = [n for n in ("parcels", "buildings") if layers.get(n) is not None]
+        canon = concurrently(*(partial(outlined, layers[n]) for n in names))
+        layers.update(zip(names, canon, strict=True))
+        del canon
         outline_s = time.perf_counter() - t_outline
         freeze()
         result = run_scan(
