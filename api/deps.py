@@ -119,7 +119,9 @@ async def current_principal(request: Request, settings: SettingsDep, users: User
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         raise NotAuthenticated()
-    user = await in_db(
+    # A session this instance validated within the last KANSENKAART_SESSION_CACHE_SECONDS comes
+    # from memory on the event loop (api/store/users.py); otherwise the database is read.
+    user = users.remembered_session_user(raw) or await in_db(
         request,
         functools.partial(
             users.session_user,
@@ -240,18 +242,13 @@ class TileAddress:
     y: int
 
 
-async def tile_params(
-    z: Annotated[int, Path(ge=0, le=22)],
-    x: Annotated[int, Path(ge=0)],
-    y: Annotated[int, Path(ge=0)],
-) -> TileAddress:
-    """A WebMercatorQuad tile address; x and y must exist at zoom z."""
+def tile_address(z: int, x: int, y: int) -> TileAddress:
+    """A WebMercatorQuad tile address; x and y must exist at zoom z (z in 0–22 and x, y ≥ 0 are
+    checked by the route's path parameters: the tile route is the hottest path, so it takes them
+    directly instead of through a dependency)."""
     if x >= 1 << z or y >= 1 << z:
         raise InvalidRequest(f"Tegel {z}/{x}/{y} bestaat niet (x en y < {1 << z}).")
     return TileAddress(z, x, y)
-
-
-TileDep = Annotated[TileAddress, Depends(tile_params)]
 
 
 async def filters_query(

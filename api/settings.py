@@ -100,6 +100,11 @@ class Settings(StoreSettings):
 
     session_idle_minutes: int = Field(default=30, ge=1)
     session_absolute_hours: int = Field(default=12, ge=1)
+    #: How long an instance may reuse a session it has just validated without reading the
+    #: database again (api/README.md "Sessions across instances"): a logout, disabled account or
+    #: new password made on *another* instance (or with the CLI) takes effect here within this
+    #: many seconds; on the same instance at once. 0 reads the database on every request.
+    session_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # Login throttling (api/README.md "Login throttling"): free failed attempts per key, then a
     # delay that doubles with every further failure, up to the maximum.
     login_free_attempts: int = Field(default=5, ge=1)  # per account *and* address

@@ -7,16 +7,21 @@ import asyncio
 import gzip
 import hashlib
 from enum import StrEnum
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DataDep, DataUser, FiltersDep, SettingsDep, TileDep, data_user
+from api.deps import DataUser, FiltersDep, tile_address
 from api.errors import error_responses
 from api.http import accepts_gzip
 from api.tiles import gzip_tile
 
-router = APIRouter(prefix="/api/tiles", tags=["tiles"], dependencies=[Depends(data_user)])
+#: No router-level dependency: the one route asks for ``DataUser`` itself (a second, cached copy
+#: still cost a walk of the dependency tree on every tile). Settings and stores come from
+#: ``request.app.state`` and the tile address from plain path parameters for the same reason: a
+#: tile is the most frequent request, and FastAPI's dependency solving was 13 % of its CPU.
+router = APIRouter(prefix="/api/tiles", tags=["tiles"])
 
 MVT_TYPE = "application/vnd.mapbox-vector-tile"
 
@@ -42,14 +47,17 @@ class TileLayer(StrEnum):
 )
 async def tile(
     layer: TileLayer,
-    t: TileDep,
+    z: Annotated[int, Path(ge=0, le=22)],
+    x: Annotated[int, Path(ge=0)],
+    y: Annotated[int, Path(ge=0)],
     request: Request,
     user: DataUser,
     filters: FiltersDep,
-    data: DataDep,
-    settings: SettingsDep,
 ) -> Response:
     """One WebMercatorQuad tile with only the caller's municipalities in it."""
+    t = tile_address(z, x, y)
+    state = request.app.state
+    data, settings = state.data, state.settings
     scope = user.scope
     version = data.loaded_version()  # a stat(); None when the result changed or is not loaded
     if version is None:
@@ -66,7 +74,7 @@ async def tile(
     }
     if etag in [v.strip() for v in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    cache = request.app.state.tile_cache
+    cache = state.tile_cache
     body = cache.get(key)
     if body is None:
 
@@ -85,7 +93,7 @@ async def tile(
         # On the tile threads, not the shared pool: 32 renders at once on 40 threads spent half
         # of the CPU handing the GIL around.
         loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(request.app.state.tile_threads, render)
+        body = await loop.run_in_executor(state.tile_threads, render)
         cache.put(key, body)
     if not gzipped:  # rare (the page and QGIS take gzip): unpack for this client only
         return Response(content=gzip.decompress(body), media_type=MVT_TYPE, headers=headers)

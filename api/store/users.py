@@ -8,11 +8,20 @@ and every change is one transaction, so several processes on one database agree 
 logout or a disabled account ends the session everywhere, and the throttling counters are
 counted atomically (:meth:`UserStore.reserve_login`). Time comes from an injectable clock so
 tests can expire sessions without sleeping.
+
+One bounded exception: a store opened with ``session_cache_seconds`` > 0 (the service's, setting
+``KANSENKAART_SESSION_CACHE_SECONDS``, default 1 s) remembers a session it has just validated for
+at most that long, so a burst of tile requests does not read the database once per tile. A change
+made through the same store (logout, disabled account, new password) empties that memory at once;
+a change made by another instance or the CLI takes effect there within those seconds. A
+remembered session is never used past its idle or absolute deadline, nor past the moment its
+``last_seen`` would be written (:data:`TOUCH_INTERVAL`), so caching changes no expiry.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +116,8 @@ audit_log = sa.Table(
 
 #: Sessions' ``last_seen`` is written at most this often (seconds), to keep reads cheap.
 TOUCH_INTERVAL = 15.0
+#: At most this many validated sessions are remembered per store (then the memory starts again).
+SESSION_CACHE_MAX = 10_000
 
 
 class UserStoreError(ValueError):
@@ -227,11 +238,23 @@ class UserStore:
         secret: bytes,
         clock: Callable[[], float] = time.time,
         passwords: Passwords | None = None,
+        session_cache_seconds: float = 0.0,
     ):
         self.db = db
         self.passwords = passwords or Passwords()
         self.secret = secret
         self.clock = clock
+        self.session_cache_seconds = session_cache_seconds
+        # id hash -> (monotonic time it may be used until, clock deadline, user); see module doc
+        self._sessions: dict[str, tuple[float, float, User]] = {}
+        self._sessions_lock = threading.Lock()
+        self._sessions_generation = 0  # a look-up that raced a change does not remember its answer
+
+    def forget_sessions(self) -> None:
+        """Drop every remembered session (after any change to sessions or accounts)."""
+        with self._sessions_lock:
+            self._sessions.clear()
+            self._sessions_generation += 1
 
     def close(self) -> None:
         self.db.close()
@@ -304,6 +327,7 @@ class UserStore:
         with self.db.write() as con:
             con.execute(users.update().where(users.c.id == user.id).values(disabled=True))
             self._revoke_all(con, user.id)
+        self.forget_sessions()
         return self._require(email)
 
     def set_password(self, email: str, password: str) -> User:
@@ -321,6 +345,7 @@ class UserStore:
                 )
             )
             self._revoke_all(con, user.id)
+        self.forget_sessions()
         return user
 
     def upsert_user(self, email: str, password: str, *, role: str, gemeenten: list[str]) -> User:
@@ -335,6 +360,7 @@ class UserStore:
                 .where(_email_is(email))
                 .values(role=role, gemeenten=json.dumps(codes), disabled=False)
             )
+        self.forget_sessions()
         return self._require(email)
 
     def _revoke_all(self, con: Connection, user_id: int) -> None:
@@ -444,9 +470,27 @@ class UserStore:
         )
         return raw
 
+    def _remembered(self, id_hash: str) -> User | None:
+        if self.session_cache_seconds <= 0:
+            return None
+        hit = self._sessions.get(id_hash)
+        if hit is not None and time.monotonic() < hit[0] and self.clock() <= hit[1]:
+            return hit[2]
+        return None
+
+    def remembered_session_user(self, raw: str) -> User | None:
+        """The user of a session this store validated within ``session_cache_seconds`` (and still
+        before its deadlines), from memory only; ``None`` means: ask :meth:`session_user`. Never
+        blocks, so the service calls it on the event loop and skips a hop to a database thread."""
+        return self._remembered(self._hash(raw)) if self.session_cache_seconds > 0 else None
+
     def session_user(self, raw: str, *, idle: float, absolute: float) -> User | None:
         """The user of a live session, or ``None`` (unknown, expired or disabled user)."""
         id_hash = self._hash(raw)
+        hit = self._remembered(id_hash)
+        if hit is not None:
+            return hit
+        generation = self._sessions_generation
         with self.db.read() as con:
             row = con.execute(
                 sa.select(
@@ -464,16 +508,33 @@ class UserStore:
             with self.db.write() as con:
                 con.execute(sessions.delete().where(sessions.c.id_hash == id_hash))
             return None
+        seen = row.s_seen
         if now - row.s_seen > TOUCH_INTERVAL:
             with self.db.write() as con:
                 con.execute(
                     sessions.update().where(sessions.c.id_hash == id_hash).values(last_seen=now)
                 )
-        return _user(row)
+            seen = now
+        user = _user(row)
+        if self.session_cache_seconds > 0:
+            # Never past the idle/absolute deadline nor the next touch of last_seen.
+            deadline = min(seen + TOUCH_INTERVAL, seen + idle, row.s_created + absolute)
+            with self._sessions_lock:
+                if generation != self._sessions_generation:
+                    return user  # a logout or account change ran meanwhile: answer, not remember
+                if len(self._sessions) >= SESSION_CACHE_MAX:
+                    self._sessions.clear()
+                self._sessions[id_hash] = (
+                    time.monotonic() + self.session_cache_seconds,
+                    deadline,
+                    user,
+                )
+        return user
 
     def delete_session(self, raw: str) -> None:
         with self.db.write() as con:
             con.execute(sessions.delete().where(sessions.c.id_hash == self._hash(raw)))
+        self.forget_sessions()
 
     # -- API tokens ---------------------------------------------------------------------------
     def create_token(self, user: User, *, name: str, days: int) -> tuple[TokenInfo, str]:
@@ -597,6 +658,7 @@ def open_user_store(
     passwords: Passwords | None = None,
     auto_upgrade: bool = True,
     pool_size: int = 5,
+    session_cache_seconds: float = 0.0,
 ) -> UserStore:
     """Open the database named by ``KANSENKAART_DATABASE`` (a SQLite path or a PostgreSQL URL),
     migrated to the newest schema first with ``auto_upgrade``; :class:`UserStoreError` when it
@@ -605,4 +667,10 @@ def open_user_store(
         db = open_database(database, auto_upgrade=auto_upgrade, pool_size=pool_size)
     except DatabaseError as exc:
         raise UserStoreError(str(exc)) from None
-    return UserStore(db, secret=secret, clock=clock, passwords=passwords)
+    return UserStore(
+        db,
+        secret=secret,
+        clock=clock,
+        passwords=passwords,
+        session_cache_seconds=session_cache_seconds,
+    )

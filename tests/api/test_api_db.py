@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -167,5 +168,98 @@ def test_a_nul_character_in_text_is_replaced_the_same_way_on_both_databases(data
         assert [t.name for t in store.list_tokens(user)] == ["qgis\ufffdlaptop"]
         store.audit("login", outcome="failure", user_email="x\x00@test.nl", address="cli")
         assert store.audit_entries()[0].user_email == "x\ufffd@test.nl"
+    finally:
+        store.close()
+
+
+def _session(store: UserStore, email: str) -> str:
+    user = store.get_user(email)
+    assert user is not None
+    with store.db.write() as con:
+        return store._insert_session(con, user, "127.0.0.1")
+
+
+def test_a_remembered_session_ends_at_once_on_its_own_instance_and_within_the_bound_on_another(
+    database,
+):
+    """Two stores on one database are two instances. ``session_cache_seconds`` lets an instance
+    reuse a session it has just validated; a logout or disabled account made on that instance
+    ends it there at once, one made on the other instance within the bound (and not sooner than
+    the database says, i.e. the memory is really used)."""
+    ttl = 1.5
+    a = open_user_store(database, secret=b"s" * 40, session_cache_seconds=ttl)
+    b = open_user_store(database, secret=b"s" * 40, session_cache_seconds=ttl)
+    try:
+        a.add_user("ann@test.nl", "a long password", role="analist", gemeenten=[])
+        a.add_user("bob@test.nl", "a long password", role="analist", gemeenten=[])
+        check = {"idle": 1800.0, "absolute": 43200.0}
+        # On its own instance: logout, a disabled account and a new password take effect at once.
+        for end in (
+            lambda raw: a.delete_session(raw),
+            lambda raw: a.set_password("ann@test.nl", "another long password"),
+        ):
+            raw = _session(a, "ann@test.nl")
+            assert a.remembered_session_user(raw) is None  # not validated yet
+            assert a.session_user(raw, **check).email == "ann@test.nl"
+            assert a.remembered_session_user(raw).email == "ann@test.nl"  # the event-loop path
+            end(raw)
+            assert a.remembered_session_user(raw) is None
+            assert a.session_user(raw, **check) is None
+        raw = _session(a, "bob@test.nl")
+        assert a.session_user(raw, **check) is not None
+        a.disable_user("bob@test.nl")
+        assert a.session_user(raw, **check) is None
+        # On the other instance: remembered for at most ttl seconds after its last read.
+        raw = _session(b, "ann@test.nl")
+        read = time.monotonic()
+        assert a.session_user(raw, **check) is not None  # a remembers it from here
+        b.delete_session(raw)
+        assert b.session_user(raw, **check) is None
+        stale = a.session_user(raw, **check)
+        if time.monotonic() - read < ttl:
+            assert stale is not None  # still remembered: the cache is really used
+        while a.session_user(raw, **check) is not None or a.remembered_session_user(raw):
+            assert time.monotonic() - read <= ttl + 0.05, "a logout elsewhere outlived the bound"
+            time.sleep(0.02)
+        # Without the setting (the CLI's stores, the default) every look-up reads the database.
+        c = open_user_store(database, secret=b"s" * 40)
+        try:
+            raw = _session(c, "ann@test.nl")
+            assert c.session_user(raw, **check) is not None
+            b.delete_session(raw)
+            assert c.session_user(raw, **check) is None
+        finally:
+            c.close()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_remembered_session_never_outlives_its_idle_deadline_nor_skips_the_touch(tmp_path):
+    """The clock moves while the memory (monotonic seconds) has not run out: a session idle for
+    longer than allowed is refused, and one used within the idle time is still touched (so a
+    session kept in use does not expire because the memory hid its requests from the database)."""
+    now = [1_000_000.0]
+    store = open_user_store(
+        str(tmp_path / "s.sqlite"), secret=b"s" * 40, clock=lambda: now[0], session_cache_seconds=5
+    )
+    try:
+        store.add_user("ann@test.nl", "a long password", role="analist", gemeenten=[])
+        raw = _session(store, "ann@test.nl")
+        assert store.session_user(raw, idle=60, absolute=3600) is not None
+        for _ in range(4):  # in use every 50 s: touched each time, never idle for 60 s
+            now[0] += 50
+            assert store.session_user(raw, idle=60, absolute=3600) is not None
+        now[0] += 61
+        assert store.session_user(raw, idle=60, absolute=3600) is None
+        # Deadlines shorter than the touch interval (15 s) hold for a remembered session too.
+        raw = _session(store, "ann@test.nl")
+        assert store.session_user(raw, idle=10, absolute=3600) is not None
+        now[0] += 11
+        assert store.session_user(raw, idle=10, absolute=3600) is None
+        raw = _session(store, "ann@test.nl")
+        assert store.session_user(raw, idle=60, absolute=12) is not None
+        now[0] += 13
+        assert store.session_user(raw, idle=60, absolute=12) is None
     finally:
         store.close()

@@ -87,3 +87,21 @@ def test_tiles_render_on_the_tile_threads_no_more_at_once_than_the_store_says(en
     assert len(names) == 8 and all(n.startswith("kk-tile") for n in names), names
     assert 1 <= peak[0] <= data.tile_threads
     assert data.tile_threads == (1 if env.backend == "gpkg" else data._pool.max_size)
+
+
+def test_the_loaded_objects_are_frozen_once_per_process():
+    """After the first start-up the objects that exist (the loaded result) are moved out of the
+    collector's sight, so full collections stop walking them; a process that builds many apps
+    (the tests) freezes only at the first one. In a fresh process, not to freeze this worker."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, api.main as m; n0 = gc.get_freeze_count(); m._freeze_loaded_objects(); "
+        "n1 = gc.get_freeze_count(); junk = [[] for _ in range(1000)]; "
+        "m._freeze_loaded_objects(); print(n0, n1, gc.get_freeze_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    n0, n1, n2 = map(int, out.stdout.split())
+    assert n0 == 0 and n1 > 10_000 and n2 == n1
