@@ -563,6 +563,11 @@ def _plant_strips(
         & (info.area.to_numpy() >= 5_000)
     )
     parks = parks[~shapely.intersects(planned, geoms[parks])]
+    # nor in another hard zone (a high-voltage line of the province crossing the same park
+    # would exclude it as a whole instead of cutting its strip off)
+    hard = t.zones[t.zones["kind"] != "kernwinkelgebied"].geometry.to_numpy()
+    if len(hard):
+        parks = parks[~shapely.intersects(shapely.union_all(hard), geoms[parks])]
     b = shapely.bounds(geoms[parks])
     height = b[:, 3] - b[:, 1]
     strips = shapely.box(b[:, 0] - 10, b[:, 3] - 0.3 * height, b[:, 2] + 10, b[:, 3] + 10)
