@@ -17,7 +17,7 @@ Here such pairs are settled with a tolerance of :data:`TOLERANCE_M`:
 Both tests are exact geometry on the polygons' vertices, vectorised over pairs with numpy (a
 few hundred nanoseconds per pair): they do not depend on the orientation of the data or on
 extra vertices on straight edges (vertices within the tolerance of a straight line are
-dropped first, :func:`shapely.simplify`). Polygons with holes, several parts or more than
+dropped first, Douglas–Peucker with the tolerance). Polygons with holes, several parts or more than
 :data:`MAX_VERTICES` corners are left to the caller (a multi-polygon of one part is its part).
 """
 
@@ -58,9 +58,9 @@ CHUNK_ENTRIES = 4_000_000
 
 @dataclass(frozen=True)
 class _Bucket:
-    """Polygons with up to ``K`` corners: corners ``V`` (n, K, 2), counter-clockwise, padded
-    with the first corner; inward unit normals ``N`` of the edges from each corner; ``E``
-    marks real edges; ``convex`` per polygon."""
+    """Polygons with up to ``K`` corners: corners ``V`` (n, K, 2) in either orientation,
+    padded with the first corner; inward unit normals ``N`` of the edges from each corner;
+    ``E`` marks real edges; ``convex`` per polygon."""
 
     K: int
     V: np.ndarray
@@ -87,61 +87,125 @@ class SimplePolygons:
         bucket = np.full(n, -1, dtype=np.int64)
         row = np.full(n, -1, dtype=np.int64)
         # polygons, and multi-polygons of one part (as readers deliver parcels)
-        # (GEOS simplifies a multi-polygon of one part to its polygon: no copy of the part)
         kind = shapely.get_type_id(geoms)
         cand = np.flatnonzero((kind == 3) | (kind == 6))
-        simp = np.full(n, None, dtype=object)
-        simp[cand] = shapely.simplify(geoms[cand], tol, preserve_topology=False)
-        ok = np.zeros(n, dtype=bool)
-        ok[cand] = shapely.get_type_id(simp[cand]) == 3
-        ok[ok] = shapely.get_num_interior_rings(simp[ok]) == 0
-        cnt = np.zeros(n, dtype=np.int64)
-        cnt[ok] = shapely.get_num_coordinates(simp[ok]) - 1
-        ok &= (cnt >= 3) & (cnt <= MAX_VERTICES)
+        ring, xy = _outer_rings(geoms[cand])
+        has = ring[:, 0] >= 0
+        cand, ring = cand[has], ring[has]
+        start = ring[:, 0]
+        cnt = ring[:, 1] - start - 1  # distinct corners (the closing coordinate repeats)
+        # Douglas–Peucker with the tolerance, but only where it can drop a corner: a vertex
+        # within ``tol`` of the segment joining its neighbours (one outline in a hundred after
+        # the canonical outlines of contracts §E.0; simplifying all of them costs seconds).
+        redo = np.flatnonzero(_has_straight_corner(xy, start, cnt, tol))
+        if len(redo):
+            simp = shapely.simplify(geoms[cand[redo]], tol, preserve_topology=False)
+            ring2, xy2 = _outer_rings(simp)
+            fine = ring2[:, 0] >= 0
+            start[redo[fine]] = ring2[fine, 0] + len(xy)
+            cnt[redo[fine]] = ring2[fine, 1] - ring2[fine, 0] - 1
+            cnt[redo[~fine]] = 0
+            xy = np.concatenate([xy, xy2])
+        ok = (cnt >= 3) & (cnt <= MAX_VERTICES)
         buckets = []
         lo = 0
         for b, K in enumerate(SIZES):
-            idx = np.flatnonzero(ok & (cnt > lo) & (cnt <= K))
+            sel = np.flatnonzero(ok & (cnt > lo) & (cnt <= K))
             lo = K
-            bucket[idx] = b
-            row[idx] = np.arange(len(idx))
-            buckets.append(_table(simp[idx], cnt[idx], K, tol))
+            bucket[cand[sel]] = b
+            row[cand[sel]] = np.arange(len(sel))
+            buckets.append(_table(xy, start[sel], cnt[sel], K, tol))
         return cls(bucket, row, tuple(buckets))
 
 
-def _table(geoms: np.ndarray, cnt: np.ndarray, K: int, tol: float) -> _Bucket:
-    """The vertex table of polygons with ``cnt`` (≤ K) distinct corners each."""
+def _outer_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The coordinates of the polygons without holes (a multi-polygon of one part is its
+    polygon): ``ring[g] = (first, end)`` rows of geometry ``g``'s closed ring in ``xy``, or
+    ``(-1, -1)`` for any other geometry.
+
+    Read from the coordinates alone (no copies of rings or parts): a geometry is one ring when
+    its first coordinate comes back only as its last one (a hole or a second part starts a new
+    ring after the first closed; one touching the first ring's start point counts as more).
+    """
     n = len(geoms)
+    ring = np.full((n, 2), -1, dtype=np.int64)
     xy, own = shapely.get_coordinates(geoms, return_index=True)
-    start = np.cumsum(cnt + 1) - (cnt + 1)
-    k = np.arange(len(xy)) - start[own]
-    keep = k < cnt[own]  # not the closing coordinate
+    if len(xy) == 0:
+        return ring, xy
+    count = np.bincount(own, minlength=n)
+    start = np.cumsum(count) - count
+    at_start = (xy == xy[start[own]]).all(axis=1)
+    returns = np.bincount(own[at_start], minlength=n)  # the first coordinate and its repeats
+    end = start + count
+    one = (count >= 4) & (returns == 2)
+    one[one] = at_start[end[one] - 1]  # ... and the one repeat closes the geometry
+    ring[one, 0] = start[one]
+    ring[one, 1] = end[one]
+    return ring, xy
+
+
+def _has_straight_corner(
+    xy: np.ndarray, start: np.ndarray, cnt: np.ndarray, tol: float
+) -> np.ndarray:
+    """Per ring: does a corner lie within ``tol`` of the segment joining its two neighbours?"""
+    n = len(start)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    cnt = np.maximum(cnt, 0)
+    own = np.repeat(np.arange(n), cnt)
+    k = np.arange(len(own)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    c = cnt[own]
+    base = start[own]
+    p = xy[base + k]
+    a = xy[base + (k - 1) % c] - p
+    b = xy[base + (k + 1) % c] - p
+    ab = b - a
+    len2 = ab[:, 0] ** 2 + ab[:, 1] ** 2
+    # the distance of p (the origin) from segment a–b
+    t = np.clip(-(a[:, 0] * ab[:, 0] + a[:, 1] * ab[:, 1]) / np.where(len2 > 0, len2, 1.0), 0, 1)
+    qx, qy = a[:, 0] + t * ab[:, 0], a[:, 1] + t * ab[:, 1]
+    near = qx * qx + qy * qy <= tol * tol
+    return np.bincount(own[near], minlength=n) > 0
+
+
+def _table(xy: np.ndarray, start: np.ndarray, cnt: np.ndarray, K: int, tol: float) -> _Bucket:
+    """The vertex table of the rings ``xy[start : start + cnt]`` (≤ K distinct corners each).
+
+    Built per exact corner count, where every ring is a plain ``(m, c, 2)`` block: edges and
+    turns wrap around with ``np.roll``. Clockwise rings keep their order; their normals and
+    turns change sign instead.
+    """
+    n = len(start)
     V = np.zeros((n, K, 2))
-    V[own[keep], k[keep]] = xy[keep]
-    ar = np.arange(K)[None, :]
-    real = ar < cnt[:, None]
-    nxt = np.where(ar + 1 < cnt[:, None], ar + 1, 0)
-    # orientation from the shoelace sum, relative to the first corner (precision)
-    rel = V - V[:, :1]
-    relw = np.take_along_axis(rel, nxt[:, :, None], axis=1)
-    twice_area = np.where(real, rel[:, :, 0] * relw[:, :, 1] - relw[:, :, 0] * rel[:, :, 1], 0.0)
-    cw = twice_area.sum(axis=1) < 0
-    rev = np.where(real, cnt[:, None] - 1 - ar, 0)
-    V[cw] = np.take_along_axis(V[cw], rev[cw][:, :, None], axis=1)
-    V = np.where(real[:, :, None], V, V[:, :1])
-    d = np.take_along_axis(V, nxt[:, :, None], axis=1) - V
-    length = np.hypot(d[:, :, 0], d[:, :, 1])
-    E = real & (length > 0)
-    safe = np.where(E, length, 1.0)
-    N = np.stack([-d[:, :, 1] / safe, d[:, :, 0] / safe], axis=2)
-    # convex: no corner turns right by more than the tolerance
-    d_next = np.take_along_axis(d, nxt[:, :, None], axis=1)
-    turn = (d[:, :, 0] * d_next[:, :, 1] - d[:, :, 1] * d_next[:, :, 0]) / safe
-    convex = np.all(~E | (turn >= -tol), axis=1)
+    N = np.zeros((n, K, 2))
+    E = np.zeros((n, K), dtype=bool)
+    convex = np.ones(n, dtype=bool)
+    for c in np.unique(cnt):
+        rows = np.flatnonzero(cnt == c)
+        v = xy[start[rows, None] + np.arange(c)]  # (m, c, 2)
+        d = np.roll(v, -1, axis=1) - v
+        # orientation from the shoelace sum, relative to the first corner (precision)
+        rel = v - v[:, :1]
+        relw = np.roll(rel, -1, axis=1)
+        twice_area = (rel[:, :, 0] * relw[:, :, 1] - relw[:, :, 0] * rel[:, :, 1]).sum(axis=1)
+        sign = np.where(twice_area < 0, -1.0, 1.0)[:, None]
+        length = np.hypot(d[:, :, 0], d[:, :, 1])
+        e = length > 0
+        safe = np.where(e, length, 1.0)
+        V[rows, :c] = v
+        V[rows, c:] = v[:, :1]
+        N[rows, :c, 0] = -d[:, :, 1] / safe * sign
+        N[rows, :c, 1] = d[:, :, 0] / safe * sign
+        E[rows, :c] = e
+        # convex: no corner turns right (against the ring's orientation) by more than tol
+        d_next = np.roll(d, -1, axis=1)
+        turn = sign * (d[:, :, 0] * d_next[:, :, 1] - d[:, :, 1] * d_next[:, :, 0]) / safe
+        convex[rows] = np.all(~e | (turn >= -tol), axis=1)
     return _Bucket(K, V, N, E, convex)
 
 
 _CACHE: dict[int, tuple[weakref.ref, SimplePolygons]] = {}
+_BUILDING: dict[int, threading.Lock] = {}
 _LOCK = threading.Lock()
 
 
@@ -149,19 +213,28 @@ def simple_polygons(geoms: np.ndarray) -> SimplePolygons:
     """:meth:`SimplePolygons.build` of ``geoms``, built once per geometry array.
 
     The scan overlays the same parcels with buildings, owners, zoning and zones (on two
-    threads): the tables are kept while the array lives.
+    threads): the tables are kept while the array lives. Tables of different arrays are
+    built at the same time; a second thread asking for a table being built waits for it.
     """
     key = id(geoms)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None and hit[0]() is geoms:
             return hit[1]
+        building = _BUILDING.setdefault(key, threading.Lock())
+    with building:
+        with _LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None and hit[0]() is geoms:
+                return hit[1]
         table = SimplePolygons.build(geoms)
 
         def forget(_: object, key: int = key) -> None:
             _CACHE.pop(key, None)
 
-        _CACHE[key] = (weakref.ref(geoms, forget), table)
+        with _LOCK:
+            _CACHE[key] = (weakref.ref(geoms, forget), table)
+            _BUILDING.pop(key, None)
         return table
 
 

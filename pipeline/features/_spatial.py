@@ -178,9 +178,10 @@ def _intersection_areas(
     h = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
     todo = np.flatnonzero((w > tol) & (h > tol))
     del bi, bj, w, h
-    verdict = classify_pairs(
-        simple_polygons(geoms), simple_polygons(others), i[todo], j[todo], tol=tol
-    )
+    # the other layer's table first: two overlays of the parcels on two threads then build
+    # their own tables at the same time before one of them builds the shared parcel table
+    other_table = simple_polygons(others)
+    verdict = classify_pairs(simple_polygons(geoms), other_table, i[todo], j[todo], tol=tol)
     g_area, o_area = shapely.area(geoms), shapely.area(others)
     hit = todo[verdict == A_IN_B]
     area[hit] = g_area[i[hit]]
