@@ -89,7 +89,7 @@ class SimplePolygons:
         # polygons, and multi-polygons of one part (as readers deliver parcels)
         kind = shapely.get_type_id(geoms)
         cand = np.flatnonzero((kind == 3) | (kind == 6))
-        ring, xy = _outer_rings(geoms[cand])
+        ring, xy = outer_rings(geoms[cand])
         has = ring[:, 0] >= 0
         cand, ring = cand[has], ring[has]
         start = ring[:, 0]
@@ -97,10 +97,10 @@ class SimplePolygons:
         # Douglas–Peucker with the tolerance, but only where it can drop a corner: a vertex
         # within ``tol`` of the segment joining its neighbours (one outline in a hundred after
         # the canonical outlines of contracts §E.0; simplifying all of them costs seconds).
-        redo = np.flatnonzero(_has_straight_corner(xy, start, cnt, tol))
+        redo = np.flatnonzero(has_straight_corner(xy, start, cnt, tol))
         if len(redo):
             simp = shapely.simplify(geoms[cand[redo]], tol, preserve_topology=False)
-            ring2, xy2 = _outer_rings(simp)
+            ring2, xy2 = outer_rings(simp)
             fine = ring2[:, 0] >= 0
             start[redo[fine]] = ring2[fine, 0] + len(xy)
             cnt[redo[fine]] = ring2[fine, 1] - ring2[fine, 0] - 1
@@ -118,7 +118,7 @@ class SimplePolygons:
         return cls(bucket, row, tuple(buckets))
 
 
-def _outer_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def outer_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The coordinates of the polygons without holes (a multi-polygon of one part is its
     polygon): ``ring[g] = (first, end)`` rows of geometry ``g``'s closed ring in ``xy``, or
     ``(-1, -1)`` for any other geometry.
@@ -144,28 +144,38 @@ def _outer_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ring, xy
 
 
-def _has_straight_corner(
+def has_straight_corner(
     xy: np.ndarray, start: np.ndarray, cnt: np.ndarray, tol: float
 ) -> np.ndarray:
-    """Per ring: does a corner lie within ``tol`` of the segment joining its two neighbours?"""
+    """Per ring ``xy[start : start + cnt + 1]`` (closed): may a corner be dropped by
+    Douglas–Peucker with ``tol``, that is, does one lie within ``tol`` of the line through its
+    two neighbours? (A screen: the line is nearer than the segment, so every corner that
+    Douglas–Peucker drops alone is found, and some it keeps.)"""
     n = len(start)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    cnt = np.maximum(cnt, 0)
-    own = np.repeat(np.arange(n), cnt)
-    k = np.arange(len(own)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    c = cnt[own]
-    base = start[own]
-    p = xy[base + k]
-    a = xy[base + (k - 1) % c] - p
-    b = xy[base + (k + 1) % c] - p
-    ab = b - a
-    len2 = ab[:, 0] ** 2 + ab[:, 1] ** 2
-    # the distance of p (the origin) from segment a–b
-    t = np.clip(-(a[:, 0] * ab[:, 0] + a[:, 1] * ab[:, 1]) / np.where(len2 > 0, len2, 1.0), 0, 1)
-    qx, qy = a[:, 0] + t * ab[:, 0], a[:, 1] + t * ab[:, 1]
-    near = qx * qx + qy * qy <= tol * tol
-    return np.bincount(own[near], minlength=n) > 0
+    if n == 0 or len(xy) < 3:
+        return np.zeros(n, dtype=bool)
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    # every coordinate against the ones before and after it in the array (whole-array
+    # slices), then each ring's first corner against its last one
+    near = np.zeros(len(xy), dtype=bool)
+    near[1:-1] = _near_line(
+        x[:-2] - x[1:-1], y[:-2] - y[1:-1], x[2:] - x[1:-1], y[2:] - y[1:-1], tol
+    )
+    last = np.maximum(start + cnt - 1, 0)
+    second = np.minimum(start + 1, len(xy) - 1)
+    x0, y0 = x[start], y[start]
+    near[start] = _near_line(x[last] - x0, y[last] - y0, x[second] - x0, y[second] - y0, tol)
+    total = np.concatenate([[0], np.cumsum(near)])
+    return total[start + np.maximum(cnt, 0)] - total[start] > 0
+
+
+def _near_line(
+    ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, tol: float
+) -> np.ndarray:
+    """Is the origin within ``tol`` of the line through ``a`` and ``b`` (or are they equal)?"""
+    cross = ax * by - ay * bx
+    dx, dy = bx - ax, by - ay
+    return cross * cross <= (tol * tol) * (dx * dx + dy * dy)
 
 
 def _table(xy: np.ndarray, start: np.ndarray, cnt: np.ndarray, K: int, tol: float) -> _Bucket:

@@ -330,17 +330,39 @@ def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -
     outlines (Douglas–Peucker with :data:`OUTLINE_TOLERANCE_M`, 1 µm; docs/contracts.md §E.0),
     so neither its results nor its time depend on how many vertices describe a shape. A polygon is
     kept as it is when the simplified one would not be valid, would change type or would
-    differ in area by more than ``tol`` times its perimeter.
+    differ in area by more than ``tol`` times its perimeter. A multi-polygon of one part
+    becomes its polygon; one of several parts is kept as it is.
     """
     out = np.array(geoms, dtype=object, copy=True)
     kinds = shapely.get_type_id(out)
-    # polygons, and multi-polygons of one part (as the readers deliver parcels): simplified
-    # as their polygon and given back as a multi-polygon
+    # polygons, and multi-polygons of one part (as the readers deliver parcels): the outline
+    # of a one-part multi-polygon is its polygon (the GeoPackage export makes it a one-part
+    # multi-polygon again, byte for byte)
     multi = kinds == 6
     multi[multi] = shapely.get_num_geometries(out[multi]) == 1
     poly = np.flatnonzero((kinds == 3) | multi)
     if len(poly) == 0:
         return out
+    src = out[poly]
+    canon = shapely.simplify(src, tol, preserve_topology=False)
+    still_multi = shapely.get_type_id(canon) == 6  # GEOS gives the polygon back; if not:
+    canon[still_multi] = shapely.get_geometry(canon[still_multi], 0)
+    idx = np.flatnonzero(shapely.get_num_coordinates(canon) < shapely.get_num_coordinates(src))
+    s, o = canon[idx], src[idx]
+    bad = idx[
+        ~(
+            (shapely.get_type_id(s) == 3)
+            & (np.abs(shapely.area(s) - shapely.area(o)) <= tol * shapely.length(o))
+            & shapely.is_valid(s)
+        )
+    ]
+    if len(bad):  # kept as delivered (a multi-polygon as its polygon)
+        kept = src[bad]
+        wrapped = shapely.get_type_id(kept) == 6
+        kept[wrapped] = shapely.get_geometry(kept[wrapped], 0)
+        canon[bad] = kept
+    out[poly] = canon
+    return out
     src = out[poly]
     wrapped = multi[poly]
     src[wrapped] = shapely.get_geometry(src[wrapped], 0)

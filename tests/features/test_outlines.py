@@ -32,7 +32,7 @@ def test_a_corner_rounded_to_the_millimetre_stays() -> None:
     assert shapely.equals_exact(out[0], poly, tolerance=0)
 
 
-def test_a_multipolygon_of_one_part_stays_a_multipolygon() -> None:
+def test_a_multipolygon_of_one_part_becomes_its_polygon() -> None:
     one = MultiPolygon([shapely.segmentize(Polygon([(0, 0), (4, 0), (4, 3), (0, 3)]), 0.5)])
     two = MultiPolygon(
         [
@@ -41,8 +41,10 @@ def test_a_multipolygon_of_one_part_stays_a_multipolygon() -> None:
         ]
     )
     point = shapely.Point(1, 1)
-    out = canonical_outlines(np.array([one, two, point, None], dtype=object))
-    assert out[0].geom_type == "MultiPolygon" and _coords(out[0]) == 5
+    plain = MultiPolygon([Polygon([(0, 0), (4, 0), (4, 3)])])  # nothing to drop
+    out = canonical_outlines(np.array([one, two, point, None, plain], dtype=object))
+    assert out[4].geom_type == "Polygon" and shapely.equals_exact(out[4], plain.geoms[0], 0)
+    assert out[0].geom_type == "Polygon" and _coords(out[0]) == 5  # the part itself
     assert out[1] is two  # several parts: as delivered
     assert out[2] is point and out[3] is None
 
