@@ -285,8 +285,10 @@ def run_scan(
         ``reference_date`` when it has one, else today (pass the vacancy data's date for
         reproducible runs; :func:`run_scan_command` does).
     keep_features
-        Keep the feature tables in ``ScanResult.features`` (the command drops them to lower
-        peak memory).
+        Keep the feature tables in ``ScanResult.features``. Without them (the command) the
+        excluded parcels go to ``on_layer`` as soon as the exclusion columns are known, and
+        the other parcel features are computed and kept for the candidates only (lower peak
+        memory).
     on_layer
         Called as ``on_layer(layer_name, frame)`` for each finished result layer.
 
@@ -372,14 +374,19 @@ def run_scan(
     tl_config = config.types.get("tijdelijke_locatie")
     early: dict[str, Any] = {}
 
-    def parcels_excluded(t: pd.DataFrame, keep: np.ndarray) -> None:
-        if tl_config is None:
-            return
+    def parcels_excluded(t: pd.DataFrame, keep: np.ndarray) -> bool:
+        """Hands the excluded parcels to the writer; ``True``: the table keeps only the rest."""
+        if tl_config is None or keep_features:
+            return False
         layer = early_excluded_parcels(t, keep, tl_config, p.parcels)
-        if layer is not None:
-            counts["excluded_parcels"] = len(layer)
-            early["layer"] = emit(None, "uitgesloten_percelen", layer)
-            early["live"] = keep
+        if layer is None:
+            return False
+        counts["excluded_parcels"] = len(layer)
+        counts["parcels_rows"] = len(t)
+        counts["merged_sites"] = int(t["merged"].sum())
+        early["layer"] = emit(None, "uitgesloten_percelen", layer)
+        early["live"] = keep
+        return True
 
     parcel_feats = parcel_table(
         p.parcels,
@@ -391,23 +398,18 @@ def run_scan(
         on_first=parcels_excluded,
         after_parcels=hand_over_index,
     )
-    counts["parcels_rows"] = len(parcel_feats)
-    counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0
     if "live" in early:
-        # Only the rows the rules keep are scored: all of them are candidates.
-        live = early["live"]
-        kept = parcel_feats.iloc[live]
-        if keep_features:
-            features["parcels"] = parcel_feats
-        del parcel_feats  # the excluded rows are written already: free them before scoring
-        parcel_feats = kept
+        # The table holds only the rows the rules keep (the excluded ones are with the
+        # writer): all of them are candidates.
         with stages.stage("score"):
-            excl = score("tijdelijke_locatie", kept)
+            excl = score("tijdelijke_locatie", parcel_feats)
         if len(excl):
             raise RuntimeError("scoring excluded parcels that passed the exclusion rules")
-        candidate_pos["tijdelijke_locatie"] = live
+        candidate_pos["tijdelijke_locatie"] = early["live"]
         excl_parcels = early["layer"]
     else:
+        counts["parcels_rows"] = len(parcel_feats)
+        counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0
         with stages.stage("score"):
             excl = score("tijdelijke_locatie", parcel_feats)
         with stages.stage("summary"):
@@ -419,7 +421,7 @@ def run_scan(
             )
             counts["excluded_parcels"] = len(excl_parcels)
             excl_parcels = emit(None, "uitgesloten_percelen", excl_parcels)
-    if keep_features and "parcels" not in features:
+    if keep_features:
         features["parcels"] = parcel_feats
     del parcel_feats, excl
 

@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline.features._parallel import concurrently
 from pipeline.features.context import outlined
 from pipeline.scan import TIERS, TYPE_LAYERS, TYPE_TABLES, ScanResult, _vacancy_date, run_scan
+from pipeline.stages import release_free_memory
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -113,6 +114,7 @@ def run_scan_command(
         canon = concurrently(*(partial(outlined, layers[n]) for n in names))
         layers.update(zip(names, canon, strict=True))
         del canon
+        release_free_memory()  # the delivered outlines
         outline_s = time.perf_counter() - t_outline
         freeze()
         result = run_scan(

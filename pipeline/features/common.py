@@ -381,7 +381,7 @@ def with_common(
     derive: Callable[[pd.DataFrame], pd.DataFrame],
     *,
     explain: np.ndarray | None = None,
-    on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+    on_first: Callable[[pd.DataFrame, np.ndarray], bool] | None = None,
     extra: Mapping[str, Group] | None = None,
 ) -> pd.DataFrame:
     """``base`` + the common (and ``extra``) columns + derived columns, in rounds (§E.1).
@@ -398,7 +398,9 @@ def with_common(
 
     ``on_first(table, keep)`` is called once every exclusion column is known, with the
     positions of the rows that pass the rules, before the other columns are computed (the
-    scan hands the excluded parcels to the writer there).
+    scan hands the excluded parcels to the writer there). When it returns ``True`` the
+    excluded rows are done with: the other columns are computed for the rows at ``keep`` (and
+    the ``explain`` rows) only, and the returned table holds only those rows.
     """
     from pipeline.scoring import evaluate_exclusions
 
@@ -449,8 +451,10 @@ def with_common(
         compute(every - done, np.arange(n))
         return t
     keep = np.flatnonzero(active)
-    if on_first is not None:
-        on_first(t, keep)
+    if on_first is not None and on_first(t, keep):
+        rows = np.flatnonzero(active | force)
+        t, objects, force, n = t.iloc[rows], objects.iloc[rows], force[rows], len(rows)
+        active = np.ones(n, dtype=bool)
     rest = every - done
     if rest:
         compute(rest, np.flatnonzero(active | force))

@@ -70,7 +70,7 @@ def parcel_table(
     type_config: TypeConfig | None = None,
     stages: Stages | None = None,
     all_labels: bool = True,
-    on_first: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
+    on_first: Callable[[pd.DataFrame, np.ndarray], bool] | None = None,
     after_parcels: Callable[[], None] | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``parcels`` feature table (contracts §E): one row per parcel or merged site.
@@ -78,6 +78,8 @@ def parcel_table(
     With ``all_labels=False`` (the scan), ``site_id`` and ``label`` are only made for the
     rows the type's exclusion rules keep (the candidates); excluded rows get ``None``.
     ``after_parcels()`` is called once the sites are merged, before their features.
+    ``on_first`` is passed to :func:`with_common`: when it returns ``True`` the table holds
+    only the sites the exclusion rules keep.
     """
     min_area = threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
     max_built = threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
@@ -130,12 +132,22 @@ def parcel_table(
                     )
             return t
 
+        kept: list[np.ndarray] = []
+
+        def first(table: pd.DataFrame, keep: np.ndarray) -> bool:
+            done = on_first is not None and on_first(table, keep)
+            if done:
+                kept.append(keep)
+            return done
+
         t = with_common(
-            sites, base, ctx, type_config, derive, on_first=on_first, extra=site_groups(ctx)
+            sites, base, ctx, type_config, derive, on_first=first, extra=site_groups(ctx)
         )
+        if kept:  # only the sites the rules keep
+            sites = sites.iloc[kept[0]]
         live = np.arange(len(t))
         rules = list(type_config.exclusions) if type_config is not None else []
-        if not all_labels and rules and {r.column for r in rules} <= set(t.columns):
+        if not kept and not all_labels and rules and {r.column for r in rules} <= set(t.columns):
             from pipeline.scoring import evaluate_exclusions
 
             excluded = evaluate_exclusions(t, rules, texts=False)["excluded"].to_numpy(bool)
