@@ -259,8 +259,9 @@ def _select(
         raise ValueError(
             f"result layer '{name}' lacks the documented column(s) {missing} (docs/contracts.md §C)"
         )
+    # copy-on-write: the columns changed below are new columns of ``out``, never ``gdf``'s
     out = gpd.GeoDataFrame(
-        gdf[wanted + list(extra)].copy(), geometry=gdf.geometry.to_numpy(), crs=gdf.crs or CRS
+        gdf[wanted + list(extra)], geometry=gdf.geometry.to_numpy(), crs=gdf.crs or CRS
     )
     for col in INT_COLUMNS:
         if col in out.columns:
@@ -272,12 +273,22 @@ def _select(
     if "score" in out.columns:
         out["score"] = out["score"].astype("float64").round(1)
     for col in out.columns:
-        if out[col].dtype == object and col != "geometry":
-            # mixed text/number raw values (categorical criteria) stay text
-            sample = out[col].dropna()
-            if len(sample) and not all(isinstance(v, str) for v in sample.iloc[:50]):
-                out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        # mixed text/number raw values (categorical criteria) stay text
+        if (
+            out[col].dtype == object
+            and col != "geometry"
+            and not all(isinstance(v, str) for v in _first_values(out[col], 50))
+        ):
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     return out
+
+
+def _first_values(values: pd.Series, k: int) -> list[Any]:
+    """The first ``k`` non-missing values of a column (without scanning all of a long one)."""
+    head = values.iloc[: 20 * k].dropna()
+    if len(head) < k and len(values) > 20 * k:
+        head = values.dropna()
+    return head.iloc[:k].tolist()
 
 
 def default_labels(name: str, gdf: pd.DataFrame) -> np.ndarray:
@@ -523,29 +534,63 @@ def layer_table(gdf: gpd.GeoDataFrame, geometry_type: str) -> pa.Table:
 
     Single polygons are promoted to one-part MultiPolygons at the byte level when the layer
     is declared ``MultiPolygon`` (the same geometries ``promote_to_multi`` gives, without
-    building shapely objects). Columns are converted as ``pyogrio.write_dataframe`` does.
+    building shapely objects); points are encoded straight from their coordinates. Columns
+    are converted one by one as ``pyogrio.write_dataframe`` does (no copy of the frame).
     """
     import shapely
 
     geoms = np.asarray(gdf.geometry.array, dtype=object)
-    wkb = shapely.to_wkb(geoms, byte_order=1)
-    if geometry_type == "MultiPolygon" and len(wkb):
-        types = shapely.get_type_id(geoms)
-        single = np.flatnonzero(types == 3)
-        if len(single):
-            prefix = _MULTI_PREFIX[3]
-            wkb[single] = [prefix + w for w in wkb[single].tolist()]
-    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name), copy=False)
-    for col in df.columns:
-        if df[col].dtype == object:
-            kind = pd.api.types.infer_dtype(df[col], skipna=True)
+    geometry = _point_wkb(geoms) if geometry_type == "Point" else None
+    if geometry is None:
+        wkb = shapely.to_wkb(geoms, byte_order=1)
+        if geometry_type == "MultiPolygon" and len(wkb):
+            types = shapely.get_type_id(geoms)
+            single = np.flatnonzero(types == 3)
+            if len(single):
+                prefix = _MULTI_PREFIX[3]
+                wkb[single] = [prefix + w for w in wkb[single].tolist()]
+        geometry = pa.array(wkb, type=pa.binary())
+    columns: dict[str, pa.Array] = {}
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        values = gdf[col]
+        if values.dtype == object:
+            kind = pd.api.types.infer_dtype(values, skipna=True)
             if kind not in ("string", "empty"):
-                df[col] = df[col].astype("string")
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    for i, fld in enumerate(table.schema):
-        if pa.types.is_null(fld.type):
-            table = table.set_column(i, fld.with_type(pa.string()), table[i].cast(pa.string()))
-    return table.append_column("geometry", pa.array(wkb, type=pa.binary()))
+                values = values.astype("string")
+        arr = pa.array(values, from_pandas=True)
+        columns[col] = arr.cast(pa.string()) if pa.types.is_null(arr.type) else arr
+    columns["geometry"] = geometry
+    return pa.table(columns)
+
+
+#: Little-endian WKB of a 2D point: byte order, type 1, x, y.
+_POINT_WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def _point_wkb(geoms: np.ndarray) -> pa.Array | None:
+    """The WKB (little endian) of 2D points made from their coordinates, as ``shapely.to_wkb``
+    writes it; ``None`` unless every geometry is a non-empty 2D point."""
+    import shapely
+
+    n = len(geoms)
+    if not 0 < n < 2**31 // _POINT_WKB.itemsize or not (
+        (shapely.get_type_id(geoms) == 0).all()
+        and not shapely.has_z(geoms).any()
+        and not shapely.is_empty(geoms).any()
+    ):
+        return None
+    xy = shapely.get_coordinates(geoms)
+    rec = np.empty(n, dtype=_POINT_WKB)
+    rec["order"] = 1
+    rec["type"] = 1
+    rec["x"] = xy[:, 0]
+    rec["y"] = xy[:, 1]
+    offsets = np.arange(n + 1, dtype=np.int32) * _POINT_WKB.itemsize
+    return pa.Array.from_buffers(
+        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rec.tobytes())]
+    )
 
 
 class _CleanupGuard:

@@ -379,7 +379,7 @@ def test_site_readiness_formula():
 
 
 def test_excluded_parcels_fast_path_equals_the_general_one():
-    """Without merged sites the excluded parcels come from positions, not id lookups."""
+    """The excluded parcels come from positions, not id lookups, also with merged sites."""
     from pipeline.scoring.excluded import excluded_parcels
 
     ids = [f"P{i:02d}" for i in range(8)]
@@ -388,25 +388,31 @@ def test_excluded_parcels_fast_path_equals_the_general_one():
         [b(100 * i, 0, 100 * i + 90, 90) for i in range(8)],
     )
     parcels.index = pd.Index(ids, name="parcel_id")
-    sites = parcels.assign(parcel_ids=ids, n_parcels=1, merged=False, area_m2=parcels.area)
-    cand = pd.Index(["P02", "P05"])
-    excl_ids = [i for i in ids if i not in cand]
+    # sites: P00 (+P01), P02, P03 (+P04, P07), P05, P06
+    groups = {"P00": ["P00", "P01"], "P02": ["P02"], "P03": ["P03", "P04", "P07"]}
+    groups |= {"P05": ["P05"], "P06": ["P06"]}
+    sites = parcels.loc[list(groups)].assign(
+        parcel_ids=[",".join(v) for v in groups.values()],
+        n_parcels=[len(v) for v in groups.values()],
+        merged=[len(v) > 1 for v in groups.values()],
+    )
+    excl_sites = ["P00", "P03", "P06"]  # candidates: P02 and P05 (positions 1 and 3)
     excluded = pd.DataFrame(
         {
-            "gemeentecode": parcels.loc[excl_ids, "gemeentecode"].to_numpy(),
-            "n_parcels": 1,
-            "reason_codes": [f"code{i}" for i in range(6)],
-            "reasons": [f"Reden {i}." for i in range(6)],
+            "n_parcels": sites.loc[excl_sites, "n_parcels"].to_numpy(),
+            "reason_codes": ["code0", "code3", "code6"],
+            "reasons": ["Reden 0.", "Reden 3.", "Reden 6."],
         },
-        index=pd.Index(excl_ids, name="parcel_id"),
+        index=pd.Index(excl_sites, name="parcel_id"),
     )
-    fast = excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([2, 5]))
+    fast = excluded_parcels(excluded, parcels, sites, candidate_pos=np.array([1, 3]))
     slow = excluded_parcels(excluded, parcels, sites)
-    assert fast["parcel_id"].tolist() == excl_ids
+    assert fast["parcel_id"].tolist() == ["P00", "P01", "P03", "P04", "P06", "P07"]
     for col in ("parcel_id", "gemeentecode", "reason_codes", "reasons"):
         assert fast[col].astype(str).tolist() == slow[col].astype(str).tolist()
     assert fast.geometry.equals(slow.geometry)
-    assert fast.loc[fast["parcel_id"] == "P07", "reasons"].item() == "Reden 5."
+    assert fast.loc[fast["parcel_id"] == "P07", "reasons"].item() == "Reden 3."
+    assert fast.loc[fast["parcel_id"] == "P07", "gemeentecode"].item() == "GM0002"
 
 
 def test_candidates_have_labels_while_excluded_sites_need_none(result):

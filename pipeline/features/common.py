@@ -17,7 +17,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
@@ -170,15 +169,9 @@ def groups_for(columns: set[str], extra: Mapping[str, Group] | None = None) -> s
     return groups
 
 
-def common_features(
-    objects: gpd.GeoDataFrame, ctx: Context, *, groups: set[str] | frozenset[str] = ALL_GROUPS
-) -> pd.DataFrame:
-    """The columns every feature table shares (contracts §E.2), aligned to ``objects``.
-
-    ``gemeentecode`` and ``gemeentenaam`` always; the other columns per group in ``groups``
-    (see :data:`GROUP_COLUMNS`). Independent groups are computed on two threads.
-    """
-    cols: dict[str, pd.Series] = {}
+def municipality_columns(objects: gpd.GeoDataFrame, ctx: Context) -> dict[str, pd.Series]:
+    """``gemeentecode`` (the objects' own, else assigned from the municipalities) and
+    ``gemeentenaam``, aligned to ``objects``."""
     code = (
         objects["gemeentecode"]
         if "gemeentecode" in objects
@@ -189,11 +182,20 @@ def common_features(
         filled = assign_gemeentecode(objects.loc[missing], ctx.municipalities)
         code = code.astype(object).copy()
         code.loc[missing] = filled.astype(object).where(filled.notna(), None)
-    cols["gemeentecode"] = code.astype(object).rename("gemeentecode")
     # Map the few distinct codes, not a million rows.
     codes, uniques = pd.factorize(code, use_na_sentinel=True)
     names = np.array([ctx.names.get(str(u)) for u in uniques] + [None], dtype=object)
-    cols["gemeentenaam"] = pd.Series(names[codes], index=objects.index, name="gemeentenaam")
+    return {
+        "gemeentecode": code.astype(object).rename("gemeentecode"),
+        "gemeentenaam": pd.Series(names[codes], index=objects.index, name="gemeentenaam"),
+    }
+
+
+def group_tasks(
+    objects: gpd.GeoDataFrame, ctx: Context, groups: set[str] | frozenset[str]
+) -> list[Callable[[], dict[str, pd.Series]]]:
+    """The computations of the common ``groups`` for ``objects``, independent of each other
+    (each returns its columns; run them with :func:`concurrently`), costliest first."""
 
     def owner() -> dict[str, pd.Series]:
         if "owner_class" in objects:
@@ -255,19 +257,31 @@ def common_features(
         return noise_columns(objects, ctx)
 
     tasks: list[Callable[[], dict[str, pd.Series]]] = []
-    if "noise" in groups:
-        tasks.append(noise)
-    if "owner" in groups:
-        tasks.append(owner)
     if "zoning" in groups:
         tasks.append(zoning)
     if "zones" in groups:
         tasks.append(zones)
-    if "nature" in groups:
-        tasks.append(nature)
+    if "noise" in groups:
+        tasks.append(noise)
     if groups & {"transit", "amenities", "mixed"}:
         tasks.append(proximity)
-    for part in concurrently(*tasks):
+    if "nature" in groups:
+        tasks.append(nature)
+    if "owner" in groups:
+        tasks.append(owner)
+    return tasks
+
+
+def common_features(
+    objects: gpd.GeoDataFrame, ctx: Context, *, groups: set[str] | frozenset[str] = ALL_GROUPS
+) -> pd.DataFrame:
+    """The columns every feature table shares (contracts §E.2), aligned to ``objects``.
+
+    ``gemeentecode`` and ``gemeentenaam`` always; the other columns per group in ``groups``
+    (see :data:`GROUP_COLUMNS`). Independent groups are computed on two threads.
+    """
+    cols = municipality_columns(objects, ctx)
+    for part in concurrently(*group_tasks(objects, ctx, groups)):
         cols.update(part)
     order = [c for c in _COMMON_ORDER if c in cols]
     return pd.DataFrame({c: cols[c] for c in order}, index=objects.index)
@@ -326,17 +340,11 @@ def polygon_distance(objects: gpd.GeoDataFrame, targets: np.ndarray, *, name: st
     """Distance (m) from each object's geometry to the nearest target polygon (0 if they touch).
 
     Beyond :data:`MAX_POLYGON_DISTANCE_M` the distance is reported as that value; NaN without
-    any target. One STRtree nearest query (GEOS' exact distance).
+    any target (:func:`pipeline.features.proximity.nearest_polygon_distance`).
     """
-    geoms = geometry_array(objects)
-    out = np.full(len(geoms), np.nan)
-    if len(targets) and len(geoms):
-        tree = shapely.STRtree(targets)
-        (i, _j), d = tree.query_nearest(
-            geoms, max_distance=MAX_POLYGON_DISTANCE_M, return_distance=True, all_matches=False
-        )
-        out[:] = MAX_POLYGON_DISTANCE_M
-        np.minimum.at(out, i, d)
+    out = fprox.nearest_polygon_distance(
+        geometry_array(objects), targets, cap=MAX_POLYGON_DISTANCE_M
+    )
     return pd.Series(out, index=objects.index, name=name)
 
 
@@ -410,26 +418,31 @@ def with_common(
     rules = list(type_config.exclusions) if type_config is not None else []
     n = len(objects)
     force = np.zeros(n, dtype=bool) if explain is None else np.asarray(explain, dtype=bool)
-    t = pd.concat([base, common_features(objects, ctx, groups=set())], axis=1)
+    t = pd.concat([base, pd.DataFrame(municipality_columns(objects, ctx))], axis=1)
     t = derive(t)
     done: set[str] = set()
 
     def compute(groups: set[str], rows: np.ndarray) -> None:
         nonlocal t
-        common = groups & set(ALL_GROUPS)
         everyone = len(rows) == n
         subset = objects if everyone else objects.iloc[rows]
-        parts: list[pd.DataFrame] = []
-        if common:
-            part = common_features(subset, ctx, groups=common).drop(
-                columns=["gemeentecode", "gemeentenaam"]
-            )
-            parts.append(part)
-        for g in sorted(groups & set(extra)):
-            view = t if everyone else t.iloc[rows]
-            parts.append(extra[g].compute(subset, view))
-        for part in parts:
-            t = pd.concat([t, part if everyone else fill_rows(part, objects.index, rows)], axis=1)
+        own = sorted(groups & set(extra))
+        view = t.iloc[rows] if own and not everyone else t
+
+        def extra_task(g: str) -> Callable[[], dict[str, pd.Series]]:
+            return lambda: dict(extra[g].compute(subset, view).items())
+
+        # every group of the round (common and the table's own) on the two threads at once
+        common = group_tasks(subset, ctx, groups & ALL_GROUPS)
+        results = concurrently(*common, *(extra_task(g) for g in own))
+        cols: dict[str, pd.Series] = {}
+        for result in results[: len(common)]:
+            cols.update(result)
+        cols = {c: cols[c] for c in _COMMON_ORDER if c in cols}
+        for result in results[len(common) :]:
+            cols.update(result)
+        part = pd.DataFrame(cols, index=subset.index)
+        t = pd.concat([t, part if everyone else fill_rows(part, objects.index, rows)], axis=1)
         t = derive(t)
         done.update(groups)
 

@@ -14,6 +14,7 @@ import shapely
 
 from pipeline.features._pairs import TOLERANCE_M
 from pipeline.features._spatial import geometry_array, intersection_areas, query_pairs
+from pipeline.features.proximity import nearest_polygon_distance
 from pipeline.scoring.config import Availability, NetArea
 
 #: Distances to the BSD beyond this are reported as this value (m).
@@ -48,14 +49,9 @@ def bsd_columns(sites: gpd.GeoDataFrame, bsd: np.ndarray, *, min_share: float) -
     dist = np.zeros(n)
     out_pos = np.flatnonzero(~inside)
     if len(out_pos):
-        geoms = geometry_array(sites)[out_pos]
-        tree = shapely.STRtree(bsd)
-        (i, _j), d = tree.query_nearest(
-            geoms, max_distance=MAX_BSD_DISTANCE_M, return_distance=True, all_matches=False
+        dist[out_pos] = nearest_polygon_distance(
+            geometry_array(sites)[out_pos], bsd, cap=MAX_BSD_DISTANCE_M
         )
-        far = np.full(len(out_pos), MAX_BSD_DISTANCE_M)
-        np.minimum.at(far, i, d)
-        dist[out_pos] = far
     return pd.DataFrame({"in_bsd": inside.astype("float64"), "dist_bsd_m": dist}, index=sites.index)
 
 

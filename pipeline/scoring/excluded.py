@@ -25,35 +25,34 @@ def excluded_parcels(
 ) -> gpd.GeoDataFrame:
     """One row per parcel of every excluded site (merged sites expand to their parcels).
 
-    ``candidate_pos`` (the candidate sites' positions in ``sites``) allows a fast path when
-    no site is merged.
+    ``candidate_pos`` (the candidate sites' positions in ``sites``; ``excluded`` then holds
+    the other sites, in their order) allows a path without looking up every id.
     """
     cols = ["parcel_id", "gemeentecode", "reason_codes", "reasons"]
     if len(excluded) == 0:
         return gpd.GeoDataFrame(
             {c: pd.Series(dtype=object) for c in cols}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
         )
-    if (
-        candidate_pos is not None
-        and len(sites) == len(parcels)
-        and not sites["merged"].to_numpy(bool).any()
-    ):
-        # No merged sites: sites are the parcels, in the same (sorted) order, and the
-        # excluded ones are all but the few candidates. No lookup of a million string ids.
-        is_candidate = np.zeros(len(sites), dtype=bool)
-        is_candidate[candidate_pos] = True
-        ppos = np.flatnonzero(~is_candidate)
-        if len(ppos) == len(excluded):
-            geoms = geometry_array(parcels)[ppos]
+    if candidate_pos is not None:
+        site_of = _site_of_parcel(parcels, sites)
+        is_excl = np.ones(len(sites), dtype=bool)
+        is_excl[candidate_pos] = False
+        if site_of is not None and np.array_equal(
+            excluded.index.to_numpy(dtype=object), sites.index.to_numpy(dtype=object)[is_excl]
+        ):
+            # Parcels and sites are both sorted by id: the excluded parcels in parcel order
+            # are those sorted by id. No lookup of a million string ids.
+            ppos = np.flatnonzero(is_excl[site_of])
+            row = (np.cumsum(is_excl) - 1)[site_of[ppos]]  # the parcel's row of ``excluded``
             frame = pd.DataFrame(
                 {
-                    "parcel_id": excluded.index.to_numpy(dtype=object),
+                    "parcel_id": parcels.index.to_numpy(dtype=object)[ppos],
                     "gemeentecode": parcels["gemeentecode"].array.take(ppos),
-                    "reason_codes": excluded["reason_codes"].array,
-                    "reasons": excluded["reasons"].array,
+                    "reason_codes": excluded["reason_codes"].array.take(row),
+                    "reasons": excluded["reasons"].array.take(row),
                 }
             )
-            return gpd.GeoDataFrame(frame, geometry=geoms, crs=CRS)
+            return gpd.GeoDataFrame(frame, geometry=geometry_array(parcels)[ppos], crs=CRS)
     site_ids = excluded.index.to_numpy(dtype=object)
     pos = lookup_positions(sites.index, site_ids)
     n = sites["n_parcels"].to_numpy()[pos]
@@ -82,6 +81,35 @@ def excluded_parcels(
     frame = frame.iloc[order]
     geoms = geometry_array(parcels)[ppos[order]]
     return gpd.GeoDataFrame(frame[cols].reset_index(drop=True), geometry=geoms, crs=CRS)
+
+
+def _site_of_parcel(parcels: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> np.ndarray | None:
+    """The position in ``sites`` of each parcel's site, or ``None`` when the tables are not
+    the scan's (parcels and sites sorted by id, a site indexed by its first parcel's id).
+
+    The parcels of the merged sites (a few thousand) are looked up by id; the other parcels
+    are the unmerged sites, in the same order.
+    """
+    n = len(parcels)
+    if not (parcels.index.is_monotonic_increasing and sites.index.is_monotonic_increasing):
+        return None
+    merged = np.flatnonzero(sites["merged"].to_numpy(bool))
+    site_of = np.full(n, -1, dtype=np.int64)
+    if len(merged):
+        parts = [str(v).split(",") for v in sites["parcel_ids"].to_numpy(dtype=object)[merged]]
+        ids = np.array([pid for part in parts for pid in part], dtype=object)
+        pos = np.minimum(parcels.index.searchsorted(ids), max(n - 1, 0))
+        if n == 0 or not (parcels.index.to_numpy(dtype=object)[pos] == ids).all():
+            return None
+        site_of[pos] = np.repeat(merged, [len(p) for p in parts])
+    rest = np.flatnonzero(site_of < 0)
+    single = np.flatnonzero(~sites["merged"].to_numpy(bool))
+    if len(rest) != len(single) or not np.array_equal(
+        parcels.index.to_numpy(dtype=object)[rest], sites.index.to_numpy(dtype=object)[single]
+    ):
+        return None
+    site_of[rest] = single
+    return site_of
 
 
 def excluded_buildings(
