@@ -430,7 +430,7 @@ def with_common(
         view = t.iloc[rows] if own and not everyone else t
 
         def extra_task(g: str) -> Callable[[], dict[str, pd.Series]]:
-            return lambda: dict(extra[g].compute(subset, view).items())
+            return lambda: {str(c): v for c, v in extra[g].compute(subset, view).items()}
 
         # every group of the round (common and the table's own) on the two threads at once
         common = group_tasks(subset, ctx, groups & ALL_GROUPS)
