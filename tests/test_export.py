@@ -384,6 +384,45 @@ def test_background_writer_gives_the_same_layers(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]
 
 
+def test_background_writer_in_slices_gives_the_same_layers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layers handed to the background writer in slices of two rows equal those written whole."""
+    a = write_result(
+        build_result(),
+        tmp_path / "a.gpkg",
+        report=REPORT,
+        config_text=CONFIG.text,
+        background=False,
+    )
+    monkeypatch.setattr(export, "IPC_BATCH_ROWS", 2)
+    b = write_result(
+        build_result(), tmp_path / "b.gpkg", report=REPORT, config_text=CONFIG.text, background=True
+    )
+    for name in LAYER_ORDER:
+        pd.testing.assert_frame_equal(gpd.read_file(a, layer=name), gpd.read_file(b, layer=name))
+
+
+def test_layer_batches_share_one_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text column empty in the first slice and filled later is text in every slice."""
+    import pyarrow as pa
+
+    monkeypatch.setattr(export, "IPC_BATCH_ROWS", 2)
+    gdf = gpd.GeoDataFrame(
+        {"parcel_id": ["a", "b", "c"], "reasons": [None, None, "te klein"]},
+        geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1)],
+        crs="EPSG:28992",
+    )
+    batches = list(export.layer_batches(gdf, "MultiPolygon"))
+    assert [len(b) for b in batches] == [2, 1]
+    assert batches[0].schema == batches[1].schema
+    assert pa.types.is_string(batches[0].schema.field("reasons").type) or pa.types.is_large_string(
+        batches[0].schema.field("reasons").type
+    )
+    whole = export.layer_table(gdf, "MultiPolygon")
+    assert pa.concat_tables(batches).cast(whole.schema).equals(whole)
+
+
 def test_background_writer_failure_leaves_previous_result(tmp_path: Path) -> None:
     """A failing background writer raises, and the temporary file and IPC files go away."""
     out = tmp_path / "kansenkaart.gpkg"
