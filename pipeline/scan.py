@@ -112,7 +112,8 @@ class ScanResult:
     features: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
     #: Peak memory (GB) of the background GeoPackage writer of ``kansenkaart scan`` (0: none).
     writer_peak_rss_gb: float = 0.0
-    #: Resident memory (GB) of the scan process at the end of each stage.
+    #: Resident memory (GB) of the scan process at the end of each stage (``kansenkaart scan``
+    #: adds ``read`` and ``outlines`` before them).
     memory_gb: dict[str, float] = field(default_factory=dict)
     #: What the scan could not do as configured (a missing rent year, a missing source, …).
     warnings: list[str] = field(default_factory=list)

@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.features._parallel import concurrently
 from pipeline.features.context import outlined
 from pipeline.scan import TIERS, TYPE_LAYERS, TYPE_TABLES, ScanResult, _vacancy_date, run_scan
-from pipeline.stages import release_free_memory
+from pipeline.stages import release_free_memory, rss_gb
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,6 +106,7 @@ def run_scan_command(
         t_read = time.perf_counter()
         layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress)
         read_s = time.perf_counter() - t_read
+        memory = {"read": round(rss_gb(), 2)}
         # The scan measures parcels and buildings on their canonical outlines (contracts
         # §E.0): made here, so the delivered outlines are let go before the scan starts.
         t_outline = time.perf_counter()
@@ -116,6 +117,7 @@ def run_scan_command(
         del canon
         release_free_memory()  # the delivered outlines
         outline_s = time.perf_counter() - t_outline
+        memory["outlines"] = round(rss_gb(), 2)
         freeze()
         result = run_scan(
             layers,
@@ -131,6 +133,7 @@ def run_scan_command(
         del layers
         result.timings["read"] = round(read_s, 3)
         result.timings["outlines"] = round(outline_s, 3)
+        result.memory_gb = {**memory, **result.memory_gb}
         task = progress.add_task(f"writing {out}", total=1)
         t_write = time.perf_counter()
         writer.finish(result, report=report, config_text=config.text)

@@ -54,7 +54,7 @@ def release_free_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _rss_gb() -> float:
+def rss_gb() -> float:
     """This process's resident memory now (GB; Linux ``/proc``, else 0)."""
     try:
         with open("/proc/self/statm") as fh:
@@ -88,7 +88,7 @@ class Stages:
         if key in RELEASE_AFTER:
             release_free_memory()
         self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - t0, 3)
-        self.memory[key] = round(max(self.memory.get(key, 0.0), _rss_gb()), 2)
+        self.memory[key] = round(max(self.memory.get(key, 0.0), rss_gb()), 2)
         if self.progress is not None and self.task is not None and first:
             self.progress.advance(self.task)
 

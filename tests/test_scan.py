@@ -556,7 +556,7 @@ def test_release_free_memory_returns_freed_heap():
     """Freed blocks between live ones stay resident until the scan gives them back."""
     import sys
 
-    from pipeline.stages import _malloc_trim, _rss_gb, release_free_memory
+    from pipeline.stages import _malloc_trim, rss_gb, release_free_memory
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc's malloc_trim: Linux only")
@@ -564,7 +564,7 @@ def test_release_free_memory_returns_freed_heap():
     blocks = [bytes(2000) + bytes([i % 256]) for i in range(150_000)]  # ~300 MB on the heap
     kept = blocks[::50]  # every 50th stays: the heap cannot shrink from its top
     del blocks
-    before = _rss_gb()
+    before = rss_gb()
     release_free_memory()
-    assert before - _rss_gb() > 0.15
+    assert before - rss_gb() > 0.15
     assert len(kept) == 3_000
