@@ -556,7 +556,7 @@ def test_release_free_memory_returns_freed_heap():
     """Freed blocks between live ones stay resident until the scan gives them back."""
     import sys
 
-    from pipeline.stages import _malloc_trim, rss_gb, release_free_memory
+    from pipeline.stages import _malloc_trim, release_free_memory, rss_gb
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc's malloc_trim: Linux only")
