@@ -14,7 +14,8 @@ from pipeline.features._spatial import geometry_array, lookup_positions
 from pipeline.schemas import CRS
 from pipeline.scoring.aggregate import capacity_units
 from pipeline.scoring.config import TypeConfig
-from pipeline.scoring.exclusions import evaluate_exclusions, group_reasons
+from pipeline.scoring.exclusions import exclusion_texts, group_reasons
+from pipeline.scoring.text import to_pandas
 
 
 def excluded_parcels(
@@ -200,8 +201,9 @@ def early_excluded_parcels(
     if any(r.column == "capacity_units" for r in rules):
         return None
     work = table.assign(capacity_units=capacity_units(table, type_config.capacity))
-    ev = evaluate_exclusions(work, rules, texts=True)
-    is_excl = ev["excluded"].to_numpy(bool)
+    # the texts of the excluded rows only (no columns of every row to take them from)
+    is_excl, codes, reasons = exclusion_texts(work, rules)
+    del work
     live = np.flatnonzero(~is_excl)
     if not np.array_equal(live, keep):
         return None
@@ -210,8 +212,8 @@ def early_excluded_parcels(
         {
             "n_parcels": table["n_parcels"].to_numpy()[pos],
             "parcel_ids": table["parcel_ids"].to_numpy(dtype=object)[pos],
-            "reason_codes": ev["reason_codes"].array.take(pos),
-            "reasons": ev["reasons"].array.take(pos),
+            "reason_codes": to_pandas(codes.decode()).array,
+            "reasons": to_pandas(reasons.decode()).array,
         },
         index=table.index[pos],
     )
