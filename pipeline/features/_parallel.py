@@ -34,12 +34,14 @@ def concurrently(*tasks: Callable[[], Any]) -> list[Any]:
 
 
 def in_background(task: Callable[[], T]) -> Callable[[], T]:
-    """Start ``task`` on a thread of its own; the returned function waits for its result
-    (and raises its exception). Serial (the task runs at the call) with one thread."""
+    """Start ``task`` on a thread of its own; the returned function, called once, waits for
+    its result (and raises its exception) and hands it over without keeping a reference
+    (large results are freed as soon as the caller lets them go). Serial (the task runs at
+    the call) with one thread."""
     if threads() < 2:
-        result = task()
-        return lambda: result
+        done = [task()]
+        return done.pop
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kansenkaart-bg")
-    future = pool.submit(task)
+    pending = [pool.submit(task)]
     pool.shutdown(wait=False)
-    return future.result
+    return lambda: pending.pop().result()
