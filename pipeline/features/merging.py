@@ -200,14 +200,12 @@ def merge_small_parcels(
         index=parcels.index,
     )
     single = np.bincount(group, minlength=len(parcels))[group] == 1
-    sites = parcels.copy(deep=False) if single.all() else parcels.loc[single].copy()
-    sites["parcel_ids"] = sites.index.astype(str)
-    sites["n_parcels"] = 1
-    sites["merged"] = False
-    sites["area_m2"] = area[single]
-    sites["built_up_fraction"] = built_up.reindex(parcels.index).to_numpy()[single]
-    sites["owner_key"] = owner.to_numpy(dtype=object)[single]
-    if (~single).any():
+    built_share = built_up.reindex(parcels.index).to_numpy()
+    owner_of = owner.to_numpy(dtype=object)
+    if single.all():
+        site_pos = np.arange(len(parcels))
+        sites = parcels.copy(deep=False)
+    else:
         multi = df.loc[~single].sort_values(["group", "pid"], kind="mergesort")
         agg = multi.groupby("group", sort=True).agg(
             first=("pid", "first"),
@@ -222,26 +220,38 @@ def merge_small_parcels(
             .groupby(level=0)
             .agg(lambda s: shapely.union_all(np.asarray(s, dtype=object)))
         )
-        first_rows = parcels.loc[agg["first"].to_numpy()]
-        merged = first_rows.copy()
-        merged["parcel_ids"] = agg["parcel_ids"].to_numpy()
-        merged["n_parcels"] = agg["n_parcels"].to_numpy()
-        merged["merged"] = True
-        merged["area_m2"] = agg["area"].to_numpy()
-        merged["built_up_fraction"] = np.where(agg["area"] > 0, agg["built"] / agg["area"], 0.0)
-        if "largest_building_m2" in merged:
-            merged["largest_building_m2"] = agg["largest"].to_numpy()
-        merged["owner_key"] = owner.loc[agg["first"].to_numpy()].to_numpy(dtype=object)
+        # A merged site is the row of its first parcel (the site's id): the sites are one
+        # selection of the parcels, in their order (no concatenation, no sort of every row).
+        first_pos = np.asarray(parcels.index.get_indexer(agg["first"].to_numpy(dtype=object)))
+        keep = single.copy()
+        keep[first_pos] = True
+        site_pos = np.flatnonzero(keep)
+        sites = parcels.iloc[site_pos].copy()
+    sites["parcel_ids"] = sites.index.astype(str)
+    sites["n_parcels"] = 1
+    sites["merged"] = False
+    sites["area_m2"] = area[site_pos]
+    sites["built_up_fraction"] = built_share[site_pos]
+    sites["owner_key"] = owner_of[site_pos]
+    if not single.all():
+        rows = np.searchsorted(site_pos, first_pos)
+        values = {
+            "parcel_ids": agg["parcel_ids"].to_numpy(),
+            "n_parcels": agg["n_parcels"].to_numpy(),
+            "merged": True,
+            "area_m2": agg["area"].to_numpy(),
+            "built_up_fraction": np.where(agg["area"] > 0, agg["built"] / agg["area"], 0.0),
+            "owner_key": owner_of[first_pos],
+        }
+        if "largest_building_m2" in sites:
+            values["largest_building_m2"] = agg["largest"].to_numpy()
+        for col, value in values.items():
+            sites.iloc[rows, sites.columns.get_loc(col)] = value
         # the published outline: the union without the hairline cracks where the parcels'
         # shared edges match only up to rounding (contracts §E.3)
-        merged = merged.set_geometry(
-            gpd.GeoSeries(
-                close_hairline_gaps(mgeoms.reindex(agg.index).to_numpy(dtype=object)),
-                index=merged.index,
-                crs=parcels.crs,
-            )
-        )
-        sites = pd.concat([sites, merged])
+        outlines = geometry_array(sites).copy()
+        outlines[rows] = close_hairline_gaps(mgeoms.reindex(agg.index).to_numpy(dtype=object))
+        sites[sites.geometry.name] = gpd.GeoSeries(outlines, index=sites.index, crs=parcels.crs)
     if not sites.index.is_monotonic_increasing:
         sites = sites.sort_index(kind="mergesort")
     sites.index.name = "parcel_id"
