@@ -198,10 +198,20 @@ def group_tasks(
     (each returns its columns; run them with :func:`concurrently`), costliest first."""
 
     def owner() -> dict[str, pd.Series]:
-        if "owner_class" in objects:
-            owner = objects["owner_class"]
-        else:
-            owner = fov.owner_class(objects, ctx.ownership, min_share=ctx.params.owner_min_share)
+        # the parcels stage looked the owner up for the open parcels only (missing: not looked up)
+        owner = (
+            objects["owner_class"]
+            if "owner_class" in objects
+            else pd.Series(None, index=objects.index, dtype=object)
+        )
+        todo = owner.isna().to_numpy()
+        if todo.any():
+            owner = owner.astype(object).copy()
+            owner.iloc[np.flatnonzero(todo)] = fov.owner_class(
+                objects.iloc[np.flatnonzero(todo)],
+                ctx.ownership,
+                min_share=ctx.params.owner_min_share,
+            ).to_numpy()
         return {"owner_class": owner, "is_provincial": fov.is_provincial(owner)}
 
     def zoning() -> dict[str, pd.Series]:

@@ -10,7 +10,6 @@ import pandas as pd
 
 from pipeline.features import overlap as fov
 from pipeline.features import sites as fsites
-from pipeline.features._parallel import concurrently
 from pipeline.features.common import TABLE_COLUMNS, Group, table_frame, with_common
 from pipeline.features.context import Context
 from pipeline.features.merging import (
@@ -84,14 +83,20 @@ def parcel_table(
     min_area = threshold(type_config, "area_m2", ("<", "<="), DEFAULT_MIN_SITE_AREA_M2)
     max_built = threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
     with stages.stage("parcels") if stages else no_stage():
-        # One overlay gives both: the key is "<class>|<owner>" of the largest-overlap owner.
-        built, okey = concurrently(
-            lambda: fov.built_up(parcels, buildings),
-            lambda: fov.owner_key(parcels, ctx.ownership, min_share=ctx.params.owner_min_share),
-        )
-        owner = (
-            okey.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).astype(object).rename("owner_class")
-        )
+        built = fov.built_up(parcels, buildings)
+        # The owner matters for the open parcels only (at most ``max_built`` built up): it
+        # decides which small ones merge, and the built-up ones are excluded before any
+        # owner criterion. One overlay gives both: the key is "<class>|<owner>" of the
+        # largest-overlap owner. The others' owner is not looked up (missing).
+        open_ = np.flatnonzero(built["built_up_fraction"].to_numpy() <= max_built)
+        okey = pd.Series(None, index=parcels.index, dtype=object, name="owner_key")
+        owner = pd.Series(None, index=parcels.index, dtype=object, name="owner_class")
+        if len(open_):
+            keys = fov.owner_key(
+                parcels.iloc[open_], ctx.ownership, min_share=ctx.params.owner_min_share
+            )
+            okey.iloc[open_] = keys.to_numpy()
+            owner.iloc[open_] = keys.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).to_numpy()
         sites = merge_small_parcels(
             parcels.assign(owner_class=owner, largest_building_m2=built["largest_building_m2"]),
             owner_keys=okey,
