@@ -27,7 +27,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Callable, Iterator, Mapping, Sized
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -790,17 +790,20 @@ class ResultWriter:
         if not self._done:
             self.abort()
 
-    def add(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
+    def add(self, name: str, gdf: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None) -> None:
         """Prepare a result layer (documented columns, contracts §C) and write it.
 
         A large layer (or any layer after one) is prepared on a helper thread (most of the
         conversion to Arrow/WKB releases the GIL) and written by the background process;
-        ``add`` returns at once. Do not change ``gdf`` afterwards.
+        ``add`` returns at once. Do not change ``gdf`` afterwards. ``gdf`` may be a function
+        that returns the layer (one still being made on another thread): the helper thread
+        waits for it, so the layers are written in the order they were added.
         """
-        n = 0 if gdf is None else len(gdf)
+        pending = not (gdf is None or isinstance(gdf, pd.DataFrame))
         use_bg = self.background
         if use_bg is None:
-            use_bg = self._pool is not None or n >= BACKGROUND_MIN_ROWS
+            n = len(gdf) if isinstance(gdf, pd.DataFrame) else 0
+            use_bg = self._pool is not None or pending or n >= BACKGROUND_MIN_ROWS
         if use_bg:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -817,12 +820,18 @@ class ResultWriter:
         write_layer_table(table, self.tmp, name, gtype)
         self.seconds[name] = round(time.perf_counter() - t0, 3)
 
-    def _prepared(self, name: str, gdf: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, str]:
+    def _prepared(
+        self, name: str, gdf: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None
+    ) -> tuple[gpd.GeoDataFrame, str]:
+        if not (gdf is None or isinstance(gdf, pd.DataFrame)):
+            gdf = gdf()  # a layer still being made: wait for it
         prepared = prepare_layer(name, gdf, self.names)
         self.counts[name] = len(prepared)
         return prepared, GEOMETRY_TYPES[name]
 
-    def _send(self, name: str, gdf: gpd.GeoDataFrame | None) -> None:
+    def _send(
+        self, name: str, gdf: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None
+    ) -> None:
         prepared, gtype = self._prepared(name, gdf)
         if self._bg is None:
             self._bg = _Background(self.tmp)

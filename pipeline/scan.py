@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -38,6 +38,7 @@ from pipeline.features.units import unit_table
 from pipeline.scoring.config import ScanConfig, TypeConfig
 from pipeline.scoring.excluded import (
     early_excluded_parcels,
+    early_exclusion_possible,
     empty_reasons,
     excluded_buildings,
     excluded_parcels,
@@ -241,6 +242,9 @@ def build_feature_tables(
     return tables
 
 
+#: A result layer for ``on_layer``: the frame, or a function that waits for it and returns it.
+Layer: TypeAlias = gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame]
+
 #: Candidate columns kept in memory after a layer was handed to ``on_layer``.
 _SUMMARY_COLUMNS = ("site_id", "gemeentecode", "score", "tier", "capacity_units", "area_m2")
 
@@ -255,7 +259,7 @@ def run_scan(
     progress: Progress | None = None,
     reference_date: dt.date | str | None = None,
     keep_features: bool = True,
-    on_layer: Callable[[str, gpd.GeoDataFrame], None] | None = None,
+    on_layer: Callable[[str, Layer], None] | None = None,
 ) -> ScanResult:
     """Run the whole scan on canonical layers: features, scoring, exclusion reasons, summary.
 
@@ -291,7 +295,10 @@ def run_scan(
         the other parcel features are computed and kept for the candidates only (lower peak
         memory).
     on_layer
-        Called as ``on_layer(layer_name, frame)`` for each finished result layer.
+        Called as ``on_layer(layer_name, frame)`` for each finished result layer;
+        ``uitgesloten_percelen`` may come as a function that returns the frame (it is made on
+        a thread of its own; the function, to be called once, waits for it and raises its
+        error; ``counts["excluded_parcels"]`` is set when it is done).
 
     Returns
     -------
@@ -377,15 +384,24 @@ def run_scan(
 
     def parcels_excluded(t: pd.DataFrame, keep: np.ndarray) -> bool:
         """Hands the excluded parcels to the writer; ``True``: the table keeps only the rest."""
-        if tl_config is None or keep_features:
+        if tl_config is None or keep_features or not early_exclusion_possible(tl_config):
             return False
-        layer = early_excluded_parcels(t, keep, tl_config, p.parcels)
-        if layer is None:
-            return False
-        counts["excluded_parcels"] = len(layer)
         counts["parcels_rows"] = len(t)
         counts["merged_sites"] = int(t["merged"].sum())
-        early["layer"] = emit(None, "uitgesloten_percelen", layer)
+
+        def layer() -> gpd.GeoDataFrame:
+            out = early_excluded_parcels(t, keep, tl_config, p.parcels)
+            counts["excluded_parcels"] = len(out)
+            return out
+
+        # The reasons of a million parcels are worded on a thread of their own while the
+        # candidates' features, the scoring, the buildings and the units go on (a core
+        # would wait otherwise); the writer takes the layer when it is ready, in its turn.
+        job = in_background(layer)
+        if on_layer is None:
+            early["layer"] = job()
+        else:
+            on_layer("uitgesloten_percelen", job)
         early["live"] = keep
         return True
 
@@ -407,7 +423,7 @@ def run_scan(
         if len(excl):
             raise RuntimeError("scoring excluded parcels that passed the exclusion rules")
         candidate_pos["tijdelijke_locatie"] = early["live"]
-        excl_parcels = early["layer"]
+        excl_parcels = early.get("layer")
     else:
         counts["parcels_rows"] = len(parcel_feats)
         counts["merged_sites"] = int(parcel_feats["merged"].sum()) if len(parcel_feats) else 0
@@ -452,6 +468,8 @@ def run_scan(
             mun = mun[mun["gemeentecode"].isin(codes)].reset_index(drop=True)
         summary = summarise_gemeenten(mun, candidates, dwelling_stock=stock)
         scanned = codes or sorted(mun["gemeentecode"].astype(str).tolist())
+    if excl_parcels is None:  # with the writer, which waits for the layer (and its error)
+        excl_parcels = excluded_parcels(empty_reasons(), p.parcels, p.parcels)
     for type_name, cand in candidates.items():
         counts[f"{type_name}_candidates"] = len(cand)
     timings["total"] = round(time.perf_counter() - t_start, 3)

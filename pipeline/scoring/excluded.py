@@ -186,27 +186,30 @@ def empty_reasons() -> pd.DataFrame:
     )
 
 
+def early_exclusion_possible(type_config: TypeConfig) -> bool:
+    """Whether the excluded sites are known from their exclusion columns alone: not when a
+    rule is on the configured capacity (decided by scoring)."""
+    return not any(r.column == "capacity_units" for r in type_config.exclusions)
+
+
 def early_excluded_parcels(
     table: pd.DataFrame, keep: np.ndarray, type_config: TypeConfig, parcels: gpd.GeoDataFrame
-) -> gpd.GeoDataFrame | None:
+) -> gpd.GeoDataFrame:
     """The ``uitgesloten_percelen`` layer as soon as the exclusion columns are known.
 
     ``table`` holds the exclusion columns of every site and ``keep`` the positions the rules
     keep. The excluded parcels (nine in ten) can then go to the writer before the other
-    features and the scoring of the candidates are computed. ``None`` when that is not
-    possible: a rule on the configured capacity (decided by scoring), or rules that keep other
-    rows than ``keep``.
+    features and the scoring of the candidates are computed. Only when
+    :func:`early_exclusion_possible`; the rules must keep the rows at ``keep``.
     """
     rules = list(type_config.exclusions)
-    if any(r.column == "capacity_units" for r in rules):
-        return None
     work = table.assign(capacity_units=capacity_units(table, type_config.capacity))
     # the texts of the excluded rows only (no columns of every row to take them from)
     is_excl, codes, reasons = exclusion_texts(work, rules)
     del work
-    live = np.flatnonzero(~is_excl)
-    if not np.array_equal(live, keep):
-        return None
+    if not np.array_equal(np.flatnonzero(~is_excl), keep):
+        raise RuntimeError("the exclusion rules keep other sites than the feature rounds did")
+    live = keep
     pos = np.flatnonzero(is_excl)
     excl = pd.DataFrame(
         {
