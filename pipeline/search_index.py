@@ -23,6 +23,8 @@ import unicodedata
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from pipeline.schemas import CRS
@@ -56,7 +58,7 @@ def normalise(values: pd.Series) -> pd.Series:
 
     Computed once per distinct value and mapped back.
     """
-    codes, uniques = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     forms = np.array([_normalise_one(str(u)) for u in uniques] + [None], dtype=object)
     return pd.Series(forms[codes], index=values.index, dtype=object)
 
@@ -76,22 +78,43 @@ def _normalise_one(text: str) -> str:
 
 
 def _text(df: pd.DataFrame, column: str) -> pd.Series:
+    """The column as text (``str``): missing where absent, missing or blank."""
     if column not in df.columns:
-        return pd.Series(None, index=df.index, dtype=object)
-    values = df[column].astype("object")
-    return values.where(values.notna() & (values.astype(str).str.strip() != ""), None)
+        return _str(pa.nulls(len(df), pa.large_string()), df.index)
+    values = pa.array(df[column].astype("str"), type=pa.large_string())
+    blank = pc.equal(pc.utf8_trim_whitespace(values), "")
+    return _str(pc.if_else(blank, pa.scalar(None, values.type), values), df.index)
 
 
-def _ids(df: pd.DataFrame, key: str) -> np.ndarray:
+def _str(values: pa.Array, index: pd.Index) -> pd.Series:
+    """Arrow text as a pandas ``str`` Series (no copy)."""
+    return pd.Series(pd.array(values, dtype="str"), index=index)
+
+
+def _lit(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """Element-wise concatenation of texts (null where a part is null)."""
+    args = [_lit(p) if isinstance(p, str) else p for p in parts]
+    return pc.binary_join_element_wise(*args, _lit(""))
+
+
+def _ids(df: pd.DataFrame, key: str) -> pd.api.extensions.ExtensionArray:
     """The key column as text (the scan keeps it as the index of its sorted layers)."""
     values = df[key] if key in df.columns else df.index.to_series(index=df.index)
-    return values.astype(str).to_numpy(dtype=object)
+    return values.astype("str").array
 
 
 def _empty(columns: tuple[str, ...]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
     )
+
+
+def _nulls(n: int) -> pd.Series:
+    return _str(pa.nulls(n, pa.large_string()), pd.RangeIndex(n))
 
 
 def address_rows(units: pd.DataFrame) -> gpd.GeoDataFrame:
@@ -102,41 +125,52 @@ def address_rows(units: pd.DataFrame) -> gpd.GeoDataFrame:
     number = pd.to_numeric(units["huisnummer"], errors="coerce")
     street = _text(units, "straatnaam")
     postcode = _text(units, "postcode")
-    keep = number.notna() & (street.notna() | postcode.notna())
-    u = units[keep.to_numpy()]
+    keep = (number.notna() & (street.notna() | postcode.notna())).to_numpy()
+    u = units[keep]
+    n = len(u)
     number = number[keep].astype("int64")
     street, postcode = street[keep], postcode[keep]
-    letter = _text(u, "huisletter").fillna("")
-    addition = _text(u, "toevoeging").fillna("")
-    place = _text(u, "woonplaats")
-    suffix = (letter + np.where(addition != "", "-" + addition, "")).astype(object)
-    nr = number.astype(str) + suffix
-    pc = postcode.fillna("")
-    pc_text = np.where(pc.str.len() == 6, pc.str[:4] + " " + pc.str[4:], pc)
-    label = (
-        street.fillna("").astype(str)
-        + np.where(street.notna(), " ", "")
-        + nr
-        + np.where((pc != "") | place.notna(), ", ", "")
-        + pc_text
-        + np.where((pc != "") & place.notna(), " ", "")
-        + place.fillna("").astype(str)
+    a_street = pa.array(street, type=pa.large_string())
+    letter = pc.fill_null(pa.array(_text(u, "huisletter"), type=pa.large_string()), "")
+    addition = pc.fill_null(pa.array(_text(u, "toevoeging"), type=pa.large_string()), "")
+    place = pa.array(_text(u, "woonplaats"), type=pa.large_string())
+    dash = pc.if_else(pc.not_equal(addition, ""), _join("-", addition), _lit(""))
+    suffix = _join(letter, dash)
+    nr = _join(pc.cast(pa.array(number.to_numpy()), pa.large_string()), suffix)
+    pcode = pc.fill_null(pa.array(postcode, type=pa.large_string()), "")
+    pc_text = pc.if_else(
+        pc.equal(pc.utf8_length(pcode), 6),
+        _join(pc.utf8_slice_codeunits(pcode, 0, 4), " ", pc.utf8_slice_codeunits(pcode, 4)),
+        pcode,
     )
+    has_pc, has_place = pc.not_equal(pcode, ""), pc.is_valid(place)
+    null, index = pa.scalar(None, pa.large_string()), street.index
+    label = _join(
+        pc.fill_null(_join(a_street, " "), ""),
+        nr,
+        pc.if_else(pc.or_(has_pc, has_place), _lit(", "), _lit("")),
+        pc_text,
+        pc.if_else(pc.and_(has_pc, has_place), _lit(" "), _lit("")),
+        pc.fill_null(place, ""),
+    )
+    empty = _nulls(n)
     out = pd.DataFrame(
         {
-            "soort": "adres",
-            "naam": np.asarray(label, dtype=object),
-            "gemeentecode": u["gemeentecode"].astype(object).to_numpy(),
+            "soort": _str(pa.repeat(_lit("adres"), n), empty.index),
+            "naam": _str(label, empty.index),
+            "gemeentecode": u["gemeentecode"].astype("str").array,
             "straat": normalise(street).to_numpy(),
             "huisnummer": number.to_numpy(),
-            "toevoeging": normalise(suffix.where(suffix != "", None)).to_numpy(),
-            "postcode": postcode.to_numpy(),
-            "woonplaats": normalise(place).to_numpy(),
-            "akr_code": None,
-            "sectie": None,
-            "perceelnummer": None,
-            "parcel_id": None,
-            "pand_id": _text(u, "pand_id").to_numpy(),
+            "toevoeging": normalise(
+                _str(pc.if_else(pc.equal(suffix, ""), null, suffix), index)
+            ).to_numpy(),
+            "postcode": postcode.array,
+            "woonplaats": normalise(_str(place, index)).to_numpy(),
+            "akr_code": empty,
+            "sectie": empty,
+            "perceelnummer": empty,
+            "parcel_id": empty,
+            "pand_id": _text(u, "pand_id").array,
             "vbo_id": _ids(u, "vbo_id"),
         }
     )
@@ -155,26 +189,33 @@ def parcel_rows(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     nummer = _text(parcels, "perceelnummer")
     keep = (akr.notna() & sectie.notna() & nummer.notna()).to_numpy()
     p = parcels[keep]
-    akr = akr[keep].astype(str).str.strip().str.upper()
-    sectie = sectie[keep].astype(str).str.strip().str.upper()
-    nummer = nummer[keep].astype(str).str.strip().str.lstrip("0").replace("", "0")
+    n = len(p)
+
+    def trimmed(values: pd.Series) -> pa.Array:
+        return pc.utf8_trim_whitespace(pa.array(values[keep], type=pa.large_string()))
+
+    a_akr = pc.utf8_upper(trimmed(akr))
+    a_sectie = pc.utf8_upper(trimmed(sectie))
+    a_nummer = pc.utf8_ltrim(trimmed(nummer), characters="0")
+    a_nummer = pc.if_else(pc.equal(a_nummer, ""), _lit("0"), a_nummer)
     points = shapely.point_on_surface(np.asarray(p.geometry.array, dtype=object))
+    empty = _nulls(n)
     out = pd.DataFrame(
         {
-            "soort": "perceel",
-            "naam": ("Perceel " + akr + " " + sectie + " " + nummer).to_numpy(dtype=object),
-            "gemeentecode": p["gemeentecode"].astype(object).to_numpy(),
-            "straat": None,
-            "huisnummer": pd.array([pd.NA] * len(p), dtype="Int64"),
-            "toevoeging": None,
-            "postcode": None,
-            "woonplaats": None,
-            "akr_code": akr.to_numpy(dtype=object),
-            "sectie": sectie.to_numpy(dtype=object),
-            "perceelnummer": nummer.to_numpy(dtype=object),
+            "soort": _str(pa.repeat(_lit("perceel"), n), empty.index),
+            "naam": _str(_join("Perceel ", a_akr, " ", a_sectie, " ", a_nummer), empty.index),
+            "gemeentecode": p["gemeentecode"].astype("str").array,
+            "straat": empty,
+            "huisnummer": pd.array([pd.NA] * n, dtype="Int64"),
+            "toevoeging": empty,
+            "postcode": empty,
+            "woonplaats": empty,
+            "akr_code": _str(a_akr, empty.index),
+            "sectie": _str(a_sectie, empty.index),
+            "perceelnummer": _str(a_nummer, empty.index),
             "parcel_id": _ids(p, "parcel_id"),
-            "pand_id": None,
-            "vbo_id": None,
+            "pand_id": empty,
+            "vbo_id": empty,
         }
     )
     return gpd.GeoDataFrame(out, geometry=points, crs=CRS)
@@ -284,7 +325,7 @@ def orientation_water(
         municipalities["gemeentecode"].astype(str).to_numpy(dtype=object)[first.to_numpy()]
     )
     keep = codes != None  # noqa: E711 - element-wise
-    names = _text(water, "naam").to_numpy(dtype=object)
+    names = _text(water, "naam").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     out = gpd.GeoDataFrame(
         {"naam": names[keep], "gemeentecode": codes[keep]},
         geometry=shapely.simplify(geoms[keep], WATER_SIMPLIFY_M, preserve_topology=True),

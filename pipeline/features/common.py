@@ -459,16 +459,18 @@ def with_common(
     active = np.ones(n, dtype=bool)
     needed = groups_for({r.column for r in rules}, extra) if rules else set()
     levels = sorted({rank[g] for g in needed})
+    waiting = list(rules)
     # round 0: the rules on the base columns
     for level in [0, *levels]:
         if level:
             todo = {g for g in needed if rank[g] == level} - done
             if todo:
                 compute(todo, np.flatnonzero(active | force))
-        ready = [r for r in rules if r.column in t.columns]
+        # a column, once there, keeps its values: each rule is evaluated once, when ready
+        ready = [r for r in waiting if r.column in t.columns]
+        waiting = [r for r in waiting if r.column not in t.columns]
         if ready:
-            excluded = evaluate_exclusions(t, ready, texts=False)["excluded"].to_numpy(bool)
-            active = ~excluded
+            active &= ~evaluate_exclusions(t, ready, texts=False)["excluded"].to_numpy(bool)
     if not {r.column for r in rules} <= set(t.columns):
         # a rule on a column no group computes (a typo is caught by the config's validation)
         compute(every - done, np.arange(n))
