@@ -44,7 +44,7 @@ from pipeline.scoring.excluded import (
     excluded_parcels,
 )
 from pipeline.search_index import build_index_layers
-from pipeline.stages import Stages
+from pipeline.stages import Stages, release_free_memory
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -343,7 +343,8 @@ def run_scan(
         on_layer(layer, frame)
         if type_name is not None:  # keep what the summary needs
             return frame[[c for c in _SUMMARY_COLUMNS if c in frame.columns]]
-        return frame.iloc[:0]
+        # an empty frame of its own: a slice (``iloc[:0]``) would keep the layer's arrays alive
+        return frame.take(np.zeros(0, dtype=np.intp))
 
     candidate_pos: dict[str, np.ndarray] = {}
 
@@ -386,6 +387,7 @@ def run_scan(
         """Hands the excluded parcels to the writer; ``True``: the table keeps only the rest."""
         if tl_config is None or keep_features or not early_exclusion_possible(tl_config):
             return False
+        release_free_memory()  # what the rounds of features freed, before the reasons are made
         counts["parcels_rows"] = len(t)
         counts["merged_sites"] = int(t["merged"].sum())
 
