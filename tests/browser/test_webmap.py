@@ -478,6 +478,13 @@ def test_login_errors_offline_basemap_and_analist_export(
             page.get_by_label("Wachtwoord").fill("fout-wachtwoord-123")
             with page.expect_response(lambda r: r.url.endswith("/api/auth/login")) as info:
                 page.get_by_role("button", name="Inloggen").click()
+            # The page handles the answer after the response event: it clears the password
+            # and shows the message. Fill the next attempt only when it is done, or the
+            # cleared password empties the form and no request is sent.
+            page.wait_for_function(
+                """() => !document.getElementById('login-submit').disabled
+                     && document.getElementById('login-error').textContent.length > 0"""
+            )
             if info.value.status == 429:
                 throttled = info.value.json()
                 break
