@@ -215,12 +215,15 @@ def _settle(
     shapely.prepare(grown[uj])
     shapely.prepare(shrunk[uj])
     g, o_minus = geoms[i], shrunk[j]
-    apart = shapely.is_empty(o_minus) | ~shapely.intersects(o_minus, g)
-    g_in = ~apart & shapely.contains(grown[j], g)
-    o_in = ~apart & ~g_in & shapely.contains(g, o_minus)
+    # each predicate only on the pairs the ones before left open
+    meet = np.flatnonzero(~shapely.is_empty(o_minus))
+    meet = meet[shapely.intersects(o_minus[meet], g[meet])]
+    g_in = meet[shapely.contains(grown[j[meet]], g[meet])]
+    rest = np.setdiff1d(meet, g_in, assume_unique=True)
+    o_in = rest[shapely.contains(g[rest], o_minus[rest])]
     out[g_in] = g_area[i[g_in]]
     out[o_in] = o_area[j[o_in]]
-    cross = np.flatnonzero(~apart & ~g_in & ~o_in)
+    cross = np.setdiff1d(rest, o_in, assume_unique=True)
     if len(cross):
         out[cross] = shapely.area(shapely.intersection(g[cross], others[j[cross]]))
     return out
