@@ -7,6 +7,7 @@ returns index pairs or per-object arrays.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -18,9 +19,11 @@ from pipeline.features._pairs import (
     B_IN_A,
     TOLERANCE_M,
     UNDECIDED,
+    SimplePolygons,
     classify_pairs,
     simple_polygons,
 )
+from pipeline.features._parallel import concurrently
 
 #: Maximum number of query geometries per STRtree call, to bound the memory of pair arrays.
 CHUNK = 200_000
@@ -118,6 +121,7 @@ def intersection_areas(
     *,
     tree: shapely.STRtree | None = None,
     tol: float = TOLERANCE_M,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Area of ``geoms[i] ∩ others[j]`` for every overlapping pair, computing few overlays.
 
@@ -136,20 +140,26 @@ def intersection_areas(
     against the other polygon grown and shrunk by ``tol`` (inside one grown: inside; not
     reaching into one shrunk: apart); then the overlay.
 
+    ``rows`` (ascending positions in ``geoms``) limits the overlay to those geometries; the
+    vertex tables of the whole array are used (built once per array and shared by all
+    overlays of it, see :func:`~pipeline.features._pairs.simple_polygons`). Large inputs are
+    overlaid in two halves on two threads (:func:`~pipeline.features._parallel.concurrently`).
+
     Returns
     -------
     (i, j, area)
         Pair indices into ``geoms`` and ``others`` and the overlap area (m²), sorted by i, j;
         only pairs that share area (not those that merely touch).
     """
-    if len(geoms) == 0 or len(others) == 0:
+    positions = np.arange(len(geoms)) if rows is None else np.asarray(rows, dtype=np.intp)
+    if len(positions) == 0 or len(others) == 0:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0)
     pieces, source = tile_complex(others)
     tiled = pieces is not others
     if tiled or tree is None:
         tree = shapely.STRtree(pieces)
-    i, j, area = _intersection_areas(geoms, pieces, tree, tol)
+    i, j, area = _intersection_areas(geoms, positions, pieces, tree, tol)
     j = source[j]
     if tiled and len(i):
         # Sum the tiles of one polygon back into one pair.
@@ -161,28 +171,63 @@ def intersection_areas(
     return i, j, area
 
 
+#: Inputs with at least this many geometries are overlaid in two halves on two threads.
+PARALLEL_MIN_ROWS = 100_000
+
+
 def _intersection_areas(
-    geoms: np.ndarray, others: np.ndarray, tree: shapely.STRtree, tol: float
+    geoms: np.ndarray,
+    positions: np.ndarray,
+    others: np.ndarray,
+    tree: shapely.STRtree,
+    tol: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See :func:`intersection_areas`; ``tree`` holds ``others``."""
+    # The vertex tables first, the other layer's first: two overlays of the parcels on two
+    # threads then build their own tables at the same time before one of them builds the
+    # shared parcel table (a thread asking for a table being built waits for it).
+    tables = concurrently(lambda: simple_polygons(geoms), lambda: simple_polygons(others))
+    g_area, o_area = shapely.area(geoms), shapely.area(others)
+    gb, ob = shapely.bounds(geoms), shapely.bounds(others)
+    parts = np.array_split(positions, 2 if len(positions) >= PARALLEL_MIN_ROWS else 1)
+    found = concurrently(
+        *(
+            partial(
+                _block_areas, geoms, part, others, tree, tables, (g_area, o_area), (gb, ob), tol
+            )
+            for part in parts
+        )
+    )
+    i, j, area = (np.concatenate(x) for x in zip(*found, strict=True))
+    return i, j, area
+
+
+def _block_areas(
+    geoms: np.ndarray,
+    positions: np.ndarray,
+    others: np.ndarray,
+    tree: shapely.STRtree,
+    tables: list[SimplePolygons],
+    areas: tuple[np.ndarray, np.ndarray],
+    bounds: tuple[np.ndarray, np.ndarray],
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The overlapping pairs of ``geoms[positions]`` (ascending) and their areas."""
     # Pairs whose shapes do not meet share no area under any tolerance: GEOS's (prepared)
     # intersects test drops them before the vertex tests, which cannot settle two concave
     # shapes whose boxes overlap (rotated plots and footprints: two in three such pairs).
-    i, j = query_pairs(geoms, tree, predicate="intersects")
+    i, j = query_pairs(geoms[positions], tree, predicate="intersects")
+    i = positions[i]
     area = np.zeros(len(i))
     if len(i) == 0:
         return i, j, area
-    gb, ob = shapely.bounds(geoms), shapely.bounds(others)
+    (g_area, o_area), (gb, ob) = areas, bounds
     bi, bj = gb[i], ob[j]
     w = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
     h = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
     todo = np.flatnonzero((w > tol) & (h > tol))
     del bi, bj, w, h
-    # the other layer's table first: two overlays of the parcels on two threads then build
-    # their own tables at the same time before one of them builds the shared parcel table
-    other_table = simple_polygons(others)
-    verdict = classify_pairs(simple_polygons(geoms), other_table, i[todo], j[todo], tol=tol)
-    g_area, o_area = shapely.area(geoms), shapely.area(others)
+    verdict = classify_pairs(tables[0], tables[1], i[todo], j[todo], tol=tol)
     hit = todo[verdict == A_IN_B]
     area[hit] = g_area[i[hit]]
     hit = todo[verdict == B_IN_A]
@@ -235,11 +280,14 @@ def largest_overlap(
     values: np.ndarray,
     *,
     min_share: float = 0.0,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each geometry, the value of the ``others`` feature that overlaps it most.
 
     Points take the value of a polygon that contains them. Ties (equal area) are broken
     by the smallest value, so the answer does not depend on the order of ``others``.
+    ``rows`` (ascending positions) limits the lookup to those geometries (the others get
+    ``None`` and 0), sharing the vertex tables of the whole array.
 
     Returns
     -------
@@ -250,9 +298,10 @@ def largest_overlap(
     n = len(geoms)
     out = np.full(n, None, dtype=object)
     share = np.zeros(n)
-    if n == 0 or len(others) == 0:
+    sel = np.arange(n) if rows is None else np.asarray(rows, dtype=np.intp)
+    if len(sel) == 0 or len(others) == 0:
         return out, share
-    is_point = shapely.get_type_id(geoms) == 0
+    is_point = shapely.get_type_id(geoms[sel]) == 0
     vals = np.asarray(values, dtype=object)
     codes, uniques = pd.factorize(pd.Series(vals).astype(str), sort=True)
     pieces, source = tile_complex(others)
@@ -262,22 +311,23 @@ def largest_overlap(
     pi_list: list[np.ndarray] = []
     pj_list: list[np.ndarray] = []
     pa_list: list[np.ndarray] = []
-    poly_idx = np.flatnonzero(~is_point)
-    if len(poly_idx):
-        # the whole array when it holds no point: its vertex tables are built once per scan
-        # (simple_polygons caches them per array) and shared with the other overlays
-        polys = geoms if len(poly_idx) == n else geoms[poly_idx]
-        i, j, a = intersection_areas(polys, others, tree=tree)
-        area = shapely.area(polys)
+    poly_rows = sel[~is_point]
+    if len(poly_rows):
+        # rows of the whole array: its vertex tables are built once per scan (simple_polygons
+        # caches them per array) and shared with the other overlays
+        i, j, a = intersection_areas(
+            geoms, others, tree=tree, rows=None if len(poly_rows) == n else poly_rows
+        )
+        area = shapely.area(geoms[i])
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(area[i] > 0, a / area[i], 0.0)
-        pi_list.append(poly_idx[i])
+            s = np.where(area > 0, a / area, 0.0)
+        pi_list.append(i)
         pj_list.append(j)
         pa_list.append(s)
-    pt_idx = np.flatnonzero(is_point)
-    if len(pt_idx):
-        i, j = query_pairs(geoms[pt_idx], tree, predicate="intersects")
-        pi_list.append(pt_idx[i])
+    pt_rows = sel[is_point]
+    if len(pt_rows):
+        i, j = query_pairs(geoms[pt_rows], tree, predicate="intersects")
+        pi_list.append(pt_rows[i])
         pj_list.append(j)
         pa_list.append(np.ones(len(i)))
     pi = np.concatenate(pi_list)

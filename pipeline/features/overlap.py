@@ -104,13 +104,18 @@ def owner_class(
 
 
 def owner_key(
-    objects: gpd.GeoDataFrame, ownership: gpd.GeoDataFrame, *, min_share: float = 0.5
+    objects: gpd.GeoDataFrame,
+    ownership: gpd.GeoDataFrame,
+    *,
+    min_share: float = 0.5,
+    rows: np.ndarray | None = None,
 ) -> pd.Series:
     """An owner identity for merging parcels: ``class|name`` of the largest-overlap owner.
 
     Ownership polygons without a name are keyed by their own geometry (WKB hex), so two
     parcels only count as "one owner" when they lie in the same unnamed polygon.
-    ``None`` where no owner covers ``min_share`` of the object.
+    ``None`` where no owner covers ``min_share`` of the object, and outside ``rows``
+    (ascending positions: only those objects are looked up).
     """
     names = (
         ownership["owner_name"]
@@ -127,7 +132,11 @@ def owner_key(
             + pd.Series(wkb, index=ownership.index[~named]).str.slice(0, 64)
         )
     values, _ = largest_overlap(
-        geometry_array(objects), geometry_array(ownership), key.to_numpy(), min_share=min_share
+        geometry_array(objects),
+        geometry_array(ownership),
+        key.to_numpy(),
+        min_share=min_share,
+        rows=rows,
     )
     return pd.Series(values, index=objects.index, name="owner_key", dtype=object)
 

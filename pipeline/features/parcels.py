@@ -89,14 +89,12 @@ def parcel_table(
         # owner criterion. One overlay gives both: the key is "<class>|<owner>" of the
         # largest-overlap owner. The others' owner is not looked up (missing).
         open_ = np.flatnonzero(built["built_up_fraction"].to_numpy() <= max_built)
-        okey = pd.Series(None, index=parcels.index, dtype=object, name="owner_key")
+        okey = fov.owner_key(
+            parcels, ctx.ownership, min_share=ctx.params.owner_min_share, rows=open_
+        )
         owner = pd.Series(None, index=parcels.index, dtype=object, name="owner_class")
-        if len(open_):
-            keys = fov.owner_key(
-                parcels.iloc[open_], ctx.ownership, min_share=ctx.params.owner_min_share
-            )
-            okey.iloc[open_] = keys.to_numpy()
-            owner.iloc[open_] = keys.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).to_numpy()
+        keys = okey.iloc[open_]
+        owner.iloc[open_] = keys.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).to_numpy()
         sites = merge_small_parcels(
             parcels.assign(owner_class=owner, largest_building_m2=built["largest_building_m2"]),
             owner_keys=okey,

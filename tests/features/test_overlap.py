@@ -177,3 +177,37 @@ def test_intersection_areas_equal_brute_force_overlays_for_any_shapes():
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+def test_intersection_areas_of_some_rows_and_in_two_halves_equal_the_whole(monkeypatch):
+    """``rows`` overlays only those geometries (indices stay those of the whole array); the
+    two halves on two threads give the pairs of one pass, in the same order."""
+    import shapely
+
+    from pipeline.features import _spatial
+
+    rng = np.random.default_rng(3)
+    n = 80
+    x, y = rng.uniform(0, 300, n), rng.uniform(0, 300, n)
+    geoms = shapely.box(x, y, x + 40, y + 25)
+    geoms[::4] = [shapely.affinity.rotate(g, 33) for g in geoms[::4]]
+    others = shapely.box(*(rng.uniform(0, 300, 2)), 320, 320), *shapely.box(y, x, y + 30, x + 30)
+    others = np.array(others, dtype=object)
+    whole = intersection_areas(geoms, others)
+    monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 2)
+    halves = intersection_areas(geoms, others)
+    for a, c in zip(whole, halves, strict=True):
+        np.testing.assert_array_equal(a, c)
+    rows = np.arange(1, n, 3)
+    i, j, area = intersection_areas(geoms, others, rows=rows)
+    keep = np.isin(whole[0], rows)
+    np.testing.assert_array_equal(i, whole[0][keep])
+    np.testing.assert_array_equal(j, whole[1][keep])
+    np.testing.assert_array_equal(area, whole[2][keep])
+
+
+def test_owner_key_of_some_rows_is_none_elsewhere():
+    objs = frame([b(0, 0, 10, 10), b(10, 0, 20, 10), b(30, 0, 40, 10)])
+    ownership = frame([b(0, 0, 40, 10)], owner_class=["gemeente"], owner_name=["Gemeente X"])
+    key = fov.owner_key(objs, ownership, rows=np.array([1, 2]))
+    assert key.tolist() == [None, "gemeente|Gemeente X", "gemeente|Gemeente X"]
