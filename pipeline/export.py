@@ -778,6 +778,8 @@ class ResultWriter:
         self._pool: Any = None
         self._futures: list[Any] = []
         self.counts: dict[str, int] = {}
+        #: The layers handed to ``add`` (the helper thread counts them only once it has them).
+        self.added: set[str] = set()
         self.seconds: dict[str, float] = {}
         #: Peak memory of the background writer process (GB; 0 if none ran).
         self.writer_peak_rss_gb = 0.0
@@ -799,6 +801,7 @@ class ResultWriter:
         that returns the layer (one still being made on another thread): the helper thread
         waits for it, so the layers are written in the order they were added.
         """
+        self.added.add(name)
         pending = not (gdf is None or isinstance(gdf, pd.DataFrame))
         use_bg = self.background
         if use_bg is None:
@@ -869,7 +872,7 @@ class ResultWriter:
         try:
             gemeenten = _gemeenten_layer(result)
             for name in LAYER_ORDER:
-                if name not in self.counts and name != "gemeenten":
+                if name not in self.added and name != "gemeenten":
                     self.add(name, _layer(result, name))
             self._flush_background()
             self.background = False  # the small rest is written here, after the child

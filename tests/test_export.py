@@ -389,6 +389,31 @@ def test_background_writer_gives_the_same_layers(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]
 
 
+def test_finish_does_not_add_again_a_layer_the_helper_thread_has_not_taken(
+    tmp_path: Path,
+) -> None:
+    """A layer handed to ``add`` and still waiting behind a slow one is written as handed
+    over, not replaced by the result's summary frame of it (the scan keeps a few columns)."""
+    import threading
+
+    result = build_result()
+    full = result.layers["plinten"]
+    release = threading.Event()
+
+    def slow_layer() -> gpd.GeoDataFrame:
+        release.wait(5)
+        return result.layers["kantoren"]
+
+    with export.ResultWriter(tmp_path / "k.gpkg", background=True) as writer:
+        writer.add("kantoren", slow_layer)
+        writer.add("plinten", full)
+        summary = ["site_id", "gemeentecode", "score", "tier", "capacity_units"]
+        result.candidates["plinttransformatie"] = full[summary]
+        threading.Timer(0.3, release.set).start()
+        out = writer.finish(result, report=REPORT, config_text=CONFIG.text)
+    assert len(gpd.read_file(out, layer="plinten")) == len(full)
+
+
 def test_layer_batches_share_one_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     """A text column empty in the first slice and filled later is text in every slice."""
     import pyarrow as pa
