@@ -561,6 +561,8 @@ def layer_table(gdf: gpd.GeoDataFrame, geometry_type: str) -> pa.Table:
             if kind not in ("string", "empty"):
                 values = values.astype("string")
         arr = pa.array(values, from_pandas=True)
+        if pa.types.is_dictionary(arr.type):  # a pandas Categorical: GDAL gets the texts
+            arr = arr.dictionary_decode()
         columns[col] = arr.cast(pa.string()) if pa.types.is_null(arr.type) else arr
     columns["geometry"] = geometry
     return pa.table(columns)

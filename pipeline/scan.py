@@ -351,20 +351,26 @@ def run_scan(
     # The search index and the orientation layers: addresses and parcels of the scanned
     # municipalities (only ids, geometry and the BAG address columns are used). They do not
     # depend on any feature, so they are built on a thread of their own beside the parcel
-    # overlays (mostly pandas text work, which fills the core the overlays leave idle) and
-    # handed over as soon as the parcels stage is done; the stage's time is the wait for them.
+    # overlays (mostly text work, which fills the core the overlays leave idle) and handed
+    # over from that thread as soon as they are built (3 M rows, not kept through the
+    # overlays). The parcels stage waits for them before the next layer goes to the writer
+    # (the layers keep their order); the stage's time is that wait.
     index_layers: dict[str, gpd.GeoDataFrame] = {}
     scanned_mun = p.municipalities
     if codes:
         scanned_mun = scanned_mun[scanned_mun["gemeentecode"].isin(codes)]
-    index_job = in_background(
-        lambda: build_index_layers(p.parcels, p.units, scanned_mun, layers.get("zoning"))
-    )
+
+    def build_and_hand_over_index() -> None:
+        built = build_index_layers(p.parcels, p.units, scanned_mun, layers.get("zoning"))
+        while built:
+            name = next(iter(built))
+            index_layers[name] = emit(None, name, built.pop(name))
+
+    index_job = in_background(build_and_hand_over_index)
 
     def hand_over_index() -> None:
         with stages.stage("search_index"):
-            for name, frame in index_job().items():
-                index_layers[name] = emit(None, name, frame)
+            index_job()
 
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
         type_config = config.types.get(type_name)

@@ -434,6 +434,29 @@ def test_layer_batches_share_one_schema(monkeypatch: pytest.MonkeyPatch) -> None
     assert pa.concat_tables(batches).cast(whole.schema).equals(whole)
 
 
+def test_categorical_texts_written_as_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reasons kept as categories (each distinct text once, as the scan hands over the
+    excluded parcels) go to GDAL as the same plain texts, slice by slice."""
+    import pyarrow as pa
+
+    monkeypatch.setattr(export, "IPC_BATCH_ROWS", 2)
+    geoms = [box(k, 0, k + 1, 1) for k in range(4)]
+    categories = pd.Index(["te klein", "bebouwd"], dtype=object)
+    coded = gpd.GeoDataFrame(
+        {"reasons": pd.Categorical.from_codes([0, -1, 1, 0], categories=categories)},
+        geometry=geoms,
+        crs="EPSG:28992",
+    )
+    expected = pa.array(["te klein", None, "bebouwd", "te klein"], type=pa.string())
+    for tables in (
+        list(export.layer_batches(coded, "MultiPolygon")),
+        [export.layer_table(coded, "MultiPolygon")],
+    ):
+        table = pa.concat_tables(tables)
+        assert table.schema.field("reasons").type == pa.string()
+        assert table.column("reasons").combine_chunks().equals(expected)
+
+
 def test_background_writer_failure_leaves_previous_result(tmp_path: Path) -> None:
     """A failing background writer raises, and the temporary file and IPC files go away."""
     out = tmp_path / "kansenkaart.gpkg"

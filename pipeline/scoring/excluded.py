@@ -15,7 +15,6 @@ from pipeline.schemas import CRS
 from pipeline.scoring.aggregate import capacity_units
 from pipeline.scoring.config import TypeConfig
 from pipeline.scoring.exclusions import exclusion_texts, group_reasons
-from pipeline.scoring.text import to_pandas
 
 
 def excluded_parcels(
@@ -215,8 +214,8 @@ def early_excluded_parcels(
         {
             "n_parcels": table["n_parcels"].to_numpy()[pos],
             "parcel_ids": table["parcel_ids"].to_numpy(dtype=object)[pos],
-            "reason_codes": to_pandas(codes.decode()).array,
-            "reasons": to_pandas(reasons.decode()).array,
+            "reason_codes": codes.categorical(),
+            "reasons": reasons.categorical(),
         },
         index=table.index[pos],
     )

@@ -61,6 +61,17 @@ class Coded:
         """The rows at ``positions`` (the text table is shared)."""
         return Coded(self.texts, self.codes[positions])
 
+    def categorical(self) -> pd.Categorical:
+        """The column as a pandas ``Categorical``: each distinct text once and a small integer
+        per row, not a text per row (a million exclusion reasons in megabytes; the writer
+        decodes them slice by slice)."""
+        texts = np.asarray(self.texts.to_pandas(), dtype=object)
+        # the table may repeat a text or hold nulls; categories are distinct, nulls code -1
+        distinct, categories = pd.factorize(texts, use_na_sentinel=True)
+        return pd.Categorical.from_codes(
+            distinct[self.codes], categories=pd.Index(categories, dtype=object)
+        )
+
 
 def factorize(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, uniques)`` of an integer key array: ``uniques[codes] == keys``."""
