@@ -248,6 +248,16 @@ def simple_polygons(geoms: np.ndarray) -> SimplePolygons:
         return table
 
 
+def forget_simple_polygons(*arrays: np.ndarray) -> None:
+    """Drop the cached tables of these geometry arrays, for arrays that outlive their last
+    overlay (an overlay that needs a table again builds it again)."""
+    with _LOCK:
+        for geoms in arrays:
+            hit = _CACHE.get(id(geoms))
+            if hit is not None and hit[0]() is geoms:
+                del _CACHE[id(geoms)]
+
+
 #: Results of :func:`classify_pairs`.
 UNDECIDED, APART, A_IN_B, B_IN_A = -1, 0, 1, 2
 

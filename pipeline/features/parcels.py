@@ -10,6 +10,8 @@ import pandas as pd
 
 from pipeline.features import overlap as fov
 from pipeline.features import sites as fsites
+from pipeline.features._pairs import forget_simple_polygons
+from pipeline.features._spatial import geometry_array
 from pipeline.features.common import TABLE_COLUMNS, Group, table_frame, with_common
 from pipeline.features.context import Context
 from pipeline.features.merging import (
@@ -103,6 +105,9 @@ def parcel_table(
             max_built_up=max_built,
             params=ctx.params.merging,
         )
+        # The parcels' and buildings' vertex tables (half a gigabyte on the province) serve
+        # no later overlay: the features overlay the sites, the building tables their rows.
+        forget_simple_polygons(geometry_array(parcels), geometry_array(buildings))
     if after_parcels is not None:
         after_parcels()
     with stages.stage("parcel_features") if stages else no_stage():

@@ -22,6 +22,8 @@ from pipeline.features._pairs import (
     UNDECIDED,
     SimplePolygons,
     classify_pairs,
+    forget_simple_polygons,
+    simple_polygons,
 )
 from pipeline.features._spatial import intersection_areas
 from pipeline.features.merging import merge_small_parcels, shared_edge_lengths
@@ -162,3 +164,16 @@ def test_two_small_plots_of_one_owner_merge_in_any_orientation(angle):
     assert sites.loc["P1", "parcel_ids"] == "P1,P2"
     assert sites.loc["P1", "area_m2"] == pytest.approx(1800.0)
     assert not sites.loc["P3", "merged"]
+
+
+def test_vertex_tables_kept_per_array_until_forgotten() -> None:
+    """The tables of an array are built once while it lives; forgotten, they are built again."""
+    geoms = np.array([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)], dtype=object)
+    other = geoms.copy()
+    first = simple_polygons(geoms)
+    assert simple_polygons(geoms) is first
+    kept = simple_polygons(other)
+    forget_simple_polygons(geoms)
+    again = simple_polygons(geoms)
+    assert again is not first and np.array_equal(again.bucket, first.bucket)
+    assert simple_polygons(other) is kept
