@@ -42,6 +42,7 @@ import yaml
 from pipeline._gpkg_writer import GPKG_DATASET_OPTIONS, unsynced_sqlite, write_layer_table
 from pipeline.schemas import CRS
 from pipeline.search_index import INDEX_COLUMNS, NAME_COLUMNS, WATER_COLUMNS
+from pipeline.stages import release_free_memory
 from pipeline.styles.qml import capacity_qml, tier_qml
 
 #: Opportunity type -> scored layer name.
@@ -814,7 +815,8 @@ class ResultWriter:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="kansenkaart-writer")
-            self._futures.append(self._pool.submit(self._send, name, gdf))
+            # in a box the helper thread empties: once sent, nothing here keeps the layer
+            self._futures.append(self._pool.submit(self._send, name, [gdf]))
             return
         self._flush_background()
         prepared, gtype = self._prepared(name, gdf)
@@ -835,14 +837,19 @@ class ResultWriter:
         return prepared, GEOMETRY_TYPES[name]
 
     def _send(
-        self, name: str, gdf: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None
+        self, name: str, box: list[gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None]
     ) -> None:
-        prepared, gtype = self._prepared(name, gdf)
+        prepared, gtype = self._prepared(name, box.pop())
         if self._bg is None:
             self._bg = _Background(self.tmp)
             self._guard.tell(f"kill {self._bg.proc.pid}")
             self._guard.tell(f"remove {self._bg.folder}")
         self._bg.send(layer_batches(prepared, gtype), name, gtype)
+        if len(prepared) >= BACKGROUND_MIN_ROWS:
+            # the layer (millions of rows) and its copies are freed now: give the memory
+            # back while the scan goes on, not only at the next stage's end
+            del prepared
+            release_free_memory()
 
     def _wait_sent(self) -> None:
         """Wait until every layer handed to the helper thread is with the writer process."""
