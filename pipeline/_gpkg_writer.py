@@ -1,8 +1,9 @@
 """Background GeoPackage writer: ``python -m pipeline._gpkg_writer OUT.gpkg``.
 
 Used by :class:`pipeline.export.ResultWriter`. Reads one JSON command per line on stdin,
-``{"ipc": path, "layer": name, "geometry_type": type}``, writes the Arrow IPC stream file at
-``path`` as layer ``name`` into ``OUT.gpkg`` (in the order received), deletes the IPC file and
+``{"ipc": path, "layer": name, "geometry_type": type, "indexes": {index: [column, …]}}``,
+writes the Arrow IPC stream file at ``path`` as layer ``name`` into ``OUT.gpkg`` (in the order
+received) with its attribute indexes (``indexes`` may be left out), deletes the IPC file and
 answers ``{"layer": name, "seconds": s, "peak_rss_gb": g}`` on stdout; on a failure it answers
 ``{"error": message}`` and exits with status 1. It ends when stdin is closed.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,18 @@ CRS = "EPSG:28992"
 GPKG_DATASET_OPTIONS = {"VERSION": "1.3"}
 
 
-def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> None:
+def write_layer_table(
+    table: Any,
+    path: Path,
+    name: str,
+    geometry_type: str,
+    *,
+    indexes: Mapping[str, Sequence[str]] | None = None,
+) -> None:
     """Write one Arrow layer (a table from ``pipeline.export.layer_table``, or a reader of
-    its batches) into the GeoPackage ``path``, with a spatial index."""
+    its batches) into the GeoPackage ``path``, with a spatial index and the attribute
+    ``indexes`` (index name → columns; made here, so a background writer builds them while
+    the scan goes on)."""
     import pyogrio
 
     with unsynced_sqlite():
@@ -43,6 +53,26 @@ def write_layer_table(table: Any, path: Path, name: str, geometry_type: str) -> 
             layer_options={"SPATIAL_INDEX": "YES", "GEOMETRY_NAME": "geom", "FID": "fid"},
             append=False,
         )
+    if indexes:
+        create_indexes(path, name, indexes)
+
+
+def create_indexes(path: Path, table: str, indexes: Mapping[str, Sequence[str]]) -> None:
+    """``CREATE INDEX IF NOT EXISTS`` for each index name → columns of ``table`` in ``path``.
+
+    Without a sync (as :func:`unsynced_sqlite`: the result file is synced once when whole).
+    """
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA synchronous = OFF")
+        for index, columns in indexes.items():
+            cols = ", ".join(f'"{c}"' for c in columns)
+            con.execute(f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ({cols})')
+        con.commit()
+    finally:
+        con.close()
 
 
 @contextmanager
@@ -91,7 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with pa.OSFile(cmd["ipc"], "rb") as source:
                 reader = ipc.open_stream(source)  # batch by batch: little memory
-                write_layer_table(reader, out, cmd["layer"], cmd["geometry_type"])
+                write_layer_table(
+                    reader,
+                    out,
+                    cmd["layer"],
+                    cmd["geometry_type"],
+                    indexes=cmd.get("indexes"),
+                )
             Path(cmd["ipc"]).unlink(missing_ok=True)
         except Exception as exc:  # reported to the parent, which raises it
             print(json.dumps({"error": f"layer {cmd.get('layer')}: {exc}"}), flush=True)

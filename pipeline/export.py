@@ -39,7 +39,12 @@ import pyarrow as pa
 import pyogrio
 import yaml
 
-from pipeline._gpkg_writer import GPKG_DATASET_OPTIONS, unsynced_sqlite, write_layer_table
+from pipeline._gpkg_writer import (
+    GPKG_DATASET_OPTIONS,
+    create_indexes,
+    unsynced_sqlite,
+    write_layer_table,
+)
 from pipeline.schemas import CRS
 from pipeline.search_index import INDEX_COLUMNS, NAME_COLUMNS, WATER_COLUMNS
 from pipeline.stages import release_free_memory
@@ -124,7 +129,8 @@ LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
     "orientatie_namen": NAME_COLUMNS,
     "orientatie_water": WATER_COLUMNS,
 }
-#: Layers of pipeline/search_index.py, and the SQLite indexes the api's search uses.
+#: Layers of pipeline/search_index.py, and the SQLite indexes the api's search uses (made
+#: when their layer is written).
 INDEX_LAYERS = ("zoekindex", "orientatie_namen", "orientatie_water")
 SEARCH_INDEXES = {
     "zoekindex_postcode": ("zoekindex", ("postcode", "huisnummer")),
@@ -132,6 +138,13 @@ SEARCH_INDEXES = {
     "zoekindex_perceel": ("zoekindex", ("akr_code", "sectie", "perceelnummer")),
     "zoekindex_parcel_id": ("zoekindex", ("parcel_id",)),
 }
+
+
+def layer_indexes(name: str) -> dict[str, tuple[str, ...]]:
+    """The search indexes of layer ``name`` (index name → columns; :data:`SEARCH_INDEXES`)."""
+    return {index: cols for index, (table, cols) in SEARCH_INDEXES.items() if table == name}
+
+
 GEOMETRY_TYPES = {
     "tijdelijke_locaties": "MultiPolygon",
     "kantoren": "MultiPolygon",
@@ -698,7 +711,14 @@ class _Background:
             for table in itertools.chain([first], tables):
                 w.write_table(table, max_chunksize=IPC_BATCH_ROWS)
         self.sent += 1
-        line = json.dumps({"ipc": str(path), "layer": name, "geometry_type": geometry_type})
+        line = json.dumps(
+            {
+                "ipc": str(path),
+                "layer": name,
+                "geometry_type": geometry_type,
+                "indexes": layer_indexes(name),
+            }
+        )
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write(line + "\n")
@@ -824,7 +844,7 @@ class ResultWriter:
         import time
 
         t0 = time.perf_counter()
-        write_layer_table(table, self.tmp, name, gtype)
+        write_layer_table(table, self.tmp, name, gtype, indexes=layer_indexes(name))
         self.seconds[name] = round(time.perf_counter() - t0, 3)
 
     def _prepared(
@@ -913,7 +933,6 @@ class ResultWriter:
                     layer_options={"FID": "id"},
                 )
             describe_layers(self.tmp, _attr(result, "disclaimer") or DEFAULT_DISCLAIMER)
-            add_search_indexes(self.tmp)
             with open(self.tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(self.tmp, self.out_path)
@@ -961,20 +980,17 @@ def describe_layers(path: Path, disclaimer: str) -> None:
 
 
 def add_search_indexes(gpkg: Path) -> None:
-    """Create the SQLite indexes of :data:`SEARCH_INDEXES` (the api's search is an index
-    look-up, not a scan of the table)."""
+    """Create the SQLite indexes of :data:`SEARCH_INDEXES` in a GeoPackage whose index layers
+    were written by other means (a scan's result has them already)."""
     import sqlite3
 
     con = sqlite3.connect(gpkg)
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        for index, (table, columns) in SEARCH_INDEXES.items():
-            if table in tables:
-                cols = ", ".join(f'"{c}"' for c in columns)
-                con.execute(f'CREATE INDEX IF NOT EXISTS "{index}" ON "{table}" ({cols})')
-        con.commit()
     finally:
         con.close()
+    for table in sorted(tables & {t for t, _ in SEARCH_INDEXES.values()}):
+        create_indexes(gpkg, table, layer_indexes(table))
 
 
 class _Sized:

@@ -387,6 +387,25 @@ def test_background_writer_gives_the_same_layers(
         pd.testing.assert_frame_equal(left, right)
         assert set(right.geom_type) <= {"MultiPolygon", "Point"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "b.gpkg"]
+    # the api's search indexes, made with their layer by either writer
+    wanted = {(index, table, cols) for index, (table, cols) in export.SEARCH_INDEXES.items()}
+    assert search_indexes(a) == search_indexes(b) == wanted
+
+
+def search_indexes(path: Path) -> set[tuple[str, str, tuple[str, ...]]]:
+    """The named SQLite indexes of a GeoPackage: (name, table, columns)."""
+    con = sqlite3.connect(path)
+    try:
+        names = con.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            " AND name NOT LIKE 'gpkg%' AND name NOT LIKE 'rtree%'"
+        ).fetchall()
+        return {
+            (name, table, tuple(r[2] for r in con.execute(f'PRAGMA index_info("{name}")')))
+            for name, table in names
+        }
+    finally:
+        con.close()
 
 
 def test_finish_does_not_add_again_a_layer_the_helper_thread_has_not_taken(
