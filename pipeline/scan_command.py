@@ -107,6 +107,7 @@ def run_scan_command(
         layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress)
         read_s = time.perf_counter() - t_read
         memory = {"read": round(rss_gb(), 2)}
+        freeze()  # the delivered outlines too: they are freed by reference counting below
         # The scan measures parcels and buildings on their canonical outlines (contracts
         # §E.0): made here, so the delivered outlines are let go before the scan starts.
         t_outline = time.perf_counter()

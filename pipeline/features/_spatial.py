@@ -416,23 +416,6 @@ def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -
         canon[bad] = kept
     out[poly] = canon
     return out
-    src = out[poly]
-    wrapped = multi[poly]
-    src[wrapped] = shapely.get_geometry(src[wrapped], 0)
-    simp = shapely.simplify(src, tol, preserve_topology=False)
-    idx = np.flatnonzero(shapely.get_num_coordinates(simp) < shapely.get_num_coordinates(src))
-    s, o = simp[idx], src[idx]
-    ok = (
-        (shapely.get_type_id(s) == 3)
-        & (np.abs(shapely.area(s) - shapely.area(o)) <= tol * shapely.length(o))
-        & shapely.is_valid(s)
-    )
-    idx, s = idx[ok], s[ok]
-    w = wrapped[idx]
-    if w.any():
-        s[w] = shapely.multipolygons(s[w], indices=np.arange(int(w.sum())))
-    out[poly[idx]] = s
-    return out
 
 
 def reference_points(geoms: np.ndarray) -> np.ndarray:

@@ -83,7 +83,13 @@ def unit_vacant_years(
 
     ``vacant_years = (reference_date − vacant_since) / 365.25 days``.
     """
-    since = vacant_since(units, vacancy, reference_date=reference_date)
+    return vacant_years(
+        vacant_since(units, vacancy, reference_date=reference_date), reference_date=reference_date
+    )
+
+
+def vacant_years(since: pd.Series, *, reference_date: dt.date) -> pd.Series:
+    """:func:`unit_vacant_years` from the units' :func:`vacant_since` dates."""
     days = (_as_date(reference_date) - since).dt.days.astype("float64")
     return (days / DAYS_PER_YEAR).fillna(0.0).clip(lower=0.0).rename("vacant_years")
 

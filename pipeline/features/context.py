@@ -17,6 +17,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from pipeline.features import bag as fbag
@@ -41,13 +43,13 @@ def sorted_layer(
     if not isinstance(df, gpd.GeoDataFrame):
         df = gpd.GeoDataFrame(df, geometry=df["geometry"], crs=CRS) if "geometry" in df else df
     if key is not None and key in df.columns:
-        keys = df[key].to_numpy(dtype=object, na_value=None).astype(str)  # type: ignore[call-overload]
-        if len(keys) > 1 and not (keys[1:] >= keys[:-1]).all():
-            order = np.argsort(keys, kind="stable")
-            df, keys = df.iloc[order], keys[order]
+        keys = _key_strings(df[key])
+        if len(keys) > 1 and not pc.all(pc.greater_equal(keys[1:], keys[:-1])).as_py():
+            order = pc.sort_indices(keys).to_numpy()  # a stable sort
+            df, keys = df.iloc[order], keys.take(order)
         # Already sorted (the readers' usual order): no copy of the layer (copy-on-write).
         df = df.drop(columns=[key])
-        df.index = pd.Index(keys, dtype=object, name=key)
+        df.index = pd.Index(keys.to_numpy(zero_copy_only=False), dtype=object, name=key)
     elif isinstance(df, gpd.GeoDataFrame) and len(df):
         # No key: sort by the attribute values and the geometry (bounds and area; the WKB
         # itself only for rows that tie on all of those).
@@ -66,6 +68,18 @@ def sorted_layer(
         order = keys.sort_values([*cols, *geo, "__wkb"], kind="mergesort").index.to_numpy()
         df = df.iloc[order].reset_index(drop=True)
     return df
+
+
+def _key_strings(values: pd.Series) -> pa.Array:
+    """A key column as Arrow text, each value as ``str`` gives it (a missing key is "None");
+    a column of Arrow text is taken as it is (no Python strings made)."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        arr = pa.array(values.array)
+    else:
+        arr = pa.array(values.to_numpy(dtype=object, na_value=None).astype(str))  # type: ignore[call-overload]
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return pc.fill_null(arr, "None")
 
 
 #: ``DataFrame.attrs`` key marking a layer whose outlines are canonical already.
@@ -272,14 +286,20 @@ def prepare(
 
     def unit_layers() -> dict[str, Any]:
         all_units = clip_bbox(units, bbox, CONTEXT_MARGIN_M)
+        since = fbag.vacant_since(scoped_u, vacancy, reference_date=ref)
+        # The whole area: the scoped units are the context units, flag them once.
+        whole = scoped_u is all_units
         all_flags = fbag.use_flags(all_units, GEBRUIKSDOELEN)
         all_vacant = (
-            fbag.unit_is_vacant(all_units, vacancy, reference_date=ref).to_numpy(bool)
+            (
+                since.notna()
+                if whole
+                else fbag.unit_is_vacant(all_units, vacancy, reference_date=ref)
+            ).to_numpy(bool)
             if params is None or params.amenities_exclude_vacant
             else np.zeros(len(all_units), dtype=bool)
         )
-        # The whole area: the scoped units are the context units, flag them once.
-        flags = all_flags if scoped_u is all_units else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
+        flags = all_flags if whole else fbag.use_flags(scoped_u, GEBRUIKSDOELEN)
         positions = fbag.building_positions(scoped_b, scoped_u)
         return {
             "all_units": all_units,
@@ -287,8 +307,8 @@ def prepare(
             "all_vacant": all_vacant,
             "flags": flags,
             "positions": positions,
-            "unit_years": fbag.unit_vacant_years(scoped_u, vacancy, reference_date=ref),
-            "unit_vacant": fbag.unit_is_vacant(scoped_u, vacancy, reference_date=ref),
+            "unit_years": fbag.vacant_years(since, reference_date=ref),
+            "unit_vacant": since.notna().rename("is_vacant"),
         }
 
     c, u = concurrently(context_layers, unit_layers)
