@@ -351,10 +351,10 @@ def run_scan(
     # The search index and the orientation layers: addresses and parcels of the scanned
     # municipalities (only ids, geometry and the BAG address columns are used). They do not
     # depend on any feature, so they are built on a thread of their own beside the parcel
-    # overlays (mostly text work, which fills the core the overlays leave idle) and handed
-    # over from that thread as soon as they are built (3 M rows, not kept through the
-    # overlays). The parcels stage waits for them before the next layer goes to the writer
-    # (the layers keep their order); the stage's time is that wait.
+    # features (mostly text work, which fills the core the overlays leave idle; not beside
+    # the parcels stage, whose overlays hold the most memory) and handed over from that
+    # thread as soon as they are built (3 M rows). The excluded parcels wait for them before
+    # they go to the writer (the layers keep their order); the stage's time is that wait.
     index_layers: dict[str, gpd.GeoDataFrame] = {}
     scanned_mun = p.municipalities
     if codes:
@@ -362,15 +362,20 @@ def run_scan(
 
     def build_and_hand_over_index() -> None:
         built = build_index_layers(p.parcels, p.units, scanned_mun, layers.get("zoning"))
+        release_free_memory()  # what building them freed, before the writer copies them
         while built:
             name = next(iter(built))
             index_layers[name] = emit(None, name, built.pop(name))
 
-    index_job = in_background(build_and_hand_over_index)
+    index_job: list[Callable[[], None]] = []
+
+    def start_index() -> None:
+        index_job.append(in_background(build_and_hand_over_index))
 
     def hand_over_index() -> None:
         with stages.stage("search_index"):
-            index_job()
+            while index_job:
+                index_job.pop()()
 
     def score(type_name: str, table: pd.DataFrame) -> pd.DataFrame:
         type_config = config.types.get(type_name)
@@ -393,6 +398,7 @@ def run_scan(
         """Hands the excluded parcels to the writer; ``True``: the table keeps only the rest."""
         if tl_config is None or keep_features or not early_exclusion_possible(tl_config):
             return False
+        hand_over_index()
         release_free_memory()  # what the rounds of features freed, before the reasons are made
         counts["parcels_rows"] = len(t)
         counts["merged_sites"] = int(t["merged"].sum())
@@ -421,8 +427,9 @@ def run_scan(
         stages=stages,
         all_labels=False,
         on_first=parcels_excluded,
-        after_parcels=hand_over_index,
+        after_parcels=start_index,
     )
+    hand_over_index()
     if "live" in early:
         # The table holds only the rows the rules keep (the excluded ones are with the
         # writer): all of them are candidates.

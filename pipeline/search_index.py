@@ -224,9 +224,14 @@ def parcel_rows(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def search_index(parcels: gpd.GeoDataFrame, units: pd.DataFrame) -> gpd.GeoDataFrame:
     """The ``zoekindex`` layer: every address of ``units`` and every parcel of ``parcels``."""
     parts = [address_rows(units), parcel_rows(parcels)]
-    out = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
-    out = gpd.GeoDataFrame(out, geometry="geometry", crs=CRS)
-    return out[[*INDEX_COLUMNS, "geometry"]]
+    parts = [p for p in parts if len(p)] or parts[:1]
+    # column by column, each let go in its part once joined: one column's copy at a time,
+    # not a copy of all 3 M rows beside the parts
+    columns = {
+        c: pd.concat([p.pop(c) for p in parts], ignore_index=True)
+        for c in (*INDEX_COLUMNS, "geometry")
+    }
+    return gpd.GeoDataFrame(columns, geometry="geometry", crs=CRS)
 
 
 def _label_points(keys: pd.Series, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
