@@ -12,6 +12,8 @@ from functools import partial
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from pipeline.features._pairs import (
@@ -357,15 +359,22 @@ def largest_overlap(
 def lookup_positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     """Positions of ``keys`` in the unique ``index`` (−1 where absent).
 
-    By binary search over fixed-width strings when ``index`` is sorted (the scan sorts every
-    layer by its key): several times faster than pandas' hash lookup of millions of ids.
+    Text ids (as the scan's layers have) are looked up with Arrow's hash lookup
+    (``pyarrow.compute.index_in``): several times faster than pandas' lookup of millions of
+    Python strings, and than a binary search over fixed-width copies of them. Other keys,
+    and missing ones (``None``), go through pandas.
     """
-    if len(index) == 0 or index.inferred_type != "string" or not index.is_monotonic_increasing:
-        return np.asarray(index.get_indexer(pd.Index(keys)))
-    hay = np.asarray(index.to_numpy(dtype=object), dtype=str)
-    k = np.asarray(keys, dtype=object).astype(str)
-    pos = np.minimum(np.searchsorted(hay, k), len(hay) - 1)
-    return np.where(hay[pos] == k, pos, -1)
+    if len(index) and index.inferred_type == "string":
+        try:
+            hay = pa.array(index.to_numpy(dtype=object), type=pa.large_string())
+            k = pa.array(np.asarray(keys, dtype=object), type=pa.large_string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # not all text
+        else:
+            if k.null_count == 0:
+                pos = pc.index_in(k, value_set=hay).fill_null(-1)
+                return pos.to_numpy(zero_copy_only=False).astype(np.intp)
+    return np.asarray(index.get_indexer(pd.Index(keys)))
 
 
 #: Vertices within this distance (m) of the straight line through their neighbours carry no

@@ -211,3 +211,15 @@ def test_owner_key_of_some_rows_is_none_elsewhere():
     ownership = frame([b(0, 0, 40, 10)], owner_class=["gemeente"], owner_name=["Gemeente X"])
     key = fov.owner_key(objs, ownership, rows=np.array([1, 2]))
     assert key.tolist() == [None, "gemeente|Gemeente X", "gemeente|Gemeente X"]
+
+
+def test_lookup_positions_of_text_ids_missing_keys_and_other_keys():
+    from pipeline.features._spatial import lookup_positions
+
+    index = pd.Index(["0344100000000001", "0344100000000002", "None", "b"])
+    keys = np.array(["b", "0344100000000001", "x", "0344100000000002"], dtype=object)
+    assert lookup_positions(index, keys).tolist() == [3, 0, -1, 1]
+    # a missing key (None) is not the text "None"; a number is not text
+    assert lookup_positions(index, np.array([None, "b"], dtype=object)).tolist() == [-1, 3]
+    assert lookup_positions(index, np.array([5], dtype=object)).tolist() == [-1]
+    assert lookup_positions(pd.Index([3, 5]), np.array([5, 4])).tolist() == [1, -1]
