@@ -185,9 +185,8 @@ def _intersection_areas(
     tol: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """See :func:`intersection_areas`; ``tree`` holds ``others``."""
-    # The vertex tables first, the other layer's first: two overlays of the parcels on two
-    # threads then build their own tables at the same time before one of them builds the
-    # shared parcel table (a thread asking for a table being built waits for it).
+    # Both vertex tables at the same time (a table another overlay is building is waited
+    # for, not built twice: simple_polygons), then the pairs in parts on two threads.
     tables = concurrently(lambda: simple_polygons(geoms), lambda: simple_polygons(others))
     g_area, o_area = shapely.area(geoms), shapely.area(others)
     gb, ob = shapely.bounds(geoms), shapely.bounds(others)
