@@ -23,6 +23,7 @@ from pipeline.features._pairs import (
     UNDECIDED,
     SimplePolygons,
     classify_pairs,
+    clip_areas,
     simple_polygons,
 )
 from pipeline.features._parallel import concurrently
@@ -235,7 +236,7 @@ def _block_areas(
     area[hit] = o_area[j[hit]]
     rest = todo[verdict == UNDECIDED]
     if len(rest):
-        area[rest] = _settle(geoms, others, i[rest], j[rest], g_area, o_area, tol)
+        area[rest] = _settle(geoms, others, i[rest], j[rest], g_area, o_area, tol, tables)
     overlap = area > 0  # pairs that only touch share no area: not an overlap
     return i[overlap], j[overlap], area[overlap]
 
@@ -248,10 +249,13 @@ def _settle(
     g_area: np.ndarray,
     o_area: np.ndarray,
     tol: float,
+    tables: list[SimplePolygons],
 ) -> np.ndarray:
     """Overlap areas of pairs the vertex tests left undecided, with the same tolerance:
     ``others`` grown and shrunk by ``tol`` (mitred: the corners stay corners) settle the
-    pairs inside or apart; only crossing pairs are intersected."""
+    pairs inside or apart; only crossing pairs are intersected: clipped by the convex one of
+    the two where there is one (:func:`~pipeline.features._pairs.clip_areas`), else with
+    GEOS."""
     out = np.zeros(len(i))
     uj = np.unique(j)
     grown = np.full(len(others), None, dtype=object)
@@ -271,6 +275,9 @@ def _settle(
     out[o_in] = o_area[j[o_in]]
     cross = np.setdiff1d(rest, o_in, assume_unique=True)
     if len(cross):
+        area, done = clip_areas(tables[0], tables[1], i[cross], j[cross])
+        out[cross[done]] = area[done]
+        cross = cross[~done]
         out[cross] = shapely.area(shapely.intersection(g[cross], others[j[cross]]))
     return out
 
