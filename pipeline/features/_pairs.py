@@ -9,9 +9,12 @@ Here such pairs are settled with a tolerance of :data:`TOLERANCE_M`:
 
 * **inside**: every vertex of A lies inside B or within the tolerance of it, and B is convex
   (so all of A does): the overlap is A's area;
-* **apart**: an edge of a convex B (or A) has every vertex of the other polygon on its outer
-  side or within the tolerance of its line: the overlap lies within the tolerance of that
-  edge, and counts as none;
+* **apart**: an edge of B (or A) on its convex hull (every vertex of its own polygon on its
+  inner side or within the tolerance of its line: any edge of a convex polygon, the edge of
+  a concave plot along its street) has every vertex of the other polygon on its outer side
+  or within the tolerance of its line: the line separates the two, the overlap lies within
+  the tolerance of that edge, and counts as none (two neighbours sharing an edge, however
+  concave);
 * otherwise the pair is *undecided* and the caller decides it (with GEOS).
 
 The area of a pair that really crosses is computed here too when one of the two is convex
@@ -72,7 +75,8 @@ CLIP_CHUNK = 20_000
 class _Bucket:
     """Polygons with up to ``K`` corners: corners ``V`` (n, K, 2) in either orientation,
     padded with the first corner; inward unit normals ``N`` of the edges from each corner;
-    ``E`` marks real edges; ``convex`` per polygon (up to the tolerance). For
+    ``E`` marks real edges; ``convex`` per polygon (up to the tolerance); ``H`` marks the
+    edges on the convex hull (every corner on their inner side, up to the tolerance). For
     :func:`clip_areas`: ``exact`` marks the rings that are the geometry's own (no corner
     within the tolerance of a straight line was dropped), ``strict`` the convex ones whose
     corners turn the wrong way by at most :data:`CLIP_CONVEX_M`."""
@@ -82,6 +86,7 @@ class _Bucket:
     N: np.ndarray
     E: np.ndarray
     convex: np.ndarray
+    H: np.ndarray
     exact: np.ndarray
     strict: np.ndarray
 
@@ -149,10 +154,11 @@ def outer_rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n = len(geoms)
     ring = np.full((n, 2), -1, dtype=np.int64)
-    xy, own = shapely.get_coordinates(geoms, return_index=True)
+    xy = shapely.get_coordinates(geoms)
     if len(xy) == 0:
         return ring, xy
-    count = np.bincount(own, minlength=n)
+    count = shapely.get_num_coordinates(geoms)
+    own = np.repeat(np.arange(n), count)  # (shapely's return_index is slower)
     start = np.cumsum(count) - count
     at_start = (xy == xy[start[own]]).all(axis=1)
     returns = np.bincount(own[at_start], minlength=n)  # the first coordinate and its repeats
@@ -211,6 +217,7 @@ def _table(
     V = np.zeros((n, K, 2))
     N = np.zeros((n, K, 2))
     E = np.zeros((n, K), dtype=bool)
+    H = np.zeros((n, K), dtype=bool)
     convex = np.ones(n, dtype=bool)
     strict = np.ones(n, dtype=bool)
     for c in np.unique(cnt):
@@ -235,7 +242,16 @@ def _table(
         turn = sign * (d[:, :, 0] * d_next[:, :, 1] - d[:, :, 1] * d_next[:, :, 0]) / safe
         convex[rows] = np.all(~e | (turn >= -tol), axis=1)
         strict[rows] = np.all(~e | (turn >= -CLIP_CONVEX_M), axis=1)
-    return _Bucket(K, V, N, E, convex, exact, strict)
+        # hull edges: no corner of the ring on the outer side of the edge's line beyond tol
+        rel_n = N[rows, :c]
+        step = max(1, CHUNK_ENTRIES // (c * c))
+        for s in range(0, len(rows), step):
+            r, nn = rel[s : s + step], rel_n[s : s + step]
+            own = (r[:, :, None, 0] - r[:, None, :, 0]) * nn[:, None, :, 0] + (
+                r[:, :, None, 1] - r[:, None, :, 1]
+            ) * nn[:, None, :, 1]
+            H[rows[s : s + step], :c] = e[s : s + step] & (own.min(axis=1) >= -tol)
+    return _Bucket(K, V, N, E, convex, H, exact, strict)
 
 
 _CACHE: dict[int, tuple[weakref.ref, SimplePolygons]] = {}
@@ -321,8 +337,11 @@ def _classify(ta: _Bucket, tb: _Bucket, ra: np.ndarray, rb: np.ndarray, tol: flo
     cva, cvb = ta.convex[ra], tb.convex[rb]
     a_in_b = cvb & (np.where(EB, s_ab.min(axis=1), np.inf).min(axis=1) >= -tol)
     b_in_a = cva & (np.where(EA, s_ba.min(axis=1), np.inf).min(axis=1) >= -tol)
-    apart = (cvb & np.any(EB & (s_ab.max(axis=1) <= tol), axis=1)) | (
-        cva & np.any(EA & (s_ba.max(axis=1) <= tol), axis=1)
+    # separated by a hull edge of either (every edge of a convex polygon is one)
+    HA = EA & (ta.H[ra] | cva[:, None])
+    HB = EB & (tb.H[rb] | cvb[:, None])
+    apart = np.any(HB & (s_ab.max(axis=1) <= tol), axis=1) | np.any(
+        HA & (s_ba.max(axis=1) <= tol), axis=1
     )
     res = np.full(len(ra), UNDECIDED, dtype=np.int8)
     res[apart] = APART

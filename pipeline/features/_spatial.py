@@ -24,6 +24,8 @@ from pipeline.features._pairs import (
     SimplePolygons,
     classify_pairs,
     clip_areas,
+    has_straight_corner,
+    outer_rings,
     simple_polygons,
 )
 from pipeline.features._parallel import concurrently
@@ -412,7 +414,17 @@ def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -
     if len(poly) == 0:
         return out
     src = out[poly]
-    canon = shapely.simplify(src, tol, preserve_topology=False)
+    # Douglas–Peucker only where it can drop a corner: a ring with a corner within ``tol`` of
+    # the line through its neighbours, or a polygon with holes or parts (most footprints
+    # have none, and simplifying holds the GIL)
+    ring, xy = outer_rings(src)
+    one = ring[:, 0] >= 0
+    start = np.where(one, ring[:, 0], 0)
+    cnt = np.where(one, ring[:, 1] - ring[:, 0] - 1, 0)
+    redo = np.flatnonzero(~one | has_straight_corner(xy, start, cnt, tol))
+    del xy
+    canon = src.copy()
+    canon[redo] = shapely.simplify(src[redo], tol, preserve_topology=False)
     still_multi = shapely.get_type_id(canon) == 6  # GEOS gives the polygon back; if not:
     canon[still_multi] = shapely.get_geometry(canon[still_multi], 0)
     idx = np.flatnonzero(shapely.get_num_coordinates(canon) < shapely.get_num_coordinates(src))

@@ -229,3 +229,26 @@ def test_clipped_areas_are_the_overlay_for_random_polygons(angle) -> None:
     np.testing.assert_array_equal(again, area[order])
     one, _ = clip_areas(table, table, i[done][:1], j[done][:1])
     assert one[0] == area[done][0]
+
+
+@pytest.mark.parametrize("angle", (0.0, 23.0, 137.0))
+def test_concave_neighbours_apart_along_a_hull_edge(angle) -> None:
+    """Two concave plots sharing a straight edge are apart without an overlay: the edge is on
+    both hulls. A box in the notch of a U-shaped plot touches it on three sides but no line
+    separates them: left to GEOS (undecided), as before."""
+    L = shapely.Polygon([(0, 0), (30, 0), (30, 10), (10, 10), (10, 30), (0, 30)])
+    # a concave neighbour along L's east edge x = 30 (0 ≤ y ≤ 10), 1e-11 off after rotation
+    M = shapely.Polygon([(30, 0), (50, 0), (50, 20), (40, 8), (30, 10)])
+    U = shapely.Polygon(
+        [(60, 0), (90, 0), (90, 30), (80, 30), (80, 10), (70, 10), (70, 30), (60, 30)]
+    )
+    box = shapely.box(70, 10, 80, 20)
+    shift = np.array([X0, Y0])
+    geoms = _turn(
+        shapely.transform(np.array([L, M, U, box], dtype=object), lambda c: c + shift), angle
+    )
+    table = SimplePolygons.build(geoms)
+    verdict = classify_pairs(table, table, np.array([0, 1, 2, 3]), np.array([1, 0, 3, 2]))
+    assert verdict.tolist() == [APART, APART, UNDECIDED, UNDECIDED]
+    i, j, _area = intersection_areas(geoms, geoms)
+    assert (i == j).all()  # and GEOS settles the U and the box as apart
