@@ -69,6 +69,20 @@ def _row_houses() -> tuple[np.ndarray, np.ndarray]:
     return np.array(parcels, dtype=object), np.array(houses, dtype=object)
 
 
+def _star_polygons(
+    rng: np.random.Generator, n: int, *, span: float, corners: int, radius: float
+) -> list[shapely.Polygon]:
+    """``n`` random star-shaped polygons (3 to ``corners`` − 1 corners), half of them concave."""
+    polys = []
+    for _ in range(n):
+        c = rng.uniform([X0, Y0], [X0 + span, Y0 + span])
+        k = int(rng.integers(3, corners))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+        r = rng.uniform(5, radius) * (rng.uniform(0.4, 1.0, k) if rng.random() < 0.5 else 1.0)
+        polys.append(shapely.Polygon(np.c_[c[0] + r * np.cos(ang), c[1] + r * np.sin(ang)]))
+    return polys
+
+
 @pytest.mark.parametrize("angle", ANGLES)
 def test_footprints_on_the_party_walls_are_inside_their_parcel_in_any_orientation(angle):
     parcels, houses = _row_houses()
@@ -89,14 +103,7 @@ def test_footprints_on_the_party_walls_are_inside_their_parcel_in_any_orientatio
 def test_pair_decisions_agree_with_the_overlay_within_the_tolerance():
     """Random convex and concave polygons, some sharing edges exactly or nearly: whatever the
     vertex tests decide is what an overlay gives, up to the tolerance."""
-    rng = np.random.default_rng(3)
-    polys = []
-    for _ in range(300):
-        c = rng.uniform([X0, Y0], [X0 + 300, Y0 + 300])
-        k = int(rng.integers(3, 9))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
-        r = rng.uniform(5, 40) * (rng.uniform(0.4, 1.0, k) if rng.random() < 0.5 else 1.0)
-        polys.append(shapely.Polygon(np.c_[c[0] + r * np.cos(ang), c[1] + r * np.sin(ang)]))
+    polys = _star_polygons(np.random.default_rng(3), 300, span=300, corners=9, radius=40)
     # pieces of a tessellation: squares split by a diagonal, nudged by rounding noise
     for q in range(60):
         x, y = X0 + 400 + 30 * (q % 10), Y0 + 30 * (q // 10)
@@ -204,13 +211,7 @@ def test_clipped_areas_are_the_overlay_for_random_polygons(angle) -> None:
     tables drop (those are left to the overlay): the clipped areas equal GEOS's up to
     rounding, whatever else is in the chunk."""
     rng = np.random.default_rng(11)
-    polys = []
-    for _ in range(400):
-        c = rng.uniform([X0, Y0], [X0 + 200, Y0 + 200])
-        k = int(rng.integers(3, 15))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
-        r = rng.uniform(5, 60) * (rng.uniform(0.3, 1.0, k) if rng.random() < 0.6 else 1.0)
-        polys.append(shapely.Polygon(np.c_[c[0] + r * np.cos(ang), c[1] + r * np.sin(ang)]))
+    polys = _star_polygons(rng, 400, span=200, corners=15, radius=60)
     polys.append(shapely.Polygon([(X0, Y0), (X0 + 5e-4, Y0 + 50), (X0, Y0 + 100), (X0 - 50, Y0)]))
     geoms = _turn(np.array(polys, dtype=object), angle)
     geoms = geoms[shapely.is_valid(geoms)]
