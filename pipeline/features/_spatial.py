@@ -391,6 +391,10 @@ def lookup_positions(index: pd.Index, keys: np.ndarray) -> np.ndarray:
 OUTLINE_TOLERANCE_M = 1e-6
 
 
+#: About this many outlines are screened first to decide whether screening them all pays.
+SCREEN_SAMPLE = 2_000
+
+
 def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -> np.ndarray:
     """Polygons without the vertices that lie on a straight edge (within ``tol``).
 
@@ -415,14 +419,17 @@ def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -
         return out
     src = out[poly]
     # Douglas–Peucker only where it can drop a corner: a ring with a corner within ``tol`` of
-    # the line through its neighbours, or a polygon with holes or parts (most footprints
-    # have none, and simplifying holds the GIL)
-    ring, xy = outer_rings(src)
-    one = ring[:, 0] >= 0
-    start = np.where(one, ring[:, 0], 0)
-    cnt = np.where(one, ring[:, 1] - ring[:, 0] - 1, 0)
-    redo = np.flatnonzero(~one | has_straight_corner(xy, start, cnt, tol))
-    del xy
+    # the line through its neighbours, or a polygon with holes or parts. Most footprints have
+    # none, and simplifying holds the GIL; but most parcels have survey points on their
+    # edges, and then finding them costs more than simplifying all: a sample decides.
+    sample = src[:: max(1, len(src) // SCREEN_SAMPLE)]
+    if len(_straight_or_complex(sample, tol)) > len(sample) // 2:
+        redo = np.arange(len(src))
+    else:  # in chunks: temporaries of all coordinates at once would be fresh pages
+        redo = np.concatenate(
+            [np.zeros(0, dtype=np.intp)]
+            + [sl.start + _straight_or_complex(src[sl], tol) for sl in chunks(len(src))]
+        )
     canon = src.copy()
     canon[redo] = shapely.simplify(src[redo], tol, preserve_topology=False)
     still_multi = shapely.get_type_id(canon) == 6  # GEOS gives the polygon back; if not:
@@ -443,6 +450,17 @@ def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -
         canon[bad] = kept
     out[poly] = canon
     return out
+
+
+def _straight_or_complex(geoms: np.ndarray, tol: float) -> np.ndarray:
+    """Positions of the polygons Douglas–Peucker with ``tol`` may change: a ring with a corner
+    within ``tol`` of the line through its neighbours, or a polygon with holes or parts."""
+    ring, xy = outer_rings(geoms)
+    flag = ring[:, 0] < 0
+    one = np.flatnonzero(~flag)
+    start = ring[one, 0]
+    flag[one] = has_straight_corner(xy, start, ring[one, 1] - start - 1, tol)
+    return np.flatnonzero(flag)
 
 
 def reference_points(geoms: np.ndarray) -> np.ndarray:

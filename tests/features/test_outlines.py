@@ -56,3 +56,30 @@ def test_holes_lose_their_edge_points_too() -> None:
     out = canonical_outlines(np.array([poly], dtype=object))[0]
     assert _coords(out) == 10
     assert abs(out.area - 375.0) < 1e-9
+
+
+def test_screened_or_not_the_outlines_are_douglas_peucker(monkeypatch) -> None:
+    """Outlines are simplified only where a corner lies on a straight line (mostly plain
+    footprints: screened first) or everywhere (mostly parcels with survey points: a sample
+    says so): either way each is what Douglas–Peucker makes of it."""
+    from pipeline.features import _spatial
+
+    rng = np.random.default_rng(5)
+    plain = [
+        shapely.affinity.rotate(shapely.box(x, 0, x + 7, 5), a, origin=(x, 0))
+        for x, a in zip(range(0, 900, 10), rng.uniform(0, 90, 90), strict=True)
+    ]
+    dense = [shapely.segmentize(g, 1.5) for g in plain[:30]]
+    holed = Polygon([(0, 0), (20, 0), (20, 20), (0, 20)], [[(5, 5), (5, 10), (10, 10), (10, 5)]])
+    for geoms, screened in (
+        (np.array([*plain, *dense, holed, MultiPolygon([plain[3]])], dtype=object), True),
+        (np.array([*dense, holed, *plain[:10]], dtype=object), False),
+    ):
+        want = shapely.simplify(geoms, _spatial.OUTLINE_TOLERANCE_M, preserve_topology=False)
+        for n in (len(geoms), 7, 1):  # samples of all, of a few, of the first one
+            monkeypatch.setattr(_spatial, "SCREEN_SAMPLE", n)
+            out = canonical_outlines(geoms)
+            assert shapely.equals_exact(out, want, tolerance=0).all()
+            if n == len(geoms):  # left as they are only when screened
+                kept = sum(out[k] is geoms[k] for k in range(len(geoms)))
+                assert kept == (90 if screened else 0)
