@@ -57,6 +57,8 @@ def close_hairline_gaps(geoms: np.ndarray, *, tol: float = TOLERANCE_M) -> np.nd
     return shapely.buffer(grown, -tol, join_style="mitre")
 
 
+#: Geometries whose tables are built at once.
+BUILD_CHUNK = 200_000
 #: Size classes (corners) of the vertex tables; larger polygons are left to GEOS.
 SIZES = (4, 6, 8, 12, 16)
 MAX_VERTICES = SIZES[-1]
@@ -105,6 +107,38 @@ class SimplePolygons:
 
     @classmethod
     def build(cls, geoms: np.ndarray, *, tol: float = TOLERANCE_M) -> SimplePolygons:
+        """The tables of ``geoms``, built :data:`BUILD_CHUNK` geometries at a time (the
+        temporaries of all coordinates at once would take several times the tables' size)
+        and joined per size class."""
+        parts = [
+            cls._build(geoms[s : s + BUILD_CHUNK], tol=tol)
+            for s in range(0, max(len(geoms), 1), BUILD_CHUNK)
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        rows = np.zeros((len(parts), len(SIZES)), dtype=np.int64)  # rows before each part
+        for k, part in enumerate(parts[:-1]):
+            rows[k + 1] = rows[k] + [len(b.convex) for b in part.buckets]
+        row = np.concatenate(
+            [
+                np.where(part.bucket >= 0, part.row + rows[k][np.maximum(part.bucket, 0)], -1)
+                for k, part in enumerate(parts)
+            ]
+        )
+        buckets = tuple(
+            _Bucket(
+                K,
+                *(
+                    np.concatenate([getattr(part.buckets[b], f) for part in parts])
+                    for f in ("V", "N", "E", "convex", "H", "exact", "strict")
+                ),
+            )
+            for b, K in enumerate(SIZES)
+        )
+        return cls(np.concatenate([part.bucket for part in parts]), row, buckets)
+
+    @classmethod
+    def _build(cls, geoms: np.ndarray, *, tol: float) -> SimplePolygons:
         n = len(geoms)
         bucket = np.full(n, -1, dtype=np.int64)
         row = np.full(n, -1, dtype=np.int64)

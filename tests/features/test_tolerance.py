@@ -253,3 +253,33 @@ def test_concave_neighbours_apart_along_a_hull_edge(angle) -> None:
     assert verdict.tolist() == [APART, APART, UNDECIDED, UNDECIDED]
     i, j, _area = intersection_areas(geoms, geoms)
     assert (i == j).all()  # and GEOS settles the U and the box as apart
+
+
+def test_vertex_tables_built_in_chunks_are_the_tables_of_the_whole(monkeypatch) -> None:
+    """Built a few geometries at a time and joined, the tables give every pair the same
+    verdict and clipped area as tables built at once (rows renumbered per size class)."""
+    from pipeline.features import _pairs
+
+    polys = _star_polygons(np.random.default_rng(8), 120, span=150, corners=20, radius=40)
+    polys[5] = shapely.Point(X0, Y0).buffer(10)  # too many corners: not in the tables
+    geoms = np.array(polys, dtype=object)
+    whole = SimplePolygons.build(geoms)
+    monkeypatch.setattr(_pairs, "BUILD_CHUNK", 7)
+    chunked = SimplePolygons.build(geoms)
+    np.testing.assert_array_equal(chunked.bucket, whole.bucket)
+    assert whole.bucket[5] == -1 and chunked.row[5] == -1
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    np.testing.assert_array_equal(
+        classify_pairs(chunked, chunked, i, j), classify_pairs(whole, whole, i, j)
+    )
+    for x, y in zip(
+        clip_areas(chunked, chunked, i, j), clip_areas(whole, whole, i, j), strict=True
+    ):
+        np.testing.assert_array_equal(x, y)
+    for b in range(len(whole.buckets)):
+        sel = whole.bucket == b
+        for f in ("V", "N", "E", "convex", "H", "exact", "strict"):
+            np.testing.assert_array_equal(
+                getattr(chunked.buckets[b], f)[chunked.row[sel]],
+                getattr(whole.buckets[b], f)[whole.row[sel]],
+            )
