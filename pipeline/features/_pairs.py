@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import shapely
@@ -93,6 +93,10 @@ class _Bucket:
     strict: np.ndarray
 
 
+#: The per-polygon arrays of a :class:`_Bucket`, in the order of its fields.
+_BUCKET_ARRAYS = tuple(f.name for f in fields(_Bucket) if f.name != "K")
+
+
 @dataclass(frozen=True)
 class SimplePolygons:
     """Vertex tables of the simple polygons of a geometry array (see the module docstring).
@@ -130,7 +134,7 @@ class SimplePolygons:
                 K,
                 *(
                     np.concatenate([getattr(part.buckets[b], f) for part in parts])
-                    for f in ("V", "N", "E", "convex", "H", "exact", "strict")
+                    for f in _BUCKET_ARRAYS
                 ),
             )
             for b, K in enumerate(SIZES)

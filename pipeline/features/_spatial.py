@@ -424,14 +424,14 @@ def canonical_outlines(geoms: np.ndarray, *, tol: float = OUTLINE_TOLERANCE_M) -
     # edges, and then finding them costs more than simplifying all: a sample decides.
     sample = src[:: max(1, len(src) // SCREEN_SAMPLE)]
     if len(_straight_or_complex(sample, tol)) > len(sample) // 2:
-        redo = np.arange(len(src))
+        canon = shapely.simplify(src, tol, preserve_topology=False)
     else:  # in chunks: temporaries of all coordinates at once would be fresh pages
         redo = np.concatenate(
             [np.zeros(0, dtype=np.intp)]
             + [sl.start + _straight_or_complex(src[sl], tol) for sl in chunks(len(src))]
         )
-    canon = src.copy()
-    canon[redo] = shapely.simplify(src[redo], tol, preserve_topology=False)
+        canon = src.copy()
+        canon[redo] = shapely.simplify(src[redo], tol, preserve_topology=False)
     still_multi = shapely.get_type_id(canon) == 6  # GEOS gives the polygon back; if not:
     canon[still_multi] = shapely.get_geometry(canon[still_multi], 0)
     idx = np.flatnonzero(shapely.get_num_coordinates(canon) < shapely.get_num_coordinates(src))

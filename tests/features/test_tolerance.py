@@ -278,7 +278,7 @@ def test_vertex_tables_built_in_chunks_are_the_tables_of_the_whole(monkeypatch) 
         np.testing.assert_array_equal(x, y)
     for b in range(len(whole.buckets)):
         sel = whole.bucket == b
-        for f in ("V", "N", "E", "convex", "H", "exact", "strict"):
+        for f in _pairs._BUCKET_ARRAYS:
             np.testing.assert_array_equal(
                 getattr(chunked.buckets[b], f)[chunked.row[sel]],
                 getattr(whole.buckets[b], f)[whole.row[sel]],
