@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sized
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -613,7 +613,7 @@ def _point_wkb(geoms: np.ndarray) -> pa.Array | None:
 def layer_batches(gdf: gpd.GeoDataFrame, geometry_type: str) -> Iterator[pa.Table]:
     """:func:`layer_table` of ``gdf`` in slices of :data:`IPC_BATCH_ROWS` rows, all with the
     first slice's schema: the WKB and Arrow copies of one slice exist at a time, not of the
-    whole layer (1.4 M excluded parcels, 3 M search-index rows on the province)."""
+    whole layer (1.4 M excluded parcels on the province)."""
     schema = None
     for start in range(0, max(len(gdf), 1), IPC_BATCH_ROWS):
         table = layer_table(gdf.iloc[start : start + IPC_BATCH_ROWS], geometry_type)
@@ -707,9 +707,13 @@ class _Background:
         path = self.folder / f"{self.sent:02d}-{name}.arrows"
         first = next(tables)
         # An IPC stream in batches: the writer reads and writes one batch at a time.
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_stream(sink, first.schema) as w:
+        schema = first.schema  # a layer's parts may differ where a part's column is all missing
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_stream(sink, schema) as w:
             for table in itertools.chain([first], tables):
-                w.write_table(table, max_chunksize=IPC_BATCH_ROWS)
+                w.write_table(
+                    table if table.schema == schema else table.cast(schema),
+                    max_chunksize=IPC_BATCH_ROWS,
+                )
         self.sent += 1
         line = json.dumps(
             {
@@ -756,6 +760,12 @@ class _Background:
 
         self.stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+#: What :meth:`ResultWriter.add` takes: a layer, a function that returns it, or its parts.
+LayerSource: TypeAlias = (
+    gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | Iterator[gpd.GeoDataFrame] | None
+)
 
 
 class ResultWriter:
@@ -815,14 +825,17 @@ class ResultWriter:
         if not self._done:
             self.abort()
 
-    def add(self, name: str, gdf: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None) -> None:
+    def add(self, name: str, gdf: LayerSource) -> None:
         """Prepare a result layer (documented columns, contracts §C) and write it.
 
         A large layer (or any layer after one) is prepared on a helper thread (most of the
         conversion to Arrow/WKB releases the GIL) and written by the background process;
         ``add`` returns at once. Do not change ``gdf`` afterwards. ``gdf`` may be a function
         that returns the layer (one still being made on another thread): the helper thread
-        waits for it, so the layers are written in the order they were added.
+        waits for it, so the layers are written in the order they were added. It may also be
+        an iterator of the layer's parts in order (each with the layer's columns): the helper
+        thread takes one part at a time, so a part is made, converted and handed over before
+        the next is made and the whole layer never is in memory.
         """
         self.added.add(name)
         pending = not (gdf is None or isinstance(gdf, pd.DataFrame))
@@ -847,24 +860,44 @@ class ResultWriter:
         write_layer_table(table, self.tmp, name, gtype, indexes=layer_indexes(name))
         self.seconds[name] = round(time.perf_counter() - t0, 3)
 
-    def _prepared(
-        self, name: str, gdf: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None
-    ) -> tuple[gpd.GeoDataFrame, str]:
-        if not (gdf is None or isinstance(gdf, pd.DataFrame)):
+    def _prepared(self, name: str, gdf: LayerSource) -> tuple[gpd.GeoDataFrame, str]:
+        if isinstance(gdf, Iterator):  # written here, at once: the parts joined
+            gdf = pd.concat(list(gdf), ignore_index=True)
+        elif not (gdf is None or isinstance(gdf, pd.DataFrame)):
             gdf = gdf()  # a layer still being made: wait for it
         prepared = prepare_layer(name, gdf, self.names)
         self.counts[name] = len(prepared)
         return prepared, GEOMETRY_TYPES[name]
 
-    def _send(
-        self, name: str, box: list[gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None]
-    ) -> None:
-        prepared, gtype = self._prepared(name, box.pop())
+    def _background(self) -> _Background:
         if self._bg is None:
             self._bg = _Background(self.tmp)
             self._guard.tell(f"kill {self._bg.proc.pid}")
             self._guard.tell(f"remove {self._bg.folder}")
-        self._bg.send(layer_batches(prepared, gtype), name, gtype)
+        return self._bg
+
+    def _send_parts(self, name: str, parts: Iterator[gpd.GeoDataFrame]) -> None:
+        gtype = GEOMETRY_TYPES[name]
+        self.counts[name] = 0
+
+        def tables() -> Iterator[pa.Table]:
+            for part in parts:
+                prepared = prepare_layer(name, part, self.names)
+                del part
+                self.counts[name] += len(prepared)
+                yield from layer_batches(prepared, gtype)
+                del prepared  # before the next part is made
+
+        self._background().send(tables(), name, gtype)
+        release_free_memory()
+
+    def _send(self, name: str, box: list[LayerSource]) -> None:
+        source = box.pop()
+        if isinstance(source, Iterator):
+            self._send_parts(name, source)
+            return
+        prepared, gtype = self._prepared(name, source)
+        self._background().send(layer_batches(prepared, gtype), name, gtype)
         if len(prepared) >= BACKGROUND_MIN_ROWS:
             # the layer (millions of rows) and its copies are freed now: give the memory
             # back while the scan goes on, not only at the next stage's end

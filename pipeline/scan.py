@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -43,7 +43,12 @@ from pipeline.scoring.excluded import (
     excluded_buildings,
     excluded_parcels,
 )
-from pipeline.search_index import build_index_layers
+from pipeline.search_index import (
+    build_index_layers,
+    empty_search_index,
+    orientation_layers,
+    search_index_parts,
+)
 from pipeline.stages import Stages, release_free_memory
 
 if TYPE_CHECKING:
@@ -242,8 +247,9 @@ def build_feature_tables(
     return tables
 
 
-#: A result layer for ``on_layer``: the frame, or a function that waits for it and returns it.
-Layer: TypeAlias = gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame]
+#: A result layer for ``on_layer``: the frame, a function that waits for it and returns it, or
+#: an iterator of its parts in order (made as they are taken; see :class:`ResultWriter.add`).
+Layer: TypeAlias = gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | Iterator[gpd.GeoDataFrame]
 
 #: Candidate columns kept in memory after a layer was handed to ``on_layer``.
 _SUMMARY_COLUMNS = ("site_id", "gemeentecode", "score", "tier", "capacity_units", "area_m2")
@@ -352,17 +358,27 @@ def run_scan(
     # municipalities (only ids, geometry and the BAG address columns are used). They do not
     # depend on any feature, so they are built on a thread of their own beside the parcel
     # features (mostly text work, which fills the core the overlays leave idle; not beside
-    # the parcels stage, whose overlays hold the most memory) and handed over from that
-    # thread as soon as they are built (3 M rows). The excluded parcels wait for them before
-    # they go to the writer (the layers keep their order); the stage's time is that wait.
+    # the parcels stage, whose overlays hold the most memory). With a writer, the search
+    # index (3 M rows) is handed over as parts the writer's thread makes one at a time, and
+    # the orientation layers as soon as they are built. The excluded parcels wait for them
+    # before they go to the writer (the layers keep their order); the stage's time is that
+    # wait.
     index_layers: dict[str, gpd.GeoDataFrame] = {}
     scanned_mun = p.municipalities
     if codes:
         scanned_mun = scanned_mun[scanned_mun["gemeentecode"].isin(codes)]
 
     def build_and_hand_over_index() -> None:
-        built = build_index_layers(p.parcels, p.units, scanned_mun, layers.get("zoning"))
-        release_free_memory()  # what building them freed, before the writer copies them
+        zoning = layers.get("zoning")
+        if on_layer is None:
+            index_layers.update(build_index_layers(p.parcels, p.units, scanned_mun, zoning))
+            return
+        # The search index in parts, each made by the writer's thread when it takes it and
+        # written before the next is made: 0.1 GB at a time, not 1.2 GB for the 3 M rows of
+        # the province beside the parcel features' overlays, which hold the most memory.
+        on_layer("zoekindex", search_index_parts(p.parcels, p.units))
+        index_layers["zoekindex"] = empty_search_index()
+        built = orientation_layers(p.units, scanned_mun, zoning)
         while built:
             name = next(iter(built))
             index_layers[name] = emit(None, name, built.pop(name))

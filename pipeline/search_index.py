@@ -19,6 +19,7 @@ row has a ``gemeentecode``, the scope key of the api. The functions are pure and
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -50,6 +51,8 @@ NAME_COLUMNS = ("soort", "naam", "gemeentecode", "n")
 WATER_COLUMNS = ("naam", "gemeentecode")
 #: Water outlines are simplified to this tolerance (m): orientation, not survey.
 WATER_SIMPLIFY_M = 2.0
+#: Input rows (units or parcels) per part of :func:`search_index_parts`.
+PART_ROWS = 250_000
 
 
 def normalise(values: pd.Series) -> pd.Series:
@@ -111,6 +114,11 @@ def _empty(columns: tuple[str, ...]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {c: pd.Series(dtype=object) for c in columns}, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS
     )
+
+
+def empty_search_index() -> gpd.GeoDataFrame:
+    """A ``zoekindex`` layer without rows."""
+    return _empty(INDEX_COLUMNS)
 
 
 def _nulls(n: int) -> pd.Series:
@@ -221,10 +229,28 @@ def parcel_rows(parcels: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out, geometry=points, crs=CRS)
 
 
+def search_index_parts(
+    parcels: gpd.GeoDataFrame, units: pd.DataFrame, rows: int = PART_ROWS
+) -> Iterator[gpd.GeoDataFrame]:
+    """The ``zoekindex`` layer in consecutive parts of at most ``rows`` input rows: the
+    addresses of ``units``, then the parcels of ``parcels``, each made only when the one before
+    has been taken (the scan's writer converts and writes one part at a time; on the province
+    the whole layer is 3 M rows and 1.2 GB while built). Every part has the columns, in order,
+    of :data:`INDEX_COLUMNS`; at least one part is yielded (empty when there is nothing)."""
+    any_rows = False
+    for frame, make in ((units, address_rows), (parcels, parcel_rows)):
+        for start in range(0, len(frame), rows):
+            part = make(frame.iloc[start : start + rows])
+            if len(part):
+                any_rows = True
+                yield part
+    if not any_rows:
+        yield _empty(INDEX_COLUMNS)
+
+
 def search_index(parcels: gpd.GeoDataFrame, units: pd.DataFrame) -> gpd.GeoDataFrame:
     """The ``zoekindex`` layer: every address of ``units`` and every parcel of ``parcels``."""
-    parts = [address_rows(units), parcel_rows(parcels)]
-    parts = [p for p in parts if len(p)] or parts[:1]
+    parts = list(search_index_parts(parcels, units))
     # column by column, each let go in its part once joined: one column's copy at a time,
     # not a copy of all 3 M rows beside the parts
     columns = {
@@ -349,6 +375,18 @@ def orientation_water(
     return out.iloc[order].reset_index(drop=True)
 
 
+def orientation_layers(
+    units: pd.DataFrame,
+    municipalities: gpd.GeoDataFrame,
+    zoning: gpd.GeoDataFrame | None,
+) -> dict[str, gpd.GeoDataFrame]:
+    """``orientatie_namen`` and ``orientatie_water`` by their GeoPackage name."""
+    return {
+        "orientatie_namen": orientation_names(units, municipalities),
+        "orientatie_water": orientation_water(zoning, municipalities),
+    }
+
+
 def build_index_layers(
     parcels: gpd.GeoDataFrame,
     units: pd.DataFrame,
@@ -358,6 +396,5 @@ def build_index_layers(
     """The three layers of this module by their GeoPackage name (what the scan writes)."""
     return {
         "zoekindex": search_index(parcels, units),
-        "orientatie_namen": orientation_names(units, municipalities),
-        "orientatie_water": orientation_water(zoning, municipalities),
+        **orientation_layers(units, municipalities, zoning),
     }

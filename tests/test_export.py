@@ -392,6 +392,80 @@ def test_background_writer_gives_the_same_layers(
     assert search_indexes(a) == search_indexes(b) == wanted
 
 
+def _index_inputs() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Units (the first without a toevoeging, the second with one) and parcels."""
+    import shapely
+
+    units = gpd.GeoDataFrame(
+        {
+            "vbo_id": ["v1", "v2", "v3"],
+            "pand_id": ["p1", "p1", None],
+            "gemeentecode": ["GM0599"] * 3,
+            "straatnaam": ["Zijstraat", "Zijstraat", "Hoofdweg"],
+            "huisnummer": [12, 12, 3],
+            "huisletter": [None, "A", None],
+            "toevoeging": [None, "2", None],
+            "postcode": ["3011AB", "3011AB", None],
+            "woonplaats": ["Rotterdam", "Rotterdam", None],
+        },
+        geometry=shapely.points([(0, 0), (10, 0), (20, 0)]),
+        crs="EPSG:28992",
+    )
+    parcels = gpd.GeoDataFrame(
+        {
+            "parcel_id": ["900", "901"],
+            "gemeentecode": ["GM0599"] * 2,
+            "akr_code": ["rtd01", "RTD01"],
+            "sectie": ["n", "N"],
+            "perceelnummer": ["05440", "1"],
+        },
+        geometry=[box(0, 0, 10, 10), box(10, 0, 20, 10)],
+        crs="EPSG:28992",
+    )
+    return units, parcels
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_layer_handed_over_in_parts_is_written_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    """The search index handed to the writer one input row at a time (the first part's
+    ``toevoeging`` all missing, the second's text; addresses, then parcels with other columns
+    filled) is the layer written whole, row for row, with its row count in the metadata."""
+    from pipeline.search_index import search_index, search_index_parts
+
+    monkeypatch.setattr(export, "IPC_BATCH_ROWS", 1)
+    units, parcels = _index_inputs()
+    parts = list(search_index_parts(parcels, units, rows=1))
+    assert [len(p) for p in parts] == [1, 1, 1, 1, 1]
+    assert parts[0]["toevoeging"].isna().all() and parts[1]["toevoeging"].notna().all()
+    whole = build_result()
+    whole.index_layers["zoekindex"] = search_index(parcels, units)
+    a = write_result(
+        whole, tmp_path / "a.gpkg", report=REPORT, config_text=CONFIG.text, background=False
+    )
+    with export.ResultWriter(tmp_path / "b.gpkg", background=background) as writer:
+        writer.add("zoekindex", iter(parts))
+        b = writer.finish(build_result(), report=REPORT, config_text=CONFIG.text)
+    left, right = gpd.read_file(a, layer="zoekindex"), gpd.read_file(b, layer="zoekindex")
+    assert len(right) == 5 and right["toevoeging"].isna().tolist()[:2] == [True, False]
+    assert right["toevoeging"].iloc[1] == "a 2"
+    pd.testing.assert_frame_equal(left, right)
+    counts = pd.read_sql(
+        "SELECT value FROM run_metadata WHERE key = 'feature_counts'", sqlite3.connect(b)
+    )
+    assert json.loads(counts["value"].iloc[0])["output"]["zoekindex"] == 5
+
+
+def test_search_index_parts_are_empty_without_rows() -> None:
+    from pipeline.search_index import INDEX_COLUMNS, search_index_parts
+
+    units, parcels = _index_inputs()
+    parts = list(search_index_parts(parcels.iloc[:0], units.iloc[:0]))
+    assert len(parts) == 1 and not len(parts[0])
+    assert list(parts[0].columns) == [*INDEX_COLUMNS, "geometry"]
+
+
 def search_indexes(path: Path) -> set[tuple[str, str, tuple[str, ...]]]:
     """The named SQLite indexes of a GeoPackage: (name, table, columns)."""
     con = sqlite3.connect(path)
