@@ -260,21 +260,18 @@ def search_index(parcels: gpd.GeoDataFrame, units: pd.DataFrame) -> gpd.GeoDataF
     return gpd.GeoDataFrame(columns, geometry="geometry", crs=CRS)
 
 
-def _label_points(keys: pd.Series, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each group of ``keys`` (a factorised column): the position of the member nearest to
-    the group's median point, and the group sizes. Returns (positions, counts) per group."""
-    codes, _uniques = pd.factorize(keys, use_na_sentinel=True)
-    valid = codes >= 0
-    frame = pd.DataFrame({"g": codes[valid], "x": x[valid], "y": y[valid]})
-    med = frame.groupby("g", sort=True)[["x", "y"]].median()
-    d = np.hypot(
-        frame["x"] - med["x"].to_numpy()[frame["g"]], frame["y"] - med["y"].to_numpy()[frame["g"]]
-    )
-    frame["d"] = d.to_numpy()
-    frame["pos"] = np.flatnonzero(valid)
-    best = frame.sort_values(["g", "d", "pos"], kind="mergesort").drop_duplicates("g")
-    counts = frame.groupby("g", sort=True).size().to_numpy()
-    return best["pos"].to_numpy(), counts
+def _label_points(keys: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each group of ``keys`` (integer group keys, negative for no group): the position of
+    the member nearest to the group's median point (the first such member on a tie), and the
+    group sizes. Returns (positions, counts) per group, groups in ascending key order."""
+    members = np.flatnonzero(keys >= 0)
+    _, group = np.unique(keys[members], return_inverse=True)
+    xm, ym = x[members], y[members]
+    med = pd.DataFrame({"x": xm, "y": ym}).groupby(group, sort=True).median()
+    d = np.hypot(xm - med["x"].to_numpy()[group], ym - med["y"].to_numpy()[group])
+    d[np.isnan(d)] = np.inf  # a member without a point is nobody's nearest (unless all are)
+    nearest = pd.Series(d).groupby(group, sort=True).idxmin().to_numpy()  # first on a tie
+    return members[nearest], np.bincount(group)
 
 
 def orientation_names(
@@ -291,19 +288,20 @@ def orientation_names(
         geoms = np.asarray(units.geometry.array, dtype=object)
         x, y = shapely.get_x(geoms), shapely.get_y(geoms)
         gem = units["gemeentecode"].astype(str).to_numpy(dtype=object)
+        gem_code, _ = pd.factorize(gem)
         for soort, column in (("straat", "straatnaam"), ("plaats", "woonplaats")):
             names = _text(units, column)
             if names.isna().all():
                 continue
-            # Text on both sides whatever the reader delivered (a fetched column may hold numbers).
-            joined = pd.Series(gem, index=names.index) + "\x1f" + names.astype(str)
-            keys = joined.where(names.notna()).reset_index(drop=True)
+            # a group per (municipality, name): the name's code within the municipality's
+            name_code, uniques = pd.factorize(names, use_na_sentinel=True)
+            keys = np.where(name_code >= 0, gem_code * len(uniques) + name_code, -1)
             pos, counts = _label_points(keys, x, y)
             frames.append(
                 gpd.GeoDataFrame(
                     {
                         "soort": soort,
-                        "naam": names.to_numpy(dtype=object)[pos],
+                        "naam": names.iloc[pos].to_numpy(dtype=object),
                         "gemeentecode": gem[pos],
                         "n": counts.astype("int64"),
                     },

@@ -136,6 +136,25 @@ def test_search_index_rows_by_hand() -> None:
     ]
 
 
+def test_orientation_label_points_by_hand() -> None:
+    """A street's label is its address nearest the median of its addresses (the first row on
+    a tie), per municipality: the same street name in two municipalities is two labels."""
+    units = _units(
+        [(30, 0), (0, 0), (10, 0), (5, 50), (0, 50), (500, 0)],
+        gemeentecode=["GM0901"] * 5 + ["GM0599"],
+        straatnaam=["Kade", "Kade", "Kade", "Laan", "Laan", "Kade"],
+        woonplaats=[None] * 6,
+        huisnummer=[1, 2, 3, 4, 5, 6],
+    )
+    names = orientation_names(units)
+    got = {(r.gemeentecode, r.naam): (r.geometry.x, r.geometry.y, r.n) for r in names.itertuples()}
+    assert got == {
+        ("GM0599", "Kade"): (500.0, 0.0, 1),
+        ("GM0901", "Kade"): (10.0, 0.0, 3),  # median (10, 0)
+        ("GM0901", "Laan"): (5.0, 50.0, 2),  # median (2.5, 50): both 2.5 m away, first row
+    }
+
+
 # -- the api ----------------------------------------------------------------------------------
 
 
