@@ -44,6 +44,9 @@ from pipeline.scoring.excluded import (
     excluded_parcels,
 )
 from pipeline.search_index import (
+    PART_ROWS as INDEX_PART_ROWS,
+)
+from pipeline.search_index import (
     build_index_layers,
     empty_search_index,
     orientation_layers,
@@ -373,12 +376,17 @@ def run_scan(
         if on_layer is None:
             index_layers.update(build_index_layers(p.parcels, p.units, scanned_mun, zoning))
             return
-        # The search index in parts, each made by the writer's thread when it takes it and
-        # written before the next is made: 0.1 GB at a time, not 1.2 GB for the 3 M rows of
-        # the province beside the parcel features' overlays, which hold the most memory.
-        on_layer("zoekindex", search_index_parts(p.parcels, p.units))
-        index_layers["zoekindex"] = empty_search_index()
-        built = orientation_layers(p.units, scanned_mun, zoning)
+        if len(p.units) + len(p.parcels) > INDEX_PART_ROWS:
+            # The search index in parts, each made by the writer's thread when it takes it
+            # and written before the next is made: 0.1 GB at a time, not 1.2 GB for the 3 M
+            # rows of the province beside the parcel features' overlays, which hold the most
+            # memory. (A smaller index is one part: built here, and written in this process
+            # when it is small.)
+            on_layer("zoekindex", search_index_parts(p.parcels, p.units))
+            index_layers["zoekindex"] = empty_search_index()
+            built = orientation_layers(p.units, scanned_mun, zoning)
+        else:
+            built = build_index_layers(p.parcels, p.units, scanned_mun, zoning)
         while built:
             name = next(iter(built))
             index_layers[name] = emit(None, name, built.pop(name))

@@ -328,3 +328,39 @@ def test_results_do_not_depend_on_row_order(demo):
         a = pd.DataFrame(first).assign(geometry=first.geometry.normalize().to_wkb())
         b = pd.DataFrame(second).assign(geometry=second.geometry.normalize().to_wkb())
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
+
+
+def test_streamed_search_index_is_the_whole_one(demo, tmp_path, monkeypatch):
+    """Handed to the writer as it is on the province (in parts of 500 input rows, made by the
+    writer's thread), the demo's search index and orientation layers are written as the
+    in-memory scan makes them, row for row."""
+    import pipeline.scan as scan_module
+    from pipeline.export import ResultWriter
+    from pipeline.search_index import search_index_parts
+
+    made = []
+
+    def parts(*args):
+        for part in search_index_parts(*args, rows=500):
+            made.append(len(part))
+            yield part
+
+    monkeypatch.setattr(scan_module, "INDEX_PART_ROWS", 500)
+    monkeypatch.setattr(scan_module, "search_index_parts", parts)
+    out = tmp_path / "streamed.gpkg"
+    with ResultWriter(out) as writer:
+        result = run_scan(
+            demo.layers,
+            noise_path=demo.noise,
+            rasters=demo.rasters,
+            config=demo.config,
+            reference_date=demo.reference_date,
+            keep_features=False,
+            on_layer=writer.add,
+        )
+        writer.finish(result, report=demo.report, config_text=demo.config.text)
+    assert len(result.layers["zoekindex"]) == 0  # with the writer, not kept here
+    n = len(demo.result.layers["zoekindex"])
+    assert len(made) > 3 and sum(made) == n and max(made) <= 500
+    for name in ("zoekindex", "orientatie_namen", "orientatie_water"):
+        pd.testing.assert_frame_equal(_read(demo, name), gpd.read_file(out, layer=name), obj=name)

@@ -41,6 +41,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from pipeline.features._spatial import geometry_array, reference_points
 
@@ -81,8 +82,6 @@ def nearest_distance_xy(x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.nda
     finds the nearest target and the distance is recomputed with :func:`numpy.hypot`. NaN
     without targets; points or targets with NaN coordinates (empty geometries) are left out.
     """
-    from scipy.spatial import cKDTree
-
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     tx = np.asarray(tx, dtype=float)
