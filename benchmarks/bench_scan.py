@@ -41,6 +41,22 @@ GOALS = {"wall_s": 60.0, "rss_gb": 6.0, "ratio": 2.5, "one_gemeente_s": 3.0}
 DENSIFY_M = 20.0
 
 
+# --------------------------------------------------------------------------- host
+
+
+def _host_state() -> str:
+    """The load average and the time of a fixed pure-Python loop (0.25-0.28 s on this VM
+    when nothing else runs): on a shared host, figures from different hours differ by more
+    than the code does, and these say how busy the host was around a run."""
+    one, five, fifteen = os.getloadavg()
+    t0 = time.perf_counter()
+    total = 0
+    for k in range(10_000_000):
+        total += k
+    loop = time.perf_counter() - t0
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}; fixed Python loop {loop:.2f} s"
+
+
 # --------------------------------------------------------------------------- children
 
 
@@ -313,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  generated in {time.perf_counter() - t0:.0f} s", flush=True)
 
     print(f"cores: {os.cpu_count()}; sources: {sources}", flush=True)
+    print(f"host before the full scan: {_host_state()}", flush=True)
     scan_args = ["--child", "scan", "--sources", str(sources), "--out", str(args.out)]
     if args.profile:
         scan_args.append("--profile")
@@ -353,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     floor = io["read_s"] + io["write_s"]
+    print(f"host after the I/O floor: {_host_state()}", flush=True)
     print(
         f"I/O floor: {floor:.1f} s (read {io['read_s']:.1f} s, write {io['write_s']:.1f} s; {io['rows_read']:,} input rows/cells)",
         flush=True,
