@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -126,15 +127,20 @@ class Demo:
         self.layers, self.report = load_sources(sources)
         self.config = load_config(None)
         self.reference_date = _vacancy_date(self.report)
-        self.result: ScanResult = run_scan(
-            self.layers,
+        self.result: ScanResult = self.scan(self.layers)
+        self.out = folder / "kansenkaart.gpkg"
+        write_result(self.result, self.out, report=self.report, config_text=self.config.text)
+
+    def scan(self, layers: dict, **options: Any) -> ScanResult:
+        """``run_scan`` of ``layers`` with the demo's noise, rasters, config and date."""
+        return run_scan(
+            layers,
             noise_path=self.noise,
             rasters=self.rasters,
             config=self.config,
             reference_date=self.reference_date,
+            **options,
         )
-        self.out = folder / "kansenkaart.gpkg"
-        write_result(self.result, self.out, report=self.report, config_text=self.config.text)
 
 
 @pytest.fixture(scope="module")
@@ -292,13 +298,7 @@ def test_every_scanned_parcel_is_candidate_or_excluded(demo):
 
 
 def test_two_runs_give_identical_layers(demo):
-    again = run_scan(
-        demo.layers,
-        noise_path=demo.noise,
-        rasters=demo.rasters,
-        config=demo.config,
-        reference_date=demo.reference_date,
-    )
+    again = demo.scan(demo.layers)
     for name, first in demo.result.layers.items():
         second = again.layers[name]
         a = pd.DataFrame(first).assign(geometry=first.geometry.to_wkb())
@@ -316,13 +316,7 @@ def test_results_do_not_depend_on_row_order(demo):
         else df
         for name, df in demo.layers.items()
     }
-    other = run_scan(
-        shuffled,
-        noise_path=demo.noise,
-        rasters=demo.rasters,
-        config=demo.config,
-        reference_date=demo.reference_date,
-    )
+    other = demo.scan(shuffled)
     for name, first in demo.result.layers.items():
         second = other.layers[name]
         a = pd.DataFrame(first).assign(geometry=first.geometry.normalize().to_wkb())
@@ -349,15 +343,7 @@ def test_streamed_search_index_is_the_whole_one(demo, tmp_path, monkeypatch):
     monkeypatch.setattr(scan_module, "search_index_parts", parts)
     out = tmp_path / "streamed.gpkg"
     with ResultWriter(out) as writer:
-        result = run_scan(
-            demo.layers,
-            noise_path=demo.noise,
-            rasters=demo.rasters,
-            config=demo.config,
-            reference_date=demo.reference_date,
-            keep_features=False,
-            on_layer=writer.add,
-        )
+        result = demo.scan(demo.layers, keep_features=False, on_layer=writer.add)
         writer.finish(result, report=demo.report, config_text=demo.config.text)
     assert len(result.layers["zoekindex"]) == 0  # with the writer, not kept here
     n = len(demo.result.layers["zoekindex"])
