@@ -380,8 +380,8 @@ def run_scan(
             # The search index in parts, each made by the writer's thread when it takes it
             # and written before the next is made: 0.1 GB at a time, not 1.2 GB for the 3 M
             # rows of the province beside the parcel features' overlays, which hold the most
-            # memory. (A smaller index is one part: built here, and written in this process
-            # when it is small.)
+            # memory. (The index of at most INDEX_PART_ROWS units and parcels, a municipality's,
+            # is built whole here, and written in this process when it is small.)
             on_layer("zoekindex", search_index_parts(p.parcels, p.units))
             index_layers["zoekindex"] = empty_search_index()
             built = orientation_layers(p.units, scanned_mun, zoning)
