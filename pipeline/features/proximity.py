@@ -43,7 +43,7 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from pipeline.features._spatial import geometry_array, reference_points
+from pipeline.features._spatial import chunks, geometry_array, reference_points
 
 #: Safety margin (m) of the inside/outside cell classification: far above float rounding of
 #: coordinates ~10⁵ m (~10⁻¹¹ m), far below any meaningful distance.
@@ -103,19 +103,50 @@ def nearest_polygon_distance(geoms: np.ndarray, targets: np.ndarray, *, cap: flo
 
     ``d_i = min(cap, min_t distance(geoms_i, targets_t))`` (GEOS' exact shortest distance
     between the shapes; 0 where they touch or overlap); ``cap`` for a missing or empty
-    geometry, NaN without targets. One STRtree nearest-neighbour search per geometry,
-    without ``max_distance``: shapely prescreens that with a query of the box grown by
-    ``max_distance`` that visits every target in it (tens of thousands of 250 m tiles of a
-    built-up area within 20 km), which cost far more than the search itself.
+    geometry, NaN without targets.
+
+    The shortest distance between two shapes is at most the distance between their nearest
+    corners, which a k-d tree of the targets' corners gives for every corner of every
+    geometry at once. Only the targets within that bound (and within ``cap``) can be the
+    nearest: the STRtree finds those whose boxes are that near, and GEOS measures them.
+    (GEOS' own nearest-neighbour search costs ~50 µs per geometry for sites kilometres
+    away from a built-up area cut into 250 m tiles; this is the same minimum.)
     """
     out = np.full(len(geoms), np.nan)
-    if len(targets) and len(geoms):
-        (i, _j), d = shapely.STRtree(targets).query_nearest(
-            geoms, return_distance=True, all_matches=False
-        )
-        out[:] = cap
-        np.minimum.at(out, i, d)
+    if len(targets) == 0 or len(geoms) == 0:
+        return out
+    out[:] = cap
+    txy = shapely.get_coordinates(targets)
+    ok = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    if len(txy) == 0 or len(ok) == 0:
+        return out
+    gxy, owner = shapely.get_coordinates(geoms[ok], return_index=True)
+    corner_d, _ = cKDTree(txy, leafsize=16, balanced_tree=False).query(
+        gxy, k=1, workers=-1, distance_upper_bound=cap * 2
+    )
+    bound = np.full(len(ok), np.inf)
+    np.minimum.at(bound, owner, corner_d)
+    # a little more than the bound: GEOS' distance and the corners' hypot round differently
+    bound = np.minimum(bound * (1 + 1e-9) + 1e-9, cap)
+    tree = shapely.STRtree(targets)
+    tb = shapely.bounds(targets)
+    found = np.full(len(ok), np.inf)
+    for sl in chunks(len(ok), NEAREST_CHUNK):
+        g, r = geoms[ok[sl]], bound[sl]
+        b = shapely.bounds(g)
+        # candidates: the targets whose boxes are within the bound of the geometry's box
+        i, j = tree.query(shapely.box(b[:, 0] - r, b[:, 1] - r, b[:, 2] + r, b[:, 3] + r))
+        gap_x = np.maximum(0.0, np.maximum(tb[j, 0] - b[i, 2], b[i, 0] - tb[j, 2]))
+        gap_y = np.maximum(0.0, np.maximum(tb[j, 1] - b[i, 3], b[i, 1] - tb[j, 3]))
+        near = np.hypot(gap_x, gap_y) <= r[i]
+        i, j = i[near], j[near]
+        np.minimum.at(found, i + sl.start, shapely.distance(g[i], targets[j]))
+    out[ok] = np.minimum(found, cap)
     return out
+
+
+#: Geometries whose candidate targets are gathered at once by :func:`nearest_polygon_distance`.
+NEAREST_CHUNK = 20_000
 
 
 @dataclass(frozen=True)

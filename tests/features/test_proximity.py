@@ -139,3 +139,39 @@ def test_empty_geometries_get_nan_and_count_nothing():
     assert fprox.count_within(objs, targets, radius=5, name="n").tolist() == [0, 1]
     s = fprox.mixed_use_share(objs, targets, np.array([True, True]))
     assert np.isnan(s["empty"]) and s["pt"] == 1.0
+
+
+def test_polygon_distance_is_the_nearest_of_all_shapes_capped():
+    """The distance to the nearest polygon is GEOS' shortest distance to the nearest of all of
+    them (brute force), whatever the shapes' orientation; ``cap`` beyond it, and for a
+    missing or empty geometry; 0 for one that touches or overlaps."""
+    import shapely
+
+    rng = np.random.default_rng(8)
+    targets = np.array(
+        [
+            shapely.affinity.rotate(shapely.box(x, y, x + w, y + 30), a)
+            for x, y, w, a in zip(
+                *rng.uniform(0, 5000, (2, 40)),
+                rng.uniform(5, 400, 40),
+                rng.uniform(0, 90, 40),
+                strict=True,
+            )
+        ],
+        dtype=object,
+    )
+    geoms = shapely.buffer(shapely.points(rng.uniform(-2000, 7000, (300, 2))), 12, quad_segs=2)
+    geoms[5], geoms[6] = None, shapely.Polygon()
+    geoms[7] = targets[3].buffer(-1)  # inside a target
+    geoms[8] = shapely.box(*targets[4].bounds).exterior.buffer(0.5)  # around a corner
+    geoms[9] = shapely.Point(-30_000, -30_000)
+    got = fprox.nearest_polygon_distance(geoms, targets, cap=2000.0)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    brute = np.full(len(geoms), 2000.0)
+    brute[ok] = np.minimum(
+        shapely.distance(geoms[ok][:, None], targets[None, :]).min(axis=1), 2000.0
+    )
+    np.testing.assert_array_equal(got, brute)
+    assert got[7] == 0 and got[5] == got[6] == got[9] == 2000.0
+    assert (got < 2000).sum() > 100 and (got == 2000).sum() > 10
+    assert np.isnan(fprox.nearest_polygon_distance(geoms, targets[:0], cap=2000.0)).all()
