@@ -148,7 +148,7 @@ def intersection_areas(
     ``rows`` (ascending positions in ``geoms``) limits the overlay to those geometries; the
     vertex tables of the whole array are used (built once per array and shared by all
     overlays of it, see :func:`~pipeline.features._pairs.simple_polygons`). Large inputs are
-    overlaid in two halves on two threads (:func:`~pipeline.features._parallel.concurrently`).
+    overlaid in parts on two threads (:func:`~pipeline.features._parallel.concurrently`).
 
     Returns
     -------
@@ -176,8 +176,12 @@ def intersection_areas(
     return i, j, area
 
 
-#: Inputs with at least this many geometries are overlaid in two halves on two threads.
+#: Inputs with at least this many geometries are overlaid in parts on two threads.
 PARALLEL_MIN_ROWS = 100_000
+#: ... in parts of at least this many geometries, at most this many parts (the two threads
+#: take them in turn).
+PARALLEL_PART_ROWS = 12_000
+PARALLEL_PARTS = 16
 
 
 def _intersection_areas(
@@ -193,7 +197,15 @@ def _intersection_areas(
     tables = concurrently(lambda: simple_polygons(geoms), lambda: simple_polygons(others))
     g_area, o_area = shapely.area(geoms), shapely.area(others)
     gb, ob = shapely.bounds(geoms), shapely.bounds(others)
-    parts = np.array_split(positions, 2 if len(positions) >= PARALLEL_MIN_ROWS else 1)
+    # a few parts per thread, taken in turn: the cost of a part varies with the shapes in it
+    # (a quarter of the sites can hold half the crossing pairs), so halves would leave one
+    # thread waiting for the other
+    parts = np.array_split(
+        positions,
+        1
+        if len(positions) < PARALLEL_MIN_ROWS
+        else max(2, min(PARALLEL_PARTS, len(positions) // PARALLEL_PART_ROWS)),
+    )
     found = concurrently(
         *(
             partial(
@@ -259,17 +271,20 @@ def _settle(
     the two where there is one (:func:`~pipeline.features._pairs.clip_areas`), else with
     GEOS."""
     out = np.zeros(len(i))
+    # shrunk first: the pairs that do not reach into the other one shrunk are apart (two
+    # neighbours along their shared edge, most of the undecided pairs), and need no grown one
     uj = np.unique(j)
-    grown = np.full(len(others), None, dtype=object)
     shrunk = np.full(len(others), None, dtype=object)
-    grown[uj] = shapely.buffer(others[uj], tol, join_style="mitre")
     shrunk[uj] = shapely.buffer(others[uj], -tol, join_style="mitre")
-    shapely.prepare(grown[uj])
     shapely.prepare(shrunk[uj])
     g, o_minus = geoms[i], shrunk[j]
     # each predicate only on the pairs the ones before left open
     meet = np.flatnonzero(~shapely.is_empty(o_minus))
     meet = meet[shapely.intersects(o_minus[meet], g[meet])]
+    uj = np.unique(j[meet])
+    grown = np.full(len(others), None, dtype=object)
+    grown[uj] = shapely.buffer(others[uj], tol, join_style="mitre")
+    shapely.prepare(grown[uj])
     g_in = meet[shapely.contains(grown[j[meet]], g[meet])]
     rest = np.setdiff1d(meet, g_in, assume_unique=True)
     o_in = rest[shapely.contains(g[rest], o_minus[rest])]

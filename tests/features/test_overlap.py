@@ -179,9 +179,10 @@ def test_intersection_areas_equal_brute_force_overlays_for_any_shapes():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9)
 
 
-def test_intersection_areas_of_some_rows_and_in_two_halves_equal_the_whole(monkeypatch):
-    """``rows`` overlays only those geometries (indices stay those of the whole array); the
-    two halves on two threads give the pairs of one pass, in the same order."""
+def test_intersection_areas_of_some_rows_and_in_parts_equal_the_whole(monkeypatch):
+    """``rows`` overlays only those geometries (indices stay those of the whole array); two
+    halves, or many parts taken in turn by two threads, give the pairs of one pass, in the
+    same order."""
     import shapely
 
     from pipeline.features import _spatial
@@ -195,9 +196,11 @@ def test_intersection_areas_of_some_rows_and_in_two_halves_equal_the_whole(monke
     others = np.array(others, dtype=object)
     whole = intersection_areas(geoms, others)
     monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 2)
-    halves = intersection_areas(geoms, others)
-    for a, c in zip(whole, halves, strict=True):
-        np.testing.assert_array_equal(a, c)
+    for part_rows in (n, 7):  # two halves; 11 parts
+        monkeypatch.setattr(_spatial, "PARALLEL_PART_ROWS", part_rows)
+        parts = intersection_areas(geoms, others)
+        for a, c in zip(whole, parts, strict=True):
+            np.testing.assert_array_equal(a, c)
     rows = np.arange(1, n, 3)
     i, j, area = intersection_areas(geoms, others, rows=rows)
     keep = np.isin(whole[0], rows)
