@@ -6,14 +6,12 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from pipeline.features._parallel import concurrently
-from pipeline.features.context import outlined
+from pipeline.features.context import outlined_layers
 from pipeline.scan import TIERS, TYPE_LAYERS, TYPE_TABLES, ScanResult, _vacancy_date, run_scan
 from pipeline.stages import release_free_memory, rss_gb
 
@@ -113,7 +111,7 @@ def run_scan_command(
         t_outline = time.perf_counter()
         layers = dict(layers)
         names = [n for n in ("parcels", "buildings") if layers.get(n) is not None]
-        canon = concurrently(*(partial(outlined, layers[n]) for n in names))
+        canon = outlined_layers([layers[n] for n in names])
         layers.update(zip(names, canon, strict=True))
         del canon
         release_free_memory()  # the delivered outlines

@@ -9,8 +9,9 @@ the units' uses and vacancy once for every feature table.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ import shapely
 
 from pipeline.features import bag as fbag
 from pipeline.features._parallel import concurrently
-from pipeline.features._spatial import canonical_outlines, geometry_array, tile_complex
+from pipeline.features._spatial import (
+    canonical_outlines,
+    chunks,
+    geometry_array,
+    tile_complex,
+)
 from pipeline.features.amenities import amenity_points
 from pipeline.features.noise import NoiseGrid, read_noise_grid
 from pipeline.schemas import CRS, GEBRUIKSDOELEN, NOISE_SOURCES
@@ -93,17 +99,44 @@ def outlined(gdf: pd.DataFrame) -> pd.DataFrame:
     :func:`prepare` does not repeat what :func:`pipeline.scan_command.run_scan_command` did
     right after reading (where the delivered outlines can be let go at once).
     """
-    if len(gdf) == 0 or gdf.attrs.get(OUTLINES_ATTR) or "geometry" not in gdf.columns:
-        return gdf
-    geoms = np.asarray(gdf["geometry"].array, dtype=object)
-    canon = canonical_outlines(geoms)
-    out = gdf.copy(deep=False)
-    out["geometry"] = (
-        gpd.GeoSeries(canon, index=gdf.index, crs=CRS)
-        if isinstance(gdf, gpd.GeoDataFrame)
-        else canon
-    )
-    out.attrs[OUTLINES_ATTR] = True
+    return outlined_layers([gdf], parts=1)[0]
+
+
+#: :func:`outlined_layers` cuts layers into parts of this many rows.
+OUTLINE_PART_ROWS = 250_000
+
+
+def outlined_layers(frames: list[pd.DataFrame], *, parts: int | None = None) -> list[pd.DataFrame]:
+    """:func:`outlined` of each layer, in parts of :data:`OUTLINE_PART_ROWS` rows that the two
+    threads take in turn (the parcels' outlines take three times the buildings': one task per
+    layer left a thread idle). An outline depends on its own geometry only, so the parts give
+    what the whole layer would."""
+    todo = [
+        k
+        for k, gdf in enumerate(frames)
+        if len(gdf) and not gdf.attrs.get(OUTLINES_ATTR) and "geometry" in gdf.columns
+    ]
+    geoms = {k: np.asarray(frames[k]["geometry"].array, dtype=object) for k in todo}
+    pieces = [
+        (k, sl)
+        for k in todo
+        for sl in (
+            chunks(len(geoms[k]), OUTLINE_PART_ROWS) if parts is None else [slice(0, len(geoms[k]))]
+        )
+    ]
+    canon = concurrently(*(partial(canonical_outlines, geoms[k][sl]) for k, sl in pieces))
+    out = list(frames)
+    for k in todo:
+        gdf = frames[k]
+        whole = np.concatenate([c for (kk, _), c in zip(pieces, canon, strict=True) if kk == k])
+        copy = gdf.copy(deep=False)
+        copy["geometry"] = (
+            gpd.GeoSeries(whole, index=gdf.index, crs=CRS)
+            if isinstance(gdf, gpd.GeoDataFrame)
+            else whole
+        )
+        copy.attrs[OUTLINES_ATTR] = True
+        out[k] = copy
     return out
 
 
@@ -247,42 +280,44 @@ def prepare(
     vacancy = vacancy if vacancy is not None else pd.DataFrame({"vbo_id": [], "vacant_since": []})
     bbox = context_bounds([parcels, scoped_b, scoped_u])
 
-    def context_layers() -> dict[str, Any]:
+    def municipalities() -> gpd.GeoDataFrame:
         mun = sorted_layer(layers, "municipalities", key=None)
         if "gemeentecode" in mun.columns:
             mun = mun.sort_values("gemeentecode", kind="mergesort").reset_index(drop=True)
+        return mun
+
+    def noise_grids() -> dict[str, NoiseGrid]:
         paths = {"noise_db": noise_path}
         paths.update(
             {NOISE_SOURCES[k]: v for k, v in (rasters or {}).items() if k in NOISE_SOURCES}
         )
-        grids = {
+        return {
             col: read_noise_grid(Path(path), bounds=bbox)
             for col, path in paths.items()
             if path is not None and bbox is not None and Path(path).exists()
         }
-        return {
-            "mun": mun,
-            "noise": grids,
-            "bsd": geometry_array(
-                tiled(outlined(clip_bbox(sorted_layer(layers, "bsd", key=None), bbox, 0)))
-            ),
-            "plans": _plans(
-                outlined(clip_bbox(sorted_layer(layers, "housing_plans", key="plan_id"), bbox, 0))
-            ),
-            "zoning": tiled(
-                outlined(clip_bbox(sorted_layer(layers, "zoning", key="zoning_id"), bbox, 0))
-            ),
-            "ownership": tiled(
-                outlined(clip_bbox(sorted_layer(layers, "ownership", key=None), bbox, 0))
-            ),
-            "stops": clip_bbox(
-                sorted_layer(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M
-            ),
-            "zones": tiled(
-                outlined(clip_bbox(sorted_layer(layers, "exclusion_zones", key=None), bbox, 0))
-            ),
-            "context_buildings": clip_bbox(buildings, context_bounds([parcels]), 0),
-        }
+
+    def polygons(name: str, key: str | None) -> gpd.GeoDataFrame:
+        """A context polygon layer near the objects, on its outlines, cut into tiles."""
+        return tiled(outlined(clip_bbox(sorted_layer(layers, name, key=key), bbox, 0)))
+
+    # Each context layer is a task of its own: the two threads take them in turn, costliest
+    # first (one task for all of them left a thread idle for half the stage).
+    context_tasks: dict[str, Callable[[], Any]] = {
+        "zoning": lambda: polygons("zoning", "zoning_id"),
+        "ownership": lambda: polygons("ownership", None),
+        "zones": lambda: polygons("exclusion_zones", None),
+        "bsd": lambda: geometry_array(polygons("bsd", None)),
+        "plans": lambda: _plans(
+            outlined(clip_bbox(sorted_layer(layers, "housing_plans", key="plan_id"), bbox, 0))
+        ),
+        "mun": municipalities,
+        "noise": noise_grids,
+        "stops": lambda: clip_bbox(
+            sorted_layer(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M
+        ),
+        "context_buildings": lambda: clip_bbox(buildings, context_bounds([parcels]), 0),
+    }
 
     def unit_layers() -> dict[str, Any]:
         all_units = clip_bbox(units, bbox, CONTEXT_MARGIN_M)
@@ -311,7 +346,8 @@ def prepare(
             "unit_vacant": since.notna().rename("is_vacant"),
         }
 
-    c, u = concurrently(context_layers, unit_layers)
+    u, *found = concurrently(unit_layers, *context_tasks.values())
+    c = dict(zip(context_tasks, found, strict=True))
     mun = c["mun"]
     all_units, all_flags = u["all_units"], u["all_flags"]
     # A vacant shop (school, practice) is no amenity (features.amenities_exclude_vacant).

@@ -83,3 +83,32 @@ def test_screened_or_not_the_outlines_are_douglas_peucker(monkeypatch) -> None:
             if n == len(geoms):  # left as they are only when screened
                 kept = sum(out[k] is geoms[k] for k in range(len(geoms)))
                 assert kept == (90 if screened else 0)
+
+
+def test_outlines_of_layers_in_parts_are_those_of_each_layer_whole(monkeypatch) -> None:
+    """The scan makes the parcels' and buildings' outlines in parts on two threads: every
+    layer gets what it would get whole, in its own row order, marked as done."""
+    import geopandas as gpd
+
+    from pipeline.features import context
+
+    rng = np.random.default_rng(11)
+    boxes = [
+        shapely.segmentize(shapely.affinity.rotate(shapely.box(x, 0, x + 9, 6), a), 2.0)
+        for x, a in zip(range(0, 500, 10), rng.uniform(0, 90, 50), strict=True)
+    ]
+    a = gpd.GeoDataFrame({"k": range(30)}, geometry=boxes[:30], crs="EPSG:28992")
+    b = gpd.GeoDataFrame({"k": range(20)}, geometry=boxes[30:], crs="EPSG:28992")
+    empty = gpd.GeoDataFrame({"k": []}, geometry=[], crs="EPSG:28992")
+    whole = [context.outlined(f) for f in (a, b)]
+    monkeypatch.setattr(context, "OUTLINE_PART_ROWS", 7)
+    parts = context.outlined_layers([a, empty, b])
+    assert parts[1] is empty
+    for got, want, src in zip((parts[0], parts[2]), whole, (a, b), strict=True):
+        assert got.attrs[context.OUTLINES_ATTR]
+        assert got.index.equals(src.index)
+        assert shapely.equals_exact(
+            np.asarray(got.geometry.array), np.asarray(want.geometry.array), tolerance=0
+        ).all()
+        assert (shapely.get_num_coordinates(np.asarray(got.geometry.array)) == 5).all()
+    assert context.outlined_layers([parts[0]])[0] is parts[0]  # done once
