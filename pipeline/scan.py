@@ -359,9 +359,10 @@ def run_scan(
 
     # The search index and the orientation layers: addresses and parcels of the scanned
     # municipalities (only ids, geometry and the BAG address columns are used). They do not
-    # depend on any feature, so they are built on a thread of their own beside the parcel
-    # features (mostly text work, which fills the core the overlays leave idle; not beside
-    # the parcels stage, whose overlays hold the most memory). With a writer, the search
+    # depend on any feature, so they are built on a thread of their own from the merging of
+    # the parcels on (mostly text work, which fills the core the single-threaded merging
+    # leaves idle) beside the parcel features; not beside the built-up and owner overlays,
+    # which hold the most memory. With a writer, the search
     # index (3 M rows) is handed over as parts the writer's thread makes one at a time, and
     # the orientation layers as soon as they are built. The excluded parcels wait for them
     # before they go to the writer (the layers keep their order); the stage's time is that

@@ -78,7 +78,9 @@ def parcel_table(
 
     With ``all_labels=False`` (the scan), ``site_id`` and ``label`` are only made for the
     rows the type's exclusion rules keep (the candidates); excluded rows get ``None``.
-    ``after_parcels()`` is called once the sites are merged, before their features.
+    ``after_parcels()`` is called once the parcels' built-up shares and owners are known,
+    before they are merged into sites (the scan starts its search index there: merging leaves
+    a core idle, and the overlays that hold the most memory are done).
     ``on_first`` is passed to :func:`with_common`: when it returns ``True`` the table holds
     only the sites the exclusion rules keep.
     """
@@ -97,6 +99,8 @@ def parcel_table(
         owner = pd.Series(None, index=parcels.index, dtype=object, name="owner_class")
         keys = okey.iloc[open_]
         owner.iloc[open_] = keys.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).to_numpy()
+        if after_parcels is not None:
+            after_parcels()
         sites = merge_small_parcels(
             parcels.assign(owner_class=owner, largest_building_m2=built["largest_building_m2"]),
             owner_keys=okey,
@@ -108,8 +112,6 @@ def parcel_table(
         # The parcels' and buildings' vertex tables (half a gigabyte on the province) serve
         # no later overlay: the features overlay the sites, the building tables their rows.
         forget_simple_polygons(geometry_array(parcels), geometry_array(buildings))
-    if after_parcels is not None:
-        after_parcels()
     with stages.stage("parcel_features") if stages else no_stage():
         base = table_frame(sites)[
             [
