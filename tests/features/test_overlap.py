@@ -226,3 +226,31 @@ def test_lookup_positions_of_text_ids_missing_keys_and_other_keys():
     assert lookup_positions(index, np.array([None, "b"], dtype=object)).tolist() == [-1, 3]
     assert lookup_positions(index, np.array([5], dtype=object)).tolist() == [-1]
     assert lookup_positions(pd.Index([3, 5]), np.array([5, 4])).tolist() == [1, -1]
+
+
+def test_overlay_parts_hold_about_equal_vertex_counts(monkeypatch):
+    """The threads take parts of about equal vertex counts: a polygon of a thousand vertices
+    (a river parcel) fills a part of its own, the plain plots share the others, in order."""
+    import shapely
+
+    from pipeline.features import _spatial
+
+    monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 2)
+    monkeypatch.setattr(_spatial, "PARALLEL_PART_ROWS", 20)
+    x = np.arange(200) * 20.0
+    geoms = shapely.box(x, 0, x + 10, 10)  # 5 coordinates each: 1,000 in all
+    river = shapely.Point(0, -50).buffer(40, quad_segs=250)  # 1,001 coordinates
+    geoms = np.concatenate([geoms[:10], [river], geoms[10:]])
+    parts = _spatial._balanced_parts(geoms, np.arange(len(geoms)))
+    np.testing.assert_array_equal(np.concatenate(parts), np.arange(len(geoms)))
+    assert 2 <= len(parts) <= 10  # 201 rows // 20 (cuts that fall inside the river: none)
+    # each part is at most a tenth of the 2,001 vertices, plus the one row that crosses it
+    weight = [int(shapely.get_num_coordinates(geoms[p]).sum()) for p in parts]
+    river_part = next(k for k, p in enumerate(parts) if 10 in p)
+    assert weight[river_part] <= 200 + 1001
+    assert all(w <= 200 + 5 for k, w in enumerate(weight) if k != river_part)
+    assert max(weight) / min(weight) > 4  # by vertices, not rows
+    small = np.arange(50)
+    assert [p.tolist() for p in _spatial._balanced_parts(geoms, small)] != [small.tolist()]
+    monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 100)
+    assert [p.tolist() for p in _spatial._balanced_parts(geoms, small)] == [small.tolist()]
