@@ -125,6 +125,8 @@ def child_io(sources: Path, result: Path, out: Path) -> dict:
     import rasterio
     import yaml
 
+    from pipeline.catalog.files import GML_OPEN, list_layers
+
     spec = yaml.safe_load(sources.read_text(encoding="utf-8"))["sources"]
     base = sources.parent
     t0 = time.perf_counter()
@@ -145,13 +147,13 @@ def child_io(sources: Path, result: Path, out: Path) -> dict:
             continue
         files = sorted(path.glob("*.gml")) if path.is_dir() else [path]
         for f in files:
-            layers = (
-                [entry["layer"]] if entry.get("layer") else [n for n, _ in pyogrio.list_layers(f)]
-            )
+            # (the reader's own listing: pyogrio's opens a GML file without WRITE_GFS=NO, and
+            # GDAL then writes a .gfs next to the input)
+            layers = [entry["layer"]] if entry.get("layer") else list_layers(str(f))
             if entry["format"] == "imro":
                 layers = [n for n in layers if n == "Enkelbestemming"] or layers
             for layer in layers:
-                kw = {"open_options": ["WRITE_GFS=NO"]} if str(f).endswith(".gml") else {}
+                kw = GML_OPEN if str(f).endswith(".gml") else {}
                 df = pyogrio.read_dataframe(f, layer=layer, use_arrow=True, **kw)
                 rows += len(df)
     read_s = time.perf_counter() - t0
