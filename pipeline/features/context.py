@@ -99,18 +99,18 @@ def outlined(gdf: pd.DataFrame) -> pd.DataFrame:
     :func:`prepare` does not repeat what :func:`pipeline.scan_command.run_scan_command` did
     right after reading (where the delivered outlines can be let go at once).
     """
-    return outlined_layers([gdf], parts=1)[0]
+    return outlined_layers([gdf], whole=True)[0]
 
 
 #: :func:`outlined_layers` cuts layers into parts of this many rows.
 OUTLINE_PART_ROWS = 250_000
 
 
-def outlined_layers(frames: list[pd.DataFrame], *, parts: int | None = None) -> list[pd.DataFrame]:
+def outlined_layers(frames: list[pd.DataFrame], *, whole: bool = False) -> list[pd.DataFrame]:
     """:func:`outlined` of each layer, in parts of :data:`OUTLINE_PART_ROWS` rows that the two
     threads take in turn (the parcels' outlines take three times the buildings': one task per
-    layer left a thread idle). An outline depends on its own geometry only, so the parts give
-    what the whole layer would."""
+    layer left a thread idle); ``whole``: each layer in one piece. An outline
+    depends on its own geometry only, so the parts give what the whole layer would."""
     todo = [
         k
         for k, gdf in enumerate(frames)
@@ -120,20 +120,18 @@ def outlined_layers(frames: list[pd.DataFrame], *, parts: int | None = None) -> 
     pieces = [
         (k, sl)
         for k in todo
-        for sl in (
-            chunks(len(geoms[k]), OUTLINE_PART_ROWS) if parts is None else [slice(0, len(geoms[k]))]
-        )
+        for sl in ([slice(0, len(geoms[k]))] if whole else chunks(len(geoms[k]), OUTLINE_PART_ROWS))
     ]
     canon = concurrently(*(partial(canonical_outlines, geoms[k][sl]) for k, sl in pieces))
     out = list(frames)
     for k in todo:
         gdf = frames[k]
-        whole = np.concatenate([c for (kk, _), c in zip(pieces, canon, strict=True) if kk == k])
+        outlines = np.concatenate([c for (kk, _), c in zip(pieces, canon, strict=True) if kk == k])
         copy = gdf.copy(deep=False)
         copy["geometry"] = (
-            gpd.GeoSeries(whole, index=gdf.index, crs=CRS)
+            gpd.GeoSeries(outlines, index=gdf.index, crs=CRS)
             if isinstance(gdf, gpd.GeoDataFrame)
-            else whole
+            else outlines
         )
         copy.attrs[OUTLINES_ATTR] = True
         out[k] = copy
