@@ -147,11 +147,15 @@ def child_io(sources: Path, result: Path, out: Path) -> dict:
             continue
         files = sorted(path.glob("*.gml")) if path.is_dir() else [path]
         for f in files:
-            # (the reader's own listing: pyogrio's opens a GML file without WRITE_GFS=NO, and
-            # GDAL then writes a .gfs next to the input)
-            layers = [entry["layer"]] if entry.get("layer") else list_layers(str(f))
-            if entry["format"] == "imro":
-                layers = [n for n in layers if n == "Enkelbestemming"] or layers
+            # An IMRO plan's zoning layer is read by name: listing a GML file's layers without
+            # writing a .gfs next to it (pyogrio.list_layers would) scans the whole file once
+            # per layer, which the floor need not do.
+            if entry.get("layer"):
+                layers = [entry["layer"]]
+            elif entry["format"] == "imro":
+                layers = ["Enkelbestemming"]
+            else:
+                layers = list_layers(str(f))
             for layer in layers:
                 kw = GML_OPEN if str(f).endswith(".gml") else {}
                 df = pyogrio.read_dataframe(f, layer=layer, use_arrow=True, **kw)
