@@ -121,8 +121,9 @@ def nearest_polygon_distance(geoms: np.ndarray, targets: np.ndarray, *, cap: flo
     if len(txy) == 0 or len(ok) == 0:
         return out
     gxy, owner = shapely.get_coordinates(geoms[ok], return_index=True)
+    # (corners beyond the cap: no bound, infinite; the cap bounds the search then)
     corner_d, _ = cKDTree(txy, leafsize=16, balanced_tree=False).query(
-        gxy, k=1, workers=-1, distance_upper_bound=cap * 2
+        gxy, k=1, workers=-1, distance_upper_bound=cap
     )
     bound = np.full(len(ok), np.inf)
     np.minimum.at(bound, owner, corner_d)
