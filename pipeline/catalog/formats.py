@@ -39,6 +39,7 @@ from pipeline.catalog.files import (
 )
 from pipeline.catalog.lvbag import load_bag
 from pipeline.catalog.sources_file import SourceSpec
+from pipeline.features._parallel import in_order
 from pipeline.sources import brk, cbs, imro, ownership, plans, raster, stops, vacancy, zones
 from pipeline.sources._common import Issues
 
@@ -178,6 +179,48 @@ def _imro_skip_reason(f: GmlFile) -> tuple[str, str] | None:
     return None
 
 
+def _read_plan(
+    f: GmlFile, spec: SourceSpec, bbox: tuple[float, float, float, float] | None
+) -> tuple[pd.DataFrame | None, Issues, tuple[str, str, str] | None]:
+    """One zoning file of an ``imro`` source: its zoning (or ``None``), the issues found in
+    it, and why it is skipped ((file, message, fix), or ``None`` when it was read)."""
+    reason = _imro_skip_reason(f)
+    sub = Issues(file=f.path, source=spec.key, layer=imro.ZONING_LAYER)
+    if reason is not None:
+        return None, sub, (f.path, *reason)
+    declared = None if f.path.startswith("/vsi") else gml_declared_crs(Path(f.path))
+    raw = read_vector(
+        f.path,
+        sub,
+        layer=imro.ZONING_LAYER,
+        crs=spec.crs,
+        bbox_rd=bbox,
+        declared_crs=declared,
+        missing_layer_ok=True,
+    )
+    if raw is not None:
+        raw.index = f.name + "#" + raw.index.astype(str)
+        return imro.zoning_from_imro(raw, sub, plan_id=_imro_plan_id(f.path)), sub, None
+    if sub.problems:
+        return None, sub, None
+    try:
+        names = list_layers(f.path)  # only to say what the file holds instead
+    except Exception as exc:
+        read_error(exc, sub)
+        names = []
+    if names:
+        skip = (
+            f.path,
+            f"{f.name} has no Enkelbestemming layer (layers: {', '.join(names)}); it "
+            "is probably a besluit or beheersverordening, not a bestemmingsplan",
+            "point the zoning source at bestemmingsplan GML files (with Enkelbestemming)",
+        )
+        return None, sub, skip
+    if not sub.problems:
+        read_error(ValueError("no layers (not GML?)"), sub)
+    return None, sub, None
+
+
 def _load_imro(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, pd.DataFrame]:
     """Read ``Enkelbestemming`` from each GML (one GDAL open per file: GML has no index and
     every open parses the whole file). With a municipality filter, plan files named
@@ -204,45 +247,17 @@ def _load_imro(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, 
             for f in files
             if not ((m := _IMRO_CODE_RE.match(f.name)) and m.group(1) in skip_codes)
         ]
+    # Plan files are independent and GDAL parses GML without holding the GIL: two at a time
+    # (a province's 49 plans: 3.3 s read one by one, 1.8 s two at a time). Their results are
+    # merged in the order of the files, so parts, warnings and problems do not depend on
+    # which file finished first.
     parts = []
     skipped: list[tuple[str, str, str]] = []  # (file, message, fix)
-    for f in files:
-        reason = _imro_skip_reason(f)
-        if reason is not None:
-            skipped.append((f.path, *reason))
-            continue
-        sub = Issues(file=f.path, source=spec.key, layer=imro.ZONING_LAYER)
-        declared = None if f.path.startswith("/vsi") else gml_declared_crs(Path(f.path))
-        raw = read_vector(
-            f.path,
-            sub,
-            layer=imro.ZONING_LAYER,
-            crs=spec.crs,
-            bbox_rd=bbox,
-            declared_crs=declared,
-            missing_layer_ok=True,
-        )
-        if raw is None and not sub.problems:
-            try:
-                names = list_layers(f.path)  # only to say what the file holds instead
-            except Exception as exc:
-                read_error(exc, sub)
-                names = []
-            if names:
-                skipped.append(
-                    (
-                        f.path,
-                        f"{f.name} has no Enkelbestemming layer (layers: {', '.join(names)}); it "
-                        "is probably a besluit or beheersverordening, not a bestemmingsplan",
-                        "point the zoning source at bestemmingsplan GML files (with "
-                        "Enkelbestemming)",
-                    )
-                )
-            elif not sub.problems:
-                read_error(ValueError("no layers (not GML?)"), sub)
-        elif raw is not None:
-            raw.index = f.name + "#" + raw.index.astype(str)
-            parts.append(imro.zoning_from_imro(raw, sub, plan_id=_imro_plan_id(f.path)))
+    for part, sub, skip in in_order(lambda f: _read_plan(f, spec, bbox), files):
+        if skip is not None:
+            skipped.append(skip)
+        if part is not None:
+            parts.append(part)
         issues.problems += sub.problems
         issues.warnings += sub.warnings
     for path, message, fix in skipped:
