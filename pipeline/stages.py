@@ -19,8 +19,7 @@ STAGES = (
     ("search_index", "search index and orientation"),
     ("parcels", "parcels: built-up, owner, merging"),
     ("parcel_features", "parcels: features"),
-    ("buildings", "buildings: features"),
-    ("units", "shop units: features"),
+    ("buildings", "buildings and shop units: features"),
     ("score", "scoring"),
     ("summary", "exclusion reasons and summary"),
 )

@@ -6,6 +6,7 @@ returns index pairs or per-object arrays.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from functools import partial
 
@@ -55,24 +56,31 @@ def query_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """All (input index, tree index) pairs for which ``predicate(geoms[i], tree_geom[j])`` holds.
 
-    Queried in chunks; pairs come back sorted by input index, then tree index.
+    Queried in chunks (at most :data:`CHUNK` geometries), two at a time: the tree is only
+    read, and a predicate is tested without the GIL. Pairs come back sorted by input index,
+    then tree index.
     """
-    ii: list[np.ndarray] = []
-    jj: list[np.ndarray] = []
-    for sl in chunks(len(geoms)):
+
+    def query(sl: slice) -> np.ndarray:
         if distance is None:
-            pairs = tree.query(geoms[sl], predicate=predicate)
-        else:
-            pairs = tree.query(geoms[sl], predicate=predicate, distance=distance)
-        ii.append(pairs[0] + sl.start)
-        jj.append(pairs[1])
-    if not ii:
+            return tree.query(geoms[sl], predicate=predicate)
+        return tree.query(geoms[sl], predicate=predicate, distance=distance)
+
+    # at least two chunks for inputs of PARALLEL_MIN_ROWS or more, so both threads query
+    size = min(CHUNK, max(PARALLEL_MIN_ROWS // 2, -(-len(geoms) // 2)))
+    slices = list(chunks(len(geoms), size))
+    if not slices:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    i = np.concatenate(ii)
-    j = np.concatenate(jj)
+    found = concurrently(*(partial(query, sl) for sl in slices))
+    i = np.concatenate([pairs[0] + sl.start for pairs, sl in zip(found, slices, strict=True)])
+    j = np.concatenate([pairs[1] for pairs in found])
     order = np.lexsort((j, i))
     return i[order], j[order]
 
+
+#: Held while shared polygons are prepared in place (GEOS prepares without the GIL: two
+#: threads preparing one geometry at once would race).
+_PREPARING = threading.Lock()
 
 #: Polygons with more vertices than this are cut into tiles before overlays.
 TILE_MIN_VERTICES = 64
@@ -110,7 +118,8 @@ def tile_complex(geoms: np.ndarray, *, size: float = TILE_SIZE_M) -> tuple[np.nd
     cc = c0[owner] + off % nc[owner]
     rr = r0[owner] + off // nc[owner]
     boxes = shapely.box(cc * size, rr * size, (cc + 1) * size, (rr + 1) * size)
-    shapely.prepare(geoms[complex_])
+    with _PREPARING:  # the polygons may be a context layer another thread overlays too
+        shapely.prepare(geoms[complex_])
     src = geoms[complex_][owner]
     keep = shapely.intersects(src, boxes)
     pieces = shapely.intersection(src[keep], boxes[keep])

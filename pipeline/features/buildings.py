@@ -23,6 +23,7 @@ def building_table(
     *,
     type_config: TypeConfig | None = None,
     in_scope_only: bool = False,
+    floor_area: pd.Series | None = None,
 ) -> gpd.GeoDataFrame:
     """The ``buildings`` feature table (contracts §E), one row per current building.
 
@@ -30,8 +31,10 @@ def building_table(
     :func:`with_common`): most buildings have no office floor at all. With
     ``in_scope_only`` (the scan) the table keeps only the buildings with office floor area
     or a shop unit: the others can be neither a candidate nor listed as excluded.
+    ``floor_area`` is :func:`pipeline.features.bag.floor_area` of the buildings when the
+    caller has it already.
     """
-    floor = fbag.floor_area(buildings, units)
+    floor = fbag.floor_area(buildings, units) if floor_area is None else floor_area
     office = fbag.office_floor_area(buildings, units, flags)
     t = pd.DataFrame(index=buildings.index)
     t["bouwjaar"] = pd.to_numeric(buildings["bouwjaar"], errors="coerce").astype("float64")

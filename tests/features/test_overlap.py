@@ -254,3 +254,40 @@ def test_overlay_parts_hold_about_equal_vertex_counts(monkeypatch):
     assert [p.tolist() for p in _spatial._balanced_parts(geoms, small)] != [small.tolist()]
     monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 100)
     assert [p.tolist() for p in _spatial._balanced_parts(geoms, small)] == [small.tolist()]
+
+
+def test_query_pairs_in_chunks_on_two_threads_equal_one_query(monkeypatch):
+    """Chunks queried two at a time give the pairs of one query, sorted by input, then tree
+    index; an input of PARALLEL_MIN_ROWS or more is cut in at least two chunks."""
+    import shapely
+
+    from pipeline.features import _spatial
+
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 500, 300), rng.uniform(0, 500, 300)
+    geoms = shapely.buffer(shapely.points(x, y), rng.uniform(5, 40, 300))
+    tree = shapely.STRtree(geoms[::-1])
+    sizes: list[int] = []
+    plain = _spatial.chunks
+
+    def chunks(n, size=_spatial.CHUNK):
+        sizes.append(size)
+        return plain(n, size)
+
+    monkeypatch.setattr(_spatial, "chunks", chunks)
+    monkeypatch.setattr(_spatial, "CHUNK", 70)
+    monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 100)
+    for predicate, distance in (("intersects", None), ("dwithin", 3.0)):
+        i, j = _spatial.query_pairs(geoms, tree, predicate=predicate, distance=distance)
+        expect = tree.query(geoms, predicate=predicate, distance=distance)
+        order = np.lexsort((expect[1], expect[0]))
+        assert len(i) > 300  # every circle meets itself, and others
+        np.testing.assert_array_equal(i, expect[0][order])
+        np.testing.assert_array_equal(j, expect[1][order])
+    assert sizes == [70, 70]  # 300 rows in five chunks of at most 70, two at a time
+    monkeypatch.setattr(_spatial, "CHUNK", 1_000)
+    _spatial.query_pairs(geoms, tree, predicate="intersects")
+    assert sizes[-1] == 150  # at least PARALLEL_MIN_ROWS rows: two halves
+    monkeypatch.setattr(_spatial, "PARALLEL_MIN_ROWS", 1_000)
+    _spatial.query_pairs(geoms, tree, predicate="intersects")
+    assert sizes[-1] == 500  # fewer: one chunk
