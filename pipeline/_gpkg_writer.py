@@ -4,13 +4,21 @@ Used by :class:`pipeline.export.ResultWriter`. Reads one JSON command per line o
 ``{"ipc": path, "layer": name, "geometry_type": type, "indexes": {index: [column, …]}}``,
 writes the Arrow IPC stream file at ``path`` as layer ``name`` into ``OUT.gpkg`` (in the order
 received) with its attribute indexes (``indexes`` may be left out), deletes the IPC file and
-answers ``{"layer": name, "seconds": s, "peak_rss_gb": g}`` on stdout; on a failure it answers
-``{"error": message}`` and exits with status 1. It ends when stdin is closed.
+answers ``{"layer": name, "seconds": s, "waited": w, "peak_rss_gb": g}`` on stdout; on a
+failure it answers ``{"error": message}`` and exits with status 1. It ends when stdin is
+closed.
+
+The parent sends the command as soon as the stream's first batch is in the file and goes on
+writing the rest (``"growing": true``): this process writes the batches as they come, waiting
+at the file's end for more until the stream's end marker (``waited``: the seconds it waited;
+``seconds`` excludes them). A file ``<path>.failed`` says the parent gave up on the stream.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -93,6 +101,47 @@ def unsynced_sqlite() -> Iterator[None]:
         pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": before})
 
 
+#: How long a read at the end of a growing stream file sleeps before it looks again (s).
+GROWING_POLL_S = 0.005
+
+
+class GrowingFile(io.RawIOBase):
+    """A file another process is still writing: a read at its current end waits for more
+    (it returns what there is, at least one byte; wrap it in ``io.BufferedReader`` for reads of
+    exactly the size asked).
+
+    Raises ``OSError`` when the writer gave up (a file ``<path>.failed`` appears) or when the
+    parent process is gone. ``waited`` adds up the seconds spent waiting."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fh = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.parent = os.getppid()
+        self.waited = 0.0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while True:
+            n = self.fh.readinto(buffer)
+            if n:
+                return n
+            if not len(buffer):
+                return 0
+            if os.path.exists(self.path + ".failed"):
+                raise OSError(f"the scan stopped writing {Path(self.path).name}")
+            if os.getppid() != self.parent:
+                raise OSError("the scan that started this writer is gone")
+            t0 = time.perf_counter()
+            time.sleep(GROWING_POLL_S)
+            self.waited += time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
 def _peak_rss_gb() -> float:
     """This process's peak resident memory (VmHWM; Linux), in GB (0 where unknown)."""
     try:
@@ -118,8 +167,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         cmd = json.loads(line)
         t0 = time.perf_counter()
+        waited = 0.0
         try:
-            with pa.OSFile(cmd["ipc"], "rb") as source:
+            if cmd.get("growing"):
+                growing = GrowingFile(cmd["ipc"])
+                # buffered: a read of n bytes gets n (Arrow takes a short read for a truncated
+                # stream), waiting where the file ends for now
+                source: Any = pa.PythonFile(io.BufferedReader(growing, 1 << 20), mode="r")
+            else:
+                growing, source = None, pa.OSFile(cmd["ipc"], "rb")
+            with source:
                 reader = ipc.open_stream(source)  # batch by batch: little memory
                 write_layer_table(
                     reader,
@@ -128,13 +185,15 @@ def main(argv: list[str] | None = None) -> int:
                     cmd["geometry_type"],
                     indexes=cmd.get("indexes"),
                 )
+            waited = growing.waited if growing is not None else 0.0
             Path(cmd["ipc"]).unlink(missing_ok=True)
         except Exception as exc:  # reported to the parent, which raises it
             print(json.dumps({"error": f"layer {cmd.get('layer')}: {exc}"}), flush=True)
             return 1
         answer = {
             "layer": cmd["layer"],
-            "seconds": round(time.perf_counter() - t0, 3),
+            "seconds": round(time.perf_counter() - t0 - waited, 3),
+            "waited": round(waited, 3),
             "peak_rss_gb": _peak_rss_gb(),
         }
         print(json.dumps(answer), flush=True)

@@ -699,28 +699,46 @@ class _Background:
         )
         self.sent = 0
         self.peak_rss_gb = 0.0
+        #: Seconds the writer process waited for the rest of each layer's stream.
+        self.waited: dict[str, float] = {}
 
     def send(self, tables: Iterator[pa.Table], name: str, geometry_type: str) -> None:
-        """Write a layer's slices (:func:`layer_batches`) to a file and hand it over."""
+        """Write a layer's slices (:func:`layer_batches`) to a file, handing it over as soon
+        as the first slice is in it: the writer process writes the slices as they come (the
+        search index's 3 M rows are made part by part while the first are written)."""
         import pyarrow.ipc as ipc
 
         path = self.folder / f"{self.sent:02d}-{name}.arrows"
+        self.sent += 1
         first = next(tables)
         # An IPC stream in batches: the writer reads and writes one batch at a time.
         schema = first.schema  # a layer's parts may differ where a part's column is all missing
-        with pa.OSFile(str(path), "wb") as sink, ipc.new_stream(sink, schema) as w:
-            for table in itertools.chain([first], tables):
-                w.write_table(
-                    table if table.schema == schema else table.cast(schema),
-                    max_chunksize=IPC_BATCH_ROWS,
-                )
-        self.sent += 1
+        with pa.OSFile(str(path), "wb") as sink:
+            w = ipc.new_stream(sink, schema)
+            try:
+                for k, table in enumerate(itertools.chain([first], tables)):
+                    w.write_table(
+                        table if table.schema == schema else table.cast(schema),
+                        max_chunksize=IPC_BATCH_ROWS,
+                    )
+                    if k == 0:
+                        self._command(path, name, geometry_type)
+            except BaseException:
+                # No end marker: the writer process, waiting for the rest of the stream,
+                # stops with an error (the scan fails with this one, and the temporary
+                # GeoPackage goes).
+                path.with_name(path.name + ".failed").touch()
+                raise
+            w.close()  # the stream's end marker: the writer process finishes the layer
+
+    def _command(self, path: Path, name: str, geometry_type: str) -> None:
         line = json.dumps(
             {
                 "ipc": str(path),
                 "layer": name,
                 "geometry_type": geometry_type,
                 "indexes": layer_indexes(name),
+                "growing": True,
             }
         )
         try:
@@ -743,6 +761,7 @@ class _Background:
                 problem = msg["error"]
             else:
                 done[msg["layer"]] = msg["seconds"]
+                self.waited[msg["layer"]] = float(msg.get("waited", 0.0))
                 self.peak_rss_gb = max(self.peak_rss_gb, float(msg.get("peak_rss_gb", 0.0)))
         if self.proc.returncode != 0 or problem:
             raise RuntimeError(
@@ -814,6 +833,8 @@ class ResultWriter:
         #: The layers handed to ``add`` (the helper thread counts them only once it has them).
         self.added: set[str] = set()
         self.seconds: dict[str, float] = {}
+        #: Seconds the background writer waited for a layer still being made (not in seconds).
+        self.waited: dict[str, float] = {}
         #: Peak memory of the background writer process (GB; 0 if none ran).
         self.writer_peak_rss_gb = 0.0
         self._done = False
@@ -917,12 +938,24 @@ class ResultWriter:
             self._futures = []
 
     def _flush_background(self) -> None:
+        failed = False
         try:
             self._wait_sent()
+        except BaseException:
+            failed = True
+            raise
         finally:
             if self._bg is not None:
                 try:
-                    self.seconds.update(self._bg.wait())
+                    try:
+                        self.seconds.update(self._bg.wait())
+                    except Exception:
+                        # A layer could not be made: the writer process stopped (the layer it
+                        # was waiting for ends with an error of its own); that first error is
+                        # the one to report.
+                        if not failed:
+                            raise
+                    self.waited.update(self._bg.waited)
                     self.writer_peak_rss_gb = max(self.writer_peak_rss_gb, self._bg.peak_rss_gb)
                 finally:
                     self._bg.cleanup()

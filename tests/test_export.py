@@ -457,6 +457,55 @@ def test_a_layer_handed_over_in_parts_is_written_as_one(
     assert json.loads(counts["value"].iloc[0])["output"]["zoekindex"] == 5
 
 
+def test_the_writer_process_writes_a_layer_while_it_is_still_made(tmp_path: Path) -> None:
+    """The writer process gets a layer as soon as its first part is in the file and writes
+    the parts as they come: it waits for the slow parts (``waited``), and the layer is whole."""
+    import time
+
+    from pipeline.search_index import search_index_parts
+
+    units, parcels = _index_inputs()
+
+    def slow_parts():
+        for part in search_index_parts(parcels, units, rows=1):
+            yield part
+            time.sleep(0.15)
+
+    with export.ResultWriter(tmp_path / "k.gpkg", background=True) as writer:
+        writer.add("zoekindex", slow_parts())
+        out = writer.finish(build_result(), report=REPORT, config_text=CONFIG.text)
+    assert len(gpd.read_file(out, layer="zoekindex")) == 5
+    assert writer.waited["zoekindex"] >= 0.3  # four of the 0.15 s pauses came after the first part
+    assert writer.seconds["zoekindex"] < writer.waited["zoekindex"] + 5
+
+
+def test_a_layer_that_fails_while_it_is_written_stops_the_writer(tmp_path: Path) -> None:
+    """The parts fail after the writer process began the layer: the scan gets the parts'
+    error, the writer process stops instead of waiting for the rest, nothing is left."""
+    from pipeline.search_index import search_index_parts
+
+    units, parcels = _index_inputs()
+    out = tmp_path / "k.gpkg"
+    out.write_bytes(b"previous")
+
+    def failing_parts():
+        parts = search_index_parts(parcels, units, rows=1)
+        yield next(parts)
+        yield next(parts)
+        raise ValueError("parcel 901 has no geometry")
+
+    # (without the writer's stop, finish would wait for it for ever)
+    with (
+        pytest.raises(ValueError, match="parcel 901"),
+        export.ResultWriter(out, background=True) as writer,
+    ):
+        writer.add("zoekindex", failing_parts())
+        writer.finish(build_result(), report=REPORT, config_text=CONFIG.text)
+    assert writer._bg is None  # the writer process was waited for: it ended
+    assert out.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["k.gpkg"]
+
+
 def test_search_index_parts_are_empty_without_rows() -> None:
     from pipeline.search_index import INDEX_COLUMNS, search_index_parts
 
