@@ -142,6 +142,25 @@ class GrowingFile(io.RawIOBase):
         super().close()
 
 
+def start_writeback(path: Path) -> None:
+    """Have the kernel start writing the file's dirty pages to disk now, without waiting
+    (Linux ``sync_file_range``; nothing elsewhere): the result's final ``fsync`` then has only
+    the last layers left to flush, not the 1.6 GB of the province (0.7 s at the end)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        sync_file_range = libc.sync_file_range
+    except (OSError, AttributeError):
+        return
+    sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        sync_file_range(fd, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE: start, do not wait
+    finally:
+        os.close(fd)
+
+
 def _peak_rss_gb() -> float:
     """This process's peak resident memory (VmHWM; Linux), in GB (0 where unknown)."""
     try:
@@ -187,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             waited = growing.waited if growing is not None else 0.0
             Path(cmd["ipc"]).unlink(missing_ok=True)
+            start_writeback(out)
         except Exception as exc:  # reported to the parent, which raises it
             print(json.dumps({"error": f"layer {cmd.get('layer')}: {exc}"}), flush=True)
             return 1

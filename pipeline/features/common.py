@@ -17,6 +17,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.features import overlap as fov
 from pipeline.features import proximity as fprox
@@ -366,10 +368,13 @@ def fill_rows(frame: pd.DataFrame, index: pd.Index, positions: np.ndarray) -> pd
 
     The other rows get NaN, missing (booleans: pandas' nullable ``boolean``, so a rule such as
     ``is_false`` never fires on a value that was not computed), 0 or None by dtype. Placed by
-    position: no lookup of ids.
+    position: no lookup of ids. The columns are the new arrays themselves (no block of all
+    float columns copied together: 0.7 s for the province's sites), and a text column is
+    spread out by Arrow with its dtype (what pandas would infer from the texts and Nones).
     """
     n = len(index)
     cols: dict[str, Any] = {}
+    spread: pa.Array | None = None  # the Arrow take indices: null for the other rows
     for col in frame.columns:
         values = frame[col]
         dtype = values.dtype
@@ -385,13 +390,26 @@ def fill_rows(frame: pd.DataFrame, index: pd.Index, positions: np.ndarray) -> pd
         elif pd.api.types.is_float_dtype(dtype):
             out = np.full(n, np.nan)
             out[positions] = values.to_numpy(dtype=float, na_value=np.nan)
+        elif dtype == _STR and values.notna().any():
+            # all texts or missing, one text at least: pandas infers ``str`` from them
+            if spread is None:
+                take = np.zeros(n, dtype=np.int64)
+                take[positions] = np.arange(len(positions))
+                other = np.ones(n, dtype=bool)
+                other[positions] = False
+                spread = pa.array(take, mask=other)
+            out = pd.array(pc.take(pa.array(values), spread), dtype=dtype)
         else:
             out = np.full(n, None, dtype=object)
             filled = values.to_numpy(dtype=object, copy=True)
             filled[values.isna().to_numpy()] = None
             out[positions] = filled
         cols[col] = out
-    return pd.DataFrame(cols, index=index, columns=frame.columns)
+    return pd.DataFrame(cols, index=index, columns=frame.columns, copy=False)
+
+
+#: pandas' default text dtype (``str``: Arrow storage, NaN for missing).
+_STR = pd.StringDtype(na_value=np.nan)
 
 
 def with_common(
