@@ -276,6 +276,23 @@ def test_merge_requires_the_same_owner():
     assert sites.loc["P03", "parcel_ids"] == "P03,P04"
 
 
+def test_an_open_site_owned_by_one_class_in_parts_is_of_that_class():
+    """P07 (a bare 100 × 100 m candidate) in three municipal polygons of three owners, each
+    a third: no owner holds half, but the class does (contracts §E.2: the areas of one class
+    add up). The merged P03 + P04 keeps its owner's class."""
+    layers = tiny_layers()
+    own = layers["ownership"]
+    thirds = gdf(
+        {"owner_class": ["gemeente"] * 3, "owner_name": ["Beta", "Beta-Noord", "Beta-Zuid"]},
+        [b(1000, 0, 1034, 100), b(1034, 0, 1067, 100), b(1067, 0, 1100, 100)],
+    )
+    layers["ownership"] = pd.concat([own, thirds], ignore_index=True)
+    result = run_scan(layers, noise_path=None, reference_date=REF)
+    cand = result.candidates["tijdelijke_locatie"].set_index("site_id")
+    assert cand.loc["TL-P07", "owner_class"] == "gemeente"
+    assert cand.loc["TL-P03", "owner_class"] == "gemeente"  # the merged site's owner
+
+
 def test_building_and_unit_features_by_hand(result):
     bt = result.features["buildings"]
     assert bt.loc["B01", "office_share"] == 1.0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from pipeline.features import overlap as fov
 from pipeline.features import sites as fsites
@@ -88,17 +89,21 @@ def parcel_table(
     max_built = threshold(type_config, "built_up_fraction", (">", ">="), DEFAULT_MAX_BUILT_UP)
     with stages.stage("parcels") if stages else no_stage():
         built = fov.built_up(parcels, buildings)
-        # The owner matters for the open parcels only (at most ``max_built`` built up): it
-        # decides which small ones merge, and the built-up ones are excluded before any
-        # owner criterion. One overlay gives both: the key is "<class>|<owner>" of the
-        # largest-overlap owner. The others' owner is not looked up (missing).
-        open_ = np.flatnonzero(built["built_up_fraction"].to_numpy() <= max_built)
+        # The owner identity ("<class>|<owner>" of the largest-overlap owner) decides which
+        # parcels merge: it is looked up for the merge candidates only, the small open ones
+        # (at most ``max_built`` built up). A merged site's owner class is its owner's. Every
+        # other site's owner class is looked up by the owner group where it is needed (the
+        # candidates: no exclusion rule reads it), by class (contracts §E.2).
+        small_open = np.flatnonzero(
+            (built["built_up_fraction"].to_numpy() <= max_built)
+            & (shapely.area(geometry_array(parcels)) < min_area)
+        )
         okey = fov.owner_key(
-            parcels, ctx.ownership, min_share=ctx.params.owner_min_share, rows=open_
+            parcels, ctx.ownership, min_share=ctx.params.owner_min_share, rows=small_open
         )
         owner = pd.Series(None, index=parcels.index, dtype=object, name="owner_class")
-        keys = okey.iloc[open_]
-        owner.iloc[open_] = keys.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).to_numpy()
+        keys = okey.iloc[small_open]
+        owner.iloc[small_open] = keys.str.split("|", n=1).str[0].fillna(fov.UNKNOWN).to_numpy()
         if after_parcels is not None:
             after_parcels()
         sites = merge_small_parcels(
