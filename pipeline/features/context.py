@@ -266,11 +266,9 @@ def prepare(
 
     # Independent steps run on two threads (sorting, tiling and flagging release the GIL
     # for much of their time); each works on its own layers.
-    (parcels, units), buildings = concurrently(
-        lambda: (
-            outlined(scoped(sorted_layer(layers, "parcels", key="parcel_id"))),
-            sorted_layer(layers, "units", key="vbo_id"),
-        ),
+    parcels, units, buildings = concurrently(
+        lambda: outlined(scoped(sorted_layer(layers, "parcels", key="parcel_id"))),
+        lambda: sorted_layer(layers, "units", key="vbo_id"),
         lambda: outlined(sorted_layer(layers, "buildings", key="pand_id")),
     )
     scoped_b, scoped_u = scoped(buildings), scoped(units)
