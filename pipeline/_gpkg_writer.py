@@ -9,8 +9,8 @@ failure it answers ``{"error": message}`` and exits with status 1. It ends when 
 closed.
 
 The parent sends the command as soon as the stream's first batch is in the file and goes on
-writing the rest (``"growing": true``): this process writes the batches as they come, waiting
-at the file's end for more until the stream's end marker (``waited``: the seconds it waited;
+writing the rest: this process writes the batches as they come, waiting at the file's end for
+more until the stream's end marker (``waited``: the seconds it waited;
 ``seconds`` excludes them). A file ``<path>.failed`` says the parent gave up on the stream.
 """
 
@@ -186,16 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         cmd = json.loads(line)
         t0 = time.perf_counter()
-        waited = 0.0
         try:
-            if cmd.get("growing"):
-                growing = GrowingFile(cmd["ipc"])
-                # buffered: a read of n bytes gets n (Arrow takes a short read for a truncated
-                # stream), waiting where the file ends for now
-                source: Any = pa.PythonFile(io.BufferedReader(growing, 1 << 20), mode="r")
-            else:
-                growing, source = None, pa.OSFile(cmd["ipc"], "rb")
-            with source:
+            growing = GrowingFile(cmd["ipc"])
+            # buffered: a read of n bytes gets n (Arrow takes a short read for a truncated
+            # stream), waiting where the file ends for now
+            with pa.PythonFile(io.BufferedReader(growing, 1 << 20), mode="r") as source:
                 reader = ipc.open_stream(source)  # batch by batch: little memory
                 write_layer_table(
                     reader,
@@ -204,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                     cmd["geometry_type"],
                     indexes=cmd.get("indexes"),
                 )
-            waited = growing.waited if growing is not None else 0.0
+            waited = growing.waited
             Path(cmd["ipc"]).unlink(missing_ok=True)
             start_writeback(out)
         except Exception as exc:  # reported to the parent, which raises it

@@ -738,7 +738,6 @@ class _Background:
                 "layer": name,
                 "geometry_type": geometry_type,
                 "indexes": layer_indexes(name),
-                "growing": True,
             }
         )
         try:
