@@ -13,6 +13,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from pipeline.catalog.files import (
 )
 from pipeline.catalog.lvbag import load_bag
 from pipeline.catalog.sources_file import SourceSpec
-from pipeline.features._parallel import in_order
+from pipeline.features._parallel import concurrently
 from pipeline.sources import brk, cbs, imro, ownership, plans, raster, stops, vacancy, zones
 from pipeline.sources._common import Issues
 
@@ -253,7 +254,7 @@ def _load_imro(spec: SourceSpec, issues: Issues, ctx: ReadContext) -> dict[str, 
     # which file finished first.
     parts = []
     skipped: list[tuple[str, str, str]] = []  # (file, message, fix)
-    for part, sub, skip in in_order(lambda f: _read_plan(f, spec, bbox), files):
+    for part, sub, skip in concurrently(*(partial(_read_plan, f, spec, bbox) for f in files)):
         if skip is not None:
             skipped.append(skip)
         if part is not None:

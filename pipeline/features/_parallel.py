@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -31,17 +31,6 @@ def concurrently(*tasks: Callable[[], Any]) -> list[Any]:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kansenkaart-scan") as pool:
         futures = [pool.submit(t) for t in tasks]
         return [f.result() for f in futures]
-
-
-def in_order(task: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
-    """``task(item)`` for every item, two at a time, yielded in the order of ``items``
-    (whichever finished first). An exception is raised when its item's turn comes."""
-    items = list(items)
-    if len(items) < 2 or threads() < 2:
-        yield from map(task, items)
-        return
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kansenkaart-read") as pool:
-        yield from pool.map(task, items)
 
 
 def in_background(task: Callable[[], T]) -> Callable[[], T]:
