@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.features import bag as fbag
-from pipeline.features._parallel import concurrently, in_background
+from pipeline.features._parallel import in_background
 from pipeline.features._spatial import lookup_positions
 from pipeline.features.buildings import building_table
 from pipeline.features.context import Prepared, prepare
@@ -162,34 +162,32 @@ def _reference_date(config: ScanConfig | None, reference_date: dt.date | str | N
 def _building_and_unit_tables(
     p: Prepared, config: ScanConfig | None, stages: Stages, *, in_scope_only: bool = False
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The buildings and shop units tables, made on the two threads at once: they are
-    independent but for the storeys of every building, which are computed first. (One after
-    the other, each left a core idle for a second while it summed the units per building.)"""
+    """The buildings and shop units tables, one after the other (each overlays the same
+    context layers, whose prepared GEOS geometries must not be used by two threads at once);
+    the storeys of every building, which both need, are computed once."""
     with stages.stage("buildings"):
         floor = fbag.floor_area(p.buildings, p.units)
         bouwlagen = fbag.storeys(p.buildings, floor)
-        buildings, units = concurrently(
-            lambda: building_table(
-                p.buildings,
-                p.units,
-                p.flags,
-                p.unit_years,
-                p.unit_vacant,
-                p.ctx,
-                type_config=_type(config, "kantoortransformatie"),
-                in_scope_only=in_scope_only,
-                floor_area=floor,
-            ),
-            lambda: unit_table(
-                p.units,
-                p.buildings,
-                p.flags,
-                p.unit_years,
-                p.unit_vacant,
-                bouwlagen,
-                p.ctx,
-                type_config=_type(config, "plinttransformatie"),
-            ),
+        buildings = building_table(
+            p.buildings,
+            p.units,
+            p.flags,
+            p.unit_years,
+            p.unit_vacant,
+            p.ctx,
+            type_config=_type(config, "kantoortransformatie"),
+            in_scope_only=in_scope_only,
+            floor_area=floor,
+        )
+        units = unit_table(
+            p.units,
+            p.buildings,
+            p.flags,
+            p.unit_years,
+            p.unit_vacant,
+            bouwlagen,
+            p.ctx,
+            type_config=_type(config, "plinttransformatie"),
         )
     return buildings, units
 
