@@ -102,21 +102,23 @@ def run_scan_command(
     )
     with progress, ResultWriter(out) as writer, _gc_frozen_after_read() as freeze:
         t_read = time.perf_counter()
-        layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress)
+        # The scan measures parcels and buildings on their canonical outlines (contracts
+        # §E.0): made on the reading thread as soon as each is read (the other thread reads
+        # on), so the delivered outlines are let go before the scan starts.
+        outline_s = [0.0]
+
+        def outline(name: str, gdf: pd.DataFrame) -> pd.DataFrame:
+            if name not in ("parcels", "buildings"):
+                return gdf
+            t = time.perf_counter()
+            canon = outlined_layers([gdf])[0]
+            outline_s[0] += time.perf_counter() - t
+            return canon
+
+        layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress, then=outline)
         read_s = time.perf_counter() - t_read
         memory = {"read": round(rss_gb(), 2)}
-        freeze()  # the delivered outlines too: they are freed by reference counting below
-        # The scan measures parcels and buildings on their canonical outlines (contracts
-        # §E.0): made here, so the delivered outlines are let go before the scan starts.
-        t_outline = time.perf_counter()
-        layers = dict(layers)
-        names = [n for n in ("parcels", "buildings") if layers.get(n) is not None]
-        canon = outlined_layers([layers[n] for n in names])
-        layers.update(zip(names, canon, strict=True))
-        del canon
         release_free_memory()  # the delivered outlines
-        outline_s = time.perf_counter() - t_outline
-        memory["outlines"] = round(rss_gb(), 2)
         freeze()
         result = run_scan(
             layers,
@@ -131,7 +133,7 @@ def run_scan_command(
         )
         del layers
         result.timings["read"] = round(read_s, 3)
-        result.timings["outlines"] = round(outline_s, 3)
+        result.timings["outlines"] = round(outline_s[0], 3)  # during the read
         result.memory_gb = {**memory, **result.memory_gb}
         task = progress.add_task(f"writing {out}", total=1)
         t_write = time.perf_counter()

@@ -13,6 +13,7 @@ in every source is raised at once as one :class:`~pipeline.errors.InputError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -184,6 +185,7 @@ def load_sources(
     *,
     gemeenten: list[str] | None = None,
     progress: Progress | None = None,
+    then: Callable[[str, pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], LoadReport]:
     """Read, validate and normalise every source to the canonical layers (EPSG:28992).
 
@@ -197,6 +199,10 @@ def load_sources(
         Context layers (stops, zones, zoning, ownership) keep a 5 km margin.
     progress
         A rich ``Progress`` to report on (one step per source); one is created when ``None``.
+    then
+        ``then(name, layer)`` replaces each layer of a source that was read without problems,
+        on the reading thread as soon as the source is read (the scan makes the canonical
+        outlines of the parcels there, while the other thread still reads).
 
     Returns
     -------
@@ -231,7 +237,10 @@ def load_sources(
             prog.update(task, description=f"reading {', '.join(running)}")
             try:
                 spec = sources.entries[key]
-                return load_source(spec, ctx=selection.context(key), municipalities=mun)
+                loaded = load_source(spec, ctx=selection.context(key), municipalities=mun)
+                if then is not None and not loaded.issues.problems:
+                    loaded.layers = {n: then(n, gdf) for n, gdf in loaded.layers.items()}
+                return loaded
             finally:
                 running.remove(key)
                 prog.update(task, description=f"reading {', '.join(running) or '…'}", advance=1)

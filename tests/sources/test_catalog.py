@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipeline import catalog
@@ -61,6 +63,28 @@ def test_gemeente_filter_limits_parcels_buildings_units_and_vacancy(inputs: Inpu
     assert layers["buildings"]["pand_id"].tolist() == ["0901100000000001"]
     assert report.counts["units"] == 2 and report.counts["vacancy"] == 1
     assert report.counts["transit_stops"] == 2  # context layers keep a margin
+
+
+def test_then_replaces_each_layer_as_it_is_read(inputs: Inputs) -> None:
+    """``then`` gets every layer of every source once, on the reading threads, and its result
+    is the layer (the scan makes the parcels' canonical outlines there); the cross-checks
+    and the municipality assignment still hold."""
+    seen: list[tuple[str, str]] = []
+
+    def then(name: str, gdf: pd.DataFrame) -> pd.DataFrame:
+        seen.append((name, threading.current_thread().name))
+        return gdf.assign(touched=name) if name in ("parcels", "buildings") else gdf
+
+    sources = catalog.read_sources_yaml(inputs.write_yaml())
+    layers, report = catalog.load_sources(sources, then=then)
+    names = [n for n, _ in seen]
+    assert sorted(names) == sorted(set(names))  # each layer once
+    assert {"parcels", "buildings", "units", "zoning", "municipalities"} <= set(names)
+    assert (layers["parcels"]["touched"] == "parcels").all()
+    assert (layers["buildings"]["touched"] == "buildings").all()
+    assert "touched" not in layers["units"]
+    assert dict(seen)["parcels"].startswith("kansenkaart-read")
+    assert report.counts["parcels"] == 4 and layers["parcels"]["gemeentecode"].notna().all()
 
 
 def test_unknown_gemeente_is_a_problem(inputs: Inputs) -> None:
