@@ -298,8 +298,10 @@ def prepare(
         return tiled(outlined(clip_bbox(sorted_layer(layers, name, key=key), bbox, 0)))
 
     # Each context layer is a task of its own: the two threads take them in turn, costliest
-    # first (one task for all of them left a thread idle for half the stage).
+    # first (one task for all of them left a thread idle for half the stage; the noise
+    # rasters, read last, left one idle for a second).
     context_tasks: dict[str, Callable[[], Any]] = {
+        "noise": noise_grids,
         "zoning": lambda: polygons("zoning", "zoning_id"),
         "ownership": lambda: polygons("ownership", None),
         "zones": lambda: polygons("exclusion_zones", None),
@@ -308,7 +310,6 @@ def prepare(
             outlined(clip_bbox(sorted_layer(layers, "housing_plans", key="plan_id"), bbox, 0))
         ),
         "mun": municipalities,
-        "noise": noise_grids,
         "stops": lambda: clip_bbox(
             sorted_layer(layers, "transit_stops", key="stop_id"), bbox, CONTEXT_MARGIN_M
         ),
