@@ -105,14 +105,14 @@ def run_scan_command(
         # The scan measures parcels and buildings on their canonical outlines (contracts
         # §E.0): made on the reading thread as soon as each is read (the other thread reads
         # on), so the delivered outlines are let go before the scan starts.
-        outline_s = [0.0]
+        outline_s: list[float] = []  # per layer (the two reading threads append)
 
         def outline(name: str, gdf: pd.DataFrame) -> pd.DataFrame:
             if name not in ("parcels", "buildings"):
                 return gdf
             t = time.perf_counter()
             canon = outlined_layers([gdf])[0]
-            outline_s[0] += time.perf_counter() - t
+            outline_s.append(time.perf_counter() - t)
             return canon
 
         layers, report = load_sources(sources, gemeenten=gemeenten, progress=progress, then=outline)
@@ -133,7 +133,7 @@ def run_scan_command(
         )
         del layers
         result.timings["read"] = round(read_s, 3)
-        result.timings["outlines"] = round(outline_s[0], 3)  # during the read
+        result.timings["outlines"] = round(sum(outline_s), 3)  # during the read
         result.memory_gb = {**memory, **result.memory_gb}
         task = progress.add_task(f"writing {out}", total=1)
         t_write = time.perf_counter()
