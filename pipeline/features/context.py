@@ -97,7 +97,7 @@ def outlined(gdf: pd.DataFrame) -> pd.DataFrame:
 
     Done once: the result is marked in ``attrs`` (kept by sorting and selecting rows), so
     :func:`prepare` does not repeat what :func:`pipeline.scan_command.run_scan_command` did
-    right after reading (where the delivered outlines can be let go at once).
+    on the reading thread (where the delivered outlines can be let go at once).
     """
     return outlined_layers([gdf], whole=True)[0]
 
